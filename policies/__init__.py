@@ -1,0 +1,1 @@
+"""carebridge.policies: arrives with the drop-box issue."""

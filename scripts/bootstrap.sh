@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# Install everything carebridge's tests need on a fresh Debian 12 machine, and
+# nothing when it is all there already (a no-op run takes well under a second).
+#
+#   1. Debian packages in APT_PACKAGES that are missing (apt-get update only then)
+#   2. .venv with the current python3 (>= 3.11) and `pip install -e '.[test]'`,
+#      redone only when pyproject.toml, setup.py or the interpreter changed
+#   3. node_modules from package.json / package-lock.json, redone only when
+#      either changed
+#
+# Usage: scripts/bootstrap.sh      (PYTHON=/path/to/python3 to pick another interpreter)
+set -euo pipefail
+
+# Debian packages the test suite drives as real parts (ARCHITECTURE.md, "Real
+# parts"). Add more here, e.g. chromium for the browser tests.
+APT_PACKAGES=(
+    age        # /usr/bin/age + age-keygen 1.1.1: interop tests
+)
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+VENV=$ROOT/.venv
+PYTHON=${PYTHON:-python3}
+
+log() { printf 'bootstrap: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Hash of the given files plus any extra words; used as a "done for this input" stamp.
+fingerprint() {
+    local extra=$1; shift
+    { printf '%s\n' "$extra"; cat "$@"; } | sha256sum | cut -d' ' -f1
+}
+
+install_apt_packages() {
+    local pkg missing=()
+    local wanted=("${APT_PACKAGES[@]}")
+    # node + npm come with the machine; on one without them Debian's will do.
+    command -v npm >/dev/null 2>&1 || wanted+=(nodejs npm)
+    for pkg in "${wanted[@]}"; do
+        if [ "$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null)" != installed ]; then
+            missing+=("$pkg")
+        fi
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "debian packages: ok (${wanted[*]})"
+        return
+    fi
+    log "debian packages: installing ${missing[*]}"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+install_venv() {
+    local stamp=$VENV/.carebridge-installed version want
+    "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+        || die "$PYTHON is $("$PYTHON" -V 2>&1); carebridge needs Python >= 3.11"
+    version=$("$PYTHON" -c 'import sys; print(sys.version)')
+    want=$(fingerprint "$version" pyproject.toml setup.py)
+
+    # A venv made by another interpreter (or a broken one) is made anew.
+    if [ "$("$VENV/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)" != "$version" ]; then
+        log "python venv: creating .venv with $("$PYTHON" -V 2>&1)"
+        rm -rf "$VENV"
+        "$PYTHON" -m venv "$VENV"
+    elif [ "$(cat "$stamp" 2>/dev/null)" = "$want" ]; then
+        log "python venv: ok (.venv, pyproject.toml unchanged)"
+        return
+    fi
+    log "python venv: pip install -e '.[test]'"
+    rm -f "$stamp"
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    printf '%s\n' "$want" >"$stamp"
+}
+
+install_node_modules() {
+    local stamp=node_modules/.carebridge-installed want files=(package.json)
+    [ -f package.json ] || return 0
+    [ -f package-lock.json ] && files+=(package-lock.json)
+    want=$(fingerprint "$(node --version)" "${files[@]}")
+
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "node modules: ok (${files[*]} unchanged)"
+        return
+    fi
+    # --ignore-scripts: we only read data from these packages, never run their hooks.
+    if [ -f package-lock.json ]; then
+        log "node modules: npm ci"
+        npm ci --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+    else
+        log "node modules: npm install (no package-lock.json)"
+        npm install --ignore-scripts --no-audit --no-fund --loglevel=error >&2
+        want=$(fingerprint "$(node --version)" package.json package-lock.json)
+    fi
+    printf '%s\n' "$want" >"$stamp"
+}
+
+start=$SECONDS
+install_apt_packages
+install_venv
+install_node_modules
+log "done in $((SECONDS - start))s"

@@ -1,0 +1,1 @@
+"""carebridge.storage: arrives with the drop-box issue."""
