@@ -13,12 +13,17 @@ Use :func:`require` (or the ``require`` fixture) for any new real part::
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
+import secrets
+import select
 import shutil
 import subprocess
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,6 +52,9 @@ _FIXTURE_MARKERS = {
     "age_cli": "age_cli",
     "age_keygen": "age_cli",
     "cctv_vectors": "cctv",
+    "s3_endpoint": "s3",
+    "s3_client": "s3",
+    "s3_bucket": "s3",
 }
 
 
@@ -141,3 +149,126 @@ def cctv_vectors(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
             pytrace=False,
         )
     return vectors
+
+
+# -- S3: moto in server mode -----------------------------------------------------
+
+# moto accepts any credentials; tests hand these to S3Config and boto3 directly,
+# never through os.environ, so no test can reach a real account by accident.
+MOTO_ACCESS_KEY_ID = "testing"
+MOTO_SECRET_ACCESS_KEY = "testing"
+MOTO_REGION = "us-east-1"
+MOTO_START_TIMEOUT = 30.0  # seconds for the server to report its port
+
+# Starts moto's ThreadedMotoServer on a free loopback port, prints the port and
+# serves until its stdin closes, so it cannot outlive the test session.
+_MOTO_SERVER_PY = """
+import sys
+from moto.server import ThreadedMotoServer
+server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+server.start()
+print(server.get_host_and_port()[1], flush=True)
+sys.stdin.read()
+server.stop()
+"""
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of a moto S3 server in server mode (real HTTP on 127.0.0.1), one per session.
+
+    The server runs in a child process, so its memory and threads stay out of
+    what tests measure in this one (tracemalloc peaks, event-loop latency).
+    """
+    require(
+        all(importlib.util.find_spec(name) for name in ("moto", "flask", "boto3")),
+        "moto[server] and boto3 (pip)",
+    )
+    log = tmp_path_factory.mktemp("moto") / "server.log"
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _MOTO_SERVER_PY],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+        )
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], MOTO_START_TIMEOUT)
+        port = proc.stdout.readline().strip() if ready else b""
+        if not port.isdigit():
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+            require(False, f"moto server on 127.0.0.1 (it did not start: {tail})")
+        yield f"http://127.0.0.1:{int(port)}"
+    finally:
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def s3_client(s3_endpoint: str) -> Any:
+    """A boto3 S3 client for the moto server, to set up and inspect buckets directly."""
+    import boto3  # only S3 tests need it; a missing boto3 is reported by s3_endpoint
+
+    return boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name=MOTO_REGION,
+        aws_access_key_id=MOTO_ACCESS_KEY_ID,
+        aws_secret_access_key=MOTO_SECRET_ACCESS_KEY,
+    )
+
+
+@pytest.fixture
+def s3_bucket(s3_client: Any) -> Iterator[str]:
+    """A new, empty bucket on the moto server; emptied and removed afterwards."""
+    name = f"test-{secrets.token_hex(8)}"
+    s3_client.create_bucket(Bucket=name)
+    yield name
+    for upload in s3_client.list_multipart_uploads(Bucket=name).get("Uploads", []):
+        s3_client.abort_multipart_upload(Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"])
+    for item in s3_client.list_objects_v2(Bucket=name).get("Contents", []):
+        s3_client.delete_object(Bucket=name, Key=item["Key"])
+    s3_client.delete_bucket(Bucket=name)
+
+
+# -- PostgreSQL -------------------------------------------------------------------
+
+# The server CI and developers have: 127.0.0.1:5432, trust auth, database "test".
+PG_ADMIN_URL = os.environ.get("CAREBRIDGE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin URL of a reachable PostgreSQL (skip locally / fail under CI without one)."""
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=5, autocommit=True) as conn:
+            conn.execute("SELECT 1")
+        reachable = True
+    except Exception:  # any failure to connect means the part is missing
+        reachable = False
+    require(reachable, f"PostgreSQL at {PG_ADMIN_URL} (scripts/bootstrap.sh starts the local cluster)")
+    return PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    import secrets
+
+    import psycopg
+
+    name = f"cb_test_{secrets.token_hex(6)}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield pg_server.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
