@@ -2,6 +2,7 @@
 #
 #   make test                         bootstrap, then the whole pytest suite
 #   make test PYTEST_ARGS='-k merkle' extra pytest arguments (also from the environment)
+#   make serve                        bootstrap, then the gateway on ./var at 127.0.0.1:8080
 #   make bootstrap                    install Debian packages, .venv and node_modules
 
 SHELL := /bin/bash
@@ -13,7 +14,7 @@ PYTEST_ARGS ?=
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 XDIST := $(if $(filter-out 0 1,$(NPROC)),-n auto,)
 
-.PHONY: bootstrap test
+.PHONY: bootstrap test serve
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -21,4 +22,8 @@ bootstrap:
 test: bootstrap
 	$(PYTHON_VENV) -m pytest $(XDIST) $(PYTEST_ARGS)
 
-# serve: arrives with the gateway (`carebridge serve`, ARCHITECTURE.md CLI contract).
+# The gateway on the embedded default: SQLite + blob folder under ./var, http://127.0.0.1:8080.
+# SERVE_ARGS passes flags on (e.g. SERVE_ARGS='--port 9090').
+SERVE_ARGS ?=
+serve: bootstrap
+	.venv/bin/carebridge serve $(SERVE_ARGS)

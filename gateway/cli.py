@@ -12,8 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from ..crypto.errors import CryptoError
+from .client import cli as client_cli
 from .client import offline
 from .client._terminal import CLIError
+from .server import cli as server_cli
 
 _MESSAGES = {
     "NoIdentityMatchError": "no identity matched the file's recipients (wrong key or passphrase)",
@@ -24,7 +26,9 @@ _MESSAGES = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="carebridge", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+    server_cli.register(sub)
     offline.register(sub)
+    client_cli.register(sub)
     return parser
 
 

@@ -99,8 +99,28 @@ install_node_modules() {
     printf '%s\n' "$want" >"$stamp"
 }
 
+# The tests' PostgreSQL: this kind of machine runs a cluster on 127.0.0.1:5432
+# (trust auth, database "test"); start it if it has stopped.
+start_postgres() {
+    if ! command -v pg_isready >/dev/null 2>&1; then
+        log "postgresql: not installed here (its tests skip locally, fail under CI)"
+        return
+    fi
+    if pg_isready -q -h 127.0.0.1 -p 5432; then
+        log "postgresql: ok (127.0.0.1:5432)"
+        return
+    fi
+    log "postgresql: starting the local cluster"
+    local version
+    version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1)
+    [ -n "$version" ] && as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+    for _ in $(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && return; sleep 1; done
+    log "postgresql: did not come up on 127.0.0.1:5432"
+}
+
 start=$SECONDS
 install_apt_packages
 install_venv
 install_node_modules
+start_postgres
 log "done in $((SECONDS - start))s"

@@ -27,7 +27,7 @@ from ..errors import (
     PayloadError,
 )
 from ._api import Identity, Recipient, decrypt, decrypt_bytes, encrypt, encrypt_bytes, open_payload
-from ._format import Header, Stanza, parse_header
+from ._format import MAX_HEADER_SIZE, Header, Stanza, parse_header
 from .armor import is_armored
 from .hybrid import HybridIdentity, HybridRecipient
 from .keys import parse_identity, parse_identity_file, parse_recipient, parse_recipients_file
@@ -38,7 +38,7 @@ __all__ = [
     "AgeError", "ArmorError", "HeaderError", "HeaderMACError", "NoIdentityMatchError",
     "NotARecipient", "PayloadError",
     "Identity", "Recipient", "decrypt", "decrypt_bytes", "encrypt", "encrypt_bytes",
-    "open_payload", "Header", "Stanza", "parse_header", "is_armored",
+    "open_payload", "MAX_HEADER_SIZE", "Header", "Stanza", "parse_header", "is_armored",
     "HybridIdentity", "HybridRecipient", "ScryptIdentity", "ScryptRecipient",
     "X25519Identity", "X25519Recipient",
     "parse_identity", "parse_identity_file", "parse_recipient", "parse_recipients_file",

@@ -1,0 +1,81 @@
+"""Key registration statements: proof that a user holds the keys they publish.
+
+A statement is the canonical JSON of::
+
+    {"age_recipient": "age1…", "time": "YYYY-MM-DDTHH:MM:SSZ",
+     "user_id": ID, "verify_key": "ed25519:…", "version": 1}
+
+signed by the Ed25519 key it names, under
+:data:`~carebridge.crypto.signing.KEY_REGISTRATION_CONTEXT` (so it can never
+pass for a manifest). Wire form: canonical JSON of
+``{"registration": {...}, "signature": B64}``. The gateway keeps the wire
+bytes as published proof; the time bounds replays.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from .age import parse_recipient
+from .canonical import canonical_json, parse_canonical_json
+from .errors import CanonicalJSONError, CryptoError, KeyFormatError, SignatureError
+from .signing import KEY_REGISTRATION_CONTEXT, SigningKey, VerifyKey
+
+VERSION = 1
+MAX_REGISTRATION_BYTES = 16 * 1024  # a post-quantum recipient is ~2 KB
+_FIELDS = ("age_recipient", "time", "user_id", "verify_key", "version")
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    user_id: str
+    age_recipient: str
+    verify_key: VerifyKey
+    time: datetime
+
+
+def sign_registration(*, user_id: str, age_recipient: str, key: SigningKey, now: datetime) -> bytes:
+    body = {"age_recipient": age_recipient, "time": now.astimezone(timezone.utc).strftime(_TIME_FORMAT),
+            "user_id": user_id, "verify_key": key.public.encode(), "version": VERSION}
+    signature = key.sign(KEY_REGISTRATION_CONTEXT, canonical_json(body))
+    return canonical_json({"registration": body, "signature": base64.b64encode(signature).decode()})
+
+
+def verify_registration(data: bytes) -> Registration:
+    """Parse and check a signed statement; raises SignatureError naming what is wrong."""
+    try:
+        wire = parse_canonical_json(data, max_size=MAX_REGISTRATION_BYTES)
+    except CanonicalJSONError as exc:
+        raise SignatureError(f"registration: {exc}") from None
+    body, signature = _split(wire)
+    try:
+        key = VerifyKey.parse(body["verify_key"])
+        recipient = str(parse_recipient(body["age_recipient"]))
+        moment = datetime.strptime(body["time"], _TIME_FORMAT).replace(tzinfo=timezone.utc)
+    except (KeyFormatError, ValueError, TypeError):
+        raise SignatureError("registration: a key or the time is malformed") from None
+    if recipient != body["age_recipient"] or not isinstance(body["user_id"], str):
+        raise SignatureError("registration: fields are not in canonical form")
+    try:
+        key.verify(KEY_REGISTRATION_CONTEXT, canonical_json(body), signature)
+    except CryptoError:
+        raise SignatureError("registration: the signature does not verify") from None
+    return Registration(body["user_id"], recipient, key, moment)
+
+
+def _split(wire: Any) -> tuple[dict, bytes]:
+    if not isinstance(wire, dict) or set(wire) != {"registration", "signature"}:
+        raise SignatureError("registration: expected {registration, signature}")
+    body = wire["registration"]
+    if not isinstance(body, dict) or tuple(sorted(body)) != _FIELDS or body["version"] != VERSION:
+        raise SignatureError(f"registration: expected exactly the fields {', '.join(_FIELDS)}")
+    try:
+        signature = base64.b64decode(wire["signature"], validate=True)
+    except (binascii.Error, TypeError):
+        raise SignatureError("registration: signature is not base64") from None
+    return body, signature

@@ -1,0 +1,1 @@
+"""The server side: the aiohttp application, its jobs and the admin verbs."""

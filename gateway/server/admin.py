@@ -1,0 +1,129 @@
+"""The ``admin`` verbs: act on a deployment's database directly, also while it runs.
+
+Each change is one write unit with its log entry (actor ``operator-cli``),
+so the access log records who was created and which referrals exist.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from carebridge.policies import OrgKind, Role
+from carebridge.storage.db import identity
+from carebridge.storage.db.store import Store, Tx
+
+from . import tokens
+from .settings import Settings
+
+CLI_ACTOR = "operator-cli"
+OPERATOR_ORG = "operator"
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}")
+_ORG_NAME = re.compile(r"[\w][\w .&'-]{0,199}")
+
+
+class AdminError(Exception):
+    """A refused admin request; the message is for the operator."""
+
+
+@dataclass(frozen=True, repr=False)
+class CreatedUser:
+    user: identity.User
+    token: str  # shown once
+
+
+def _log(tx: Tx, action: str, object_id: str | None) -> None:
+    tx.log(action=action, outcome="allow", reason="ok", actor=CLI_ACTOR, object=object_id)
+
+
+def _issue_token(tx: Tx, user: identity.User, settings: Settings) -> str:
+    new = tokens.make_token()
+    identity.create_token(tx.conn, id=new.id, user_id=user.id, secret_hash=new.secret_hash,
+                          now=tx.now, expires_at=tx.now + settings.token_lifetime)
+    _log(tx, "token.create", new.id)
+    return new.token
+
+
+def init(store: Store, settings: Settings, email: str) -> CreatedUser:
+    """Create the operator organisation and its admin; refuses a second time."""
+    email = _email(email)
+
+    def unit(tx: Tx) -> CreatedUser:
+        if identity.find_org(tx.conn, OPERATOR_ORG) is not None:
+            raise AdminError("already initialised (the operator organisation exists)")
+        org = identity.create_org(tx.conn, id=tokens.new_id("org"), name=OPERATOR_ORG,
+                                  kind=OrgKind.operator.value, now=tx.now)
+        _log(tx, "org.create", org.id)
+        return _create_user(tx, settings, email, org, Role.admin.value)
+
+    return store.write_sync(unit)
+
+
+def create_org(store: Store, name: str, kind: str) -> identity.Org:
+    if not _ORG_NAME.fullmatch(name):
+        raise AdminError("organisation names are 1-200 letters, digits, spaces and .&'-")
+    kind = OrgKind(kind).value
+
+    def unit(tx: Tx) -> identity.Org:
+        if identity.find_org(tx.conn, name) is not None:
+            raise AdminError(f"organisation {name!r} exists")
+        org = identity.create_org(tx.conn, id=tokens.new_id("org"), name=name, kind=kind, now=tx.now)
+        _log(tx, "org.create", org.id)
+        return org
+
+    return store.write_sync(unit)
+
+
+def create_user(store: Store, settings: Settings, email: str, org_name: str, role: str) -> CreatedUser:
+    email, role = _email(email), Role(role).value
+
+    def unit(tx: Tx) -> CreatedUser:
+        org = _org(tx, org_name)
+        if identity.find_user_by_email(tx.conn, email) is not None:
+            raise AdminError("a user with this e-mail exists")
+        return _create_user(tx, settings, email, org, role)
+
+    return store.write_sync(unit)
+
+
+def _create_user(tx: Tx, settings: Settings, email: str, org: identity.Org, role: str) -> CreatedUser:
+    user = identity.create_user(tx.conn, id=tokens.new_id("usr"), email=email, org=org,
+                                role=role, now=tx.now)
+    _log(tx, "user.create", user.id)
+    return CreatedUser(user, _issue_token(tx, user, settings))
+
+
+def add_referral(store: Store, clinic_name: str, spa_name: str) -> None:
+    def unit(tx: Tx) -> None:
+        clinic, spa = _org(tx, clinic_name), _org(tx, spa_name)
+        if clinic.kind != OrgKind.clinic.value or spa.kind != OrgKind.spa.value:
+            raise AdminError("a referral goes from a clinic to a spa")
+        if identity.has_referral(tx.conn, clinic.id, spa.id):
+            raise AdminError("this referral exists")
+        identity.add_referral(tx.conn, clinic=clinic, spa=spa, now=tx.now)
+        _log(tx, "referral.add", spa.id)
+
+    store.write_sync(unit)
+
+
+def revoke_token(store: Store, token_id: str) -> None:
+    def unit(tx: Tx) -> None:
+        if not identity.revoke_token(tx.conn, token_id, tx.now):
+            raise AdminError("no such active token")
+        _log(tx, "token.revoke", token_id)
+
+    store.write_sync(unit)
+
+
+def _org(tx: Tx, name: str) -> identity.Org:
+    org = identity.find_org(tx.conn, name)
+    if org is None:
+        raise AdminError(f"no organisation named {name!r}")
+    return org
+
+
+def _email(email: str) -> str:
+    email = email.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise AdminError("not an e-mail address")
+    return email

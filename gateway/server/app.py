@@ -1,0 +1,109 @@
+"""``create_app(settings)``: the aiohttp application, wired from one Settings object."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+from aiohttp import web
+
+from carebridge.crypto.note import Signer
+from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
+from carebridge.storage.db import migrate
+from carebridge.storage.db.store import Store
+
+from . import audit, directory, documents, jobs
+from .context import BLOBS, SETTINGS, STORE
+from .middleware import problems, request_id, response_headers
+from .openapi import openapi_document
+from .settings import Settings
+
+log = logging.getLogger("carebridge.server")
+LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key for checkpoints (issue: the ledger)
+SMALL_BODY_LIMIT = 1 << 20  # for request.read()/post(); uploads stream past it
+CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> web.Application:
+    """The gateway. *clock* (default: the system's UTC time) is the one seam for time."""
+    app = web.Application(middlewares=[request_id, problems], client_max_size=SMALL_BODY_LIMIT)
+    app.on_response_prepare.append(response_headers)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock or _utc_now
+    app.cleanup_ctx.append(_resources)
+    app.add_routes(directory.routes() + documents.routes() + audit.routes() + [
+        web.get("/api/v1/health", health),
+        web.get("/api/v1/openapi.json", openapi),
+    ])
+    return app
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document())
+
+
+def prepare_data_dir(settings: Settings) -> None:
+    """Create the data folder (0700) and the server's keys (0600) on first start."""
+    for folder in (settings.data_dir, settings.keys_dir):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    key_file = settings.keys_dir / LOG_KEY_FILE
+    if not key_file.exists():
+        _write_secret(key_file, Signer.generate(settings.log_origin).encode() + "\n")
+    if not settings.database_url:  # the embedded SQLite file: private, like the keys
+        db_file = settings.data_dir / "carebridge.db"
+        if not db_file.exists():
+            os.close(os.open(db_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
+def _write_secret(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def open_store(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> Store:
+    """Open the metadata store and bring its schema up to date."""
+    store = Store.open(settings.effective_database_url, clock=clock)
+    migrate.upgrade(store.engines.writer)
+    return store
+
+
+def blob_config(settings: Settings) -> FolderConfig | S3Config:
+    if settings.blob_store == "folder":
+        return FolderConfig(settings.data_dir)
+    return S3Config(settings.s3_bucket, endpoint_url=settings.s3_endpoint_url or None,
+                    region=settings.s3_region, prefix=settings.s3_prefix,
+                    access_key_id=settings.s3_access_key_id or None,
+                    secret_access_key=settings.s3_secret_access_key or None)
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    await asyncio.to_thread(prepare_data_dir, settings)
+    store = await asyncio.to_thread(open_store, settings, app[CLOCK])
+    blobs = await open_blob_store(blob_config(settings))
+    app[STORE], app[BLOBS] = store, blobs
+    sweeper = asyncio.create_task(jobs.sweep_forever(store, blobs, settings.sweep_after))
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+        await blobs.close()
+        await asyncio.to_thread(store.close)

@@ -1,0 +1,119 @@
+"""Server verbs of the ``carebridge`` command: ``serve`` and ``admin …``.
+
+Only argparse at import time: the offline verbs share the parser and should
+not pay for aiohttp and SQLAlchemy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+
+def _deployment_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path, help="data folder (default ./var)")
+    parser.add_argument("--config", type=Path, help="TOML settings file")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="run the gateway")
+    _deployment_flags(p)
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(run=serve)
+
+    admin = sub.add_parser("admin", help="manage a deployment (directly, also while it runs)")
+    verbs = admin.add_subparsers(dest="admin_verb", required=True, metavar="VERB")
+    p = verbs.add_parser("init", help="create the operator admin and print its API token")
+    p.add_argument("--email", default="admin@carebridge.localhost")
+    p = verbs.add_parser("migrate", help="bring the database schema up to date")
+    org = verbs.add_parser("org", help="organisations").add_subparsers(dest="org_verb", required=True)
+    p = org.add_parser("create")
+    p.add_argument("name")
+    p.add_argument("--kind", required=True, choices=["clinic", "spa", "compliance", "operator"])
+    user = verbs.add_parser("user", help="users").add_subparsers(dest="user_verb", required=True)
+    p = user.add_parser("create")
+    p.add_argument("email")
+    p.add_argument("--org", required=True)
+    p.add_argument("--role", required=True, choices=["uploader", "recipient", "auditor", "admin"])
+    ref = verbs.add_parser("referral", help="clinic -> spa referrals").add_subparsers(
+        dest="referral_verb", required=True)
+    p = ref.add_parser("add")
+    p.add_argument("clinic")
+    p.add_argument("spa")
+    tok = verbs.add_parser("token", help="API tokens").add_subparsers(dest="token_verb", required=True)
+    p = tok.add_parser("revoke")
+    p.add_argument("token_id")
+    for parser in list(verbs.choices.values()) + [org.choices["create"], user.choices["create"],
+                                                   ref.choices["add"], tok.choices["revoke"]]:
+        _deployment_flags(parser)
+        parser.add_argument("--json", action="store_true")
+        parser.set_defaults(run=admin_main)
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str], **extra):
+    from .settings import SettingsError, load
+
+    overrides = {"data_dir": args.data, **extra}
+    try:
+        return load(config_file=args.config, env=env, overrides=overrides)
+    except SettingsError as exc:
+        raise SystemExit(f"carebridge: error: {exc}") from None
+
+
+def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from aiohttp import web
+
+    from .app import create_app
+    from .middleware import AccessLogger
+
+    settings = _settings(args, env, host=args.host, port=args.port)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    data = settings.data_dir
+    print(f"carebridge: serving http://{settings.host}:{settings.port} (data: {data})\n"
+          f"carebridge: first time? create the operator admin with:"
+          f" carebridge admin init --data {data}", flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                access_log_class=AccessLogger, print=None)
+    return 0
+
+
+def admin_main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    from . import admin
+    from .app import open_store, prepare_data_dir
+
+    settings = _settings(args, env)
+    prepare_data_dir(settings)
+    store = open_store(settings)
+    try:
+        result = _dispatch(args, store, settings, admin)
+    except admin.AdminError as exc:
+        raise SystemExit(f"carebridge: error: {exc}") from None
+    finally:
+        store.close()
+    if result is not None:
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+def _dispatch(args, store, settings, admin) -> dict | None:
+    verb = args.admin_verb
+    if verb == "migrate":
+        return {"schema": "up to date"}
+    if verb == "init":
+        created = admin.init(store, settings, args.email)
+        return {"user_id": created.user.id, "email": created.user.email, "token": created.token}
+    if verb == "org":
+        org = admin.create_org(store, args.name, args.kind)
+        return {"org_id": org.id, "name": org.name, "kind": org.kind}
+    if verb == "user":
+        created = admin.create_user(store, settings, args.email, args.org, args.role)
+        return {"user_id": created.user.id, "email": created.user.email, "token": created.token}
+    if verb == "referral":
+        admin.add_referral(store, args.clinic, args.spa)
+        return {"referral": f"{args.clinic} -> {args.spa}"}
+    admin.revoke_token(store, args.token_id)
+    return {"revoked": args.token_id}

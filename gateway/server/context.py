@@ -1,0 +1,14 @@
+"""Typed application keys: the resources ``create_app`` wires into the app."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from carebridge.storage.blobs.base import BlobStore
+from carebridge.storage.db.store import Store
+
+from .settings import Settings
+
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs", BlobStore)

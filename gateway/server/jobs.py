@@ -1,0 +1,50 @@
+"""Background jobs: the sweeper that removes what an interrupted upload left.
+
+An upload that dies mid-stream leaves a staged blob (a ``.part`` file, an S3
+multipart upload); one that dies between committing its blobs and its row
+leaves committed blobs no document names. Both are invisible to users; the
+sweeper removes them once they are older than ``sweep_after`` (so that an
+upload still in flight is never touched).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from carebridge.storage.blobs import BlobStore
+from carebridge.storage.db import documents
+from carebridge.storage.db.store import Store
+from carebridge.storage.errors import StorageError
+
+log = logging.getLogger("carebridge.jobs")
+SWEEP_BATCH = 500  # blob keys checked against the database per query
+
+
+async def sweep_once(store: Store, blobs: BlobStore, older_than: timedelta) -> tuple[int, int]:
+    """Remove stale staged uploads and orphan blobs; returns the two counts."""
+    cutoff = store.clock() - older_than
+    staged = await blobs.sweep_staging(cutoff)
+    candidates = [info.key async for info in blobs.list_committed() if info.modified < cutoff]
+    orphans = 0
+    for start in range(0, len(candidates), SWEEP_BATCH):
+        batch = candidates[start:start + SWEEP_BATCH]
+        referenced = await store.read(lambda conn: documents.referenced_blob_keys(conn, batch))
+        for key in batch:
+            if key not in referenced:
+                await blobs.delete(key)
+                orphans += 1
+    return staged, orphans
+
+
+async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta) -> None:
+    interval = max(60.0, older_than.total_seconds() / 4)
+    while True:
+        try:
+            staged, orphans = await sweep_once(store, blobs, older_than)
+            if staged or orphans:
+                log.info("sweeper removed %d staged uploads and %d orphan blobs", staged, orphans)
+        except StorageError as exc:
+            log.warning("sweeper failed: %s", type(exc).__name__)
+        await asyncio.sleep(interval)

@@ -1,0 +1,132 @@
+"""The OpenAPI 3.1 description of ``/api/v1``, served at ``/api/v1/openapi.json``.
+
+A test walks the application's routes and this document both ways, so an
+undocumented route (or a documented route that does not exist) fails CI.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .problems import CONTENT_TYPE as PROBLEM_JSON
+from .problems import PROBLEM_TYPE_PREFIX
+
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _error(description: str) -> dict:
+    return {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM}}}
+
+
+def _json(schema: dict, description: str = "OK") -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _op(summary: str, responses: dict, *, auth: bool = True, params: list | None = None,
+        body: dict | None = None) -> dict:
+    op: dict[str, Any] = {"summary": summary, "responses": responses}
+    if not auth:
+        op["security"] = []
+    else:
+        responses.setdefault("401", _error("missing, malformed, expired or revoked token (logged)"))
+    if params:
+        op["parameters"] = params
+    if body:
+        op["requestBody"] = body
+    return op
+
+
+def _q(name: str, description: str, schema: dict | None = None) -> dict:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+_PAGE = [_q("limit", "page size, 1..200", {"type": "integer"}),
+         _q("cursor", "next_cursor of the previous page")]
+_OBJ = {"type": "object"}
+_LISTING = {"type": "object", "properties": {"documents": {"type": "array", "items": _OBJ},
+                                             "next_cursor": {"type": ["string", "null"]}}}
+
+
+def _paths() -> dict:
+    return {
+        "/api/v1/health": {"get": _op("liveness", {"200": _json(_OBJ)}, auth=False)},
+        "/api/v1/openapi.json": {"get": _op("this document", {"200": _json(_OBJ)}, auth=False)},
+        "/api/v1/me": {"get": _op("the calling user and their active keys", {"200": _json(_OBJ)})},
+        "/api/v1/keys": {
+            "post": _op("publish or rotate your keys (signed registration, proof of possession)",
+                        {"201": _json(_OBJ, "registered; logged"),
+                         "422": _error("bad signature, stale or malformed registration (logged)"),
+                         "403": _error("the registration names another user (logged)")},
+                        body={"required": True, "content": {"application/json": {"schema": _OBJ}}}),
+            "delete": _op("revoke your active keys", {"204": {"description": "revoked; logged"},
+                                                      "404": _error("no active keys")}),
+        },
+        "/api/v1/directory": {"get": _op(
+            "users (with their active keys) by e-mail or organisation name",
+            {"200": _json(_OBJ), "404": _error("nothing visible"), "422": _error("bad query")},
+            params=[_q("email", "a user's e-mail"), _q("org", "an organisation's name")])},
+        "/api/v1/users/{id}/keys": {"get": _op("a user's key history", {
+            "200": _json(_OBJ), "404": _error("no such user visible to you")}, params=_ID)},
+        "/api/v1/documents": {"post": _op(
+            "upload a document: multipart manifest, policy, meta, content (streamed)",
+            {"201": _json(_OBJ, "stored; logged"),
+             "403": _error("sender may not send to these recipients (logged)"),
+             "409": _error("document id exists"), "413": _error("a part is too large"),
+             "415": _error("not multipart/form-data"),
+             "422": _error("malformed manifest, policy or age file; bad signature; digest mismatch")},
+            body={"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "required": ["manifest", "policy", "meta", "content"],
+                "properties": {k: {"type": "string", "format": "binary"}
+                               for k in ("manifest", "policy", "meta", "content")}}}}})},
+        "/api/v1/documents/{id}": {"get": _op(
+            "a document's manifest, meta ciphertext and state (logged as document.read)",
+            {"200": _json(_OBJ), "403": _error("role may not read documents"),
+             "404": _error("no such document visible to you"), "410": _error("revoked or expired")},
+            params=_ID)},
+        "/api/v1/documents/{id}/content": {"get": _op(
+            "download the ciphertext (counts one download; logged)",
+            {"200": {"description": "the age file", "content": {"application/octet-stream": {}}},
+             "403": _error("download limit reached, or role forbidden"),
+             "404": _error("no such document visible to you"), "410": _error("revoked or expired")},
+            params=_ID)},
+        "/api/v1/documents/{id}/revoke": {"post": _op(
+            "end all access now (sender only; logged)",
+            {"204": {"description": "revoked"}, "403": _error("not the sender"),
+             "404": _error("no such document visible to you"), "410": _error("already revoked")},
+            params=_ID)},
+        "/api/v1/inbox": {"get": _op("documents addressed to you", {"200": _json(_LISTING)},
+                                     params=_PAGE)},
+        "/api/v1/outbox": {"get": _op("documents you sent", {"200": _json(_LISTING),
+                                                             "403": _error("not an uploader")},
+                                      params=_PAGE)},
+        "/api/v1/audit/entries": {"get": _op(
+            "export log entries as JSONL (auditors; the export is logged)",
+            {"200": {"description": "one canonical JSON entry per line",
+                     "content": {"application/x-ndjson": {}}},
+             "403": _error("not an auditor (logged)")},
+            params=[_q("start", "first sequence number", {"type": "integer"}),
+                    _q("limit", "entries at most", {"type": "integer"})])},
+    }
+
+
+def openapi_document() -> dict:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "carebridge gateway", "version": "1",
+                 "description": "End-to-end encrypted document exchange. Errors are RFC 9457 "
+                                f"problem details whose type starts with {PROBLEM_TYPE_PREFIX}."},
+        "paths": _paths(),
+        "security": [{"token": []}],
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer",
+                                          "description": "API token cb1.<id>.<secret>"}},
+            "schemas": {"Problem": {"type": "object", "required": ["type", "title", "status"],
+                                    "properties": {"type": {"type": "string"},
+                                                   "title": {"type": "string"},
+                                                   "status": {"type": "integer"},
+                                                   "detail": {"type": "string"},
+                                                   "instance": {"type": "string"}}}},
+        },
+    }

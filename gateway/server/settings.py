@@ -1,0 +1,158 @@
+"""Server settings: one frozen object, built in one place from file + environment.
+
+Precedence, lowest to highest: defaults, the TOML file (``--config``), the
+``CAREBRIDGE_*`` environment variables, command-line flags. Every value is
+checked here; an error names the setting (its TOML key, or its variable).
+
+With nothing configured, ``carebridge serve`` keeps everything under ``./var``:
+``carebridge.db`` (SQLite, WAL), ``blobs/`` and ``keys/``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from carebridge.storage.db.engine import parse_url
+
+ENV_PREFIX = "CAREBRIDGE_"
+MIB = 1 << 20
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the server reads from outside. Defaults suit one machine."""
+
+    data_dir: Path = Path("var")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    #: ``sqlite:///path`` or ``postgresql://…``; default: ``<data_dir>/carebridge.db``.
+    database_url: str = ""
+    #: ``folder`` (``<data_dir>/blobs``) or ``s3``.
+    blob_store: str = "folder"
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_prefix: str = ""
+    s3_access_key_id: str = field(default="", repr=False)
+    s3_secret_access_key: str = field(default="", repr=False)
+    #: Largest ``content`` ciphertext accepted (HTTP 413 above).
+    max_upload_bytes: int = 2048 * MIB
+    #: Largest ``meta`` ciphertext: a small JSON object, age-encrypted.
+    max_meta_bytes: int = 64 * 1024
+    #: Lifetime of a document when its policy names none, and the longest allowed.
+    default_document_lifetime: timedelta = timedelta(days=7)
+    max_document_lifetime: timedelta = timedelta(days=30)
+    #: Lifetime of API tokens made by ``admin user create``.
+    token_lifetime: timedelta = timedelta(days=90)
+    #: Name of this log in checkpoints (C2SP origin line).
+    log_origin: str = "carebridge.localhost/log"
+    #: Seconds after which an unfinished upload or orphan blob is swept.
+    sweep_after: timedelta = timedelta(hours=1)
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'carebridge.db').resolve()}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+
+_DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after"}
+
+
+def load(*, config_file: Path | None = None, env: Mapping[str, str] = {},
+         overrides: Mapping[str, Any] | None = None) -> Settings:
+    """Build and check the settings; raises SettingsError naming the bad setting."""
+    raw: dict[str, Any] = {}
+    if config_file is not None:
+        raw.update(_read_toml(config_file))
+    raw.update(_from_env(env))
+    raw.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    settings = replace(Settings(), **{k: _convert(k, v) for k, v in raw.items()})
+    _check(settings)
+    return settings
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise SettingsError(f"config file {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"config file {path}: {exc}") from None
+    known = {f.name for f in fields(Settings)}
+    for key in data:
+        if key not in known:
+            raise SettingsError(f"{key}: unknown setting in {path}")
+    return data
+
+
+def _from_env(env: Mapping[str, str]) -> dict[str, str]:
+    known = {f.name for f in fields(Settings)}
+    out = {}
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX) and name[len(ENV_PREFIX):].lower() in known:
+            out[name[len(ENV_PREFIX):].lower()] = value
+    return out
+
+
+def _convert(key: str, value: Any) -> Any:
+    kind = {f.name: f.type for f in fields(Settings)}[key]
+    try:
+        if key in _DURATIONS:
+            seconds = int(value)
+            if seconds <= 0:
+                raise ValueError
+            return timedelta(seconds=seconds)
+        if kind == "int":
+            if isinstance(value, bool):
+                raise ValueError
+            return int(value)
+        if kind == "Path":
+            return Path(value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise SettingsError(f"{key}: invalid value for a {kind} setting"
+                             + (" (seconds, > 0)" if key in _DURATIONS else "")) from None
+
+
+def _check(s: Settings) -> None:
+    if not 0 <= s.port <= 65535:
+        raise SettingsError("port: must be 0..65535")
+    try:
+        ipaddress.ip_address(s.host)
+    except ValueError:
+        if s.host != "localhost":
+            raise SettingsError("host: must be an IP address or localhost") from None
+    if s.blob_store not in ("folder", "s3"):
+        raise SettingsError("blob_store: must be 'folder' or 's3'")
+    if s.blob_store == "s3" and not s.s3_bucket:
+        raise SettingsError("s3_bucket: required when blob_store is 's3'")
+    if s.max_upload_bytes <= 0 or s.max_meta_bytes <= 0:
+        raise SettingsError("max_upload_bytes / max_meta_bytes: must be positive")
+    if s.default_document_lifetime > s.max_document_lifetime:
+        raise SettingsError("default_document_lifetime: longer than max_document_lifetime")
+    if not s.log_origin or any(c.isspace() for c in s.log_origin):
+        raise SettingsError("log_origin: a non-empty name without spaces")
+    try:
+        parse_url(s.effective_database_url)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None

@@ -1,0 +1,129 @@
+"""Organisations, users, API tokens and referrals: the rows, and the SQL for them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy.engine import Connection
+
+from .schema import api_tokens, orgs, referrals, users
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    id: str
+    name: str
+    kind: str
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    org_id: str
+    role: str
+    org_kind: str
+    disabled: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    id: str
+    secret_hash: bytes
+    expires_at: datetime
+    revoked_at: datetime | None
+    user: User
+
+
+def create_org(conn: Connection, *, id: str, name: str, kind: str, now: datetime) -> Org:
+    conn.execute(insert(orgs).values(id=id, name=name, kind=kind, created_at=now))
+    return Org(id, name, kind)
+
+
+def create_user(conn: Connection, *, id: str, email: str, org: Org, role: str, now: datetime) -> User:
+    conn.execute(insert(users).values(id=id, email=email, org_id=org.id, role=role, created_at=now))
+    return User(id, email, org.id, role, org.kind, False)
+
+
+def create_token(conn: Connection, *, id: str, user_id: str, secret_hash: bytes,
+                 now: datetime, expires_at: datetime) -> None:
+    conn.execute(insert(api_tokens).values(id=id, user_id=user_id, secret_hash=secret_hash,
+                                           created_at=now, expires_at=expires_at))
+
+
+def revoke_token(conn: Connection, token_id: str, now: datetime) -> bool:
+    result = conn.execute(update(api_tokens).where(and_(api_tokens.c.id == token_id,
+                                                        api_tokens.c.revoked_at.is_(None)))
+                          .values(revoked_at=now))
+    return result.rowcount == 1
+
+
+def add_referral(conn: Connection, *, clinic: Org, spa: Org, now: datetime) -> None:
+    conn.execute(insert(referrals).values(clinic_org_id=clinic.id, spa_org_id=spa.id, created_at=now))
+
+
+def has_referral(conn: Connection, clinic_id: str, spa_id: str) -> bool:
+    row = conn.execute(select(referrals.c.created_at).where(and_(
+        referrals.c.clinic_org_id == clinic_id, referrals.c.spa_org_id == spa_id))).first()
+    return row is not None
+
+
+def linked_orgs(conn: Connection, org_id: str) -> set[str]:
+    """Organisations tied to *org_id* by a referral, whichever way it runs."""
+    rows = conn.execute(select(referrals.c.clinic_org_id, referrals.c.spa_org_id).where(
+        or_(referrals.c.clinic_org_id == org_id, referrals.c.spa_org_id == org_id)))
+    return {o for row in rows for o in row} - {org_id}
+
+
+def referred_spas(conn: Connection, clinic_id: str) -> set[str]:
+    rows = conn.execute(select(referrals.c.spa_org_id).where(referrals.c.clinic_org_id == clinic_id))
+    return {r[0] for r in rows}
+
+
+_USER_COLUMNS = (users.c.id, users.c.email, users.c.org_id, users.c.role, orgs.c.kind,
+                 users.c.disabled_at)
+
+
+def _user(row) -> User:
+    return User(row.id, row.email, row.org_id, row.role, row.kind, row.disabled_at is not None)
+
+
+def _users_query():
+    return select(*_USER_COLUMNS).join(orgs, orgs.c.id == users.c.org_id)
+
+
+# Built once: every authenticated request runs it.
+_FIND_TOKEN = (
+    select(api_tokens.c.id.label("token_id"), api_tokens.c.secret_hash, api_tokens.c.expires_at,
+           api_tokens.c.revoked_at, *_USER_COLUMNS)
+    .join(users, users.c.id == api_tokens.c.user_id).join(orgs, orgs.c.id == users.c.org_id)
+    .where(api_tokens.c.id == bindparam("token_id")))
+
+
+def find_token(conn: Connection, token_id: str) -> TokenRecord | None:
+    row = conn.execute(_FIND_TOKEN, {"token_id": token_id}).first()
+    if row is None:
+        return None
+    return TokenRecord(row.token_id, bytes(row.secret_hash), row.expires_at, row.revoked_at, _user(row))
+
+
+def find_org(conn: Connection, name: str) -> Org | None:
+    row = conn.execute(select(orgs.c.id, orgs.c.name, orgs.c.kind).where(orgs.c.name == name)).first()
+    return None if row is None else Org(row.id, row.name, row.kind)
+
+
+def find_user_by_email(conn: Connection, email: str) -> User | None:
+    row = conn.execute(_users_query().where(users.c.email == email)).first()
+    return None if row is None else _user(row)
+
+
+def find_users(conn: Connection, user_ids: list[str]) -> dict[str, User]:
+    rows = conn.execute(_users_query().where(users.c.id.in_(user_ids)))
+    return {row.id: _user(row) for row in rows}
+
+
+def users_in_org(conn: Connection, org_id: str) -> list[User]:
+    rows = conn.execute(_users_query().where(users.c.org_id == org_id).order_by(users.c.email))
+    return [_user(row) for row in rows]

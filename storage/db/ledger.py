@@ -1,0 +1,245 @@
+"""The access log: append-only entries, each with its RFC 6962 leaf hash.
+
+An entry is the canonical JSON (:mod:`carebridge.crypto.canonical`) of::
+
+    {"action", "actor", "client", "object", "org", "outcome", "reason",
+     "request_id", "seq", "time"}
+
+with ``seq`` its 0-based position (its leaf index in the Merkle tree) and
+``time`` RFC 3339 UTC with microseconds. Opaque ids only: no names, no e-mail
+addresses, no file names (promise 4: no PHI in the log). The table keeps the
+exact bytes that were hashed, so an export reproduces every leaf hash.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import func, insert, select, text
+from sqlalchemy.engine import Connection
+
+from carebridge.crypto import merkle
+from carebridge.crypto.merkle import leaf_hash
+
+from ..errors import StorageError
+from .schema import checkpoints, log_entries, log_hashes
+
+# PostgreSQL advisory lock key that serialises appends across gateway processes
+# (SQLite gets the same from BEGIN IMMEDIATE). Arbitrary, fixed, documented.
+LEDGER_LOCK_KEY = 0x63617265_6272  # "carebr"
+MAX_FIELD_LENGTH = 64  # ids, action and reason codes are short tokens
+OUTCOMES = ("allow", "deny")
+
+
+def format_time(moment: datetime) -> str:
+    """RFC 3339 UTC with microseconds; raises ValueError for a naive time."""
+    if moment.tzinfo is None:
+        raise ValueError("log times must be timezone-aware")
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    seq: int
+    time: str
+    actor: str | None
+    org: str | None
+    action: str
+    object: str | None
+    outcome: str
+    reason: str
+    request_id: str | None
+    client: str | None
+
+    def encode(self) -> bytes:
+        """Canonical JSON of the entry (carebridge.crypto.canonical's rules).
+
+        Every field is a str, an int or None by construction, which
+        json.dumps with these options writes canonically; the general
+        encoder's type walk would double the cost of an append.
+        """
+        fields = {k: getattr(self, k) for k in self.__slots__}
+        return json.dumps(fields, ensure_ascii=False, sort_keys=True,
+                          separators=(",", ":")).encode("utf-8")
+
+
+_INSERT = insert(log_entries)
+_INSERT_HASHES = insert(log_hashes)
+
+
+class TreeHashes:
+    """A :class:`~carebridge.crypto.merkle.HashReader` over ``log_hashes``.
+
+    Hashes it has read or been given are kept, so the appends of one batch
+    read the database at most once (the right edge of the tree, preloaded).
+    """
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self.known: dict[int, bytes] = {}
+
+    def read_hashes(self, indexes) -> list[bytes]:
+        missing = [i for i in indexes if i not in self.known]
+        if missing:
+            rows = self._conn.execute(select(log_hashes.c.idx, log_hashes.c.hash)
+                                      .where(log_hashes.c.idx.in_(missing)))
+            self.known.update((idx, bytes(h)) for idx, h in rows)
+        try:
+            return [self.known[i] for i in indexes]
+        except KeyError:
+            raise StorageError("the log's tree hashes are incomplete") from None
+
+
+def right_edge(size: int) -> list[int]:
+    """Stored-hash indexes of the perfect subtrees that make up a tree of *size*.
+
+    They are all that appending to the tree ever reads.
+    """
+    indexes, start = [], 0
+    for level in reversed(range(size.bit_length())):
+        if size >> level & 1:
+            indexes.append(merkle.stored_hash_index(level, start >> level))
+            start += 1 << level
+    return indexes
+
+
+class Appender:
+    """Hands out sequence numbers inside one write transaction.
+
+    Entries are kept until :meth:`flush`, which inserts the whole batch in
+    one statement just before the commit.
+    """
+
+    def __init__(self, next_seq: int, hashes: TreeHashes | None = None) -> None:
+        self.next_seq = next_seq
+        self._pending: list[dict] = []
+        self._hashes = hashes
+
+    @classmethod
+    def at_head(cls, conn: Connection, dialect: str) -> Appender:
+        if dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK_KEY})
+        last = conn.execute(select(func.max(log_entries.c.seq))).scalar()
+        size = 0 if last is None else last + 1
+        hashes = TreeHashes(conn)
+        hashes.read_hashes(right_edge(size))
+        return cls(size, hashes)
+
+    def mark(self) -> int:
+        return self.next_seq
+
+    def reset(self, mark: int) -> None:
+        """Forget entries of a unit that rolled back to its savepoint."""
+        del self._pending[len(self._pending) - (self.next_seq - mark):]
+        self.next_seq = mark
+
+    def flush(self, conn: Connection) -> None:
+        """Insert the batch's entries and their tree hashes."""
+        if not self._pending:
+            return
+        hashes = self._hashes or TreeHashes(conn)
+        rows = []
+        for entry in self._pending:
+            base = merkle.stored_hash_index(0, entry["seq"])
+            for offset, h in enumerate(merkle.stored_hashes_for_leaf(entry["seq"], entry["leaf_hash"], hashes)):
+                hashes.known[base + offset] = h
+                rows.append({"idx": base + offset, "hash": h})
+        conn.execute(_INSERT, self._pending)
+        conn.execute(_INSERT_HASHES, rows)
+        self._pending = []
+
+    def append(self, *, time: datetime, action: str, outcome: str,
+               reason: str, actor: str | None = None, org: str | None = None,
+               object: str | None = None, request_id: str | None = None,
+               client: str | None = None) -> int:
+        """Insert one entry; returns its sequence number. Raises ValueError on bad fields."""
+        # Checked here, in the unit's own savepoint: the rows are inserted for
+        # the whole batch at flush, where one bad value would fail every unit.
+        if outcome not in OUTCOMES:
+            raise ValueError(f"log outcome must be one of {OUTCOMES}")
+        if not (isinstance(action, str) and action and isinstance(reason, str) and reason):
+            raise ValueError("log action and reason are required strings")
+        fields = (actor, org, action, object, reason, request_id, client)
+        if any(f is not None and not isinstance(f, str) for f in fields):
+            raise ValueError("log fields are strings or None")
+        if any(f is not None and len(f) > MAX_FIELD_LENGTH for f in fields):
+            raise ValueError("log fields are short opaque tokens")
+        entry = Entry(self.next_seq, format_time(time), actor, org, action, object, outcome,
+                      reason, request_id, client)
+        encoded = entry.encode()
+        self._pending.append(dict(
+            seq=entry.seq, time=time, actor=actor, org=org, action=action, object=object,
+            outcome=outcome, reason=reason, entry=encoded, leaf_hash=leaf_hash(encoded)))
+        self.next_seq += 1
+        return entry.seq
+
+
+def read_entries(conn: Connection, *, start: int = 0, limit: int = 1000) -> Iterator[tuple[int, bytes]]:
+    """(seq, entry bytes) from *start*, in order, at most *limit*."""
+    rows = conn.execute(select(log_entries.c.seq, log_entries.c.entry)
+                        .where(log_entries.c.seq >= start).order_by(log_entries.c.seq).limit(limit))
+    for seq, entry in rows:
+        yield seq, bytes(entry)
+
+
+# -- reading the tree -----------------------------------------------------------
+
+
+def tree_size(conn: Connection) -> int:
+    last = conn.execute(select(func.max(log_entries.c.seq))).scalar()
+    return 0 if last is None else last + 1
+
+
+def root_hash(conn: Connection, size: int) -> bytes:
+    return merkle.tree_hash(size, TreeHashes(conn))
+
+
+def inclusion_proof(conn: Connection, seq: int, size: int) -> list[bytes]:
+    return merkle.prove_inclusion(seq, size, TreeHashes(conn))
+
+
+def consistency_proof(conn: Connection, size1: int, size2: int) -> list[bytes]:
+    return merkle.prove_consistency(size1, size2, TreeHashes(conn))
+
+
+def leaf_hashes(conn: Connection, *, start: int, limit: int) -> list[bytes]:
+    rows = conn.execute(select(log_entries.c.leaf_hash).where(log_entries.c.seq >= start)
+                        .order_by(log_entries.c.seq).limit(limit))
+    return [bytes(h) for (h,) in rows]
+
+
+# -- checkpoints ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    size: int
+    root_hash: bytes
+    note: bytes
+    created_at: datetime
+
+
+def latest_checkpoint(conn: Connection) -> StoredCheckpoint | None:
+    row = conn.execute(select(checkpoints).order_by(checkpoints.c.size.desc()).limit(1)).first()
+    return None if row is None else StoredCheckpoint(row.size, bytes(row.root_hash), bytes(row.note),
+                                                     row.created_at)
+
+
+def checkpoint_at(conn: Connection, size: int) -> StoredCheckpoint | None:
+    row = conn.execute(select(checkpoints).where(checkpoints.c.size == size)).first()
+    return None if row is None else StoredCheckpoint(row.size, bytes(row.root_hash), bytes(row.note),
+                                                     row.created_at)
+
+
+def smallest_checkpoint_at_least(conn: Connection, size: int) -> StoredCheckpoint | None:
+    row = conn.execute(select(checkpoints).where(checkpoints.c.size >= size)
+                       .order_by(checkpoints.c.size).limit(1)).first()
+    return None if row is None else StoredCheckpoint(row.size, bytes(row.root_hash), bytes(row.note),
+                                                     row.created_at)
+
+
+def insert_checkpoint(conn: Connection, *, size: int, root: bytes, note: bytes, now: datetime) -> None:
+    conn.execute(insert(checkpoints).values(size=size, root_hash=root, note=note, created_at=now))

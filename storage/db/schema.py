@@ -1,0 +1,173 @@
+"""The metadata schema (SQLAlchemy Core), one definition for SQLite and PostgreSQL.
+
+Ids are opaque random strings made by the gateway. Times are stored as UTC
+and come back timezone-aware (:class:`UTCDateTime`). The access log is
+append-only: migrations install triggers that refuse UPDATE and DELETE.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+ID_LENGTH = 64  # "doc_" + 22 base64url characters fits with room to spare
+metadata = MetaData()
+
+
+class UTCDateTime(TypeDecorator):
+    """Stores naive UTC, returns aware UTC: SQLite keeps no zone, PostgreSQL does."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database")
+        return value.astimezone(timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=timezone.utc)
+
+
+def _id(name: str = "id", **kw) -> Column:
+    return Column(name, String(ID_LENGTH), primary_key=True, **kw)
+
+
+def _ref(name: str, target: str, **kw) -> Column:
+    return Column(name, String(ID_LENGTH), ForeignKey(target), nullable=False, **kw)
+
+
+orgs = Table(
+    "orgs", metadata,
+    _id(),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+users = Table(
+    "users", metadata,
+    _id(),
+    Column("email", String(320), nullable=False, unique=True),
+    _ref("org_id", "orgs.id"),
+    Column("role", String(20), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("disabled_at", UTCDateTime),
+)
+
+api_tokens = Table(
+    "api_tokens", metadata,
+    _id(),
+    _ref("user_id", "users.id", index=True),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)
+
+referrals = Table(
+    "referrals", metadata,
+    Column("clinic_org_id", String(ID_LENGTH), ForeignKey("orgs.id"), primary_key=True),
+    Column("spa_org_id", String(ID_LENGTH), ForeignKey("orgs.id"), primary_key=True),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+user_keys = Table(
+    "user_keys", metadata,
+    _id(),
+    _ref("user_id", "users.id"),
+    Column("age_recipient", Text, nullable=False),
+    Column("verify_key", String(100), nullable=False),
+    Column("status", String(10), nullable=False),  # active | rotated | revoked
+    Column("registration", LargeBinary, nullable=False),  # the signed statement, kept as proof
+    Column("log_seq", BigInteger, nullable=False),  # the log entry that published it
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("retired_at", UTCDateTime),
+    # at most one active key set per user
+    Index("user_keys_one_active", "user_id", unique=True,
+          sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+)
+
+documents = Table(
+    "documents", metadata,
+    _id(),
+    _ref("sender_id", "users.id"),
+    _ref("sender_org_id", "orgs.id"),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("max_downloads", Integer),
+    Column("revoked_at", UTCDateTime),
+    Column("purged_at", UTCDateTime),
+    Column("content_key", String(200), nullable=False),
+    Column("content_size", BigInteger, nullable=False),
+    Column("content_sha256", String(64), nullable=False),
+    Column("meta_key", String(200), nullable=False),
+    Column("meta_size", BigInteger, nullable=False),
+    Column("meta_sha256", String(64), nullable=False),
+    Column("manifest", LargeBinary, nullable=False),
+    Column("policy", Text, nullable=False),  # canonical JSON of the sender's policy
+    Index("documents_outbox", "sender_id", "created_at", "id"),
+)
+
+document_recipients = Table(
+    "document_recipients", metadata,
+    Column("document_id", String(ID_LENGTH), ForeignKey("documents.id"), primary_key=True),
+    Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
+    Column("age_recipient", Text, nullable=False),
+    Column("downloads", Integer, nullable=False, server_default="0"),
+    Index("document_recipients_inbox", "user_id", "document_id"),
+)
+
+# The access log: one row per decision, never updated or deleted. `entry` is the
+# canonical JSON that was hashed; the columns repeat it for filtering.
+log_entries = Table(
+    "log_entries", metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("time", UTCDateTime, nullable=False),
+    Column("actor", String(ID_LENGTH)),
+    Column("org", String(ID_LENGTH)),
+    Column("action", String(ID_LENGTH), nullable=False),
+    Column("object", String(ID_LENGTH)),
+    Column("outcome", String(10), nullable=False),
+    Column("reason", String(ID_LENGTH), nullable=False),
+    Column("entry", LargeBinary, nullable=False),
+    Column("leaf_hash", LargeBinary(32), nullable=False),
+    Index("log_entries_object", "object", "seq"),
+    Index("log_entries_actor", "actor", "seq"),
+    Index("log_entries_time", "time"),
+)
+
+# The Merkle tree over the log: the roots of its perfect subtrees, at the
+# positions of golang.org/x/mod/sumdb/tlog (carebridge.crypto.merkle), so any
+# root or proof is one indexed read of O(log n) rows. Append-only, like the log.
+log_hashes = Table(
+    "log_hashes", metadata,
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", LargeBinary(32), nullable=False),
+)
+
+# Signed checkpoints (C2SP tlog-checkpoint in a signed note), one per size.
+checkpoints = Table(
+    "checkpoints", metadata,
+    Column("size", BigInteger, primary_key=True, autoincrement=False),
+    Column("root_hash", LargeBinary(32), nullable=False),
+    Column("note", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
