@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import secrets
 import io
 import json
 import re
@@ -32,7 +33,6 @@ from carebridge.crypto.manifest import MAX_MANIFEST_BYTES, Manifest, policy_dige
 from carebridge.crypto.signing import VerifyKey
 from carebridge.policies import DocumentPolicy, Membership, OrgKind, PolicyLimits, PolicyValidationError, Role, can_send
 from carebridge.storage.blobs.base import BlobWriter
-from carebridge.storage.errors import BlobExists
 from carebridge.storage.db import documents, identity, keys
 
 from .auth import Principal, authenticate, client_address
@@ -73,8 +73,11 @@ async def upload(request: web.Request) -> web.Response:
     checked = await _check_intent(request, principal, manifest_bytes, policy_bytes)
     manifest = checked.manifest
     blobs = request.app[BLOBS]
-    meta_writer = await blobs.create(f"{manifest.document_id}/meta")
-    content_writer = await blobs.create(f"{manifest.document_id}/content")
+    # Keys unique to this upload: two uploads racing for one document id never
+    # touch each other's blobs; the database insert picks the winner.
+    prefix = f"{manifest.document_id}/{secrets.token_hex(16)}"
+    meta_writer = await blobs.create(f"{prefix}/meta")
+    content_writer = await blobs.create(f"{prefix}/content")
     writers, committed = (meta_writer, content_writer), []
     try:
         meta = await _stream_part(reader, "meta", meta_writer, settings.max_meta_bytes)
@@ -83,12 +86,9 @@ async def upload(request: web.Request) -> web.Response:
             raise Invalid("unexpected part after content")
         await _check_ciphertexts(request, principal, manifest, meta, content)
         for writer in writers:
-            try:
-                await writer.commit()
-            except BlobExists:  # another upload of this id got there first
-                raise Conflict("a document with this id exists") from None
+            await writer.commit()
             committed.append(writer.key)
-        await _record(request, principal, checked, manifest_bytes)
+        await _record(request, principal, checked, manifest_bytes, prefix)
     except BaseException:
         await _discard(blobs, writers, committed)
         raise
@@ -235,14 +235,15 @@ async def _check_ciphertexts(request, principal, manifest: Manifest, meta: Strea
                           title="Recipient count mismatch")
 
 
-async def _record(request: web.Request, principal: Principal, checked: Checked, manifest_bytes: bytes) -> None:
+async def _record(request: web.Request, principal: Principal, checked: Checked, manifest_bytes: bytes,
+                  prefix: str) -> None:
     manifest = checked.manifest
     row = documents.NewDocument(
         id=manifest.document_id, sender_id=principal.user.id, sender_org_id=principal.user.org_id,
         created_at=request.app[STORE].clock(), expires_at=checked.policy.expires_at,
         max_downloads=checked.policy.max_downloads,
-        content_key=f"{manifest.document_id}/content", content_size=manifest.content.size,
-        content_sha256=manifest.content.sha256, meta_key=f"{manifest.document_id}/meta",
+        content_key=f"{prefix}/content", content_size=manifest.content.size,
+        content_sha256=manifest.content.sha256, meta_key=f"{prefix}/meta",
         meta_size=manifest.meta.size, meta_sha256=manifest.meta.sha256, manifest=manifest_bytes,
         policy=checked.policy_json,
         recipients=tuple((r.user_id, r.age_recipient) for r in manifest.recipients))
