@@ -14,6 +14,8 @@ carebridge that imports PyNaCl or pyca/cryptography. What you want:
   :mod:`.registration` — signed key registrations (proof of possession).
 * :mod:`.merkle` — RFC 6962 / 9162 log hashing and proofs; :mod:`.note` —
   C2SP signed notes and checkpoints.
+* :mod:`.audit_bundle` — access-log exports a compliance officer verifies
+  offline: ``BundleWriter`` and ``verify_bundle``.
 
 Every error is a :class:`carebridge.crypto.errors.CryptoError`.
 """

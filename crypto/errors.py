@@ -76,3 +76,20 @@ class NotARecipient(CryptoError):
     a normal outcome, a malformed stanza of the identity's own type is fatal.
     Never escapes :func:`carebridge.crypto.age.decrypt`.
     """
+
+
+# -- audit bundles ---------------------------------------------------------------
+
+
+class AuditBundleError(CryptoError):
+    """An audit bundle is malformed or does not verify, or cannot be written as asked.
+
+    ``kind`` is the failure class (see :mod:`carebridge.crypto.audit_bundle`:
+    ``malformed``, ``untrusted``, ``tampered``, ``fork``, ``inconclusive``);
+    ``seq`` the first bad entry, when one is to blame.
+    """
+
+    def __init__(self, message: str, *, kind: str = "malformed", seq: int | None = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.seq = seq

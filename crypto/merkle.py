@@ -17,6 +17,7 @@ leaves holds ``stored_hash_count(size)`` hashes. Any root or proof needs at
 most about ``2 * log2(size)`` of them, which :func:`tree_hash`,
 :func:`prove_inclusion` and :func:`prove_consistency` fetch with a single
 :meth:`HashReader.read_hashes` call (one database round trip).
+:class:`RootBuilder` computes roots from a stream of leaf hashes (an export).
 
 Proofs are lists of 32-byte hashes ordered from the leaf (or the smaller tree)
 up to the root: RFC 9162 sections 2.1.3 (inclusion) and 2.1.4 (consistency),
@@ -47,10 +48,13 @@ __all__ = [
     "MAX_CONSISTENCY_PROOF_HASHES",
     "MAX_INCLUSION_PROOF_HASHES",
     "MAX_TREE_SIZE",
+    "ROOT_BLOCK_LEAVES",
     "HashReader",
     "MemoryTree",
+    "RootBuilder",
     "leaf_hash",
     "node_hash",
+    "packed_leaf_hashes",
     "prove_consistency",
     "prove_inclusion",
     "root_hash",
@@ -73,6 +77,10 @@ MAX_CONSISTENCY_PROOF_HASHES: Final = 64
 # RFC 9162: the hash of an empty tree is the hash of the empty string.
 EMPTY_ROOT: Final = hashlib.sha256(b"").digest()
 
+# RootBuilder hashes aligned blocks of this many leaves level by level: a
+# power of two, so each block is a perfect subtree; 32 KiB of hashes at a time.
+ROOT_BLOCK_LEAVES: Final = 1024
+
 # Domain separation (RFC 9162 2.1.1): a leaf can never pass for an interior node.
 _LEAF_PREFIX: Final = b"\x00"
 _NODE_PREFIX: Final = b"\x01"
@@ -94,6 +102,12 @@ class HashReader(Protocol):
 def leaf_hash(entry: bytes) -> bytes:
     """Return the RFC 6962 hash of a log entry: SHA-256(0x00 || entry)."""
     return _sha256(_LEAF_PREFIX + entry).digest()
+
+
+def packed_leaf_hashes(entries: Iterable[bytes]) -> bytes:
+    """Return the leaf hashes of ``entries``, concatenated (32 bytes each)."""
+    # A loop without a call per entry: exports hash millions of them.
+    return b"".join([_sha256(_LEAF_PREFIX + entry).digest() for entry in entries])
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
@@ -122,6 +136,87 @@ def root_hash(leaf_hashes: Iterable[bytes]) -> bytes:
     while stack:
         h = node_hash(stack.pop(), h)
     return h
+
+
+class RootBuilder:
+    """MTH of leaf hashes fed in order, in one pass and O(log n) memory.
+
+    :meth:`add` takes packed leaf hashes (32 bytes each, concatenated) in
+    chunks of any length that is a multiple of 32; :meth:`root` is the root
+    of everything added so far and may be called at any time, so one pass
+    gives an old tree's root and then the new one's. Same result as
+    :func:`root_hash`, about twice as fast: aligned blocks of
+    ``ROOT_BLOCK_LEAVES`` leaves (perfect subtrees) are hashed level by level.
+    """
+
+    __slots__ = ("_blocks", "_pending", "_stack", "size")
+
+    def __init__(self) -> None:
+        self.size = 0
+        self._pending = bytearray()  # the leaves after the last full block
+        self._stack: list[bytes] = []  # roots of perfect subtrees of whole blocks, largest first
+        self._blocks = 0
+
+    def add(self, packed: bytes) -> None:
+        """Append the leaves whose hashes are packed in ``packed``.
+
+        Raises :class:`ProofError` if its length is not a multiple of 32 or
+        the tree would grow past ``MAX_TREE_SIZE``.
+        """
+        if len(packed) % HASH_SIZE:
+            raise ProofError(f"packed leaf hashes are not a multiple of {HASH_SIZE} bytes")
+        if self.size + len(packed) // HASH_SIZE > MAX_TREE_SIZE:
+            raise ProofError("tree size out of range")
+        self.size += len(packed) // HASH_SIZE
+        block = ROOT_BLOCK_LEAVES * HASH_SIZE
+        data = memoryview(packed)
+        if self._pending:
+            take = block - len(self._pending)
+            self._pending += data[:take]
+            data = data[take:]
+            if len(self._pending) < block:
+                return
+            self._push(_perfect_root(bytes(self._pending)))
+            self._pending.clear()
+        while len(data) >= block:
+            self._push(_perfect_root(bytes(data[:block])))
+            data = data[block:]
+        self._pending += data
+
+    def root(self) -> bytes:
+        """Return MTH of the leaves added so far (``EMPTY_ROOT`` for none)."""
+        parts = list(self._stack)
+        if self._pending:
+            p = bytes(self._pending)
+            h = root_hash(p[i : i + HASH_SIZE] for i in range(0, len(p), HASH_SIZE))
+        elif parts:
+            h = parts.pop()
+        else:
+            return EMPTY_ROOT
+        # Block subtrees are larger than the pending tail and shrink left to
+        # right, so folding from the right follows RFC 9162's splits.
+        while parts:
+            h = node_hash(parts.pop(), h)
+        return h
+
+    def _push(self, h: bytes) -> None:
+        """Add one block's root, merging equal subtrees (a binary counter on blocks)."""
+        merges = self._blocks
+        while merges & 1:
+            h = node_hash(self._stack.pop(), h)
+            merges >>= 1
+        self._stack.append(h)
+        self._blocks += 1
+
+
+def _perfect_root(packed: bytes) -> bytes:
+    """MTH of a power-of-two number of packed leaf hashes, one level at a time."""
+    # Siblings sit side by side, so each node hashes one 64-byte slice.
+    pair = 2 * HASH_SIZE
+    while len(packed) > HASH_SIZE:
+        packed = b"".join([_sha256(_NODE_PREFIX + packed[i : i + pair]).digest()
+                           for i in range(0, len(packed), pair)])  # fmt: skip
+    return packed
 
 
 # -- stored hash layout ---------------------------------------------------------

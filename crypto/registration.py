@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -37,6 +38,17 @@ class Registration:
     age_recipient: str
     verify_key: VerifyKey
     time: datetime
+
+
+def log_object(registration: bytes) -> str:
+    """The id a registration's access-log entry names as its object.
+
+    It commits the entry to the exact statement (SHA-256), so an inclusion
+    proof of the entry is a proof that these keys were published in the log:
+    key transparency for the keys a sender encrypts to.
+    """
+    digest = base64.urlsafe_b64encode(hashlib.sha256(registration).digest()).rstrip(b"=")
+    return "reg_" + digest.decode()
 
 
 def sign_registration(*, user_id: str, age_recipient: str, key: SigningKey, now: datetime) -> bytes:

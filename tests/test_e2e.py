@@ -469,7 +469,7 @@ def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
     logged(action="document.read", outcome="deny", reason="expired", object=expiring["id"], actor=spa_id)
     for email in (UPLOADER, RECIPIENT, OTHER_RECIPIENT):
         logged(action="user.create", object=uid[email])
-        logged(action="keys.register", outcome="allow", object=uid[email], actor=uid[email])
+        logged(action="keys.register", outcome="allow", actor=uid[email])  # object: the registration digest (key transparency)
     for org_id in orgs.values():
         logged(action="org.create", object=org_id)
     last = entries[-1]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -19,6 +19,7 @@ import aiohttp
 CHUNK = 1 << 20  # bytes per read when streaming a file in or out
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=300)
 MAX_JSON_RESPONSE = 8 << 20  # a document's info carries its manifest and meta (< 1 MiB)
+MAX_TEXT_RESPONSE = 1 << 20  # a signed checkpoint note (<= 256 KiB) or a tlog proof of one
 
 
 class ApiError(Exception):
@@ -66,9 +67,7 @@ class Client:
     async def _json(self, method: str, path: str, **kw: Any) -> Any:
         response = await self._request(method, path, **kw)
         async with response:
-            data = await response.content.read(MAX_JSON_RESPONSE + 1)
-        if len(data) > MAX_JSON_RESPONSE:
-            raise ApiError("the gateway's answer is too large")
+            data = await _read_body(response, MAX_JSON_RESPONSE)
         return json.loads(data) if data else None
 
     async def me(self) -> dict:
@@ -109,6 +108,14 @@ class Client:
                     progress(len(chunk))
         return digest.hexdigest()
 
+    async def audit_verifier(self) -> dict:
+        return await self._json("GET", "/api/v1/audit/verifier")
+
+    async def inclusion_proof(self, index: int, size: int | None = None) -> bytes:
+        """A C2SP tlog-proof of entry *index* (in the checkpoint of *size*, or one covering it)."""
+        params = {"index": str(index), **({"size": str(size)} if size else {})}
+        return await self._text("GET", "/api/v1/audit/proof/inclusion", params=params)
+
     async def revoke(self, doc_id: str) -> None:
         (await self._request("POST", f"/api/v1/documents/{doc_id}/revoke")).release()
 
@@ -116,16 +123,60 @@ class Client:
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
         return await self._json("GET", f"/api/v1/{box}", params=params)
 
-    async def audit_entries(self, dst: BinaryIO, *, start: int = 0, limit: int | None = None) -> int:
-        """Stream the JSONL export into *dst*; returns the number of entries."""
-        params = {"start": str(start), **({"limit": str(limit)} if limit else {})}
-        lines = 0
-        response = await self._request("GET", "/api/v1/audit/entries", params=params)
+    async def audit_entries(self, dst: BinaryIO, *, start: int = 0, end: int | None = None,
+                            filters: Mapping[str, str] | None = None, format: str = "jsonl") -> int:
+        """Stream entries ``start..end-1`` (filtered) as JSONL or CSV into *dst*; returns the lines written."""
+        params = {"start": str(start), **({"end": str(end)} if end is not None else {}),
+                  **(filters or {}), "format": format}
+        return await self._stream("GET", "/api/v1/audit/entries", dst, params=params, count=b"\n")
+
+    async def audit_leaves(self, dst: BinaryIO, *, start: int, end: int) -> int:
+        """Stream the 32-byte leaf hashes of entries ``start..end-1`` into *dst*; returns the bytes written."""
+        return await self._stream("GET", "/api/v1/audit/leaves", dst,
+                                  params={"start": str(start), "end": str(end)})
+
+    async def audit_sign_checkpoint(self) -> bytes:
+        """A signed checkpoint of the whole log as it is now (signed on demand)."""
+        return await self._text("POST", "/api/v1/audit/checkpoint")
+
+    async def audit_checkpoint(self, size: int | None = None) -> bytes:
+        """The latest signed checkpoint, or the one signed at *size*."""
+        path = "/api/v1/audit/checkpoint" if size is None else f"/api/v1/audit/checkpoints/{size}"
+        return await self._text("GET", path)
+
+    async def audit_consistency_proof(self, old: int, size: int) -> dict:
+        """``{"old", "size", "proof": [base64 hash, ...]}`` from the tree of *old* leaves to *size*."""
+        return await self._json("GET", "/api/v1/audit/proof/consistency",
+                                params={"old": str(old), "size": str(size)})
+
+    async def _text(self, method: str, path: str, **kw: Any) -> bytes:
+        response = await self._request(method, path, **kw)
         async with response:
-            async for chunk in response.content.iter_chunked(CHUNK):
-                lines += chunk.count(b"\n")
-                await asyncio.to_thread(dst.write, chunk)
-        return lines
+            return await _read_body(response, MAX_TEXT_RESPONSE)
+
+    async def _stream(self, method: str, path: str, dst: BinaryIO, *, count: bytes | None = None,
+                      **kw: Any) -> int:
+        """Copy a response body into *dst*; returns its bytes, or the occurrences of *count* in it."""
+        total = 0
+        response = await self._request(method, path, **kw)
+        async with response:
+            try:
+                async for chunk in response.content.iter_chunked(CHUNK):
+                    total += chunk.count(count) if count else len(chunk)
+                    await asyncio.to_thread(dst.write, chunk)
+            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+                raise ApiError(f"the download from the gateway broke off: {type(exc).__name__}") from None
+        return total
+
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, up to *limit* bytes (``read(n)`` returns what has arrived so far)."""
+    data = bytearray()
+    while chunk := await response.content.read(limit + 1 - len(data)):
+        data += chunk
+        if len(data) > limit:
+            raise ApiError("the gateway's answer is too large")
+    return bytes(data)
 
 
 async def _file_chunks(path: Path, progress: Progress | None) -> AsyncIterator[bytes]:

@@ -21,7 +21,8 @@ from pathlib import Path
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
-from ._terminal import CLIError, atomic_output, read_passphrase
+from . import audit
+from ._terminal import CLIError, read_passphrase
 from .api import ApiError, Client
 from .transfer import SendOptions, TransferError, fetch, send
 
@@ -70,13 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("document_id")
     p.set_defaults(run=lambda a, e: _run(revoke_verb(a, e)))
 
-    audit = sub.add_parser("audit", help="the access log").add_subparsers(dest="audit_verb", required=True)
-    p = audit.add_parser("export", help="export log entries as JSONL")
-    _common(p, json_flag=False)
-    p.add_argument("-o", "--output", help="file (default: standard output)")
-    p.add_argument("--start", type=int, default=0)
-    p.add_argument("--limit", type=int)
-    p.set_defaults(run=lambda a, e: _run(audit_export(a, e)))
+    audit.register(sub, connect=_client)
 
 
 def _run(coro) -> int:
@@ -95,7 +90,7 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]
             values = {k: str(v) for k, v in tomllib.loads(args.profile.read_text()).items()}
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CLIError(f"profile {args.profile}: {exc}") from None
-    for key in ("url", "token", "identity"):
+    for key in ("url", "token", "identity", "log_verifier"):
         if env.get(f"CAREBRIDGE_{key.upper()}"):
             values[key] = env[f"CAREBRIDGE_{key.upper()}"]
     return values
@@ -162,7 +157,8 @@ def _duration(text: str | None) -> timedelta | None:
 async def send_verb(args, env) -> int:
     if not args.file.is_file():
         raise CLIError(f"{args.file}: no such file")
-    options = SendOptions(_duration(args.expires), args.max_downloads, args.note)
+    options = SendOptions(_duration(args.expires), args.max_downloads, args.note,
+                          _profile(args, env).get("log_verifier"))
     keys = _keys(args, env)
     async with _client(args, env) as api:
         result = await send(api, keys, args.file, args.to, options, progress=_bar(args))
@@ -196,12 +192,4 @@ async def revoke_verb(args, env) -> int:
     async with _client(args, env) as api:
         await api.revoke(args.document_id)
     _print(args, {"id": args.document_id, "revoked": True}, f"revoked {args.document_id}")
-    return 0
-
-
-async def audit_export(args, env) -> int:
-    async with _client(args, env) as api:
-        with atomic_output(args.output) as out:
-            count = await api.audit_entries(out, start=args.start, limit=args.limit)
-    print(f"exported {count} entries", file=sys.stderr)
     return 0

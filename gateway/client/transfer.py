@@ -38,6 +38,7 @@ from ...crypto.manifest import (
 )
 from ...crypto.signing import VerifyKey
 from .api import Client, Progress
+from .transparency import KeyNotLogged, check_published, log_verifier
 
 MAX_META_BYTES = 16 * 1024  # the plaintext metadata object
 MAX_NOTE_CHARS = 2000
@@ -52,6 +53,8 @@ class SendOptions:
     expires_in: timedelta | None = None
     max_downloads: int | None = None
     note: str = ""
+    #: The log's verifier key to trust (C2SP vkey); None: the gateway's, first use.
+    log_verifier: str | None = None
 
 
 async def resolve_recipients(client: Client, names: list[str]) -> list[dict]:
@@ -98,6 +101,12 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     if me["keys"] is None or me["keys"]["age_recipient"] != keys.recipient:
         raise TransferError("your key file is not your registered key: run `carebridge keys register`")
     users = await resolve_recipients(client, to)
+    try:
+        verifier, origin = await log_verifier(client, options.log_verifier)
+        for user in users:
+            await check_published(client, user, verifier, origin)
+    except KeyNotLogged as exc:
+        raise TransferError(f"refusing to encrypt: {exc}") from None
     named = [(u["id"], u["keys"]["age_recipient"]) for u in users] + [(me["id"], keys.recipient)]
     recipients = [age.parse_recipient(r) for _, r in named]
     if len({r.post_quantum for r in recipients}) > 1:

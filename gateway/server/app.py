@@ -13,18 +13,20 @@ from pathlib import Path
 from aiohttp import web
 
 from carebridge.crypto.note import Signer
+from carebridge.storage.anchors import Anchor, FolderAnchor, S3Anchor
 from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
 from . import audit, directory, documents, jobs
-from .context import BLOBS, SETTINGS, STORE
+from .checkpoints import Checkpointer, verify_anchors
+from .context import BLOBS, CHECKPOINTER, SETTINGS, STORE
 from .middleware import problems, request_id, response_headers
 from .openapi import openapi_document
 from .settings import Settings
 
 log = logging.getLogger("carebridge.server")
-LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key for checkpoints (issue: the ledger)
+LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key (Ed25519) for the log's checkpoints
 SMALL_BODY_LIMIT = 1 << 20  # for request.read()/post(); uploads stream past it
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)
 
@@ -92,18 +94,45 @@ def blob_config(settings: Settings) -> FolderConfig | S3Config:
                     secret_access_key=settings.s3_secret_access_key or None)
 
 
+def load_signer(settings: Settings) -> Signer:
+    return Signer.parse((settings.keys_dir / LOG_KEY_FILE).read_text().strip())
+
+
+def open_anchor(settings: Settings) -> Anchor:
+    if settings.anchor == "folder":
+        return FolderAnchor(settings.data_dir)
+    from carebridge.storage.blobs._s3_client import make_client
+
+    config = S3Config(settings.anchor_s3_bucket, endpoint_url=settings.s3_endpoint_url or None,
+                      region=settings.s3_region, access_key_id=settings.s3_access_key_id or None,
+                      secret_access_key=settings.s3_secret_access_key or None)
+    return S3Anchor(make_client(config), settings.anchor_s3_bucket, retention=settings.anchor_retention)
+
+
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await asyncio.to_thread(prepare_data_dir, settings)
     store = await asyncio.to_thread(open_store, settings, app[CLOCK])
+    try:
+        signer = await asyncio.to_thread(load_signer, settings)
+        anchor = await asyncio.to_thread(open_anchor, settings)
+        # A database rewritten after a checkpoint was anchored must not serve.
+        await verify_anchors(store, anchor, signer.verifier, signer.name)
+    except BaseException:
+        await asyncio.to_thread(store.close)
+        raise
     blobs = await open_blob_store(blob_config(settings))
-    app[STORE], app[BLOBS] = store, blobs
-    sweeper = asyncio.create_task(jobs.sweep_forever(store, blobs, settings.sweep_after))
+    checkpointer = Checkpointer(store, signer, anchor, settings.checkpoint_interval.total_seconds(),
+                                settings.checkpoint_entries)
+    app[STORE], app[BLOBS], app[CHECKPOINTER] = store, blobs, checkpointer
+    tasks = [asyncio.create_task(jobs.sweep_forever(store, blobs, settings.sweep_after)),
+             asyncio.create_task(checkpointer.run_forever())]
     try:
         yield
     finally:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await blobs.close()
         await asyncio.to_thread(store.close)

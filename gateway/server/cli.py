@@ -30,6 +30,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = verbs.add_parser("init", help="create the operator admin and print its API token")
     p.add_argument("--email", default="admin@carebridge.localhost")
     p = verbs.add_parser("migrate", help="bring the database schema up to date")
+    p = verbs.add_parser("verify-log", help="check the database's log against every anchored checkpoint")
     org = verbs.add_parser("org", help="organisations").add_subparsers(dest="org_verb", required=True)
     p = org.add_parser("create")
     p.add_argument("name")
@@ -76,8 +77,18 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     print(f"carebridge: serving http://{settings.host}:{settings.port} (data: {data})\n"
           f"carebridge: first time? create the operator admin with:"
           f" carebridge admin init --data {data}", flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                access_log_class=AccessLogger, print=None)
+    from carebridge.storage.errors import StorageError
+
+    from .checkpoints import HistoryRewritten
+
+    try:
+        web.run_app(create_app(settings), host=settings.host, port=settings.port,
+                    access_log_class=AccessLogger, print=None)
+    except HistoryRewritten as exc:
+        raise SystemExit(f"carebridge: error: refusing to serve: {exc}"
+                         " (investigate; `carebridge admin verify-log` repeats the check)") from None
+    except (StorageError, OSError) as exc:
+        raise SystemExit(f"carebridge: error: cannot start: {exc}") from None
     return 0
 
 
@@ -99,10 +110,31 @@ def admin_main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _verify_log(store, settings) -> dict:
+    import asyncio
+
+    from .app import load_signer, open_anchor
+    from .checkpoints import HistoryRewritten, scan_log, verify_anchors
+
+    signer, anchor = load_signer(settings), open_anchor(settings)
+
+    async def check() -> tuple[int, int]:
+        anchors = await verify_anchors(store, anchor, signer.verifier, signer.name)
+        return anchors, await scan_log(store, anchor, signer.verifier, signer.name)
+
+    try:
+        anchors, entries = asyncio.run(check())
+    except HistoryRewritten as exc:
+        raise SystemExit(f"carebridge: error: {exc}") from None
+    return {"anchored_checkpoints": anchors, "entries_verified": entries}
+
+
 def _dispatch(args, store, settings, admin) -> dict | None:
     verb = args.admin_verb
     if verb == "migrate":
         return {"schema": "up to date"}
+    if verb == "verify-log":
+        return _verify_log(store, settings)
     if verb == "init":
         created = admin.init(store, settings, args.email)
         return {"user_id": created.user.id, "email": created.user.email, "token": created.token}

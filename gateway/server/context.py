@@ -7,8 +7,10 @@ from aiohttp import web
 from carebridge.storage.blobs.base import BlobStore
 from carebridge.storage.db.store import Store
 
+from .checkpoints import Checkpointer
 from .settings import Settings
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 BLOBS: web.AppKey[BlobStore] = web.AppKey("blobs", BlobStore)
+CHECKPOINTER: web.AppKey[Checkpointer] = web.AppKey("checkpointer", Checkpointer)

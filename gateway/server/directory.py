@@ -7,6 +7,7 @@ linked to it by a referral (either way); auditors see everyone.
 
 from __future__ import annotations
 
+import base64
 import re
 from datetime import timedelta
 
@@ -14,9 +15,9 @@ from aiohttp import web
 
 from carebridge.crypto.errors import CryptoError
 from carebridge.crypto.fingerprint import fingerprint
-from carebridge.crypto.registration import verify_registration
+from carebridge.crypto.registration import log_object, verify_registration
 from carebridge.crypto.signing import VerifyKey
-from carebridge.storage.db import identity, keys
+from carebridge.storage.db import identity, keys, ledger
 
 from .auth import Principal, authenticate, client_address
 from .context import STORE
@@ -31,10 +32,16 @@ USER_ID = re.compile(r"usr_[A-Za-z0-9_-]{1,60}")
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,320}")  # no control characters (PostgreSQL refuses NUL)
 
 
-def key_view(record: keys.KeyRecord) -> dict:
+def key_view(record: keys.KeyRecord, entries: dict[int, bytes]) -> dict:
+    """A key set, with what a sender needs to check it was published in the log:
+    the signed registration and the log entry that names it (see
+    carebridge.crypto.registration.log_object)."""
+    entry = entries.get(record.log_seq)
     return {
         "id": record.id, "status": record.status, "age_recipient": record.age_recipient,
         "verify_key": record.verify_key, "log_seq": record.log_seq,
+        "registration": base64.b64encode(record.registration).decode(),
+        "log_entry": base64.b64encode(entry).decode() if entry is not None else None,
         "fingerprints": {"age_recipient": fingerprint(record.age_recipient),
                          "verify_key": fingerprint_vk(record.verify_key)},
         "created_at": record.created_at.isoformat().replace("+00:00", "Z"),
@@ -46,9 +53,13 @@ def fingerprint_vk(text: str) -> str:
     return fingerprint(VerifyKey.parse(text))
 
 
-def user_view(user: identity.User, key: keys.KeyRecord | None) -> dict:
+def user_view(user: identity.User, key: keys.KeyRecord | None, entries: dict[int, bytes]) -> dict:
     return {"id": user.id, "email": user.email, "org_id": user.org_id, "role": user.role,
-            "keys": key_view(key) if key else None}
+            "keys": key_view(key, entries) if key else None}
+
+
+def _entries(conn, records) -> dict[int, bytes]:
+    return ledger.entries_by_seq(conn, [r.log_seq for r in records]) if records else {}
 
 
 async def register_keys(request: web.Request) -> web.Response:
@@ -74,16 +85,18 @@ async def register_keys(request: web.Request) -> web.Response:
     def unit(tx):
         seq = tx.log(action="keys.register", outcome="allow", reason="ok",
                      actor=principal.user.id, org=principal.user.org_id,
-                     object=principal.user.id, request_id=request[REQUEST_ID],
+                     object=log_object(body), request_id=request[REQUEST_ID],
                      client=client_address(request))
         keys.register(tx.conn, id=new_id("key"), user_id=principal.user.id,
                       age_recipient=registration.age_recipient,
                       verify_key=registration.verify_key.encode(), registration=body,
                       log_seq=seq, now=tx.now)
-        return keys.active(tx.conn, [principal.user.id])[principal.user.id]
+        return keys.active(tx.conn, [principal.user.id])[principal.user.id], seq
 
-    record = await store.write(unit)
-    return web.json_response(key_view(record), status=201)
+    record, seq = await store.write(unit)
+    # the entry is flushed with the batch: read it back after the commit
+    entries = await store.read(lambda conn: ledger.entries_by_seq(conn, [seq]))
+    return web.json_response(key_view(record, entries), status=201)
 
 
 async def revoke_keys(request: web.Request) -> web.Response:
@@ -135,7 +148,8 @@ async def lookup(request: web.Request) -> web.Response:
             found = identity.users_in_org(conn, org.id)[:MAX_LOOKUP] if org else []
         visible = [u for u in found if allowed is None or u.org_id in allowed]
         active = keys.active(conn, [u.id for u in visible]) if visible else {}
-        return [user_view(u, active.get(u.id)) for u in visible], bool(found)
+        entries = _entries(conn, list(active.values()))
+        return [user_view(u, active.get(u.id), entries) for u in visible], bool(found)
 
     users, exists = await request.app[STORE].read(read)
     if not users:
@@ -162,7 +176,9 @@ async def user_keys(request: web.Request) -> web.Response:
         allowed = visible_orgs(conn, principal)
         if user_id not in users or (allowed is not None and users[user_id].org_id not in allowed):
             return None
-        return [key_view(k) for k in keys.history(conn, user_id)]
+        history = keys.history(conn, user_id)
+        entries = _entries(conn, history)
+        return [key_view(k, entries) for k in history]
 
     history = await request.app[STORE].read(read)
     if history is None:
@@ -172,8 +188,11 @@ async def user_keys(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     principal = await authenticate(request)
-    active = await request.app[STORE].read(lambda conn: keys.active(conn, [principal.user.id]))
-    return web.json_response(user_view(principal.user, active.get(principal.user.id)))
+    def read(conn):
+        active = keys.active(conn, [principal.user.id])
+        return user_view(principal.user, active.get(principal.user.id), _entries(conn, list(active.values())))
+
+    return web.json_response(await request.app[STORE].read(read))
 
 
 def routes() -> list[web.RouteDef]:

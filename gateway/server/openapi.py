@@ -45,6 +45,8 @@ _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string
 _PAGE = [_q("limit", "page size, 1..200", {"type": "integer"}),
          _q("cursor", "next_cursor of the previous page")]
 _OBJ = {"type": "object"}
+_INT = {"type": "integer"}
+_NOTE = {"description": "a C2SP signed note", "content": {"text/plain": {}}}
 _LISTING = {"type": "object", "properties": {"documents": {"type": "array", "items": _OBJ},
                                              "next_cursor": {"type": ["string", "null"]}}}
 
@@ -102,12 +104,43 @@ def _paths() -> dict:
                                                              "403": _error("not an uploader")},
                                       params=_PAGE)},
         "/api/v1/audit/entries": {"get": _op(
-            "export log entries as JSONL (auditors; the export is logged)",
-            {"200": {"description": "one canonical JSON entry per line",
-                     "content": {"application/x-ndjson": {}}},
+            "export log entries (auditors; the export is logged): JSONL of the exact entry bytes,"
+            " or CSV with each leaf hash",
+            {"200": {"description": "entries in sequence order",
+                     "content": {"application/x-ndjson": {}, "text/csv": {}}},
+             "403": _error("not an auditor (logged)"), "422": _error("bad range or filter")},
+            params=[_q("start", "first sequence number", _INT), _q("end", "last + 1", _INT),
+                    _q("limit", "entries at most (instead of end)", _INT),
+                    _q("since", "RFC 3339 time, inclusive"), _q("until", "RFC 3339 time, exclusive"),
+                    _q("org", "organisation id"), _q("document", "document id (the entry's object)"),
+                    _q("actor", "user id"), _q("action", "e.g. document.download"),
+                    _q("outcome", "allow or deny"), _q("format", "jsonl (default) or csv")])},
+        "/api/v1/audit/leaves": {"get": _op(
+            "the 32-byte leaf hashes of entries start..end-1 (auditors; logged)",
+            {"200": {"description": "concatenated hashes", "content": {"application/octet-stream": {}}},
              "403": _error("not an auditor (logged)")},
-            params=[_q("start", "first sequence number", {"type": "integer"}),
-                    _q("limit", "entries at most", {"type": "integer"})])},
+            params=[_q("start", "first sequence number", _INT), _q("end", "last + 1", _INT)])},
+        "/api/v1/audit/verifier": {"get": _op("the log's origin and C2SP verifier key",
+                                              {"200": _json(_OBJ)})},
+        "/api/v1/audit/checkpoint": {
+            "get": _op("the latest signed checkpoint (C2SP signed note)", {
+                "200": _NOTE, "404": _error("none signed yet")}),
+            "post": _op("sign a checkpoint of the current log now (if it grew) and return it", {
+                "200": _NOTE, "404": _error("the log is empty"),
+                "503": _error("the log is not consistent with the last checkpoint")}),
+        },
+        "/api/v1/audit/checkpoints/{size}": {"get": _op(
+            "the checkpoint signed at this tree size", {"200": _NOTE, "404": _error("none at that size")},
+            params=[{"name": "size", "in": "path", "required": True, "schema": _INT}])},
+        "/api/v1/audit/proof/inclusion": {"get": _op(
+            "C2SP tlog-proof of an entry in a signed checkpoint (default: one that covers it)",
+            {"200": _NOTE, "404": _error("no checkpoint covers it")},
+            params=[_q("index", "the entry's sequence number", _INT),
+                    _q("size", "the checkpoint's tree size", _INT)])},
+        "/api/v1/audit/proof/consistency": {"get": _op(
+            "RFC 9162 consistency proof between two tree sizes", {"200": _json(_OBJ),
+                                                                  "404": _error("the log is smaller")},
+            params=[_q("old", "the smaller size", _INT), _q("size", "the larger size", _INT)])},
     }
 
 

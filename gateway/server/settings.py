@@ -58,6 +58,14 @@ class Settings:
     log_origin: str = "carebridge.localhost/log"
     #: Seconds after which an unfinished upload or orphan blob is swept.
     sweep_after: timedelta = timedelta(hours=1)
+    #: Sign a checkpoint of the log this often (seconds) when it grew, or after this many entries.
+    checkpoint_interval: timedelta = timedelta(seconds=10)
+    checkpoint_entries: int = 1000
+    #: Where checkpoints are anchored: ``folder`` (``<data_dir>/anchors``) or ``s3``
+    #: (``anchor_s3_bucket``, Object Lock in compliance mode, with the s3_* credentials).
+    anchor: str = "folder"
+    anchor_s3_bucket: str = ""
+    anchor_retention: timedelta = timedelta(days=7 * 365)
 
     @property
     def effective_database_url(self) -> str:
@@ -72,7 +80,8 @@ class Settings:
         return self.data_dir / "blobs"
 
 
-_DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after"}
+_DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after",
+              "checkpoint_interval", "anchor_retention"}
 
 
 def load(*, config_file: Path | None = None, env: Mapping[str, str] = {},
@@ -146,6 +155,12 @@ def _check(s: Settings) -> None:
         raise SettingsError("blob_store: must be 'folder' or 's3'")
     if s.blob_store == "s3" and not s.s3_bucket:
         raise SettingsError("s3_bucket: required when blob_store is 's3'")
+    if s.anchor not in ("folder", "s3"):
+        raise SettingsError("anchor: must be 'folder' or 's3'")
+    if s.anchor == "s3" and not s.anchor_s3_bucket:
+        raise SettingsError("anchor_s3_bucket: required when anchor is 's3'")
+    if s.checkpoint_entries <= 0:
+        raise SettingsError("checkpoint_entries: must be positive")
     if s.max_upload_bytes <= 0 or s.max_meta_bytes <= 0:
         raise SettingsError("max_upload_bytes / max_meta_bytes: must be positive")
     if s.default_document_lifetime > s.max_document_lifetime:

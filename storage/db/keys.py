@@ -27,11 +27,12 @@ class KeyRecord:
     log_seq: int
     created_at: datetime
     retired_at: datetime | None
+    registration: bytes  # the signed statement, as published
 
 
 def _record(row) -> KeyRecord:
     return KeyRecord(row.id, row.user_id, row.age_recipient, row.verify_key, row.status,
-                     row.log_seq, row.created_at, row.retired_at)
+                     row.log_seq, row.created_at, row.retired_at, bytes(row.registration))
 
 
 def _retire(conn: Connection, user_id: str, status: str, now: datetime) -> bool:

@@ -243,3 +243,62 @@ def smallest_checkpoint_at_least(conn: Connection, size: int) -> StoredCheckpoin
 
 def insert_checkpoint(conn: Connection, *, size: int, root: bytes, note: bytes, now: datetime) -> None:
     conn.execute(insert(checkpoints).values(size=size, root_hash=root, note=note, created_at=now))
+
+
+@dataclass(frozen=True, slots=True)
+class EntryFilter:
+    """Which entries an export wants; every field optional (None: no condition)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    org: str | None = None
+    document: str | None = None
+    actor: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, k) is None for k in self.__slots__)
+
+
+def select_entries(conn: Connection, *, start: int, end: int, where: EntryFilter,
+                   limit: int) -> list[tuple[int, bytes, bytes]]:
+    """(seq, entry bytes, leaf hash) with start <= seq < end matching *where*, in order."""
+    c = log_entries.c
+    query = select(c.seq, c.entry, c.leaf_hash).where(c.seq >= start, c.seq < end)
+    for column, value in ((c.org, where.org), (c.object, where.document), (c.actor, where.actor),
+                          (c.action, where.action), (c.outcome, where.outcome)):
+        if value is not None:
+            query = query.where(column == value)
+    if where.since is not None:
+        query = query.where(c.time >= where.since)
+    if where.until is not None:
+        query = query.where(c.time < where.until)
+    rows = conn.execute(query.order_by(c.seq).limit(limit))
+    return [(seq, bytes(entry), bytes(h)) for seq, entry, h in rows]
+
+
+def entries_by_seq(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
+    rows = conn.execute(select(log_entries.c.seq, log_entries.c.entry).where(log_entries.c.seq.in_(seqs)))
+    return {seq: bytes(entry) for seq, entry in rows}
+
+
+def scan(conn: Connection, *, start: int, limit: int) -> list[dict]:
+    """Entries from *start* with every column, for a full check of the log."""
+    c = log_entries.c
+    rows = conn.execute(select(c.seq, c.actor, c.org, c.action, c.object, c.outcome, c.reason,
+                               c.entry, c.leaf_hash).where(c.seq >= start).order_by(c.seq).limit(limit))
+    return [{**row._mapping, "entry": bytes(row.entry), "leaf_hash": bytes(row.leaf_hash)} for row in rows]
+
+
+def entry_bytes(conn: Connection, *, start: int, limit: int) -> list[bytes]:
+    rows = conn.execute(select(log_entries.c.entry).where(log_entries.c.seq >= start)
+                        .order_by(log_entries.c.seq).limit(limit))
+    return [bytes(e) for (e,) in rows]
+
+
+def stored_leaf_hashes(conn: Connection, *, start: int, count: int) -> list[bytes]:
+    """The level-0 hashes the tree holds for leaves start..start+count-1."""
+    indexes = [merkle.stored_hash_index(0, n) for n in range(start, start + count)]
+    return TreeHashes(conn).read_hashes(indexes)

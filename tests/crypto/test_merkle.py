@@ -17,9 +17,12 @@ from carebridge.crypto.merkle import (
     MAX_CONSISTENCY_PROOF_HASHES,
     MAX_INCLUSION_PROOF_HASHES,
     MAX_TREE_SIZE,
+    ROOT_BLOCK_LEAVES,
     MemoryTree,
+    RootBuilder,
     leaf_hash,
     node_hash,
+    packed_leaf_hashes,
     prove_consistency,
     prove_inclusion,
     root_hash,
@@ -31,7 +34,7 @@ from carebridge.crypto.merkle import (
     verify_consistency,
     verify_inclusion,
 )
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 # shared/ sits beside the repository clone.
@@ -449,3 +452,49 @@ def test_memory_tree_root_matches_one_pass_root(hashes: list[bytes]) -> None:
     for h in hashes:
         tree.append_leaf_hash(h)
     assert tree.root_hash() == root_hash(hashes)
+
+
+def _packed(count: int, seed: int) -> bytes:
+    return b"".join(hashlib.sha256(b"%d/%d" % (seed, i)).digest() for i in range(count))
+
+
+@settings(deadline=None)
+@given(st.integers(0, 3 * ROOT_BLOCK_LEAVES + 7), st.lists(st.integers(0, 1500), min_size=1, max_size=6),
+       st.integers(0, 2**32))  # fmt: skip
+def test_root_builder_matches_root_hash_at_every_cut(count: int, steps: list[int], seed: int) -> None:
+    """Fed in chunks of any size, the builder's root after each chunk is MTH of the prefix."""
+    packed = _packed(count, seed)
+    reference = _memory_tree(packed)
+    builder, position, turn = RootBuilder(), 0, 0
+    while position < count:
+        step = min(steps[turn % len(steps)] or 1, count - position)
+        builder.add(packed[position * HASH_SIZE : (position + step) * HASH_SIZE])
+        position, turn = position + step, turn + 1
+        assert builder.size == position
+        assert builder.root() == tree_hash(position, reference)
+    assert builder.root() == root_hash(packed[i : i + HASH_SIZE] for i in range(0, len(packed), HASH_SIZE))
+
+
+def _memory_tree(packed: bytes) -> MemoryTree:
+    tree = MemoryTree()
+    for i in range(0, len(packed), HASH_SIZE):
+        tree.append_leaf_hash(packed[i : i + HASH_SIZE])
+    return tree
+
+
+def test_root_builder_edges() -> None:
+    assert RootBuilder().root() == EMPTY_ROOT
+    builder = RootBuilder()
+    builder.add(b"")
+    assert builder.root() == EMPTY_ROOT and builder.size == 0
+    with pytest.raises(ProofError, match="multiple of 32"):
+        builder.add(b"x" * 33)
+    packed = _packed(4 * ROOT_BLOCK_LEAVES, 1)  # block-aligned: whole perfect subtrees only
+    builder.add(packed)
+    assert builder.root() == root_hash(packed[i : i + HASH_SIZE] for i in range(0, len(packed), HASH_SIZE))
+
+
+def test_packed_leaf_hashes() -> None:
+    entries = [b"", b"a", b"entry 2" * 100]
+    assert packed_leaf_hashes(entries) == b"".join(leaf_hash(e) for e in entries)
+    assert packed_leaf_hashes([]) == b""

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+
+from carebridge.crypto.registration import log_object
 from carebridge.crypto.keyfile import UserKeys
 from carebridge.crypto.registration import sign_registration
 from carebridge.gateway.client import transfer
@@ -47,8 +51,9 @@ async def test_register_is_logged_and_shown(world: World) -> None:
     assert me["keys"]["id"] == record["id"] and me["email"] == "newcomer@glow.example.test"
     entries = await world.audit()
     (entry,) = [e for e in entries if e["seq"] == record["log_seq"]]
+    registration = base64.b64decode(record["registration"])
     assert (entry["action"], entry["outcome"], entry["actor"], entry["object"]) == (
-        "keys.register", "allow", newcomer.user_id, newcomer.user_id)
+        "keys.register", "allow", newcomer.user_id, log_object(registration))
 
 
 async def test_rotation_keeps_history_and_old_signatures(world: World, tmp_path: Path) -> None:
