@@ -60,11 +60,13 @@ followed by a decimal and ``,`` or ``}``. In JSON a ``"`` inside a string is
 always escaped, so a quote right after a comma opens a string outside any
 other, and a string followed by a colon is a key: in a valid JSON line,
 ``,"seq":`` is the top-level key ``seq`` and nothing else. Any other line is
-parsed as JSON (duplicate keys refused).
+parsed as JSON (duplicate keys refused). Entries are not otherwise parsed:
+verification proves they are the bytes the log signed, not what they say.
 
-Failures are a :class:`Verdict` with ``ok`` false, a failure class (the
-``kind`` constants below) and, where one entry is to blame, the first bad
-``seq``. Nothing about the bundle raises.
+Failures are a :class:`Verdict` with ``ok`` false, a failure class
+(``MALFORMED``, ``UNTRUSTED``, ``TAMPERED``, ``FORK``, ``INCONCLUSIVE``) and,
+where one entry is to blame, the first bad ``seq``. Nothing about the
+bundle raises.
 """
 
 from __future__ import annotations

@@ -103,3 +103,18 @@ def _fsync_dir(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def read_limited(path: str | Path, limit: int) -> bytes:
+    """A small input file (key, identity, checkpoint), read whole.
+
+    Raises CLIError when it cannot be read or is larger than *limit* bytes.
+    """
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise CLIError(f"{path}: larger than {limit} bytes")
+    return data

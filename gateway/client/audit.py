@@ -42,7 +42,7 @@ from ...crypto.fingerprint import fingerprint
 from ...crypto.note import MAX_NOTE_SIZE, Checkpoint, Verifier, open_checkpoint
 from ...crypto.signing import VerifyKey
 from ...crypto.tlog_proof import parse_tlog_proof, verify_tlog_proof
-from ._terminal import CLIError, atomic_output
+from ._terminal import CLIError, atomic_output, read_limited
 from .api import ApiError, Client
 
 # Entries (and leaf hashes) asked for per request: below the gateway's cap.
@@ -143,14 +143,7 @@ def _verify_file(path: str, previous: bytes | None, key: str) -> Verdict:
 
 
 def _read_checkpoint_file(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_NOTE_SIZE + 1)
-    except OSError as exc:
-        raise CLIError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_NOTE_SIZE:
-        raise CLIError(f"{path} is larger than a checkpoint can be")
-    return data
+    return read_limited(path, MAX_NOTE_SIZE)
 
 
 # -- the log's key and checkpoints ---------------------------------------------------

@@ -19,7 +19,7 @@ from pathlib import Path
 from ...crypto import age, keyfile
 from ...crypto.errors import KeyFormatError
 from ...crypto.fingerprint import fingerprint
-from ._terminal import CLIError, atomic_output, open_input, read_passphrase
+from ._terminal import CLIError, atomic_output, open_input, read_limited, read_passphrase
 
 MAX_IDENTITY_FILE_SIZE = 1 << 20  # identity and recipients files are a few lines
 
@@ -143,13 +143,6 @@ def looks_secret(text: str) -> bool:
 def _read_small(path: str) -> bytes:
     if looks_secret(path):
         raise CLIError("expected a file name, but was given what looks like a secret key")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_IDENTITY_FILE_SIZE + 1)
-    except OSError as exc:
-        raise CLIError(f"cannot read {path}: {exc.strerror}") from None
-    if len(data) > MAX_IDENTITY_FILE_SIZE:
-        raise CLIError(f"{path}: larger than {MAX_IDENTITY_FILE_SIZE} bytes")
-    return data
+    return read_limited(path, MAX_IDENTITY_FILE_SIZE)
 
 
