@@ -123,7 +123,17 @@ documents = Table(
     Column("meta_sha256", String(64), nullable=False),
     Column("manifest", LargeBinary, nullable=False),
     Column("policy", Text, nullable=False),  # canonical JSON of the sender's policy
+    # Policy v2 state (migration 0003). expires_at above is the effective expiry:
+    # the sender may shorten or extend it after sending; the signed policy keeps
+    # the original. purge_after is when the purge job may delete the ciphertext
+    # (end of access + retention); NULL while legal_hold is set or once purged.
+    Column("not_before", UTCDateTime),
+    Column("max_total_downloads", Integer),
+    Column("downloads_total", Integer, nullable=False, server_default="0"),
+    Column("legal_hold", Integer, nullable=False, server_default="0"),
+    Column("purge_after", UTCDateTime),
     Index("documents_outbox", "sender_id", "created_at", "id"),
+    Index("documents_purge_due", "purge_after"),
 )
 
 document_recipients = Table(
@@ -132,7 +142,52 @@ document_recipients = Table(
     Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
     Column("age_recipient", Text, nullable=False),
     Column("downloads", Integer, nullable=False, server_default="0"),
+    Column("revoked_at", UTCDateTime),  # the sender revoked this recipient alone
     Index("document_recipients_inbox", "user_id", "document_id"),
+)
+
+# Expiring links (JWT): the server-side record that makes a link revocable and
+# its uses countable. The id is the token's jti; the token itself is never stored.
+links = Table(
+    "links", metadata,
+    _id(),
+    _ref("document_id", "documents.id", index=True),
+    _ref("recipient_id", "users.id"),
+    _ref("issued_by", "users.id"),
+    Column("mode", String(10), nullable=False),  # sign_in | bearer
+    Column("kid", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("not_before", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("max_uses", Integer, nullable=False),
+    Column("uses", Integer, nullable=False, server_default="0"),
+    Column("revoked_at", UTCDateTime),
+)
+
+# Mail to send (notifications), written in the transaction of the event it
+# reports, so a crash loses none and an SMTP failure never fails the upload.
+mail_outbox = Table(
+    "mail_outbox", metadata,
+    _id(),
+    Column("kind", String(40), nullable=False),
+    Column("to_address", String(320), nullable=False),
+    Column("document_id", String(ID_LENGTH)),
+    Column("body", Text, nullable=False),  # JSON of the template's fields; never PHI
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    Column("failed_at", UTCDateTime),  # given up after the last attempt
+    Column("last_error", String(200)),
+    Index("mail_outbox_due", "sent_at", "failed_at", "next_attempt_at"),
+)
+
+# Leases, so that a background job runs in one gateway process at a time.
+job_leases = Table(
+    "job_leases", metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
 )
 
 # The access log: one row per decision, never updated or deleted. `entry` is the
