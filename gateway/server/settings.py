@@ -67,9 +67,56 @@ class Settings:
     anchor_s3_bucket: str = ""
     anchor_retention: timedelta = timedelta(days=7 * 365)
 
+    # -- policies v2: server-wide ceilings no document policy can exceed --------
+    #: Downloads per document across all recipients, at most.
+    max_total_downloads: int = 1000
+    #: How long the ciphertext stays after a document expired or was revoked,
+    #: when its policy names no retention, and the longest a policy may ask.
+    default_retention: timedelta = timedelta(days=1)
+    max_retention: timedelta = timedelta(days=90)
+    #: Whether any policy may allow bearer links (whoever holds one gets the ciphertext).
+    allow_bearer_links: bool = True
+
+    # -- expiring links ---------------------------------------------------------
+    #: Base URL of this gateway as recipients reach it (links' ``iss`` and ``aud``);
+    #: default ``http://<host>:<port>``.
+    public_url: str = ""
+    #: Longest lifetime and most uses a policy may give a link.
+    link_max_lifetime: timedelta = timedelta(days=7)
+    link_max_uses: int = 10
+    #: Link redemptions per client address per minute.
+    link_claims_per_minute: int = 30
+
+    # -- abuse limits -----------------------------------------------------------
+    #: Failed authentications per address and per account within
+    #: ``auth_failure_window`` before a lockout of ``lockout_duration``.
+    auth_failure_limit: int = 10
+    auth_failure_window: timedelta = timedelta(minutes=5)
+    lockout_duration: timedelta = timedelta(minutes=15)
+
+    # -- lifecycle --------------------------------------------------------------
+    #: How often the purge job looks for expired and revoked documents.
+    purge_interval: timedelta = timedelta(minutes=5)
+
+    # -- notifications (off unless smtp_host is set) ----------------------------
+    smtp_host: str = ""
+    smtp_port: int = 587
+    #: ``starttls`` (required, the default), ``tls`` (implicit, port 465) or
+    #: ``none`` (loopback relays and tests only).
+    smtp_security: str = "starttls"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    mail_from: str = "carebridge@localhost"
+    #: Attempts per message before it is given up (and logged); retries back off.
+    mail_max_attempts: int = 8
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'carebridge.db').resolve()}"
+
+    @property
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
     @property
     def keys_dir(self) -> Path:
@@ -81,7 +128,9 @@ class Settings:
 
 
 _DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after",
-              "checkpoint_interval", "anchor_retention"}
+              "checkpoint_interval", "anchor_retention", "default_retention", "max_retention",
+              "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval"}
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
 def load(*, config_file: Path | None = None, env: Mapping[str, str] = {},
@@ -129,6 +178,12 @@ def _convert(key: str, value: Any) -> Any:
             if seconds <= 0:
                 raise ValueError
             return timedelta(seconds=seconds)
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, str) and value.lower() in _BOOLEANS:
+                return _BOOLEANS[value.lower()]
+            raise ValueError
         if kind == "int":
             if isinstance(value, bool):
                 raise ValueError
@@ -165,6 +220,18 @@ def _check(s: Settings) -> None:
         raise SettingsError("max_upload_bytes / max_meta_bytes: must be positive")
     if s.default_document_lifetime > s.max_document_lifetime:
         raise SettingsError("default_document_lifetime: longer than max_document_lifetime")
+    for name in ("max_total_downloads", "link_max_uses", "link_claims_per_minute", "auth_failure_limit",
+                 "mail_max_attempts"):
+        if getattr(s, name) <= 0:
+            raise SettingsError(f"{name}: must be positive")
+    if s.default_retention > s.max_retention:
+        raise SettingsError("default_retention: longer than max_retention")
+    if s.smtp_security not in ("starttls", "tls", "none"):
+        raise SettingsError("smtp_security: must be 'starttls', 'tls' or 'none'")
+    if not 0 < s.smtp_port <= 65535:
+        raise SettingsError("smtp_port: must be 1..65535")
+    if s.public_url and not s.public_url.startswith(("https://", "http://")):
+        raise SettingsError("public_url: must be an http(s) URL")
     if not s.log_origin or any(c.isspace() for c in s.log_origin):
         raise SettingsError("log_origin: a non-empty name without spaces")
     try:
