@@ -19,5 +19,7 @@ setup(
     package_dir={f"carebridge.{top}": top for top in TOP_LEVEL},
     # Alembic's migration scripts are data to setuptools (no __init__.py there).
     package_data={"carebridge.storage.db": ["migrations/*.py", "migrations/*.mako",
-                                            "migrations/versions/*.py"]},
+                                            "migrations/versions/*.py"],
+                  # The redaction gate's identifier rules (shared with the web form).
+                  "carebridge.gateway.client.redaction": ["rules.json"]},
 )

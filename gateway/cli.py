@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from ..crypto.errors import CryptoError
 from .client import cli as client_cli
 from .client import offline
+from .client.redaction import cli as redaction_cli
 from .client._terminal import CLIError
 from .server import cli as server_cli
 
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     server_cli.register(sub)
     offline.register(sub)
     client_cli.register(sub)
+    redaction_cli.add_parser(sub)
     return parser
 
 

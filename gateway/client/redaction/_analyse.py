@@ -1,0 +1,81 @@
+"""Read what each page shows (runs in the parsing child): text, fake and unapplied redactions."""
+
+from __future__ import annotations
+
+from pypdf import PageObject, PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject
+from pypdf.generic._font import Font
+
+from ._overlay import GLYPH_ADVANCE, Box, Overlay
+from ._protocol import PageReport
+
+
+class Budget:
+    """Counts bytes decoded from content streams against a total."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def charge(self, size: int) -> None:
+        self.used += size
+        if self.used > self.limit:
+            raise BudgetExceeded(self.limit)
+
+
+class BudgetExceeded(Exception):
+    """More bytes decoded than the limit allows."""
+
+
+def analyse(reader: PdfReader, budget: Budget) -> tuple[PageReport, ...]:
+    """A report per page, in order."""
+    return tuple(_page(page, budget) for page in reader.pages)
+
+
+def _page(page: PageObject, budget: Budget) -> PageReport:
+    contents = page.get_contents()
+    budget.charge(len(contents.get_data()) if contents is not None else 0)
+    overlay = Overlay(advance=_Widths().advance)
+    text = page.extract_text(visitor_operand_before=overlay.operator, visitor_text=overlay.text)
+    marks = _redact_rects(page)
+    hidden = overlay.covered()
+    under_marks = [overlay.covered_by(mark) for mark in marks]
+    return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks))
+
+
+def _redact_rects(page: PageObject) -> list[Box]:
+    annots = page.get("/Annots")
+    annots = annots.get_object() if annots is not None else None
+    if not isinstance(annots, ArrayObject):
+        return []
+    boxes = []
+    for ref in annots:
+        annot = ref.get_object()
+        if not isinstance(annot, DictionaryObject) or annot.get("/Subtype") != "/Redact":
+            continue
+        try:
+            x0, y0, x1, y1 = (float(v) for v in annot["/Rect"])
+        except (KeyError, TypeError, ValueError):
+            x0 = y0 = x1 = y1 = 0.0
+        boxes.append(Box(min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1), seq=0))
+    return boxes
+
+
+class _Widths:
+    """Glyph advances from each font's widths (core-14 metrics included), cached per font."""
+
+    def __init__(self) -> None:
+        self._fonts: dict[int, dict[str, float]] = {}
+
+    def advance(self, font: object, char: str) -> float:
+        if not isinstance(font, DictionaryObject):
+            return GLYPH_ADVANCE
+        widths = self._fonts.get(id(font))
+        if widths is None:
+            try:
+                widths = dict(Font.from_font_resource(font).character_widths)
+            except Exception:  # noqa: BLE001 - a broken font only loses precision
+                widths = {}
+            self._fonts[id(font)] = widths
+        width = widths.get(char, widths.get("default"))
+        return float(width) / 1000 if isinstance(width, (int, float)) and 0 < width < 5000 else GLYPH_ADVANCE

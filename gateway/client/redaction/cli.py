@@ -1,0 +1,66 @@
+"""``carebridge inspect FILE``: the sanitize actions and the findings, without sending.
+
+Exit status: 0 when nothing was found, 1 when there are findings (the send
+would be blocked), 2 when the file cannot be checked (one line on stderr).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .._terminal import CLIError, read_limited
+from .errors import RedactionError
+from .gate import inspect_document
+from .limits import MAX_PAGES, TIMEOUT_SECONDS, Limits
+from .model import Inspection
+
+EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``inspect`` to the ``carebridge`` parser."""
+    p = subparsers.add_parser("inspect", help="show what sanitizing removes and what the redaction check finds")
+    p.add_argument("file", metavar="FILE", help="the document to check (PDF; plain text with --allow-text)")
+    p.add_argument("--json", action="store_true", help="print one JSON document")
+    p.add_argument("--allow-text", action="store_true", help="accept UTF-8 plain text (scanned the same way)")
+    p.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS, metavar="SECONDS",
+                   help=f"stop reading the PDF after this long (default {TIMEOUT_SECONDS:g})")
+    p.add_argument("--max-pages", type=int, default=MAX_PAGES, metavar="N",
+                   help=f"refuse PDFs with more pages (default {MAX_PAGES})")
+    p.set_defaults(run=lambda args, env: run(args))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Inspect ``args.file`` and print the report; the exit status (see the module doc)."""
+    try:
+        limits = Limits(timeout_seconds=args.timeout, max_pages=args.max_pages)
+        data = read_limited(args.file, limits.max_input_bytes)
+        inspection = inspect_document(data, allow_text=args.allow_text, limits=limits)
+    except (RedactionError, CLIError, ValueError) as exc:
+        print(f"carebridge: error: {args.file}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        print(json.dumps({"file": args.file, **inspection.to_json()}))
+    else:
+        print(_text(args.file, inspection))
+    return EXIT_FINDINGS if inspection.findings else EXIT_CLEAN
+
+
+def _text(name: str, inspection: Inspection) -> str:
+    pages = f", {inspection.pages} page(s)" if inspection.kind == "pdf" else ""
+    lines = [f"{name}: {inspection.content_type}{pages}"]
+    if inspection.actions:
+        lines.append("sanitized:")
+        lines += [f"  {a.name}: {a.count}" for a in inspection.actions]
+    elif inspection.kind == "pdf":
+        lines.append("sanitized: nothing to remove")
+    if not inspection.findings:
+        lines.append("no findings")
+        return "\n".join(lines)
+    lines.append(f"{len(inspection.findings)} finding(s) would block sending"
+                 " (override: --allow RULE --reason TEXT):")
+    lines += [f"  {'page ' + str(f.page) if f.page else 'text':<8} {f.rule:<24} {f.snippet}"
+              for f in inspection.findings]
+    return "\n".join(lines)

@@ -1,0 +1,88 @@
+"""The two calls of the redaction gate: :func:`inspect_document`, then :func:`gate`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import rules
+from ._sandbox import parse_in_child
+from .errors import InvalidOverride, LimitExceeded, RedactionBlocked, UnsupportedType
+from .limits import Limits
+from .model import Finding, GateResult, Inspection, Override
+from .sniff import PDF, TEXT, sniff
+
+# The reason is stored in the signed manifest and the access log: keep it short.
+MAX_REASON_LENGTH = 300
+
+
+def inspect_document(data: bytes, *, allow_text: bool = False, limits: Limits = Limits()) -> Inspection:
+    """Sanitize *data* and find what looks like unredacted identifiers; sends nothing.
+
+    The type comes from the content: PDFs are rebuilt and scanned in a confined
+    child process; UTF-8 plain text is scanned as is when *allow_text*.
+    Raises UnsupportedType (images, other types, text unless allowed),
+    UnreadablePdf or LimitExceeded.
+    """
+    found = sniff(data)
+    if found.kind == "pdf":
+        return _inspect_pdf(data, limits)
+    if found.kind == "text" and allow_text:
+        return _inspect_text(data, limits)
+    if found.kind == "text":
+        raise UnsupportedType("plain text is refused unless allowed (--allow-text)")
+    if found.kind == "image":
+        raise UnsupportedType(f"images are refused ({found.description}): the gate cannot read text"
+                              " in images, so it cannot check the redaction; send a PDF with real text")
+    raise UnsupportedType(f"unsupported type ({found.description}): only PDF (and plain text when"
+                          " allowed) can be checked")
+
+
+def _inspect_pdf(data: bytes, limits: Limits) -> Inspection:
+    parsed = parse_in_child(data, limits)
+    findings: list[Finding] = []
+    for number, page in enumerate(parsed.pages, start=1):
+        findings += [Finding(number, rules.UNAPPLIED_REDACTION, rules.mask(t)) for t in page.redact_marks]
+        findings += [Finding(number, rules.FAKE_REDACTION, rules.mask(t)) for t in page.hidden]
+        findings += rules.scan_text(page.text, number)
+    return Inspection("pdf", PDF, parsed.sanitized, len(parsed.pages), parsed.actions, tuple(findings))
+
+
+def _inspect_text(data: bytes, limits: Limits) -> Inspection:
+    if len(data) > limits.max_text_bytes:
+        raise LimitExceeded(f"the text is larger than {limits.max_text_bytes} bytes")
+    text = data.decode("utf-8")  # sniff() decoded it already
+    return Inspection("text", TEXT, data, 1, (), tuple(rules.scan_text(text)))
+
+
+def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | None = None) -> GateResult:
+    """Clear an inspected document for sending, or refuse it.
+
+    Every finding blocks unless its rule id is in *allow*, which needs a
+    *reason*. The result's ``override`` names the rules that actually waived a
+    finding, with the reason (no snippets); it is ``None`` when nothing was
+    waived. Raises RedactionBlocked (carrying the report) when findings remain,
+    InvalidOverride for an unknown rule id or a missing, overlong or
+    identifier-bearing reason.
+    """
+    allowed = frozenset(allow)
+    unknown = allowed - rules.rule_ids()
+    if unknown:
+        raise InvalidOverride(f"unknown rule id(s): {', '.join(sorted(unknown))}")
+    cleaned = _check_reason(reason) if allowed else None
+    blocking = tuple(f for f in inspection.findings if f.rule not in allowed)
+    if blocking:
+        raise RedactionBlocked(inspection, blocking)
+    waived = tuple(sorted({f.rule for f in inspection.findings} & allowed))
+    return GateResult(inspection, Override(waived, cleaned) if waived and cleaned else None)
+
+
+def _check_reason(reason: str | None) -> str:
+    text = " ".join((reason or "").split())
+    if not text:
+        raise InvalidOverride("overriding a rule needs a reason")
+    if len(text) > MAX_REASON_LENGTH:
+        raise InvalidOverride(f"the reason is longer than {MAX_REASON_LENGTH} characters")
+    # The reason is stored beside the ciphertext, readable by the server: no PHI in it.
+    if rules.scan_text(text):
+        raise InvalidOverride("the reason looks like it contains an identifier; describe, don't quote")
+    return text

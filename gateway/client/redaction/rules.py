@@ -1,0 +1,98 @@
+"""The identifier rules: one JSON data file (``rules.json``), shared with the web form.
+
+Each rule is a regular expression valid in both Python and JavaScript, with
+examples that must and must not match (the tests run every one). A match
+becomes a :class:`~.model.Finding` with a masked snippet. Two more rule ids
+come from the PDF checks, not from text: :data:`FAKE_REDACTION` and
+:data:`UNAPPLIED_REDACTION`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from .model import Finding
+
+RULES_FILE = "rules.json"
+# Text under a dark box drawn over it: hidden on screen, present in the file.
+FAKE_REDACTION = "fake-redaction"
+# A /Redact annotation that was marked but never applied.
+UNAPPLIED_REDACTION = "unapplied-redaction"
+# Identifiers this long keep their last characters visible, to tell findings apart.
+MASK_KEEP_FROM = 8
+# How many trailing letters or digits a long identifier keeps.
+MASK_KEEP = 4
+_FLAGS = {"i": re.IGNORECASE, "m": re.MULTILINE}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One identifier rule from ``rules.json``."""
+
+    id: str
+    description: str
+    pattern: re.Pattern[str]
+    match_examples: tuple[str, ...]
+    no_match_examples: tuple[str, ...]
+
+    def findings(self, text: str, page: int | None) -> list[Finding]:
+        """A finding, with a masked snippet, for every match in *text*."""
+        found = []
+        for match in self.pattern.finditer(text):
+            value = next((g for g in match.groups() if g), match.group(0))
+            found.append(Finding(page, self.id, mask(value)))
+        return found
+
+
+def _parse(entry: dict) -> Rule:
+    flags = 0
+    for letter in entry.get("flags", ""):
+        if letter not in _FLAGS:
+            raise ValueError(f"rule {entry.get('id')!r}: unknown flag {letter!r}")
+        flags |= _FLAGS[letter]
+    examples = entry["examples"]
+    return Rule(entry["id"], entry["description"], re.compile(entry["pattern"], flags),
+                tuple(examples["match"]), tuple(examples["no_match"]))
+
+
+@functools.cache
+def load_rules() -> tuple[Rule, ...]:
+    """The rules of the packaged ``rules.json``, compiled (read once)."""
+    text = resources.files(__package__).joinpath(RULES_FILE).read_text(encoding="utf-8")
+    rules = tuple(_parse(entry) for entry in json.loads(text)["rules"])
+    ids = [rule.id for rule in rules]
+    if len(set(ids)) != len(ids) or {FAKE_REDACTION, UNAPPLIED_REDACTION} & set(ids):
+        raise ValueError(f"{RULES_FILE}: rule ids must be unique")
+    return rules
+
+
+def rule_ids() -> frozenset[str]:
+    """Every rule id a finding can carry (and an override can name)."""
+    return frozenset(rule.id for rule in load_rules()) | {FAKE_REDACTION, UNAPPLIED_REDACTION}
+
+
+def scan_text(text: str, page: int | None = None) -> list[Finding]:
+    """Findings of every rule in *text*, in rule order."""
+    return [finding for rule in load_rules() for finding in rule.findings(text, page)]
+
+
+def mask(value: str) -> str:
+    """*value* with its letters and digits starred, keeping the last few of long ones.
+
+    ``123-45-6789`` becomes ``***-**-6789``; short values are starred whole, so
+    a snippet never carries a whole identifier.
+    """
+    alnum = sum(ch.isalnum() for ch in value)
+    keep = MASK_KEEP if alnum >= MASK_KEEP_FROM else 0
+    out, seen = [], 0
+    for ch in value.strip():
+        if ch.isalnum():
+            seen += 1
+            out.append(ch if seen > alnum - keep else "*")
+        else:
+            out.append(ch)
+    return "".join(out)

@@ -1,0 +1,109 @@
+"""Synthetic PDFs for the redaction tests, written byte by byte (no reportlab).
+
+Every document is obviously synthetic: "Test Patient", 555-01xx numbers,
+example.com addresses, 192.0.2.x hosts, SSNs of the 123-45-6789 kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+# Lines start here and step down the page (points, on US Letter).
+LEFT, TOP, LEADING, FONT_SIZE = 72, 720, 16, 11
+# Helvetica's digit advance (556/1000 em), for placing boxes over text.
+DIGIT_EM = 0.556
+
+
+def escape(text: str) -> bytes:
+    return text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)").encode("latin-1")
+
+
+def assemble(objects: Sequence[bytes], *, trailer: bytes = b"", root: int = 1) -> bytes:
+    """A PDF of *objects* (numbered from 1) with a correct cross-reference table."""
+    out = bytearray(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root %d 0 R %s >>\nstartxref\n%d\n%%%%EOF\n" % (
+        len(objects) + 1, root, trailer, xref)
+    return bytes(out)
+
+
+def stream(data: bytes, entries: bytes = b"") -> bytes:
+    return b"<< /Length %d %s >>\nstream\n%s\nendstream" % (len(data), entries, data)
+
+
+def text_ops(lines: Sequence[str]) -> bytes:
+    """Content operators showing *lines* in 11 pt Helvetica, one under the other."""
+    ops = [b"BT /F1 %d Tf %d TL %d %d Td" % (FONT_SIZE, LEADING, LEFT, TOP)]
+    for line in lines:
+        ops.append(b"(%s) Tj T*" % escape(line))
+    ops.append(b"ET")
+    return b"\n".join(ops)
+
+
+@dataclass(frozen=True)
+class BoxOver:
+    """A filled box over characters [start, end) of line *line* (in Helvetica digit widths)."""
+
+    line: int
+    start: int
+    end: int
+    colour: bytes = b"0 0 0 rg"
+
+    def ops(self) -> bytes:
+        x0 = LEFT + self.start * DIGIT_EM * FONT_SIZE
+        width = (self.end - self.start) * DIGIT_EM * FONT_SIZE
+        y = TOP - self.line * LEADING - 3
+        return b"q %s %.2f %d %.2f %d re f Q" % (self.colour, x0, y, width, FONT_SIZE + 3)
+
+
+def document(pages: Sequence[bytes], *, page_extra: bytes = b"", catalog_extra: bytes = b"",
+             extra_objects: Sequence[bytes] = (), trailer: bytes = b"") -> bytes:
+    """A PDF whose pages show the content streams *pages*; object numbers:
+    1 catalog, 2 page tree, 3 font, then (page, content) pairs, then *extra_objects*."""
+    n = len(pages)
+    kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(n))
+    objects = [b"<< /Type /Catalog /Pages 2 0 R %s >>" % catalog_extra,
+               b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
+               b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    for i, content in enumerate(pages):
+        objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
+                       b" /Resources << /Font << /F1 3 0 R >> >> %s >>" % (5 + 2 * i, page_extra))
+        objects.append(stream(content))
+    return assemble(objects + list(extra_objects), trailer=trailer)
+
+
+def summary(lines: Sequence[str], boxes: Sequence[BoxOver] = (), **kwargs) -> bytes:
+    """A one-page summary showing *lines*, with *boxes* painted over it afterwards."""
+    content = text_ops(lines) + b"\n" + b"\n".join(box.ops() for box in boxes)
+    return document([content], **kwargs)
+
+
+def first_free_object(pages: int) -> int:
+    """The number *extra_objects* of :func:`document` start at."""
+    return 4 + 2 * pages
+
+
+def append_revision(pdf: bytes, objects: dict[int, bytes], *, trailer: bytes = b"") -> bytes:
+    """*pdf* with an incremental update replacing or adding *objects* (by number)."""
+    previous = int(pdf.rsplit(b"startxref", 1)[1].split()[0])
+    size = int(pdf.rsplit(b"/Size", 1)[1].split()[0])
+    out = bytearray(pdf)
+    offsets = {}
+    for number, body in sorted(objects.items()):
+        offsets[number] = len(out)
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n"
+    for number, offset in sorted(offsets.items()):
+        out += b"%d 1\n%010d 00000 n \n" % (number, offset)
+    size = max(size, max(objects) + 1)
+    out += b"trailer\n<< /Size %d /Root 1 0 R /Prev %d %s >>\nstartxref\n%d\n%%%%EOF\n" % (
+        size, previous, trailer, xref)
+    return bytes(out)
