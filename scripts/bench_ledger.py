@@ -122,7 +122,7 @@ class WriterStats:
 class CountingStore(Store):
     """The Store as the gateway uses it, plus counters: batches, units, work and COMMIT time.
 
-    Only observes: the batch runs in Store._run_batch unchanged.
+    Only observes: the batch runs in Store._run_batch and is answered by Store._answer, unchanged.
     """
 
     def __post_init__(self) -> None:
@@ -135,21 +135,18 @@ class CountingStore(Store):
         self._commit_at = time.perf_counter()
 
     def _run_batch(self, batch: list) -> None:
-        start, answered = time.perf_counter(), []
-        first, done = batch[0], batch[0].done
-
-        def first_done(result, error) -> None:
-            answered.append(time.perf_counter())
-            done(result, error)
-
-        first.done = first_done
-        self._commit_at = 0.0
+        start = time.perf_counter()
+        self._commit_at = self._answered_at = 0.0
         super()._run_batch(batch)
-        if answered and self._commit_at:
+        if self._answered_at and self._commit_at:
             self.stats.batches += 1
             self.stats.units += len(batch)
             self.stats.work += self._commit_at - start
-            self.stats.commit += answered[0] - self._commit_at
+            self.stats.commit += self._answered_at - self._commit_at
+
+    def _answer(self, batch: list, outcomes: list) -> None:
+        self._answered_at = time.perf_counter()
+        super()._answer(batch, outcomes)
 
 
 @contextlib.contextmanager

@@ -70,8 +70,11 @@ def _sqlite(url: URL, *, immediate: bool) -> Engine:
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.close()
 
+    begin = "BEGIN IMMEDIATE" if immediate else "BEGIN"
+
     @event.listens_for(engine, "begin")
     def _begin(connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # On the driver connection: exec_driver_sql's machinery cost a tenth of a proof read.
+        connection.connection.driver_connection.execute(begin)
 
     return engine

@@ -25,7 +25,7 @@ from carebridge.crypto import merkle
 from carebridge.crypto.merkle import leaf_hash
 
 from ..errors import StorageError
-from .schema import checkpoints, log_entries, log_hashes
+from .schema import checkpoints, log_entries
 
 # PostgreSQL advisory lock key that serialises appends across gateway processes
 # (SQLite gets the same from BEGIN IMMEDIATE). Arbitrary, fixed, documented.
@@ -39,6 +39,10 @@ def format_time(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("log times must be timezone-aware")
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+# One encoder for every entry: json.dumps would build a new one per call.
+_CANONICAL_JSON = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +66,13 @@ class Entry:
         encoder's type walk would double the cost of an append.
         """
         fields = {k: getattr(self, k) for k in self.__slots__}
-        return json.dumps(fields, ensure_ascii=False, sort_keys=True,
-                          separators=(",", ":")).encode("utf-8")
+        return _CANONICAL_JSON.encode(fields).encode("utf-8")
 
 
-_INSERT = insert(log_entries)
-_INSERT_HASHES = insert(log_hashes)
+_INSERT_SQL = ("INSERT INTO log_entries (seq, time, actor, org, action, object, outcome, reason,"
+               " entry, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+_INSERT_HASHES_SQL = "INSERT INTO log_hashes (idx, hash) VALUES (?, ?)"
+_MAX_SEQ = select(func.max(log_entries.c.seq))
 
 
 class TreeHashes:
@@ -84,13 +89,27 @@ class TreeHashes:
     def read_hashes(self, indexes) -> list[bytes]:
         missing = [i for i in indexes if i not in self.known]
         if missing:
-            rows = self._conn.execute(select(log_hashes.c.idx, log_hashes.c.hash)
-                                      .where(log_hashes.c.idx.in_(missing)))
-            self.known.update((idx, bytes(h)) for idx, h in rows)
+            self.known.update(_fetch_hashes(self._conn, missing))
         try:
             return [self.known[i] for i in indexes]
         except KeyError:
             raise StorageError("the log's tree hashes are incomplete") from None
+
+
+def _fetch_hashes(conn: Connection, indexes: list[int]) -> list[tuple[int, bytes]]:
+    # Straight through the driver: for the ~40 hashes of a proof, SQLAlchemy's
+    # compile of an expanding IN took longer than the query. PostgreSQL gets one
+    # fixed text (= ANY of an array), which psycopg prepares once it recurs.
+    cursor = conn.connection.dbapi_connection.cursor()
+    try:
+        if conn.dialect.name == "sqlite":
+            cursor.execute(f"SELECT idx, hash FROM log_hashes WHERE idx IN ({','.join('?' * len(indexes))})",
+                           indexes)
+        else:
+            cursor.execute("SELECT idx, hash FROM log_hashes WHERE idx = ANY(%s)", (indexes,))
+        return [(idx, bytes(h)) for idx, h in cursor.fetchall()]
+    finally:
+        cursor.close()
 
 
 def right_edge(size: int) -> list[int]:
@@ -106,27 +125,55 @@ def right_edge(size: int) -> list[int]:
     return indexes
 
 
+@dataclass(frozen=True, slots=True)
+class Edge:
+    """The right edge of the tree at *size*: all the next append reads (see right_edge)."""
+
+    size: int
+    hashes: dict[int, bytes]
+
+
 class Appender:
     """Hands out sequence numbers inside one write transaction.
 
-    Entries are kept until :meth:`flush`, which inserts the whole batch in
-    one statement just before the commit.
+    Entries are kept until :meth:`flush`, which inserts the whole batch and
+    its tree hashes just before the commit.
     """
 
-    def __init__(self, next_seq: int, hashes: TreeHashes | None = None) -> None:
+    def __init__(self, next_seq: int, hashes: TreeHashes | None = None, *,
+                 dialect: str = "sqlite") -> None:
         self.next_seq = next_seq
-        self._pending: list[dict] = []
+        self._pending: list[tuple] = []  # rows for _INSERT_SQL, in seq order
         self._hashes = hashes
+        self._dialect = dialect
 
     @classmethod
-    def at_head(cls, conn: Connection, dialect: str) -> Appender:
+    def at_head(cls, conn: Connection, dialect: str, edge: Edge | None = None) -> Appender:
+        """An appender at the end of the log, inside the ledger's lock.
+
+        *edge* is the right edge the caller's previous batch left; it is used
+        only if the log still has that size, which an append-only log
+        proves to be the same tree (another process may have appended since).
+        """
         if dialect == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK_KEY})
-        last = conn.execute(select(func.max(log_entries.c.seq))).scalar()
+        last = conn.execute(_MAX_SEQ).scalar()
         size = 0 if last is None else last + 1
         hashes = TreeHashes(conn)
-        hashes.read_hashes(right_edge(size))
-        return cls(size, hashes)
+        if edge is not None and edge.size == size:
+            hashes.known.update(edge.hashes)
+        else:
+            hashes.read_hashes(right_edge(size))
+        return cls(size, hashes, dialect=dialect)
+
+    def edge(self) -> Edge | None:
+        """The right edge after this appender's entries (once flushed and committed)."""
+        if self._hashes is None or self._pending:
+            return None
+        indexes = right_edge(self.next_seq)
+        if any(i not in self._hashes.known for i in indexes):
+            return None
+        return Edge(self.next_seq, {i: self._hashes.known[i] for i in indexes})
 
     def mark(self) -> int:
         return self.next_seq
@@ -137,18 +184,28 @@ class Appender:
         self.next_seq = mark
 
     def flush(self, conn: Connection) -> None:
-        """Insert the batch's entries and their tree hashes."""
+        """Insert the batch's entries and their tree hashes.
+
+        Straight through the driver's executemany: SQLAlchemy's per-row
+        parameter processing cost as much as the inserts themselves.
+        """
         if not self._pending:
             return
         hashes = self._hashes or TreeHashes(conn)
         rows = []
         for entry in self._pending:
-            base = merkle.stored_hash_index(0, entry["seq"])
-            for offset, h in enumerate(merkle.stored_hashes_for_leaf(entry["seq"], entry["leaf_hash"], hashes)):
+            seq, leaf = entry[0], entry[-1]
+            base = merkle.stored_hash_index(0, seq)
+            for offset, h in enumerate(merkle.stored_hashes_for_leaf(seq, leaf, hashes)):
                 hashes.known[base + offset] = h
-                rows.append({"idx": base + offset, "hash": h})
-        conn.execute(_INSERT, self._pending)
-        conn.execute(_INSERT_HASHES, rows)
+                rows.append((base + offset, h))
+        marker = "?" if self._dialect == "sqlite" else "%s"
+        cursor = conn.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(_INSERT_SQL.replace("?", marker), self._pending)
+            cursor.executemany(_INSERT_HASHES_SQL.replace("?", marker), rows)
+        finally:
+            cursor.close()
         self._pending = []
 
     def append(self, *, time: datetime, action: str, outcome: str,
@@ -162,19 +219,24 @@ class Appender:
             raise ValueError(f"log outcome must be one of {OUTCOMES}")
         if not (isinstance(action, str) and action and isinstance(reason, str) and reason):
             raise ValueError("log action and reason are required strings")
-        fields = (actor, org, action, object, reason, request_id, client)
-        if any(f is not None and not isinstance(f, str) for f in fields):
-            raise ValueError("log fields are strings or None")
-        if any(f is not None and len(f) > MAX_FIELD_LENGTH for f in fields):
-            raise ValueError("log fields are short opaque tokens")
+        for f in (actor, org, action, object, reason, request_id, client):
+            if f is not None and (not isinstance(f, str) or len(f) > MAX_FIELD_LENGTH):
+                raise ValueError("log fields are short opaque tokens (strings) or None")
         entry = Entry(self.next_seq, format_time(time), actor, org, action, object, outcome,
                       reason, request_id, client)
         encoded = entry.encode()
-        self._pending.append(dict(
-            seq=entry.seq, time=time, actor=actor, org=org, action=action, object=object,
-            outcome=outcome, reason=reason, entry=encoded, leaf_hash=leaf_hash(encoded)))
+        self._pending.append((entry.seq, self._column_time(entry.time, time), actor, org, action,
+                              object, outcome, reason, encoded, leaf_hash(encoded)))
         self.next_seq += 1
         return entry.seq
+
+    def _column_time(self, formatted: str, moment: datetime) -> str | datetime:
+        """The time column's value as UTCDateTime would bind it (the rows skip SQLAlchemy)."""
+        if self._dialect == "sqlite":
+            # SQLAlchemy's SQLite DATETIME text, "YYYY-MM-DD HH:MM:SS.ffffff": from the
+            # entry's own RFC 3339 time, so the two can never disagree.
+            return f"{formatted[:10]} {formatted[11:26]}"
+        return moment.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def read_entries(conn: Connection, *, start: int = 0, limit: int = 1000) -> Iterator[tuple[int, bytes]]:
