@@ -13,9 +13,16 @@ metadata, scripts, attachments, annotations, forms, earlier revisions; see
 ``Inspection.actions``) in a confined child process, and reports
 :class:`Finding` s: identifiers matched by the rules of ``rules.json``
 (HIPAA Safe Harbor classes a pattern can find), text under dark boxes drawn
-over it (``fake-redaction``) and redaction marks never applied
-(``unapplied-redaction``). :func:`gate` raises :class:`RedactionBlocked`
+over it (``fake-redaction``), redaction marks never applied
+(``unapplied-redaction``) and pages the rules cannot read
+(``unscannable-page``). :func:`gate` raises :class:`RedactionBlocked`
 unless every finding's rule is overridden, by name, with a reason.
+
+There is no OCR. An image file (PNG, JPEG, TIFF, GIF, ...) is refused with
+:class:`UnsupportedType`. A PDF page is ``unscannable-page`` when it paints an
+image (XObject or inline) and has no text, or when its images cover at least
+half of it (a scan under an OCR layer); a logo on a text page is not. The
+sender looks at such a page and overrides with a reason, or sends real text.
 
 Every error is a :class:`RedactionError`. :mod:`.cli` holds ``carebridge inspect``.
 """
@@ -31,11 +38,12 @@ from .errors import (
 from .gate import inspect_document, gate
 from .limits import Limits
 from .model import Action, Finding, GateResult, Inspection, Override
-from .rules import FAKE_REDACTION, UNAPPLIED_REDACTION, rule_ids
+from .rules import FAKE_REDACTION, UNAPPLIED_REDACTION, UNSCANNABLE_PAGE, rule_ids
 
 __all__ = [
     "FAKE_REDACTION",
     "UNAPPLIED_REDACTION",
+    "UNSCANNABLE_PAGE",
     "Action",
     "Finding",
     "GateResult",

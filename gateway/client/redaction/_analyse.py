@@ -1,4 +1,4 @@
-"""Read what each page shows (runs in the parsing child): text, fake and unapplied redactions."""
+"""Read what each page shows (runs in the parsing child): text, fake and unapplied redactions, images."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from pypdf import PageObject, PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject
 from pypdf.generic._font import Font
 
+from ._images import image_cover
 from ._overlay import GLYPH_ADVANCE, Box, Overlay
 from ._protocol import PageReport
 
@@ -40,7 +41,9 @@ def _page(page: PageObject, budget: Budget) -> PageReport:
     marks = _redact_rects(page)
     hidden = overlay.covered()
     under_marks = [overlay.covered_by(mark) for mark in marks]
-    return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks))
+    images = image_cover(page, contents, budget.charge)
+    return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks),
+                      images.count, images.fraction)
 
 
 def _redact_rects(page: PageObject) -> list[Box]:

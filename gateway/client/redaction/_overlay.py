@@ -62,14 +62,14 @@ class Run:
     seq: int
 
 
-def _multiply(m: Matrix, n: Matrix) -> Matrix:
+def multiply(m: Matrix, n: Matrix) -> Matrix:
     a, b, c, d, e, f = m
     p, q, r, s, t, u = n
     return (a * p + b * r, a * q + b * s, c * p + d * r, c * q + d * s,
             e * p + f * r + t, e * q + f * s + u)
 
 
-def _apply(m: Matrix, x: float, y: float) -> tuple[float, float]:
+def apply(m: Matrix, x: float, y: float) -> tuple[float, float]:
     return x * m[0] + y * m[2] + m[4], x * m[1] + y * m[3] + m[5]
 
 
@@ -134,14 +134,14 @@ class Overlay:
         if values is None or len(values) != 4:
             return
         x, y, w, h = values
-        corners = [_apply(cm, px, py) for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))]
+        corners = [apply(cm, px, py) for px, py in ((x, y), (x + w, y), (x, y + h), (x + w, y + h))]
         xs, ys = [p[0] for p in corners], [p[1] for p in corners]
         self._pending.append(Box(min(xs), min(ys), max(xs), max(ys), self._seq))
 
     def text(self, text: str, cm: list, tm: list, font: object, font_size: float) -> None:
         """``visitor_text``: remember where each run of text was shown."""
         if text.strip() and self._last_show >= 0:
-            matrix = _multiply(tuple(float(v) for v in tm), tuple(float(v) for v in cm))
+            matrix = multiply(tuple(float(v) for v in tm), tuple(float(v) for v in cm))
             advances = tuple(self.advance(font, ch) for ch in text)
             self.runs.append(Run(text, advances, matrix, float(font_size or 0), self._last_show))
 
@@ -161,11 +161,11 @@ class Overlay:
 
 def _covered_part(run: Run, boxes: list[Box]) -> str:
     size = run.font_size or 1.0
-    em = abs(_apply(run.matrix, 0, size)[1] - _apply(run.matrix, 0, 0)[1]) or size
+    em = abs(apply(run.matrix, 0, size)[1] - apply(run.matrix, 0, 0)[1]) or size
     boxes = [b for b in boxes if b.y1 - b.y0 >= MIN_BOX_HEIGHT * em]
     out, start = [], 0.0
     for ch, advance in zip(run.text, run.advances):
-        x, y = _apply(run.matrix, (start + advance / 2) * size, GLYPH_MIDLINE * size)
+        x, y = apply(run.matrix, (start + advance / 2) * size, GLYPH_MIDLINE * size)
         out.append(ch if any(b.contains(x, y) for b in boxes) else " ")
         start += advance
     return " ".join("".join(out).split())

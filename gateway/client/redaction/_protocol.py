@@ -21,11 +21,14 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 
 @dataclass(frozen=True)
 class PageReport:
-    """One page: extracted text, text under dark boxes, text under unapplied /Redact marks."""
+    """One page: extracted text, text under dark boxes, text under unapplied /Redact marks,
+    how many images it paints and the share of the page they cover (0 to 1)."""
 
     text: str
     hidden: tuple[str, ...]
     redact_marks: tuple[str, ...]
+    images: int
+    image_cover: float
 
 
 @dataclass(frozen=True)
@@ -40,7 +43,8 @@ class Parsed:
 def encode_result(parsed: Parsed) -> bytes:
     header = {"ok": True, "size": len(parsed.sanitized),
               "actions": [[a.name, a.count] for a in parsed.actions],
-              "pages": [[p.text, list(p.hidden), list(p.redact_marks)] for p in parsed.pages]}
+              "pages": [[p.text, list(p.hidden), list(p.redact_marks), p.images, p.image_cover]
+                        for p in parsed.pages]}
     return json.dumps(header).encode() + b"\n" + parsed.sanitized
 
 
@@ -61,7 +65,8 @@ def decode(output: bytes) -> Parsed:
         if len(body) != header["size"]:
             raise ValueError("size mismatch")
         actions = tuple(Action(str(n), int(c)) for n, c in header["actions"])
-        pages = tuple(PageReport(str(t), tuple(h), tuple(m)) for t, h, m in header["pages"])
+        pages = tuple(PageReport(str(t), tuple(h), tuple(m), int(n), float(c))
+                      for t, h, m, n, c in header["pages"])
     except (ValueError, KeyError, TypeError, IndexError):
         raise errors.UnreadablePdf("the PDF parser failed without a usable answer") from None
     return Parsed(body, actions, pages)

@@ -11,6 +11,7 @@ import json
 import sys
 
 from .._terminal import CLIError, read_limited
+from . import rules
 from .errors import RedactionError
 from .gate import inspect_document
 from .limits import MAX_PAGES, TIMEOUT_SECONDS, Limits
@@ -63,4 +64,6 @@ def _text(name: str, inspection: Inspection) -> str:
                  " (override: --allow RULE --reason TEXT):")
     lines += [f"  {'page ' + str(f.page) if f.page else 'text':<8} {f.rule:<24} {f.snippet}"
               for f in inspection.findings]
+    checks = sorted({f.rule for f in inspection.findings} & rules.PDF_CHECKS.keys())
+    lines += [f"{rule}: {rules.PDF_CHECKS[rule]}" for rule in checks]
     return "\n".join(lines)

@@ -19,7 +19,8 @@ def inspect_document(data: bytes, *, allow_text: bool = False, limits: Limits = 
     """Sanitize *data* and find what looks like unredacted identifiers; sends nothing.
 
     The type comes from the content: PDFs are rebuilt and scanned in a confined
-    child process; UTF-8 plain text is scanned as is when *allow_text*.
+    child process (a page that is an image becomes an ``unscannable-page``
+    finding); UTF-8 plain text is scanned as is when *allow_text*.
     Raises UnsupportedType (images, other types, text unless allowed),
     UnreadablePdf or LimitExceeded.
     """
@@ -31,8 +32,8 @@ def inspect_document(data: bytes, *, allow_text: bool = False, limits: Limits = 
     if found.kind == "text":
         raise UnsupportedType("plain text is refused unless allowed (--allow-text)")
     if found.kind == "image":
-        raise UnsupportedType(f"images are refused ({found.description}): the gate cannot read text"
-                              " in images, so it cannot check the redaction; send a PDF with real text")
+        raise UnsupportedType(f"images are refused ({found.description}): there is no OCR, so the gate"
+                              " cannot read text in images to check the redaction; send a PDF with real text")
     raise UnsupportedType(f"unsupported type ({found.description}): only PDF (and plain text when"
                           " allowed) can be checked")
 
@@ -44,6 +45,8 @@ def _inspect_pdf(data: bytes, limits: Limits) -> Inspection:
         findings += [Finding(number, rules.UNAPPLIED_REDACTION, rules.mask(t)) for t in page.redact_marks]
         findings += [Finding(number, rules.FAKE_REDACTION, rules.mask(t)) for t in page.hidden]
         findings += rules.scan_text(page.text, number)
+        if rules.unscannable(page.text, page.images, page.image_cover):
+            findings.append(Finding(number, rules.UNSCANNABLE_PAGE, rules.IMAGE_SNIPPET))
     return Inspection("pdf", PDF, parsed.sanitized, len(parsed.pages), parsed.actions, tuple(findings))
 
 

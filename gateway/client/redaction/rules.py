@@ -2,9 +2,10 @@
 
 Each rule is a regular expression valid in both Python and JavaScript, with
 examples that must and must not match (the tests run every one). A match
-becomes a :class:`~.model.Finding` with a masked snippet. Two more rule ids
-come from the PDF checks, not from text: :data:`FAKE_REDACTION` and
-:data:`UNAPPLIED_REDACTION`.
+becomes a :class:`~.model.Finding` with a masked snippet. Three more rule
+ids come from the PDF checks, not from text: :data:`FAKE_REDACTION`,
+:data:`UNAPPLIED_REDACTION` and :data:`UNSCANNABLE_PAGE` (see
+:func:`unscannable`); :data:`PDF_CHECKS` describes them.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from types import MappingProxyType
 
 from .model import Finding
 
@@ -22,6 +24,20 @@ RULES_FILE = "rules.json"
 FAKE_REDACTION = "fake-redaction"
 # A /Redact annotation that was marked but never applied.
 UNAPPLIED_REDACTION = "unapplied-redaction"
+# A page whose content is (mostly) an image: the text rules cannot read it (no OCR).
+UNSCANNABLE_PAGE = "unscannable-page"
+# The rule ids of the PDF checks, with what a finding of each means (for reports).
+PDF_CHECKS = MappingProxyType({
+    FAKE_REDACTION: "text is drawn under a dark box: hidden on screen, still in the file",
+    UNAPPLIED_REDACTION: "a redaction was marked but never applied",
+    UNSCANNABLE_PAGE: "the page is an image; it cannot be checked for identifiers (no OCR)",
+})
+# Images covering this share of a page make it a scan even with text on it (an OCR
+# layer, a typed header): the text does not show what the image shows. A logo or a
+# letterhead band covers well under it.
+SCAN_COVER = 0.5
+# The snippet of an unscannable page: there is no text to mask.
+IMAGE_SNIPPET = "(image)"
 # Identifiers this long keep their last characters visible, to tell findings apart.
 MASK_KEEP_FROM = 8
 # How many trailing letters or digits a long identifier keeps.
@@ -65,14 +81,24 @@ def load_rules() -> tuple[Rule, ...]:
     text = resources.files(__package__).joinpath(RULES_FILE).read_text(encoding="utf-8")
     rules = tuple(_parse(entry) for entry in json.loads(text)["rules"])
     ids = [rule.id for rule in rules]
-    if len(set(ids)) != len(ids) or {FAKE_REDACTION, UNAPPLIED_REDACTION} & set(ids):
+    if len(set(ids)) != len(ids) or PDF_CHECKS.keys() & set(ids):
         raise ValueError(f"{RULES_FILE}: rule ids must be unique")
     return rules
 
 
 def rule_ids() -> frozenset[str]:
     """Every rule id a finding can carry (and an override can name)."""
-    return frozenset(rule.id for rule in load_rules()) | {FAKE_REDACTION, UNAPPLIED_REDACTION}
+    return frozenset(rule.id for rule in load_rules()) | frozenset(PDF_CHECKS)
+
+
+def unscannable(text: str, images: int, image_cover: float) -> bool:
+    """Whether a page shows what the text rules cannot check.
+
+    It does when it paints an image and has no text besides whitespace (a
+    scan), or when its images cover at least :data:`SCAN_COVER` of it (a scan
+    with an OCR layer or a typed line). A small logo on a text page does not.
+    """
+    return images > 0 and (not text.strip() or image_cover >= SCAN_COVER)
 
 
 def scan_text(text: str, page: int | None = None) -> list[Finding]:

@@ -13,6 +13,14 @@ from dataclasses import dataclass
 LEFT, TOP, LEADING, FONT_SIZE = 72, 720, 16, 11
 # Helvetica's digit advance (556/1000 em), for placing boxes over text.
 DIGIT_EM = 0.556
+# US Letter, in points.
+PAGE_WIDTH, PAGE_HEIGHT = 612, 792
+# Samples of a 2x2 RGB image: red, green / blue, white.
+RGB_2X2 = b"\xff\x00\x00\x00\xff\x00\x00\x00\xff\xff\xff\xff"
+# The same image inline (BI ... ID ... EI), with the abbreviated keys inline images use.
+INLINE_RGB_2X2 = b"BI /W 2 /H 2 /CS /RGB /BPC 8 ID " + RGB_2X2 + b" EI"
+# A letterhead logo: 1% of the page.
+LOGO_SIZE = 72
 
 
 def escape(text: str) -> bytes:
@@ -64,7 +72,7 @@ class BoxOver:
 
 
 def document(pages: Sequence[bytes], *, page_extra: bytes = b"", catalog_extra: bytes = b"",
-             extra_objects: Sequence[bytes] = (), trailer: bytes = b"") -> bytes:
+             resources_extra: bytes = b"", extra_objects: Sequence[bytes] = (), trailer: bytes = b"") -> bytes:
     """A PDF whose pages show the content streams *pages*; object numbers:
     1 catalog, 2 page tree, 3 font, then (page, content) pairs, then *extra_objects*."""
     n = len(pages)
@@ -74,7 +82,7 @@ def document(pages: Sequence[bytes], *, page_extra: bytes = b"", catalog_extra: 
                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
     for i, content in enumerate(pages):
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
-                       b" /Resources << /Font << /F1 3 0 R >> >> %s >>" % (5 + 2 * i, page_extra))
+                       b" /Resources << /Font << /F1 3 0 R >> %s >> %s >>" % (5 + 2 * i, resources_extra, page_extra))
         objects.append(stream(content))
     return assemble(objects + list(extra_objects), trailer=trailer)
 
@@ -83,6 +91,31 @@ def summary(lines: Sequence[str], boxes: Sequence[BoxOver] = (), **kwargs) -> by
     """A one-page summary showing *lines*, with *boxes* painted over it afterwards."""
     content = text_ops(lines) + b"\n" + b"\n".join(box.ops() for box in boxes)
     return document([content], **kwargs)
+
+
+def image(samples: bytes = RGB_2X2) -> bytes:
+    """A 2x2 RGB image XObject of raw (unfiltered) samples."""
+    return stream(samples, b"/Type /XObject /Subtype /Image /Width 2 /Height 2"
+                           b" /ColorSpace /DeviceRGB /BitsPerComponent 8")
+
+
+def paint(name: bytes, x: float, y: float, width: float, height: float) -> bytes:
+    """Operators painting XObject *name* into the rectangle (an image fills the unit square)."""
+    return b"q %.2f 0 0 %.2f %.2f %.2f cm /%s Do Q" % (width, height, x, y, name)
+
+
+def with_images(content: bytes, images: int = 1) -> bytes:
+    """A one-page PDF showing *content*, with 2x2 images /Im1, /Im2, ... in its resources."""
+    x = first_free_object(1)
+    names = b" ".join(b"/Im%d %d 0 R" % (i + 1, x + i) for i in range(images))
+    return document([content], resources_extra=b"/XObject << %s >>" % names,
+                    extra_objects=[image()] * images)
+
+
+def logo_summary(lines: Sequence[str]) -> bytes:
+    """A one-page summary with a small logo (LOGO_SIZE points square) in the top right corner."""
+    return with_images(paint(b"Im1", PAGE_WIDTH - LEFT - LOGO_SIZE, PAGE_HEIGHT - 36 - LOGO_SIZE, LOGO_SIZE, LOGO_SIZE)
+                       + b"\n" + text_ops(lines))
 
 
 def first_free_object(pages: int) -> int:

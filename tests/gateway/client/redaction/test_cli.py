@@ -46,6 +46,20 @@ def test_findings_exit_1_and_are_masked(write, capsys) -> None:
     assert "123-45-6789" not in json.dumps(report)
 
 
+def test_an_image_page_is_a_finding_explained(write, capsys) -> None:
+    page = pdfgen.paint(b"Im1", 0, 0, pdfgen.PAGE_WIDTH, pdfgen.PAGE_HEIGHT)
+    assert _main(["inspect", write("scan.pdf", pdfgen.with_images(page))]) == 1
+    out = capsys.readouterr().out
+    assert "page 1   unscannable-page         (image)" in out
+    assert "unscannable-page: the page is an image; it cannot be checked for identifiers (no OCR)" in out
+
+
+def test_an_image_file_is_refused(write, capsys) -> None:
+    assert _main(["inspect", write("scan.pdf", b"\x89PNG\r\n\x1a\n" + bytes(64))]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "images are refused (PNG image): there is no OCR" in err
+
+
 def test_text_needs_the_flag(write, capsys) -> None:
     path = write("note.pdf", b"Phone: (555) 010-1234\n")  # the name does not matter
     assert _main(["inspect", path]) == 2

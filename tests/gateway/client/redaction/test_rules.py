@@ -73,4 +73,6 @@ def test_mask(value: str, masked: str) -> None:
 
 
 def test_rule_ids_include_the_pdf_checks() -> None:
-    assert {"ssn", "zip-code", rules.FAKE_REDACTION, rules.UNAPPLIED_REDACTION} <= rules.rule_ids()
+    assert {"ssn", "zip-code", rules.FAKE_REDACTION, rules.UNAPPLIED_REDACTION,
+            rules.UNSCANNABLE_PAGE} <= rules.rule_ids()
+    assert set(rules.PDF_CHECKS) == {rules.FAKE_REDACTION, rules.UNAPPLIED_REDACTION, rules.UNSCANNABLE_PAGE}
