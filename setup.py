@@ -21,5 +21,7 @@ setup(
     package_data={"carebridge.storage.db": ["migrations/*.py", "migrations/*.mako",
                                             "migrations/versions/*.py"],
                   # The redaction gate's identifier rules (shared with the web form).
-                  "carebridge.gateway.client.redaction": ["rules.json"]},
+                  "carebridge.gateway.client.redaction": ["rules.json"],
+                  # The policy JSON schema, published beside the parser it mirrors.
+                  "carebridge.policies": ["policy.schema.json"]},
 )

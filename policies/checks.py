@@ -1,24 +1,43 @@
 """Composable access checks: small frozen objects with one method, ``decide``.
 
-Each check answers one question about ``(actor, document, action, now)`` and
-returns a :class:`~carebridge.policies.model.Decision`: allowed, or denied with
+Each check answers one question about ``(actor, document, action, context)``
+(``context`` is an :class:`~carebridge.policies.model.AccessContext`: the time,
+the client's address, the stated purpose, the channel) and returns a :class:`~carebridge.policies.model.Decision`: allowed, or denied with
 one stable reason. :class:`AllOf` and :class:`AnyOf` combine them; neither may
 be empty, because an empty combinator would have to allow everything (or
 nothing) by convention, and a policy should never rest on a convention.
 
 Checks are total and deterministic: for every well-typed input they return a
-Decision and never raise, and the same input gives the same Decision. A time
-they cannot compare (a naive ``now``) fails closed.
+Decision and never raise, and the same input gives the same Decision. (An
+AccessContext cannot hold a naive time, so every time compares.)
+
+The checks on *who* are here; those on the document's state and the request's
+circumstances are in :mod:`.conditions` and re-exported here.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from carebridge.policies._fields import is_aware
+from carebridge.policies.conditions import (
+    AccessEnded,
+    FromAllowedNetwork,
+    LinksAllowed,
+    NotBefore,
+    NotExpired,
+    NotLegalHold,
+    NotPurged,
+    NotRevoked,
+    NotRevokedForRecipient,
+    OverApi,
+    PurposeAllowed,
+    ViaAllowedChannel,
+    WithinDownloadLimit,
+    WithinTotalDownloadLimit,
+)
 from carebridge.policies.errors import PolicyValidationError
 from carebridge.policies.model import (
+    AccessContext,
     Action,
     Actor,
     Decision,
@@ -28,16 +47,17 @@ from carebridge.policies.model import (
 )
 
 __all__ = [
-    "AllOf", "AnyOf", "Check", "IsRecipient", "IsSender", "NotExpired", "NotRevoked", "RoleIs",
-    "WithinDownloadLimit",
+    "AccessEnded", "AllOf", "AnyOf", "Check", "FromAllowedNetwork", "IsRecipient", "IsSender", "LinksAllowed",
+    "NotBefore", "NotExpired", "NotLegalHold", "NotPurged", "NotRevoked", "NotRevokedForRecipient",
+    "OverApi", "PurposeAllowed", "RoleIs", "ViaAllowedChannel", "WithinDownloadLimit", "WithinTotalDownloadLimit",
 ]  # fmt: skip
 
 
 @runtime_checkable
 class Check(Protocol):
-    """Anything with ``decide(actor, document, action, now) -> Decision``."""
+    """Anything with ``decide(actor, document, action, context) -> Decision``."""
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
         """Allow, or deny with a reason; never raise."""
         ...
 
@@ -47,7 +67,7 @@ class IsRecipient:
 
     __slots__ = ()
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
         if actor.user_id in document.policy.recipients:
             return Decision.allow()
         return Decision.deny(Reason.not_recipient)
@@ -61,7 +81,7 @@ class IsSender:
 
     __slots__ = ()
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
         if actor.user_id == document.sender_id:
             return Decision.allow()
         return Decision.deny(Reason.not_sender)
@@ -87,66 +107,13 @@ class RoleIs:
                 raise PolicyValidationError(f"roles[{i}]", "must be a Role")
         self.roles = roles
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
         if actor.role in self.roles:
             return Decision.allow()
         return Decision.deny(Reason.role_forbidden)
 
     def __repr__(self) -> str:
         return f"RoleIs({', '.join(role.value for role in self.roles)})"
-
-
-class NotRevoked:
-    """Allows until the sender revokes the document; then ``revoked``, for good.
-
-    Revocation is a fact, not a time: a clock that runs behind ``revoked_at``
-    does not bring the document back.
-    """
-
-    __slots__ = ()
-
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
-        if document.revoked_at is None:
-            return Decision.allow()
-        return Decision.deny(Reason.revoked)
-
-    def __repr__(self) -> str:
-        return "NotRevoked()"
-
-
-class NotExpired:
-    """Allows strictly before the policy's ``expires_at``; at or after it, ``expired``."""
-
-    __slots__ = ()
-
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
-        # A naive time cannot be compared with expires_at; it cannot prove
-        # the document is still live, so it counts as expired.
-        if is_aware(now) and now < document.policy.expires_at:
-            return Decision.allow()
-        return Decision.deny(Reason.expired)
-
-    def __repr__(self) -> str:
-        return "NotExpired()"
-
-
-class WithinDownloadLimit:
-    """For a download: allows while the actor's count is below ``max_downloads``.
-
-    Denies with ``download_limit`` once it is reached. Other actions, and a
-    policy without ``max_downloads``, are allowed: the limit only counts uses.
-    """
-
-    __slots__ = ()
-
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
-        limit = document.policy.max_downloads
-        if action is not Action.download or limit is None or document.downloads_by(actor.user_id) < limit:
-            return Decision.allow()
-        return Decision.deny(Reason.download_limit)
-
-    def __repr__(self) -> str:
-        return "WithinDownloadLimit()"
 
 
 def _checks(kind: str, checks: tuple[Check, ...]) -> tuple[Check, ...]:
@@ -174,9 +141,9 @@ class AllOf:
     def __init__(self, *checks: Check) -> None:
         self.checks = _checks("AllOf", checks)
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
         for check in self.checks:
-            decision = check.decide(actor, document, action, now)
+            decision = check.decide(actor, document, action, context)
             if not decision.allowed:
                 return decision
         return Decision.allow()
@@ -198,8 +165,8 @@ class AnyOf:
     def __init__(self, *checks: Check) -> None:
         self.checks = _checks("AnyOf", checks)
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
-        decisions = [check.decide(actor, document, action, now) for check in self.checks]
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
+        decisions = [check.decide(actor, document, action, context) for check in self.checks]
         return next((d for d in decisions if d.allowed), decisions[0])
 
     def __repr__(self) -> str:

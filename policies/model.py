@@ -1,73 +1,51 @@
 """The typed, frozen objects that access decisions are made of.
 
-Policy JSON, version 1
-======================
+- :class:`Actor` — who acts; :class:`AccessContext` — when, from where, why
+  and through which :class:`Channel`; :class:`DocumentState` — on what: the
+  sender's :class:`~carebridge.policies.policy.DocumentPolicy` (schema in
+  :mod:`carebridge.policies.policy`) plus what happened since (downloads,
+  revocations, the sender's amendments).
+- :class:`Action` — what is asked; :class:`Decision` — the answer, with a
+  stable :class:`Reason`.
 
-What a sender uploads, and what :meth:`DocumentPolicy.to_json` gives back::
-
-    {"expires_at": "YYYY-MM-DDTHH:MM:SSZ", "max_downloads": INT,
-     "recipients": [ID, ...], "version": 1}
-
-- ``version``: required, the integer 1.
-- ``recipients``: required, 1 to :attr:`PolicyLimits.max_recipients` distinct
-  user ids (:data:`ID_PATTERN`); their order carries no meaning.
-- ``expires_at``: optional, UTC in whole seconds with upper-case ``T`` and
-  ``Z``; absent means send time + :attr:`PolicyLimits.default_lifetime`. It
-  must lie after the send time and at most :attr:`PolicyLimits.max_lifetime`
-  after it.
-- ``max_downloads``: optional, absent or ``null`` for no limit; downloads
-  *per recipient*, 1 to :attr:`PolicyLimits.max_downloads`. The sender's own
-  downloads are never counted.
-- Any other key is an error; so is a ``true`` where an integer belongs.
-
-:meth:`DocumentPolicy.to_json` sorts the keys and the recipients and writes an
-optional key only when it is set, so that client and server hash the same
-canonical JSON (``policy_digest``), and so that optional fields added later
-leave the digest of every existing policy unchanged.
+The policy and the limits live in :mod:`.policy` and :mod:`.limits`; they are
+re-exported here for callers of the version-1 names.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
+from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
-from typing import Any, Final, Self
+from typing import Final, Self
 
-from carebridge.policies._fields import (
-    ID_PATTERN,
-    ID_TEXT,
-    MAX_ID_LENGTH,
-    check,
-    describe,
-    format_time,
-    is_aware,
-    is_id,
-    is_int,
-    is_utc,
-    parse_time,
-)
+from carebridge.policies._fields import ID_PATTERN, ID_TEXT, MAX_ID_LENGTH, check, is_aware, is_id, is_int, is_utc
 from carebridge.policies.errors import PolicyValidationError
+from carebridge.policies.limits import (
+    MAX_DOWNLOADS_LIMIT,
+    MAX_LIFETIME_CEILING,
+    MAX_LINK_USES_LIMIT,
+    MAX_NETWORKS,
+    MAX_RECIPIENTS,
+    MAX_RETENTION_CEILING,
+    MAX_TOTAL_DOWNLOADS_LIMIT,
+    PolicyLimits,
+)
+from carebridge.policies.policy import POLICY_VERSION, POLICY_VERSIONS, DocumentPolicy
+from carebridge.policies.terms import LinkMode, LinkRules, Purpose
 
 __all__ = [
-    "ID_PATTERN", "MAX_DOWNLOADS_LIMIT", "MAX_ID_LENGTH", "MAX_LIFETIME_CEILING", "MAX_RECIPIENTS",
-    "POLICY_VERSION", "Action", "Actor", "Decision", "DocumentPolicy", "DocumentState", "OrgKind",
-    "PolicyLimits", "Reason", "Role",
+    "ID_PATTERN", "MAX_DOWNLOADS_LIMIT", "MAX_ID_LENGTH", "MAX_LIFETIME_CEILING", "MAX_LINK_USES_LIMIT",
+    "MAX_NETWORKS", "MAX_RECIPIENTS", "MAX_RETENTION_CEILING", "MAX_TOTAL_DOWNLOADS_LIMIT", "POLICY_VERSION",
+    "POLICY_VERSIONS", "AccessContext", "Action", "Actor", "Channel", "Decision", "DocumentPolicy",
+    "DocumentState", "LinkMode", "LinkRules", "OrgKind", "PolicyLimits", "Purpose", "Reason", "Role",
 ]  # fmt: skip
 
-POLICY_VERSION: Final = 1
-# The manifest lists at most 64 age recipients, and the sender's own is one of them.
-MAX_RECIPIENTS: Final = 63
-# A treatment summary is fetched a handful of times; the cap keeps counters small.
-MAX_DOWNLOADS_LIMIT: Final = 100
-# A drop box, not an archive: bounds configuration (and datetime arithmetic).
-MAX_LIFETIME_CEILING: Final = timedelta(days=365)
-
-_FIELD_NAME_RE: Final = re.compile(r"[A-Za-z0-9_]{1,64}")
-_FIELDS: Final = ("version", "recipients", "expires_at", "max_downloads")
-_REQUIRED: Final = ("version", "recipients")
+# Download counters: JSON-safe integers, far above any configured limit.
+_MAX_COUNT: Final = 2**53 - 1
 
 
 class Role(StrEnum):
@@ -94,6 +72,17 @@ class Action(StrEnum):
     read = "read"  # see the document's metadata and manifest
     download = "download"  # fetch the ciphertext; consumes one of a recipient's downloads
     revoke = "revoke"  # end every access now
+    amend = "amend"  # change the policy after sending (see carebridge.policies.amend)
+    issue_link = "issue_link"  # make an expiring link for one recipient (see can_issue_link)
+    purge = "purge"  # delete the ciphertext of a document whose access has ended
+
+
+class Channel(StrEnum):
+    """How a request reached the document: the API with a token, or an expiring link."""
+
+    api = "api"
+    sign_in_link = "sign_in_link"  # a link whose recipient signed in and matched
+    bearer_link = "bearer_link"  # a link used by whoever holds it
 
 
 class Reason(StrEnum):
@@ -125,6 +114,22 @@ class Reason(StrEnum):
     recipient_not_spa = "recipient_not_spa", "a recipient does not belong to a spa"
     recipient_role = "recipient_role", "a recipient does not have the recipient role"
     no_referral = "no_referral", "the clinic has no referral to a recipient's spa"
+    # -- policy v2 ------------------------------------------------------------------
+    not_yet_valid = "not_yet_valid", "the document's not_before time has not come yet"
+    recipient_revoked = "recipient_revoked", "the sender revoked this recipient's access"
+    total_download_limit = "total_download_limit", "the document's downloads across recipients are used up"
+    network_forbidden = "network_forbidden", "the request does not come from an allowed network"
+    purpose_required = "purpose_required", "the policy requires a stated purpose of use"
+    purpose_forbidden = "purpose_forbidden", "the stated purpose of use is not one the policy allows"
+    links_forbidden = "links_forbidden", "the policy does not allow links"
+    bearer_forbidden = "bearer_forbidden", "the policy allows only sign-in links"
+    extend_beyond_ceiling = "extend_beyond_ceiling", "the new expiry is later than the server allows"
+    legal_hold = "legal_hold", "the document is under legal hold"
+    not_due = "not_due", "the document's access has not ended, or its retention has not passed"
+    purged = "purged", "the document's ciphertext has been purged"
+    recipient_outside_spa = "recipient_outside_spa", "a recipient does not belong to the policy's spa"
+    expiry_not_future = "expiry_not_future", "a new expiry must lie after now and after not_before"
+    invalid_context = "invalid_context", "the request's context is not an AccessContext, so it is denied"
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,135 +160,7 @@ class Decision:
         return cls(False, reason)
 
 
-def _members(obj: object) -> dict[str, Any]:
-    """*obj* as a JSON object with the required keys and no unknown ones."""
-    if not isinstance(obj, dict):
-        raise PolicyValidationError("policy", "must be a JSON object")
-    for name in obj:
-        if name not in _FIELDS:
-            # Name the key only when it is harmless to echo back.
-            shown = name if isinstance(name, str) and _FIELD_NAME_RE.fullmatch(name) else "policy"
-            raise PolicyValidationError(shown, "unknown field")
-    for name in _REQUIRED:
-        check(name in obj, name, "missing")
-    return obj
-
-
-# -- configuration --------------------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class PolicyLimits:
-    """The server's bounds on what a sender's policy may ask for.
-
-    - ``default_lifetime`` (7 days): expiry when the sender names none.
-    - ``max_lifetime`` (30 days): the latest expiry, counted from the send time;
-      at most :data:`MAX_LIFETIME_CEILING`.
-    - ``max_recipients`` (:data:`MAX_RECIPIENTS`): recipients per document.
-    - ``max_downloads`` (:data:`MAX_DOWNLOADS_LIMIT`): the highest
-      ``max_downloads`` a policy may set.
-
-    Lifetimes are whole seconds, at least one. Raises PolicyValidationError
-    naming the field.
-    """
-
-    default_lifetime: timedelta = timedelta(days=7)
-    max_lifetime: timedelta = timedelta(days=30)
-    max_recipients: int = MAX_RECIPIENTS
-    max_downloads: int = MAX_DOWNLOADS_LIMIT
-
-    def __post_init__(self) -> None:
-        for name, ceiling in (("max_lifetime", MAX_LIFETIME_CEILING), ("default_lifetime", self.max_lifetime)):
-            span = getattr(self, name)
-            ok = isinstance(span, timedelta) and not span.microseconds and timedelta(seconds=1) <= span <= ceiling
-            check(ok, name, f"must be whole seconds from 1 second to {describe(ceiling)}")
-        check(is_int(self.max_recipients, 1, MAX_RECIPIENTS), "max_recipients", f"must be 1 to {MAX_RECIPIENTS}")
-        check(
-            is_int(self.max_downloads, 1, MAX_DOWNLOADS_LIMIT), "max_downloads", f"must be 1 to {MAX_DOWNLOADS_LIMIT}"
-        )
-
-
-# -- the policy a sender sets ---------------------------------------------------
-
-
-@dataclass(frozen=True, kw_only=True, slots=True)
-class DocumentPolicy:
-    """A document's access policy, valid by construction.
-
-    The constructor checks what holds forever (types, the hard caps, UTC whole
-    seconds); :meth:`from_json` also checks what holds at upload (expiry after
-    the send time, the server's configured limits). Both raise
-    PolicyValidationError naming the field.
-    """
-
-    recipients: frozenset[str]
-    expires_at: datetime
-    max_downloads: int | None = None
-
-    def __post_init__(self) -> None:
-        ok = isinstance(self.recipients, frozenset) and 1 <= len(self.recipients) <= MAX_RECIPIENTS
-        check(ok, "recipients", f"must be a frozenset of 1 to {MAX_RECIPIENTS} user ids")
-        check(all(map(is_id, self.recipients)), "recipients", f"must hold only user ids: {ID_TEXT}")
-        ok = is_utc(self.expires_at) and not self.expires_at.microsecond
-        check(ok, "expires_at", "must be an aware UTC datetime in whole seconds")
-        ok = self.max_downloads is None or is_int(self.max_downloads, 1, MAX_DOWNLOADS_LIMIT)
-        check(ok, "max_downloads", f"must be None or an integer from 1 to {MAX_DOWNLOADS_LIMIT}")
-
-    @classmethod
-    def from_json(cls, obj: object, *, now: datetime, limits: PolicyLimits) -> DocumentPolicy:
-        """Parse a sender's policy JSON (already decoded) as sent at *now*.
-
-        Raises PolicyValidationError naming the field, e.g.
-        ``expires_at: must be after the send time``.
-        """
-        check(is_aware(now), "now", "must be an aware datetime")
-        fields = _members(obj)
-        check(is_int(fields["version"], POLICY_VERSION, POLICY_VERSION), "version", f"must be {POLICY_VERSION}")
-        return cls(
-            recipients=_parse_recipients(fields["recipients"], limits.max_recipients),
-            expires_at=_parse_expiry(fields, now, limits),
-            max_downloads=_parse_max_downloads(fields.get("max_downloads"), limits.max_downloads),
-        )
-
-    def to_json(self) -> dict[str, Any]:
-        """The policy JSON, ready for canonical encoding (``policy_digest``)."""
-        obj: dict[str, Any] = {"expires_at": format_time(self.expires_at)}
-        if self.max_downloads is not None:
-            obj["max_downloads"] = self.max_downloads
-        obj["recipients"] = sorted(self.recipients)
-        obj["version"] = POLICY_VERSION
-        return obj
-
-
-def _parse_recipients(value: object, most: int) -> frozenset[str]:
-    if not isinstance(value, list) or not 1 <= len(value) <= most:
-        raise PolicyValidationError("recipients", f"must be a JSON array of 1 to {most} user ids")
-    seen: set[str] = set()
-    for i, item in enumerate(value):
-        check(is_id(item), f"recipients[{i}]", f"must be {ID_TEXT}")
-        check(item not in seen, f"recipients[{i}]", "duplicates an earlier recipient")
-        seen.add(item)
-    return frozenset(seen)
-
-
-def _parse_expiry(fields: Mapping[str, Any], now: datetime, limits: PolicyLimits) -> datetime:
-    if "expires_at" not in fields:
-        # Lifetimes are whole seconds of at least one, so this lies after now.
-        return now.astimezone(UTC).replace(microsecond=0) + limits.default_lifetime
-    expires_at = parse_time(fields["expires_at"], "expires_at")
-    check(expires_at > now, "expires_at", "must be after the send time")
-    latest = describe(limits.max_lifetime)
-    # A difference, not now + max_lifetime, which overflows near datetime.max.
-    check(expires_at - now <= limits.max_lifetime, "expires_at", f"must be at most {latest} after the send time")
-    return expires_at
-
-
-def _parse_max_downloads(value: object, most: int) -> int | None:
-    check(value is None or is_int(value, 1, most), "max_downloads", f"must be null or an integer from 1 to {most}")
-    return value  # type: ignore[return-value]
-
-
-# -- who acts, on what -----------------------------------------------------------
+# -- who acts, when, how, on what ------------------------------------------------
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -300,12 +177,56 @@ class Actor:
         check(isinstance(self.role, Role), "role", "must be a Role")
 
 
+@dataclass(frozen=True, slots=True)
+class AccessContext:
+    """The circumstances of one request, as the gateway saw them.
+
+    - ``now``: the gateway's clock (aware; any zone).
+    - ``address``: the client's IP address, ``None`` when unknown (a policy
+      with ``networks`` then refuses).
+    - ``purpose``: the purpose of use the request stated, if any.
+    - ``channel``: :attr:`Channel.api` (a token), or the kind of link used;
+      the gateway verifies the link itself before it says so here.
+
+    Raises PolicyValidationError naming the field.
+    """
+
+    now: datetime
+    address: IPv4Address | IPv6Address | None = None
+    purpose: Purpose | None = None
+    channel: Channel = Channel.api
+
+    def __post_init__(self) -> None:
+        check(is_aware(self.now), "now", "must be an aware datetime")
+        ok = self.address is None or isinstance(self.address, IPv4Address | IPv6Address)
+        check(ok, "address", "must be None or an IPv4Address or IPv6Address")
+        if isinstance(self.address, IPv6Address) and self.address.ipv4_mapped is not None:
+            # A dual-stack socket reports IPv4 clients as ::ffff:a.b.c.d.
+            object.__setattr__(self, "address", self.address.ipv4_mapped)
+        check(self.purpose is None or isinstance(self.purpose, Purpose), "purpose", "must be None or a Purpose")
+        check(isinstance(self.channel, Channel), "channel", "must be a Channel")
+
+    def with_channel(self, channel: Channel) -> AccessContext:
+        """The same request, reaching the document through *channel* (a verified link)."""
+        return AccessContext(self.now, self.address, self.purpose, channel)
+
+
 @dataclass(frozen=True, kw_only=True, slots=True)
 class DocumentState:
     """What the gateway stores about a document that decisions depend on.
 
-    ``downloads`` counts each recipient's downloads so far (absent means 0);
-    it is copied into a read-only mapping. Raises PolicyValidationError.
+    - ``policy``: the sender's policy, as signed at upload (never changes).
+    - ``downloads``: each recipient's counted downloads (absent means 0); the
+      sender's own are never counted. :attr:`total_downloads` is their sum.
+    - ``revoked_at``: when the sender revoked the document for everyone.
+    - ``revoked_recipients``: user id to when the sender revoked that
+      recipient alone.
+    - ``expires_at``: the *effective* expiry, after the sender's amendments;
+      ``None`` (the default) means the policy's.
+    - ``legal_hold``: the *effective* hold; ``None`` means the policy's.
+    - ``purged_at``: when the ciphertext was purged.
+
+    Mappings are copied into read-only ones. Raises PolicyValidationError.
     """
 
     document_id: str
@@ -315,20 +236,45 @@ class DocumentState:
     created_at: datetime
     downloads: Mapping[str, int] = field(default_factory=dict)
     revoked_at: datetime | None = None
+    revoked_recipients: Mapping[str, datetime] = field(default_factory=dict)
+    expires_at: datetime = None  # type: ignore[assignment]  # None: the policy's
+    legal_hold: bool = None  # type: ignore[assignment]  # None: the policy's
+    purged_at: datetime | None = None
 
     def __post_init__(self) -> None:
         for name in ("document_id", "sender_id", "sender_org_id"):
             check(is_id(getattr(self, name)), name, "must be an id (same shape as a user id)")
         check(isinstance(self.policy, DocumentPolicy), "policy", "must be a DocumentPolicy")
         check(is_utc(self.created_at), "created_at", "must be an aware UTC datetime")
-        check(self.revoked_at is None or is_utc(self.revoked_at), "revoked_at", "must be None or aware UTC")
+        for name in ("revoked_at", "purged_at"):
+            check(getattr(self, name) is None or is_utc(getattr(self, name)), name, "must be None or aware UTC")
         check(isinstance(self.downloads, Mapping), "downloads", "must be a mapping of user id to count")
+        recipients = self.policy.recipients
         # Only recipients' downloads are counted: the sender's are unlimited.
-        check(set(self.downloads) <= self.policy.recipients, "downloads", "must count only policy recipients")
-        ok = all(is_int(count, 0, 2**53 - 1) for count in self.downloads.values())
+        check(set(self.downloads) <= recipients, "downloads", "must count only policy recipients")
+        ok = all(is_int(count, 0, _MAX_COUNT) for count in self.downloads.values())
         check(ok, "downloads", "must hold counts from 0 to 2**53-1")
         object.__setattr__(self, "downloads", MappingProxyType(dict(self.downloads)))
+        revoked = self.revoked_recipients
+        ok = isinstance(revoked, Mapping) and set(revoked) <= recipients and all(map(is_utc, revoked.values()))
+        check(ok, "revoked_recipients", "must map policy recipients to aware UTC times")
+        object.__setattr__(self, "revoked_recipients", MappingProxyType(dict(revoked)))
+        if self.expires_at is None:
+            object.__setattr__(self, "expires_at", self.policy.expires_at)
+        check(is_utc(self.expires_at), "expires_at", "must be None or an aware UTC datetime")
+        if self.legal_hold is None:
+            object.__setattr__(self, "legal_hold", self.policy.legal_hold)
+        check(type(self.legal_hold) is bool, "legal_hold", "must be None or a bool")
 
     def downloads_by(self, user_id: str) -> int:
         """How many times *user_id* downloaded the document (0 if never)."""
         return self.downloads.get(user_id, 0)
+
+    @property
+    def total_downloads(self) -> int:
+        """Counted downloads across all recipients."""
+        return sum(self.downloads.values())
+
+    def revoked_for(self, user_id: str) -> bool:
+        """Whether the sender revoked *user_id*'s access alone."""
+        return user_id in self.revoked_recipients

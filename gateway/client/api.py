@@ -38,7 +38,8 @@ class Client:
 
     def __init__(self, base_url: str, token: str, *, timeout: aiohttp.ClientTimeout = TIMEOUT) -> None:
         self._base = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {token}"}
+        # No token: anonymous (a bearer link), and no Authorization header at all.
+        self._headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -93,13 +94,22 @@ class Client:
             part.set_content_disposition("form-data", name="content", filename="content.age")
             return await self._json("POST", "/api/v1/documents", data=form)
 
-    async def document(self, doc_id: str) -> dict:
-        return await self._json("GET", f"/api/v1/documents/{doc_id}")
+    async def document(self, doc_id: str, *, purpose: str | None = None) -> dict:
+        return await self._json("GET", f"/api/v1/documents/{doc_id}", headers=_purpose(purpose))
 
-    async def download(self, doc_id: str, dst: BinaryIO, progress: Progress | None = None) -> str:
-        """Stream the ciphertext into *dst*; returns its SHA-256 (hex)."""
+    async def download(self, doc_id: str, dst: BinaryIO, progress: Progress | None = None, *,
+                       purpose: str | None = None) -> str:
+        """Stream the ciphertext into *dst*; returns its SHA-256 (hex).
+
+        *purpose* is the purpose of use (``treatment``, ``care_coordination``,
+        ``patient_request``), required when the document's policy names purposes.
+        """
+        return await self._download(f"/api/v1/documents/{doc_id}/content", dst, progress, purpose=purpose)
+
+    async def _download(self, path: str, dst: BinaryIO, progress: Progress | None, *, method: str = "GET",
+                        purpose: str | None = None) -> str:
         digest = hashlib.sha256()
-        response = await self._request("GET", f"/api/v1/documents/{doc_id}/content")
+        response = await self._request(method, path, headers=_purpose(purpose))
         async with response:
             async for chunk in response.content.iter_chunked(CHUNK):
                 digest.update(chunk)
@@ -116,8 +126,30 @@ class Client:
         params = {"index": str(index), **({"size": str(size)} if size else {})}
         return await self._text("GET", "/api/v1/audit/proof/inclusion", params=params)
 
+    async def issue_link(self, doc_id: str, recipient_id: str, mode: str) -> dict:
+        """A new expiring link for one recipient: ``{"link_id", "url", "mode", "uses", "expires_at"}``."""
+        return await self._json("POST", f"/api/v1/documents/{doc_id}/links",
+                                json={"recipient": recipient_id, "mode": mode})
+
+    async def revoke_link(self, link_id: str) -> None:
+        (await self._request("POST", f"/api/v1/links/{link_id}/revoke")).release()
+
+    async def link_info(self, token: str) -> dict:
+        """What a link opens (document id, manifest, meta ciphertext); spends nothing."""
+        return await self._json("GET", f"/l/{token}", headers={"Accept": "application/json"})
+
+    async def claim_link(self, token: str, dst: BinaryIO, progress: Progress | None = None, *,
+                         purpose: str | None = None) -> str:
+        """Spend one use of the link and stream the ciphertext into *dst*; returns its SHA-256."""
+        return await self._download(f"/l/{token}/claim", dst, progress, method="POST", purpose=purpose)
+
     async def revoke(self, doc_id: str) -> None:
         (await self._request("POST", f"/api/v1/documents/{doc_id}/revoke")).release()
+
+    async def amend(self, doc_id: str, change: dict) -> dict:
+        """One amendment of a document you sent: ``{"revoke_recipient": USER_ID}``,
+        ``{"expires_at": "YYYY-MM-DDTHH:MM:SSZ"}`` or ``{"legal_hold": BOOL}``; returns the new state."""
+        return await self._json("POST", f"/api/v1/documents/{doc_id}/policy", json=change)
 
     async def listing(self, box: str, *, limit: int = 50, cursor: str | None = None) -> dict:
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}
@@ -167,6 +199,10 @@ class Client:
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 raise ApiError(f"the download from the gateway broke off: {type(exc).__name__}") from None
         return total
+
+
+def _purpose(purpose: str | None) -> dict[str, str] | None:
+    return {"Carebridge-Purpose": purpose} if purpose else None
 
 
 async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:

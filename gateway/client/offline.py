@@ -10,8 +10,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
-import sys
 from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path

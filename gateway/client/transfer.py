@@ -38,39 +38,81 @@ from ...crypto.manifest import (
 )
 from ...crypto.signing import VerifyKey
 from .api import Client, Progress
+from .clearance import clear
+from .errors import TransferError
 from .transparency import KeyNotLogged, check_published, log_verifier
 
 MAX_META_BYTES = 16 * 1024  # the plaintext metadata object
 MAX_NOTE_CHARS = 2000
 
 
-class TransferError(Exception):
-    """A send or fetch that must not go on; the message says why."""
-
-
 @dataclass(frozen=True)
 class SendOptions:
+    """The sender's policy (see carebridge.policies.policy for each field's meaning and bounds).
+
+    Spans are relative to the send time; ``None`` leaves a field out (the
+    server's default applies). Any field beyond ``expires_in`` and
+    ``max_downloads`` (or an ``org:NAME`` recipient) makes the policy version 2.
+    """
+
     expires_in: timedelta | None = None
     max_downloads: int | None = None
     note: str = ""
     #: The log's verifier key to trust (C2SP vkey); None: the gateway's, first use.
     log_verifier: str | None = None
+    not_before_in: timedelta | None = None
+    max_total_downloads: int | None = None
+    networks: tuple[str, ...] = ()
+    purposes: tuple[str, ...] = ()
+    links: str | None = None  # "sign_in" or "bearer"
+    link_lifetime: timedelta | None = None
+    link_uses: int | None = None
+    retention: timedelta | None = None
+    legal_hold: bool = False
+    #: The redaction gate: rules overridden by name, with one reason for all;
+    #: plain text accepted (scanned like a PDF's text) only when allowed.
+    allow_rules: tuple[str, ...] = ()
+    override_reason: str | None = None
+    allow_text: bool = False
+    #: Link-key mode (see .linkkey): encrypt to a one-time key per recipient,
+    #: then issue each a link of ``links`` mode whose fragment carries the key.
+    link_key: bool = False
+    #: Sends the bytes as they are, unsanitized and unscanned. For tests of
+    #: the transport with synthetic bytes; never set by the CLI.
+    unsafe_skip_redaction_gate: bool = False
 
 
-async def resolve_recipients(client: Client, names: list[str]) -> list[dict]:
-    """Users (with active keys) for e-mail addresses and ``org:NAME`` entries."""
+@dataclass(frozen=True)
+class Recipients:
+    users: list[dict]
+    #: The spa's org id when every recipient came from one ``org:NAME`` entry.
+    spa: str | None = None
+
+
+async def resolve_recipients(client: Client, names: list[str], *, keyless: bool = False) -> Recipients:
+    """Users (with active keys) for e-mail addresses and ``org:NAME`` entries.
+
+    ``org:NAME`` expands to that organisation's recipient users as the
+    directory lists them now; the list is frozen into the policy.
+    """
     found: dict[str, dict] = {}
+    orgs: set[str] = set()
     for name in names:
         users = (await client.directory(org=name[4:]) if name.startswith("org:")
                  else await client.directory(email=name))
         users = [u for u in users if u["role"] == "recipient"]
         if not users:
             raise TransferError(f"{name}: no recipient found")
+        if name.startswith("org:"):
+            orgs.update(u["org_id"] for u in users)
         for user in users:
-            if user["keys"] is None:
+            if user["keys"] is None and not keyless:
                 raise TransferError(f"{user['email']} has not registered keys yet")
             found[user["id"]] = user
-    return list(found.values())
+    spa = None
+    if len(orgs) == 1 and all(u["org_id"] in orgs for u in found.values()):
+        spa = next(iter(orgs))
+    return Recipients(list(found.values()), spa)
 
 
 def _meta(path: Path, plaintext_sha256: str, size: int, note: str) -> bytes:
@@ -100,23 +142,33 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     me = await client.me()
     if me["keys"] is None or me["keys"]["age_recipient"] != keys.recipient:
         raise TransferError("your key file is not your registered key: run `carebridge keys register`")
-    users = await resolve_recipients(client, to)
-    try:
-        verifier, origin = await log_verifier(client, options.log_verifier)
-        for user in users:
-            await check_published(client, user, verifier, origin)
-    except KeyNotLogged as exc:
-        raise TransferError(f"refusing to encrypt: {exc}") from None
-    named = [(u["id"], u["keys"]["age_recipient"]) for u in users] + [(me["id"], keys.recipient)]
+    if options.link_key and options.links is None:
+        raise TransferError("link-key mode needs a policy that allows links (--links bearer or sign_in)")
+    resolved = await resolve_recipients(client, to, keyless=options.link_key)
+    users = resolved.users
+    one_time = {u["id"]: age.X25519Identity.generate() for u in users} if options.link_key else {}
+    if not one_time:
+        try:
+            verifier, origin = await log_verifier(client, options.log_verifier)
+            for user in users:
+                await check_published(client, user, verifier, origin)
+        except KeyNotLogged as exc:
+            raise TransferError(f"refusing to encrypt: {exc}") from None
+    named = [(u["id"], str(one_time[u["id"]].recipient) if one_time else u["keys"]["age_recipient"])
+             for u in users] + [(me["id"], keys.recipient)]
     recipients = [age.parse_recipient(r) for _, r in named]
     if len({r.post_quantum for r in recipients}) > 1:
         raise TransferError("some recipients have post-quantum keys and some do not;"
                             " one file cannot mix them (send them separately)")
     with tempfile.TemporaryDirectory(prefix="carebridge-send-") as work:
+        cleared, overrides = await clear(path, Path(work), allow=options.allow_rules,
+                                         reason=options.override_reason, allow_text=options.allow_text,
+                                         unsafe_skip=options.unsafe_skip_redaction_gate)
         sealed = Path(work) / "content.age"
-        plain_sha, size, cipher_sha, cipher_size = _encrypt_file(path, sealed, recipients)
+        plain_sha, size, cipher_sha, cipher_size = _encrypt_file(cleared, sealed, recipients)
         meta = age.encrypt_bytes(_meta(path, plain_sha, size, options.note), recipients)
-        policy = _policy([u["id"] for u in users], options)
+        policy = policy_json([u["id"] for u in users], options, spa=resolved.spa,
+                             now=datetime.now(timezone.utc))
         manifest = Manifest(
             document_id="doc_" + secrets.token_urlsafe(16),
             sender=Sender(me["id"], keys.verify_key),
@@ -124,20 +176,64 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
             content=CiphertextDigest(cipher_sha, cipher_size),
             meta=CiphertextDigest(hashlib.sha256(meta).hexdigest(), len(meta)),
             created_at=datetime.now(timezone.utc).replace(microsecond=0),
-            policy_digest=policy_digest(policy))
-        return await client.upload(manifest=sign_manifest(manifest, keys.signing_key),
-                                   policy=canonical_json(policy), meta=meta, content=sealed,
-                                   progress=progress(cipher_size) if progress else None)
+            policy_digest=policy_digest(policy), overrides=overrides)
+        answer = await client.upload(manifest=sign_manifest(manifest, keys.signing_key),
+                                     policy=canonical_json(policy), meta=meta, content=sealed,
+                                     progress=progress(cipher_size) if progress else None)
+    # What was encrypted: the sanitized document, which the recipient's fetch reproduces.
+    answer = {**answer, "sha256": plain_sha, "size": size, "overrides": [o.rule_id for o in overrides]}
+    if one_time:
+        answer["links"] = await _key_links(client, answer["id"], users, one_time, options.links)
+    return answer
 
 
-def _policy(recipient_ids: list[str], options: SendOptions) -> dict:
+async def _key_links(client: Client, doc_id: str, users: list[dict], one_time: dict, mode: str) -> list[dict]:
+    """One link per recipient, its one-time key in the fragment (never sent to the gateway)."""
+    links = []
+    for user in users:
+        link = await client.issue_link(doc_id, user["id"], mode)
+        links.append({"recipient": user["email"], "expires_at": link["expires_at"],
+                      "url": f"{link['url']}#{one_time[user['id']].secret_string()}"})
+    return links
+
+
+def policy_json(recipient_ids: list[str], options: SendOptions, *, spa: str | None, now: datetime) -> dict:
+    """The policy JSON for *options* sent at *now*: version 1 unless a version-2 field is used."""
+    start = now.astimezone(timezone.utc).replace(microsecond=0)
     policy: dict = {"version": 1, "recipients": sorted(recipient_ids)}
     if options.expires_in is not None:
-        expires = datetime.now(timezone.utc).replace(microsecond=0) + options.expires_in
-        policy["expires_at"] = expires.strftime("%Y-%m-%dT%H:%M:%SZ")
+        policy["expires_at"] = _time(start + options.expires_in)
     if options.max_downloads is not None:
         policy["max_downloads"] = options.max_downloads
+    v2 = {
+        "spa": spa,
+        "not_before": _time(start + options.not_before_in) if options.not_before_in is not None else None,
+        "max_total_downloads": options.max_total_downloads,
+        "networks": list(options.networks) or None,
+        "purposes": sorted(set(options.purposes)) or None,
+        "retention": _seconds(options.retention),
+        "legal_hold": True if options.legal_hold else None,
+    }
+    if options.links is not None:
+        v2["links"] = {"mode": options.links, "lifetime": _seconds(options.link_lifetime) or _DEFAULT_LINK_LIFETIME,
+                       "uses": options.link_uses or 1}
+    elif options.link_lifetime is not None or options.link_uses is not None:
+        raise TransferError("--link-lifetime and --link-uses need --links sign_in or --links bearer")
+    v2 = {k: v for k, v in v2.items() if v is not None}
+    if v2:
+        policy.update(v2, version=2)
     return policy
+
+
+_DEFAULT_LINK_LIFETIME = 86400  # seconds: a link for today, unless the sender says otherwise
+
+
+def _time(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _seconds(span: timedelta | None) -> int | None:
+    return None if span is None else int(span.total_seconds())
 
 
 @dataclass(frozen=True)
@@ -168,8 +264,9 @@ async def verified_manifest(client: Client, info: dict) -> Manifest:
 
 
 async def fetch(client: Client, keys: UserKeys, doc_id: str, *, output: Path | None, raw: bool,
-                progress: Callable[[int], Progress] | None = None) -> Fetched:
-    info = await client.document(doc_id)
+                progress: Callable[[int], Progress] | None = None, purpose: str | None = None) -> Fetched:
+    """Download, verify and decrypt; *purpose* is sent as the purpose of use."""
+    info = await client.document(doc_id, purpose=purpose)
     manifest = await verified_manifest(client, info)
     if manifest.document_id != doc_id:
         raise TransferError("the manifest is for another document")
@@ -185,7 +282,8 @@ async def fetch(client: Client, keys: UserKeys, doc_id: str, *, output: Path | N
     folder = target.parent
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".carebridge-", suffix=".part", delete=False) as tmp:
         try:
-            sha = await client.download(doc_id, tmp, progress(manifest.content.size) if progress else None)
+            sha = await client.download(doc_id, tmp, progress(manifest.content.size) if progress else None,
+                                        purpose=purpose)
             tmp.flush()
             if sha != manifest.content.sha256:
                 raise TransferError("the ciphertext does not match the manifest (SHA-256)")

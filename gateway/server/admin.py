@@ -13,7 +13,7 @@ from carebridge.policies import OrgKind, Role
 from carebridge.storage.db import identity
 from carebridge.storage.db.store import Store, Tx
 
-from . import tokens
+from . import linkkeys, tokens
 from .settings import Settings
 
 CLI_ACTOR = "operator-cli"
@@ -127,3 +127,10 @@ def _email(email: str) -> str:
     if not _EMAIL.fullmatch(email):
         raise AdminError("not an e-mail address")
     return email
+
+
+def rotate_link_key(store: Store, settings: Settings) -> dict:
+    """Sign new links with a new key (logged); links signed before keep verifying until they expire."""
+    kid = linkkeys.rotate(settings)
+    store.write_sync(lambda tx: _log(tx, "link_key.rotate", kid))
+    return {"kid": kid}

@@ -18,9 +18,12 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import audit, directory, documents, jobs
+from . import amendments, audit, directory, documents, jobs, linkkeys, links
 from .checkpoints import Checkpointer, verify_anchors
-from .context import BLOBS, CHECKPOINTER, SETTINGS, STORE
+from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SETTINGS, STORE
+from .lifecycle import Purger
+from .notify import Mailer
+from .ratelimit import Lockouts, Rate
 from .middleware import problems, request_id, response_headers
 from .openapi import openapi_document
 from .settings import Settings
@@ -29,6 +32,9 @@ log = logging.getLogger("carebridge.server")
 LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key (Ed25519) for the log's checkpoints
 SMALL_BODY_LIMIT = 1 << 20  # for request.read()/post(); uploads stream past it
 CLOCK: web.AppKey[Callable[[], datetime]] = web.AppKey("clock", object)
+# The jobs, reachable so that tests and `admin` verbs can run one pass now.
+PURGER: web.AppKey[Purger] = web.AppKey("purger", Purger)
+MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> web.Application:
@@ -37,8 +43,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[CLOCK] = clock or _utc_now
+    app[LOCKOUTS] = Lockouts(settings.auth_failure_limit, settings.auth_failure_window, settings.lockout_duration)
+    app[LINK_CLAIMS] = Rate(settings.link_claims_per_minute)
+    app[KEYRING] = linkkeys.KeyringCache(settings)
     app.cleanup_ctx.append(_resources)
-    app.add_routes(directory.routes() + documents.routes() + audit.routes() + [
+    app.add_routes(directory.routes() + documents.routes() + amendments.routes() + links.routes()
+                   + audit.routes() + [
         web.get("/api/v1/health", health),
         web.get("/api/v1/openapi.json", openapi),
     ])
@@ -60,6 +70,7 @@ def prepare_data_dir(settings: Settings) -> None:
     key_file = settings.keys_dir / LOG_KEY_FILE
     if not key_file.exists():
         _write_secret(key_file, Signer.generate(settings.log_origin).encode() + "\n")
+    linkkeys.ensure(settings)
     if not settings.database_url:  # the embedded SQLite file: private, like the keys
         db_file = settings.data_dir / "carebridge.db"
         if not db_file.exists():
@@ -125,8 +136,14 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     checkpointer = Checkpointer(store, signer, anchor, settings.checkpoint_interval.total_seconds(),
                                 settings.checkpoint_entries)
     app[STORE], app[BLOBS], app[CHECKPOINTER] = store, blobs, checkpointer
+    purger = Purger(store, blobs, interval=settings.purge_interval)
+    mailer = Mailer(store, settings, app[KEYRING])
+    app[PURGER], app[MAILER] = purger, mailer
     tasks = [asyncio.create_task(jobs.sweep_forever(store, blobs, settings.sweep_after)),
-             asyncio.create_task(checkpointer.run_forever())]
+             asyncio.create_task(checkpointer.run_forever()),
+             asyncio.create_task(purger.run_forever())]
+    if settings.smtp_host:
+        tasks.append(asyncio.create_task(mailer.run_forever()))
     try:
         yield
     finally:

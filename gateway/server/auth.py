@@ -18,9 +18,9 @@ from carebridge.storage.db import identity
 from carebridge.storage.db.store import Tx
 
 from . import tokens
-from .context import STORE
+from .context import LOCKOUTS, STORE
 from .middleware import REQUEST_ID
-from .problems import Unauthorized
+from .problems import TooManyRequests, Unauthorized
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,16 +39,39 @@ class Refused:
 
     reason: str
     record: identity.TokenRecord | None = None
+    token_id: str | None = None  # the id presented, for per-account lockouts
 
 
 def bearer(request: web.Request) -> tuple[str, str] | Refused:
-    """The ``(token id, secret)`` of the request, or why there is none."""
+    """The ``(token id, secret)`` of the request, or why there is none.
+
+    Raises TooManyRequests (429) while the client's address, or the account
+    whose token it presents, is locked out after repeated failures.
+    """
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     parsed = tokens.parse(token.strip()) if scheme.lower() == "bearer" else None
+    _check_lockout(request, parsed[0] if parsed else None)
     if parsed is None:
         return Refused("missing_token" if not header else "malformed_token")
     return parsed
+
+
+def _check_lockout(request: web.Request, token_id: str | None) -> None:
+    lockouts = request.app[LOCKOUTS]
+    for key in (_address_key(request), _account_key(token_id)):
+        wait = lockouts.retry_after(key) if key else None
+        if wait is not None:
+            raise TooManyRequests("too many failed attempts; try again later", retry_after=wait)
+
+
+def _address_key(request: web.Request) -> str | None:
+    address = client_address(request)
+    return f"addr:{address}" if address else None
+
+
+def _account_key(token_id: str | None) -> str | None:
+    return f"token:{token_id}" if token_id else None
 
 
 def check_token(conn: Connection, credentials: tuple[str, str] | Refused, now: datetime) -> Principal | Refused:
@@ -58,21 +81,29 @@ def check_token(conn: Connection, credentials: tuple[str, str] | Refused, now: d
     token_id, secret = credentials
     record = identity.find_token(conn, token_id)
     if record is None or not tokens.secret_matches(secret, record.secret_hash):
-        return Refused("bad_token")
+        return Refused("bad_token", token_id=token_id)
     if record.revoked_at is not None:
-        return Refused("revoked_token", record)
+        return Refused("revoked_token", record, token_id)
     if record.expires_at <= now:
-        return Refused("expired_token", record)
+        return Refused("expired_token", record, token_id)
     if record.user.disabled:
-        return Refused("user_disabled", record)
+        return Refused("user_disabled", record, token_id)
     return Principal(record.user, record.id)
 
 
 def log_refusal(tx: Tx, request: web.Request, refused: Refused) -> None:
+    """Log a refused authentication, count it, and log any lockout it starts."""
     user = refused.record.user if refused.record else None
-    tx.log(action="auth", outcome="deny", reason=refused.reason, actor=user.id if user else None,
-           org=user.org_id if user else None, object=refused.record.id if refused.record else None,
-           request_id=request[REQUEST_ID], client=client_address(request))
+    fields = dict(actor=user.id if user else None, org=user.org_id if user else None,
+                  request_id=request[REQUEST_ID], client=client_address(request))
+    tx.log(action="auth", outcome="deny", reason=refused.reason,
+           object=refused.record.id if refused.record else None, **fields)
+    lockouts = request.app[LOCKOUTS]
+    for key in (_address_key(request), _account_key(refused.token_id)):
+        if key and lockouts.fail(key):
+            # The account key names a token id, never its secret.
+            tx.log(action="auth.lockout", outcome="deny", reason="too_many_failures",
+                   object=key.partition(":")[2] if key.startswith("token:") else None, **fields)
 
 
 def unauthorized() -> Unauthorized:

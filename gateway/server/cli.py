@@ -48,8 +48,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     tok = verbs.add_parser("token", help="API tokens").add_subparsers(dest="token_verb", required=True)
     p = tok.add_parser("revoke")
     p.add_argument("token_id")
+    lk = verbs.add_parser("link-key", help="the keys that sign expiring links").add_subparsers(
+        dest="link_key_verb", required=True)
+    lk.add_parser("rotate", help="sign new links with a new key; old links keep working until they expire")
+    verbs.add_parser("purge", help="run one pass of the purge job now (expired and revoked documents)")
     for parser in list(verbs.choices.values()) + [org.choices["create"], user.choices["create"],
-                                                   ref.choices["add"], tok.choices["revoke"]]:
+                                                   ref.choices["add"], tok.choices["revoke"],
+                                                   lk.choices["rotate"]]:
         _deployment_flags(parser)
         parser.add_argument("--json", action="store_true")
         parser.set_defaults(run=admin_main)
@@ -129,6 +134,27 @@ def _verify_log(store, settings) -> dict:
     return {"anchored_checkpoints": anchors, "entries_verified": entries}
 
 
+def _purge(store, settings) -> dict:
+    import asyncio
+
+    from carebridge.storage.blobs import open_blob_store
+
+    from .app import blob_config
+    from .lifecycle import Purger
+
+    async def run() -> dict:
+        blobs = await open_blob_store(blob_config(settings))
+        try:
+            report = await Purger(store, blobs, interval=settings.purge_interval).run_once()
+        finally:
+            await blobs.close()
+        if report.skipped:
+            raise SystemExit("carebridge: error: another gateway process is purging now; try again later")
+        return {"purged": report.purged, "held": report.held}
+
+    return asyncio.run(run())
+
+
 def _dispatch(args, store, settings, admin) -> dict | None:
     verb = args.admin_verb
     if verb == "migrate":
@@ -147,5 +173,9 @@ def _dispatch(args, store, settings, admin) -> dict | None:
     if verb == "referral":
         admin.add_referral(store, args.clinic, args.spa)
         return {"referral": f"{args.clinic} -> {args.spa}"}
+    if verb == "link-key":
+        return admin.rotate_link_key(store, settings)
+    if verb == "purge":
+        return _purge(store, settings)
     admin.revoke_token(store, args.token_id)
     return {"revoked": args.token_id}

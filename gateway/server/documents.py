@@ -1,26 +1,46 @@
-"""Reading, downloading and revoking documents; inbox and outbox.
+"""Reading, downloading, revoking and amending documents; inbox and outbox.
 
 Each access is one write unit: load the document, ask the policy
-(:func:`carebridge.policies.decide`), count the download if allowed, append
-the log entry — in one transaction, so two downloads racing for the last
-allowed one cannot both win, and no decision goes unrecorded. The response
-starts only after that commit.
+(:func:`carebridge.policies.decide`, or :func:`~carebridge.policies.amend`),
+count the download if allowed (per recipient and in total), append the log
+entry — in one transaction, so two downloads racing for the last allowed one
+cannot both win, and no decision goes unrecorded. The response starts only
+after that commit.
+
+The decision's :class:`~carebridge.policies.AccessContext` comes from the
+request: the server's clock, the client's address, and the purpose of use
+stated in the ``Carebridge-Purpose`` header (one of
+:class:`~carebridge.policies.Purpose`; anything else is a 400).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import ipaddress
+import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
 from aiohttp import web
 
-from carebridge.policies import Action, DocumentPolicy, DocumentState, Reason, Role, decide
+from carebridge.policies import (
+    AccessContext,
+    Action,
+    DocumentPolicy,
+    DocumentState,
+    Purpose,
+    Reason,
+    Role,
+    decide,
+)
 from carebridge.storage.db import documents
 
 from .auth import Principal, Refused, authenticate, bearer, check_token, client_address, log_refusal, unauthorized
-from .context import BLOBS, STORE
+from . import notify
+from .context import BLOBS, SETTINGS, STORE
 from .middleware import REQUEST_ID
 from .problems import Forbidden, Gone, Invalid, NotFound, Problem
 from .upload import DOCUMENT_ID, upload
@@ -28,6 +48,11 @@ from .wholefile import WholeFileResponse
 
 DEFAULT_PAGE = 50
 DOWNLOAD_CHUNK = 1 << 20
+PURPOSE_HEADER = "Carebridge-Purpose"
+# Parsed policies by document id: a policy never changes after upload, and
+# parsing one costs more than the rest of a small download's decision.
+POLICY_CACHE_SIZE = 4096
+# The kind of change, in the log entry's action (never its value: no PHI, no ids beyond the document's).
 
 
 @dataclass(frozen=True)
@@ -37,15 +62,53 @@ class Access:
     document: documents.DocumentRecord | None
 
 
-def _state(doc: documents.DocumentRecord) -> DocumentState:
+@functools.lru_cache(maxsize=POLICY_CACHE_SIZE)
+def _policy(document_id: str, stored: str) -> DocumentPolicy:
+    # Keyed by the text too, so a cache entry can never answer for other bytes.
+    return DocumentPolicy.from_stored(json.loads(stored))
+
+
+def document_state(doc: documents.DocumentRecord) -> DocumentState:
+    """The policy's view of a stored document: its signed policy plus what happened since."""
+    policy = _policy(doc.id, doc.policy)
     # The sender is an age recipient of their own document (a row in
-    # document_recipients) but not a policy recipient.
-    counts = {user: n for user, n in doc.downloads.items() if user != doc.sender_id}
-    policy = DocumentPolicy(recipients=frozenset(counts), expires_at=doc.expires_at,
-                            max_downloads=doc.max_downloads)
+    # document_recipients) but not a policy recipient, unless listed.
+    counts = {user: n for user, n in doc.downloads.items() if user in policy.recipients}
+    revoked = {user: at for user, at in doc.revoked_recipients.items() if user in policy.recipients}
     return DocumentState(document_id=doc.id, sender_id=doc.sender_id, sender_org_id=doc.sender_org_id,
-                         policy=policy, downloads=counts, revoked_at=doc.revoked_at,
-                         created_at=doc.created_at)
+                         policy=policy, downloads=counts, revoked_at=doc.revoked_at, created_at=doc.created_at,
+                         revoked_recipients=revoked, expires_at=doc.expires_at, legal_hold=doc.legal_hold,
+                         purged_at=doc.purged_at)
+
+
+def _purpose(request: web.Request) -> Purpose | None:
+    raw = request.headers.get(PURPOSE_HEADER)
+    if raw is None:
+        return None
+    try:
+        return Purpose(raw.strip())
+    except ValueError:
+        known = ", ".join(p.value for p in Purpose)
+        raise Problem(f"{PURPOSE_HEADER} must be one of {known}", status=400, slug="invalid-purpose",
+                      title="Invalid purpose of use") from None
+
+
+def _address(request: web.Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    raw = client_address(request)
+    try:
+        return ipaddress.ip_address(raw) if raw else None
+    except ValueError:  # a Unix socket path, or a proxy's placeholder: unknown, fails closed
+        return None
+
+
+def access_context(request: web.Request) -> Callable[[datetime], AccessContext]:
+    """The policy's view of the request, for the write unit's clock: ``access_context(request)(tx.now)``.
+
+    API channel (a link handler switches it with ``with_channel``). Raises a
+    400 problem for an invalid ``Carebridge-Purpose`` header, before any work.
+    """
+    address, purpose = _address(request), _purpose(request)
+    return lambda now: AccessContext(now, address=address, purpose=purpose)
 
 
 async def _access(request: web.Request, action: Action) -> tuple[Principal, Access]:
@@ -53,6 +116,7 @@ async def _access(request: web.Request, action: Action) -> tuple[Principal, Acce
     doc_id = request.match_info["id"]
     well_formed = DOCUMENT_ID.fullmatch(doc_id) is not None
     credentials = bearer(request)
+    context, settings = access_context(request), request.app[SETTINGS]
 
     def unit(tx) -> tuple[Principal | Refused, Access | None]:
         principal = check_token(tx.conn, credentials, tx.now)
@@ -63,11 +127,16 @@ async def _access(request: web.Request, action: Action) -> tuple[Principal, Acce
         if doc is None or doc.purged_at is not None:
             access = Access(False, "not_found", None)
         else:
-            decision = decide(principal.actor, _state(doc), action, tx.now)
+            state = document_state(doc)
+            decision = decide(principal.actor, state, action, context(tx.now))
             access = Access(decision.allowed, decision.reason.value, doc)
             if decision.allowed and action is Action.download and principal.user.id != doc.sender_id:
-                if not documents.count_download(tx.conn, doc.id, principal.user.id, doc.max_downloads):
-                    access = Access(False, Reason.download_limit.value, doc)
+                refused = documents.count_download(tx.conn, doc, principal.user.id)
+                if refused is not None:
+                    access = Access(False, refused, doc)
+                elif doc.downloads_total == 0:
+                    notify.on_first_download(tx, settings, document_id=doc.id, sender_id=doc.sender_id,
+                                             recipient_id=principal.user.id)
         tx.log(action=f"document.{action.value}", outcome="allow" if access.allowed else "deny",
                reason=access.reason, actor=principal.user.id, org=principal.user.org_id,
                object=doc_id if well_formed else None, request_id=request[REQUEST_ID],
@@ -78,26 +147,31 @@ async def _access(request: web.Request, action: Action) -> tuple[Principal, Acce
     if isinstance(principal, Refused):
         raise unauthorized()
     if not access.allowed:
-        raise _refusal(access.reason, principal, access.document)
+        raise refusal_for(access.reason, principal, access.document)
     return principal, access
 
 
-def _refusal(reason: str, principal: Principal, doc: documents.DocumentRecord | None) -> Problem:
+def refusal_for(reason: str, principal: Principal | None, doc: documents.DocumentRecord | None) -> Problem:
     """Map a denial to a response. Strangers get 404 whatever the reason, so ids don't leak."""
-    party = doc is not None and (principal.user.id == doc.sender_id or principal.user.id in doc.downloads)
+    # principal is None for a bearer link: whoever holds it is a party to that one document.
+    user_id = principal.user.id if principal is not None else None
+    party = doc is not None and (principal is None or user_id == doc.sender_id or user_id in doc.downloads)
     if reason == Reason.role_forbidden.value:
         return Forbidden("your role may not read documents", slug="role-forbidden", reason=reason)
     if not party:
         return NotFound("no such document")
-    if reason in (Reason.revoked.value, Reason.expired.value):
+    if reason in (Reason.revoked.value, Reason.expired.value, Reason.purged.value):
         return Gone(f"the document is {reason}", slug=f"document-{reason}", reason=reason)
+    if reason == Reason.recipient_revoked.value and user_id != doc.sender_id:
+        return Gone("the sender revoked your access", slug="document-recipient-revoked", reason=reason)
     if reason == Reason.download_limit.value:
         return Forbidden("you have used all your downloads of this document",
                          slug="download-limit", reason=reason)
-    return Forbidden(reason.replace("_", " "), slug=reason.replace("_", "-"), reason=reason)
+    described = Reason(reason).description if reason in Reason.__members__ else reason.replace("_", " ")
+    return Forbidden(described, slug=reason.replace("_", "-"), reason=reason)
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -108,10 +182,12 @@ async def info(request: web.Request) -> web.Response:
     meta = await request.app[BLOBS].open(doc.meta_key)
     meta_bytes = b"".join([chunk async for chunk in meta.chunks()])
     return web.json_response({
-        "id": doc.id, "sender_id": doc.sender_id, "created_at": _iso(doc.created_at),
-        "expires_at": _iso(doc.expires_at), "revoked_at": _iso(doc.revoked_at),
+        "id": doc.id, "sender_id": doc.sender_id, "created_at": iso(doc.created_at),
+        "expires_at": iso(doc.expires_at), "revoked_at": iso(doc.revoked_at),
         "max_downloads": doc.max_downloads,
         "downloads": doc.downloads.get(principal.user.id, 0),
+        "not_before": iso(doc.not_before), "max_total_downloads": doc.max_total_downloads,
+        "legal_hold": doc.legal_hold, "policy": json.loads(doc.policy),
         "content": {"size": doc.content_size, "sha256": doc.content_sha256},
         "manifest": base64.b64encode(doc.manifest).decode(),
         "meta": base64.b64encode(meta_bytes).decode(),
@@ -120,7 +196,11 @@ async def info(request: web.Request) -> web.Response:
 
 async def download(request: web.Request) -> web.StreamResponse:
     _, access = await _access(request, Action.download)
-    doc = access.document
+    return await stream_content(request, access.document)
+
+
+async def stream_content(request: web.Request, doc: documents.DocumentRecord) -> web.StreamResponse:
+    """The document's ciphertext as the response (after an allowed, counted and logged download)."""
     blob = await request.app[BLOBS].open(doc.content_key)
     headers = {"ETag": f'"{doc.content_sha256}"', "Content-Type": "application/octet-stream",
                "Content-Disposition": f'attachment; filename="{doc.id}.age"'}
@@ -133,31 +213,6 @@ async def download(request: web.Request) -> web.StreamResponse:
         await response.write(chunk)
     await response.write_eof()
     return response
-
-
-async def revoke(request: web.Request) -> web.Response:
-    principal = await authenticate(request)
-    doc_id = request.match_info["id"]
-
-    def unit(tx) -> Access:
-        doc = documents.load(tx.conn, doc_id) if DOCUMENT_ID.fullmatch(doc_id) else None
-        if doc is None:
-            access = Access(False, "not_found", None)
-        else:
-            decision = decide(principal.actor, _state(doc), Action.revoke, tx.now)
-            access = Access(decision.allowed, decision.reason.value, doc)
-            if decision.allowed:
-                documents.revoke(tx.conn, doc.id, tx.now)
-        tx.log(action="document.revoke", outcome="allow" if access.allowed else "deny",
-               reason=access.reason, actor=principal.user.id, org=principal.user.org_id,
-               object=doc_id if doc is not None else None, request_id=request[REQUEST_ID],
-               client=client_address(request))
-        return access
-
-    access = await request.app[STORE].write(unit)
-    if not access.allowed:
-        raise _refusal(access.reason, principal, access.document)
-    return web.Response(status=204)
 
 
 def _cursor(request: web.Request) -> tuple[int, tuple[datetime, str] | None]:
@@ -181,8 +236,8 @@ def _cursor(request: web.Request) -> tuple[int, tuple[datetime, str] | None]:
 
 
 def _page(rows: list[documents.Listing], limit: int) -> dict:
-    items = [{"id": r.id, "sender_id": r.sender_id, "created_at": _iso(r.created_at),
-              "expires_at": _iso(r.expires_at), "revoked": r.revoked_at is not None,
+    items = [{"id": r.id, "sender_id": r.sender_id, "created_at": iso(r.created_at),
+              "expires_at": iso(r.expires_at), "revoked": r.revoked_at is not None,
               "size": r.content_size} for r in rows]
     cursor = None
     if len(rows) == limit:
@@ -215,7 +270,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/documents/{id}", info),
         # no automatic HEAD: it would run the handler, and spend a download
         web.get("/api/v1/documents/{id}/content", download, allow_head=False),
-        web.post("/api/v1/documents/{id}/revoke", revoke),
         web.get("/api/v1/inbox", inbox),
         web.get("/api/v1/outbox", outbox),
     ]

@@ -1,4 +1,4 @@
-"""Background jobs: the sweeper that removes what an interrupted upload left.
+"""Background jobs: the sweeper that removes what an interrupted upload left, and job leases.
 
 An upload that dies mid-stream leaves a staged blob (a ``.part`` file, an S3
 multipart upload); one that dies between committing its blobs and its row
@@ -10,13 +10,16 @@ upload still in flight is never touched).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
 from carebridge.storage.blobs import BlobStore
-from carebridge.storage.db import documents
+from carebridge.storage.db import documents, leases
 from carebridge.storage.db.store import Store
-from carebridge.storage.errors import StorageError
+from carebridge.storage.errors import Conflict, StorageError
 
 log = logging.getLogger("carebridge.jobs")
 SWEEP_BATCH = 500  # blob keys checked against the database per query
@@ -48,3 +51,26 @@ async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta) -
         except StorageError as exc:
             log.warning("sweeper failed: %s", type(exc).__name__)
         await asyncio.sleep(interval)
+
+
+class Lease:
+    """A job's lease, held by this process: one run at a time here, one holder across processes.
+
+    ``async with lease.run() as taken:`` — *taken* is False while another
+    gateway process holds the lease (the run should then do nothing).
+    """
+
+    def __init__(self, store: Store, name: str, ttl: timedelta) -> None:
+        self._store, self._name, self._ttl = store, name, ttl
+        self._holder = "gw-" + secrets.token_hex(8)
+        self._running = asyncio.Lock()  # the lease is per process; this is per run
+
+    @contextlib.asynccontextmanager
+    async def run(self) -> AsyncIterator[bool]:
+        async with self._running:
+            try:
+                taken = await self._store.write(
+                    lambda tx: leases.acquire(tx.conn, self._name, self._holder, tx.now, self._ttl))
+            except Conflict:  # another process inserted the first lease at the same moment
+                taken = False
+            yield taken

@@ -45,7 +45,23 @@ _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string
 _PAGE = [_q("limit", "page size, 1..200", {"type": "integer"}),
          _q("cursor", "next_cursor of the previous page")]
 _OBJ = {"type": "object"}
+_PURPOSE = {"name": "Carebridge-Purpose", "in": "header", "required": False,
+            "description": "purpose of use: treatment, care_coordination or patient_request"
+                           " (required for downloads when the policy names purposes)",
+            "schema": {"type": "string", "enum": ["treatment", "care_coordination", "patient_request"]}}
+_AMENDMENT = {"type": "object", "minProperties": 1, "maxProperties": 1, "additionalProperties": False,
+              "properties": {"revoke_recipient": {"type": "string", "description": "a recipient's user id"},
+                             "expires_at": {"type": "string", "description": "YYYY-MM-DDTHH:MM:SSZ"},
+                             "legal_hold": {"type": "boolean"}, "revoke": {"const": True}}}
 _INT = {"type": "integer"}
+_TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+           "description": "the link token (a JWT); never logged"}]
+_LINK_REQUEST = {"type": "object", "required": ["recipient"], "additionalProperties": False,
+                 "properties": {"recipient": {"type": "string", "description": "a recipient's user id"},
+                                "mode": {"enum": ["sign_in", "bearer"], "default": "sign_in"}}}
+_LINK = {"type": "object", "properties": {"link_id": {"type": "string"}, "url": {"type": "string"},
+                                          "mode": {"type": "string"}, "uses": _INT,
+                                          "expires_at": {"type": "string"}}}
 _NOTE = {"description": "a C2SP signed note", "content": {"text/plain": {}}}
 _LISTING = {"type": "object", "properties": {"documents": {"type": "array", "items": _OBJ},
                                              "next_cursor": {"type": ["string", "null"]}}}
@@ -84,20 +100,64 @@ def _paths() -> dict:
                                for k in ("manifest", "policy", "meta", "content")}}}}})},
         "/api/v1/documents/{id}": {"get": _op(
             "a document's manifest, meta ciphertext and state (logged as document.read)",
-            {"200": _json(_OBJ), "403": _error("role may not read documents"),
-             "404": _error("no such document visible to you"), "410": _error("revoked or expired")},
-            params=_ID)},
+            {"200": _json(_OBJ), "400": _error("invalid Carebridge-Purpose header"),
+             "403": _error("role forbidden, not yet valid, or outside the policy's networks (logged)"),
+             "404": _error("no such document visible to you"),
+             "410": _error("revoked (for all or for you), expired or purged")},
+            params=_ID + [_PURPOSE])},
         "/api/v1/documents/{id}/content": {"get": _op(
-            "download the ciphertext (counts one download; logged)",
+            "download the ciphertext (counts one download, per recipient and in total; logged)",
             {"200": {"description": "the age file", "content": {"application/octet-stream": {}}},
-             "403": _error("download limit reached, or role forbidden"),
-             "404": _error("no such document visible to you"), "410": _error("revoked or expired")},
-            params=_ID)},
+             "400": _error("invalid Carebridge-Purpose header"),
+             "403": _error("download limit (yours or the document's total), purpose required or not allowed,"
+                           " not yet valid, outside the policy's networks, or role forbidden (logged)"),
+             "404": _error("no such document visible to you"),
+             "410": _error("revoked (for all or for you), expired or purged")},
+            params=_ID + [_PURPOSE])},
+        "/api/v1/documents/{id}/policy": {"post": _op(
+            "amend the policy after sending (sender; logged as document.amend.<kind>): exactly one of"
+            " revoke_recipient, expires_at (shorten or extend within the ceiling), legal_hold, revoke",
+            {"200": _json(_OBJ, "the document's new state"),
+             "403": _error("not allowed: not the sender, beyond the ceiling, expiry not in the future,"
+                           " unknown recipient (logged)"),
+             "404": _error("no such document visible to you"),
+             "410": _error("revoked, expired or purged (logged)"),
+             "422": _error("malformed amendment")},
+            params=_ID, body={"required": True, "content": {"application/json": {"schema": _AMENDMENT}}})},
         "/api/v1/documents/{id}/revoke": {"post": _op(
             "end all access now (sender only; logged)",
             {"204": {"description": "revoked"}, "403": _error("not the sender"),
              "404": _error("no such document visible to you"), "410": _error("already revoked")},
             params=_ID)},
+        "/api/v1/documents/{id}/links": {"post": _op(
+            "issue an expiring link for one recipient (sender only; the policy must allow links;"
+            " the URL with its token is in this answer once and never stored; logged)",
+            {"201": _json(_LINK), "403": _error("links_forbidden, bearer_forbidden, not_sender, recipient_unknown,"
+                                                " recipient_revoked, or the document has ended"),
+             "404": _error("no such document visible to you"), "422": _error("malformed request")},
+            params=_ID, body={"required": True, "content": {"application/json": {"schema": _LINK_REQUEST}}})},
+        "/api/v1/links/{id}/revoke": {"post": _op(
+            "end one link now (its issuer only; logged)",
+            {"204": {"description": "revoked"}, "404": _error("no such link of yours"),
+             "410": _error("already revoked")}, params=_ID)},
+        "/l/{token}": {"get": _op(
+            "open a link: an HTML page (or, with Accept: application/json, the manifest and the meta"
+            " ciphertext); spends nothing, so a mail scanner's prefetch cannot use a link up (logged)",
+            {"200": {"description": "the link can be claimed",
+                     "content": {"text/html": {}, "application/json": {"schema": _OBJ}}},
+             "403": _error("invalid, forged or not-yet-valid link (logged with the reason)"),
+             "410": _error("expired, used up or revoked link")},
+            auth=False, params=_TOKEN)},
+        "/l/{token}/claim": {"post": _op(
+            "claim a link: spends one use, counts the download and streams the ciphertext; a sign-in"
+            " link also needs the recipient's bearer token (logged, allowed or denied)",
+            {"200": {"description": "the content ciphertext (age v1)",
+                     "content": {"application/octet-stream": {}}},
+             "401": _error("a sign-in link claimed without the recipient's token"),
+             "403": _error("invalid or forged link, wrong user or document, or the policy denies"),
+             "410": _error("expired, used up or revoked link, or purged document"),
+             "429": _error("too many claims from this address (Retry-After)")},
+            auth=False, params=_TOKEN + [_PURPOSE])},
         "/api/v1/inbox": {"get": _op("documents addressed to you", {"200": _json(_LISTING)},
                                      params=_PAGE)},
         "/api/v1/outbox": {"get": _op("documents you sent", {"200": _json(_LISTING),

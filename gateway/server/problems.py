@@ -85,6 +85,14 @@ class Invalid(Problem):
     status, slug, title = 422, "invalid-request", "The request is not valid"
 
 
+class TooManyRequests(Problem):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: float, **kw) -> None:
+        super().__init__(detail, **kw)
+        self.headers = {"Retry-After": str(max(1, int(retry_after + 0.999)))}
+
+
 class ServiceUnavailable(Problem):
     status, slug, title = 503, "unavailable", "Temporarily unavailable"
 

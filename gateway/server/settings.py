@@ -18,6 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from carebridge.policies import PolicyLimits
 from carebridge.storage.db.engine import parse_url
 
 ENV_PREFIX = "CAREBRIDGE_"
@@ -106,9 +107,13 @@ class Settings:
     smtp_security: str = "starttls"
     smtp_username: str = ""
     smtp_password: str = field(default="", repr=False)
+    #: CA bundle (PEM) to verify the SMTP server with, instead of the system's.
+    smtp_ca_file: str = ""
     mail_from: str = "carebridge@localhost"
     #: Attempts per message before it is given up (and logged); retries back off.
     mail_max_attempts: int = 8
+    #: How often the mailer looks for mail to send.
+    mail_interval: timedelta = timedelta(seconds=5)
 
     @property
     def effective_database_url(self) -> str:
@@ -117,6 +122,15 @@ class Settings:
     @property
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def policy_limits(self) -> PolicyLimits:
+        """The ceilings every document policy is checked against (raises PolicyValidationError)."""
+        return PolicyLimits(
+            default_lifetime=self.default_document_lifetime, max_lifetime=self.max_document_lifetime,
+            max_total_downloads=self.max_total_downloads, default_retention=self.default_retention,
+            max_retention=self.max_retention, link_max_lifetime=self.link_max_lifetime,
+            link_max_uses=self.link_max_uses, allow_bearer_links=self.allow_bearer_links)
 
     @property
     def keys_dir(self) -> Path:
@@ -129,7 +143,8 @@ class Settings:
 
 _DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after",
               "checkpoint_interval", "anchor_retention", "default_retention", "max_retention",
-              "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval"}
+              "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval",
+              "mail_interval"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 

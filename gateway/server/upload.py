@@ -31,12 +31,22 @@ from carebridge.crypto.canonical import canonical_json
 from carebridge.crypto.errors import CryptoError
 from carebridge.crypto.manifest import MAX_MANIFEST_BYTES, Manifest, policy_digest, verify_manifest
 from carebridge.crypto.signing import VerifyKey
-from carebridge.policies import DocumentPolicy, Membership, OrgKind, PolicyLimits, PolicyValidationError, Role, can_send
+from carebridge.policies import (
+    DocumentPolicy,
+    DocumentState,
+    Membership,
+    OrgKind,
+    PolicyValidationError,
+    Role,
+    can_send,
+)
 from carebridge.storage.blobs.base import BlobWriter
 from carebridge.storage.db import documents, identity, keys
 
 from .auth import Principal, authenticate, client_address
-from .context import BLOBS, SETTINGS, STORE
+from . import notify
+from .context import BLOBS, KEYRING, SETTINGS, STORE
+from .lifecycle import purge_time
 from .middleware import REQUEST_ID
 from .problems import Conflict, Forbidden, Invalid, PayloadTooLarge, Problem, UnsupportedMediaType
 
@@ -155,10 +165,8 @@ async def _check_intent(request: web.Request, principal: Principal, manifest_byt
     store, settings = request.app[STORE], request.app[SETTINGS]
     now = store.clock()
     policy_obj = _json(policy_bytes, "policy")
-    limits = PolicyLimits(default_lifetime=settings.default_document_lifetime,
-                          max_lifetime=settings.max_document_lifetime)
     try:
-        policy = DocumentPolicy.from_json(policy_obj, now=now, limits=limits)
+        policy = DocumentPolicy.from_json(policy_obj, now=now, limits=settings.policy_limits)
     except PolicyValidationError as exc:
         raise Invalid(f"policy.{exc}", slug="invalid-policy", title="Invalid policy") from None
     ids = sorted(policy.recipients)
@@ -175,7 +183,8 @@ async def _check_intent(request: web.Request, principal: Principal, manifest_byt
     if manifest.policy_digest != policy_digest(policy_obj):
         raise Invalid("the manifest's policy_digest does not match the policy part",
                       slug="policy-digest-mismatch", title="Policy digest mismatch")
-    decision = can_send(principal.actor, OrgKind(principal.user.org_kind), state["members"], state["referrals"])
+    decision = can_send(principal.actor, OrgKind(principal.user.org_kind), state["members"], state["referrals"],
+                        policy.spa)
     if not decision.allowed:
         await _deny(request, principal, manifest.document_id, decision.reason.value)
         raise Forbidden(decision.reason.description, slug=f"send-{decision.reason.value.replace('_', '-')}",
@@ -215,7 +224,10 @@ async def _check_recipient_keys(request, principal, manifest: Manifest, policy: 
                       slug="recipient-mismatch", title="Recipient mismatch")
     for user_id, recipient in named.items():
         key = active.get(user_id)
-        if key is None or key.age_recipient != recipient:
+        # Link-key mode: a recipient's one-time key, whose secret travels in a link's
+        # fragment, is not in the directory; only a policy with links can reach them.
+        one_time = user_id != principal.user.id and policy.links is not None
+        if not one_time and (key is None or key.age_recipient != recipient):
             await _deny(request, principal, manifest.document_id, "recipient_key_mismatch")
             raise Invalid("a recipient's age key is not their registered key (fetch the directory again)",
                           slug="recipient-key-mismatch", title="Recipient key mismatch")
@@ -237,24 +249,45 @@ async def _check_ciphertexts(request, principal, manifest: Manifest, meta: Strea
 
 async def _record(request: web.Request, principal: Principal, checked: Checked, manifest_bytes: bytes,
                   prefix: str) -> None:
-    manifest = checked.manifest
+    manifest, policy = checked.manifest, checked.policy
+    created_at = request.app[STORE].clock()
+    fresh = DocumentState(document_id=manifest.document_id, sender_id=principal.user.id,
+                          sender_org_id=principal.user.org_id, policy=policy, created_at=created_at)
     row = documents.NewDocument(
         id=manifest.document_id, sender_id=principal.user.id, sender_org_id=principal.user.org_id,
-        created_at=request.app[STORE].clock(), expires_at=checked.policy.expires_at,
-        max_downloads=checked.policy.max_downloads,
+        created_at=created_at, expires_at=policy.expires_at,
+        max_downloads=policy.max_downloads, not_before=policy.not_before,
+        max_total_downloads=policy.max_total_downloads, legal_hold=policy.legal_hold,
+        purge_after=purge_time(fresh, request.app[SETTINGS].default_retention),
         content_key=f"{prefix}/content", content_size=manifest.content.size,
         content_sha256=manifest.content.sha256, meta_key=f"{prefix}/meta",
         meta_size=manifest.meta.size, meta_sha256=manifest.meta.sha256, manifest=manifest_bytes,
         policy=checked.policy_json,
         recipients=tuple((r.user_id, r.age_recipient) for r in manifest.recipients))
 
+    settings = request.app[SETTINGS]
+    kid = request.app[KEYRING].get().current.kid
+
     def unit(tx):
         documents.insert_document(tx.conn, row)
         tx.log(action="document.upload", outcome="allow", reason="ok", actor=principal.user.id,
                org=principal.user.org_id, object=manifest.document_id,
                request_id=request[REQUEST_ID], client=client_address(request))
+        _log_overrides(tx, request, principal, manifest)
+        notify.on_upload(tx, settings, sender=principal.user, state=fresh, kid=kid)
 
     await request.app[STORE].write(unit)
+
+
+def _log_overrides(tx, request: web.Request, principal: Principal, manifest: Manifest) -> None:
+    """One entry per redaction rule the sender overrode: the rule id, never the text it matched.
+
+    The reason itself stays in the signed manifest, which auditors can fetch.
+    """
+    for override in manifest.overrides:
+        tx.log(action="redaction.override", outcome="allow", reason=override.rule_id, actor=principal.user.id,
+               org=principal.user.org_id, object=manifest.document_id, request_id=request[REQUEST_ID],
+               client=client_address(request))
 
 
 async def _deny(request: web.Request, principal: Principal, document_id: str | None, reason: str) -> None:

@@ -6,8 +6,9 @@ store, so a row is the moment a document becomes visible.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from sqlalchemy import Integer, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
@@ -34,6 +35,10 @@ class NewDocument:
     manifest: bytes
     policy: str
     recipients: tuple[tuple[str, str], ...]  # (user id, age recipient)
+    not_before: datetime | None = None
+    max_total_downloads: int | None = None
+    legal_hold: bool = False
+    purge_after: datetime | None = None  # when the purge job looks at it (see gateway lifecycle)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,11 +58,19 @@ class DocumentRecord:
     meta_size: int
     meta_sha256: str
     manifest: bytes
-    downloads: dict[str, int]  # per recipient user id
+    policy: str  # canonical JSON of the sender's policy, as signed
+    not_before: datetime | None
+    max_total_downloads: int | None
+    downloads_total: int
+    legal_hold: bool
+    purge_after: datetime | None
+    downloads: dict[str, int]  # per recipient user id (the sender's own row too)
+    revoked_recipients: dict[str, datetime] = field(default_factory=dict)  # revoked alone, by user id
 
 
 def insert_document(conn: Connection, doc: NewDocument) -> None:
     values = {k: getattr(doc, k) for k in NewDocument.__slots__ if k != "recipients"}
+    values["legal_hold"] = int(doc.legal_hold)
     conn.execute(insert(documents).values(**values))
     conn.execute(insert(document_recipients), [
         {"document_id": doc.id, "user_id": user_id, "age_recipient": recipient}
@@ -66,20 +79,23 @@ def insert_document(conn: Connection, doc: NewDocument) -> None:
 
 # Built once: every download runs these, and building a statement costs more
 # than executing it on SQLite.
-_LOAD = select(*(documents.c[k] for k in DocumentRecord.__slots__ if k != "downloads")).where(
+_PER_RECIPIENT = ("downloads", "revoked_recipients")
+_LOAD = select(*(documents.c[k] for k in DocumentRecord.__slots__ if k not in _PER_RECIPIENT)).where(
     documents.c.id == bindparam("id"))
-_COUNTS = select(document_recipients.c.user_id, document_recipients.c.downloads).where(
-    document_recipients.c.document_id == bindparam("id"))
+_COUNTS = select(document_recipients.c.user_id, document_recipients.c.downloads,
+                 document_recipients.c.revoked_at).where(document_recipients.c.document_id == bindparam("id"))
 
 
 def load(conn: Connection, document_id: str) -> DocumentRecord | None:
     row = conn.execute(_LOAD, {"id": document_id}).first()
     if row is None:
         return None
-    counts = conn.execute(_COUNTS, {"id": document_id})
-    data = row._mapping
-    return DocumentRecord(**{k: data[k] for k in DocumentRecord.__slots__ if k != "downloads"},
-                          downloads={user: n for user, n in counts})
+    rows = conn.execute(_COUNTS, {"id": document_id}).all()
+    data = dict(row._mapping)
+    data["legal_hold"] = bool(data["legal_hold"])
+    return DocumentRecord(**{k: data[k] for k in DocumentRecord.__slots__ if k not in _PER_RECIPIENT},
+                          downloads={user: n for user, n, _ in rows},
+                          revoked_recipients={user: at for user, _, at in rows if at is not None})
 
 
 _COUNT = (update(document_recipients)
@@ -87,17 +103,65 @@ _COUNT = (update(document_recipients)
                       document_recipients.c.user_id == bindparam("user"),
                       document_recipients.c.downloads < bindparam("limit", type_=Integer)))
           .values(downloads=document_recipients.c.downloads + 1))
-_NO_LIMIT = 2**31 - 1  # stands for "no limit" in the prebuilt statement
+_UNCOUNT = (update(document_recipients)
+            .where(and_(document_recipients.c.document_id == bindparam("doc"),
+                        document_recipients.c.user_id == bindparam("user")))
+            .values(downloads=document_recipients.c.downloads - 1))
+_COUNT_TOTAL = (update(documents)
+                .where(and_(documents.c.id == bindparam("doc"),
+                            documents.c.downloads_total < bindparam("total", type_=Integer)))
+                .values(downloads_total=documents.c.downloads_total + 1))
+_NO_LIMIT = 2**31 - 1  # stands for "no limit" in the prebuilt statements
+
+Refused = Literal["download_limit", "total_download_limit"]
 
 
-def count_download(conn: Connection, document_id: str, user_id: str, limit: int | None) -> bool:
-    """Add one download for *user_id*, unless that would pass *limit*."""
-    params = {"doc": document_id, "user": user_id, "limit": _NO_LIMIT if limit is None else limit}
-    return conn.execute(_COUNT, params).rowcount == 1
+def count_download(conn: Connection, doc: DocumentRecord, user_id: str) -> Refused | None:
+    """Add one download for *user_id* and to the document's total, within the document's limits.
+
+    The limits are the record's ``max_downloads`` (per recipient) and
+    ``max_total_downloads``. Both counters move together or not at all: each
+    UPDATE is conditional on its limit, so two transactions racing for the
+    last download cannot both succeed (the row lock serialises them; the
+    loser's condition fails). Returns None when counted, else the limit that
+    stopped it (the policy's reason code).
+    """
+    params = {"doc": doc.id, "user": user_id,
+              "limit": _NO_LIMIT if doc.max_downloads is None else doc.max_downloads,
+              "total": _NO_LIMIT if doc.max_total_downloads is None else doc.max_total_downloads}
+    if conn.execute(_COUNT, params).rowcount != 1:
+        return "download_limit"
+    if conn.execute(_COUNT_TOTAL, params).rowcount != 1:
+        conn.execute(_UNCOUNT, params)  # same transaction: the pair is undone together
+        return "total_download_limit"
+    return None
 
 
-def revoke(conn: Connection, document_id: str, now: datetime) -> None:
-    conn.execute(update(documents).where(documents.c.id == document_id).values(revoked_at=now))
+def revoke(conn: Connection, document_id: str, now: datetime, *,
+           purge_after: datetime | None = None) -> None:
+    """Revoke for everyone; *purge_after* is the purge job's new time to look."""
+    conn.execute(update(documents).where(documents.c.id == document_id)
+                 .values(revoked_at=now, purge_after=purge_after))
+
+
+def revoke_recipient(conn: Connection, document_id: str, user_id: str, now: datetime) -> bool:
+    """Revoke one recipient's access; False if they are not a recipient or were revoked already."""
+    return conn.execute(update(document_recipients).where(and_(
+        document_recipients.c.document_id == document_id, document_recipients.c.user_id == user_id,
+        document_recipients.c.revoked_at.is_(None))).values(revoked_at=now)).rowcount == 1
+
+
+def set_expiry(conn: Connection, document_id: str, expires_at: datetime, *,
+               purge_after: datetime | None) -> None:
+    """Set the effective expiry (the signed policy keeps the original) and the purge time."""
+    conn.execute(update(documents).where(documents.c.id == document_id)
+                 .values(expires_at=expires_at, purge_after=purge_after))
+
+
+def set_legal_hold(conn: Connection, document_id: str, on: bool, *, purge_after: datetime | None) -> None:
+    """Place or release a legal hold; *purge_after* is the purge job's new time to look."""
+    conn.execute(update(documents).where(documents.c.id == document_id)
+                 .values(legal_hold=int(on), purge_after=purge_after))
 
 
 def exists(conn: Connection, document_id: str) -> bool:

@@ -127,3 +127,8 @@ def find_users(conn: Connection, user_ids: list[str]) -> dict[str, User]:
 def users_in_org(conn: Connection, org_id: str) -> list[User]:
     rows = conn.execute(_users_query().where(users.c.org_id == org_id).order_by(users.c.email))
     return [_user(row) for row in rows]
+
+
+def org_names(conn: Connection, org_ids: list[str]) -> dict[str, str]:
+    rows = conn.execute(select(orgs.c.id, orgs.c.name).where(orgs.c.id.in_(org_ids)))
+    return {row.id: row.name for row in rows}

@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
+from ipaddress import ip_address, ip_network
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from carebridge.policies import Action, Actor, Decision, DocumentState, PolicyValidationError, Reason, Role
+from carebridge.policies import AccessContext, Action, Actor, Decision, DocumentState, PolicyValidationError, Reason, Role
+from carebridge.policies import Channel, LinkMode, LinkRules, Purpose
 from carebridge.policies.checks import (
+    AccessEnded,
     AllOf,
     AnyOf,
     Check,
+    FromAllowedNetwork,
     IsRecipient,
     IsSender,
+    LinksAllowed,
+    NotBefore,
     NotExpired,
+    NotLegalHold,
+    NotPurged,
     NotRevoked,
+    NotRevokedForRecipient,
+    PurposeAllowed,
     RoleIs,
+    ViaAllowedChannel,
     WithinDownloadLimit,
+    WithinTotalDownloadLimit,
 )
 from tests.policies.factories import (
     AUDITOR,
@@ -29,6 +41,7 @@ from tests.policies.factories import (
     SPA1,
     SPA2,
     STRANGER,
+    ctx,
     make_document,
     make_policy,
     requests,
@@ -42,42 +55,111 @@ def deny(reason: Reason) -> Decision:
     return Decision.deny(reason)
 
 
-# (id, check, actor, document, action, now, expected)
-CASES: list[tuple[str, Check, Actor, DocumentState, Action, datetime, Decision]] = [
-    ("recipient-is-recipient", IsRecipient(), SPA1, LIVE, Action.read, NOW, OK),
-    ("stranger-is-not-recipient", IsRecipient(), STRANGER, LIVE, Action.read, NOW, deny(Reason.not_recipient)),
-    ("sender-is-not-recipient", IsRecipient(), SENDER, LIVE, Action.read, NOW, deny(Reason.not_recipient)),
-    ("sender-is-sender", IsSender(), SENDER, LIVE, Action.revoke, NOW, OK),
-    ("recipient-is-not-sender", IsSender(), SPA1, LIVE, Action.revoke, NOW, deny(Reason.not_sender)),
-    ("role-matches", RoleIs(Role.recipient), SPA1, LIVE, Action.read, NOW, OK),
-    ("role-one-of-several", RoleIs(Role.admin, Role.uploader), SENDER, LIVE, Action.read, NOW, OK),
-    ("role-differs", RoleIs(Role.recipient), AUDITOR, LIVE, Action.read, NOW, deny(Reason.role_forbidden)),
-    ("not-revoked", NotRevoked(), SPA1, LIVE, Action.read, NOW, OK),
-    ("revoked", NotRevoked(), SPA1, make_document(revoked_at=NOW), Action.read, NOW, deny(Reason.revoked)),
-    ("before-expiry", NotExpired(), SPA1, LIVE, Action.read, EXPIRES - timedelta(microseconds=1), OK),
-    ("at-expiry", NotExpired(), SPA1, LIVE, Action.read, EXPIRES, deny(Reason.expired)),
-    ("naive-now-fails-closed", NotExpired(), SPA1, LIVE, Action.read, NOW.replace(tzinfo=None),
-     deny(Reason.expired)),
-    ("below-limit", WithinDownloadLimit(), SPA1, make_document(downloads={"usr_spa1": 2}), Action.download, NOW,
-     OK),
-    ("at-limit", WithinDownloadLimit(), SPA1, make_document(downloads={"usr_spa1": 3}), Action.download, NOW,
+# (id, check, actor, document, action, context, expected)
+CASES: list[tuple[str, Check, Actor, DocumentState, Action, AccessContext, Decision]] = [
+    ("recipient-is-recipient", IsRecipient(), SPA1, LIVE, Action.read, ctx(), OK),
+    ("stranger-is-not-recipient", IsRecipient(), STRANGER, LIVE, Action.read, ctx(), deny(Reason.not_recipient)),
+    ("sender-is-not-recipient", IsRecipient(), SENDER, LIVE, Action.read, ctx(), deny(Reason.not_recipient)),
+    ("sender-is-sender", IsSender(), SENDER, LIVE, Action.revoke, ctx(), OK),
+    ("recipient-is-not-sender", IsSender(), SPA1, LIVE, Action.revoke, ctx(), deny(Reason.not_sender)),
+    ("role-matches", RoleIs(Role.recipient), SPA1, LIVE, Action.read, ctx(), OK),
+    ("role-one-of-several", RoleIs(Role.admin, Role.uploader), SENDER, LIVE, Action.read, ctx(), OK),
+    ("role-differs", RoleIs(Role.recipient), AUDITOR, LIVE, Action.read, ctx(), deny(Reason.role_forbidden)),
+    ("not-revoked", NotRevoked(), SPA1, LIVE, Action.read, ctx(), OK),
+    ("revoked", NotRevoked(), SPA1, make_document(revoked_at=NOW), Action.read, ctx(), deny(Reason.revoked)),
+    ("before-expiry", NotExpired(), SPA1, LIVE, Action.read, ctx(EXPIRES - timedelta(microseconds=1)), OK),
+    ("at-expiry", NotExpired(), SPA1, LIVE, Action.read, ctx(EXPIRES), deny(Reason.expired)),
+    ("below-limit", WithinDownloadLimit(), SPA1, make_document(downloads={"usr_spa1": 2}), Action.download, ctx(), OK),
+    ("at-limit", WithinDownloadLimit(), SPA1, make_document(downloads={"usr_spa1": 3}), Action.download, ctx(),
      deny(Reason.download_limit)),
     ("others-count-not-mine", WithinDownloadLimit(), SPA2, make_document(downloads={"usr_spa1": 3}),
-     Action.download, NOW, OK),
+     Action.download, ctx(), OK),
     ("limit-only-for-downloads", WithinDownloadLimit(), SPA1, make_document(downloads={"usr_spa1": 3}),
-     Action.read, NOW, OK),
+     Action.read, ctx(), OK),
     ("no-limit-set", WithinDownloadLimit(), SPA1,
-     make_document(policy=make_policy(max_downloads=None), downloads={"usr_spa1": 99}), Action.download, NOW, OK),
+     make_document(policy=make_policy(max_downloads=None), downloads={"usr_spa1": 99}), Action.download, ctx(), OK),
+]  # fmt: skip
+
+
+# -- the version-2 conditions ------------------------------------------------------------
+
+NOT_BEFORE = NOW + timedelta(hours=2)
+LATER = make_document(policy=make_policy(not_before=NOT_BEFORE))
+SPA1_REVOKED = make_document(revoked_recipients={SPA1.user_id: NOW})
+SHORTENED = make_document(expires_at=NOW + timedelta(minutes=1))
+TOTAL_2 = make_policy(max_total_downloads=2, max_downloads=None)
+NETS = make_document(policy=make_policy(networks=frozenset({ip_network("10.1.0.0/16"), ip_network("2001:db8::/32")})))
+TREAT = make_document(policy=make_policy(purposes=frozenset({Purpose.treatment, Purpose.care_coordination})))
+SIGN_IN = make_document(policy=make_policy(links=LinkRules(mode=LinkMode.sign_in, lifetime=timedelta(hours=1), uses=1)))
+BEARER = make_document(policy=make_policy(links=LinkRules(mode=LinkMode.bearer, lifetime=timedelta(hours=1), uses=1)))
+HELD = make_document(policy=make_policy(legal_hold=True))
+RELEASED = make_document(policy=make_policy(legal_hold=True), legal_hold=False)
+PURGED = make_document(purged_at=NOW)
+ip = ip_address
+DL, RD = Action.download, Action.read
+
+V2_CASES: list[tuple[str, Check, Actor, DocumentState, Action, AccessContext, Decision]] = [
+    ("before-not-before", NotBefore(), SPA1, LATER, RD, ctx(NOT_BEFORE - timedelta(seconds=1)),
+     deny(Reason.not_yet_valid)),
+    ("at-not-before", NotBefore(), SPA1, LATER, RD, ctx(NOT_BEFORE), OK),
+    ("no-not-before", NotBefore(), SPA1, LIVE, RD, ctx(), OK),
+    ("recipient-revoked-alone", NotRevokedForRecipient(), SPA1, SPA1_REVOKED, RD, ctx(), deny(Reason.recipient_revoked)),
+    ("other-recipient-unaffected", NotRevokedForRecipient(), SPA2, SPA1_REVOKED, RD, ctx(), OK),
+    ("sender-unaffected", NotRevokedForRecipient(), SENDER, SPA1_REVOKED, RD, ctx(), OK),
+    ("effective-expiry-shortened", NotExpired(), SPA1, SHORTENED, RD, ctx(NOW + timedelta(minutes=1)),
+     deny(Reason.expired)),
+    ("effective-expiry-before", NotExpired(), SPA1, SHORTENED, RD, ctx(NOW + timedelta(seconds=59)), OK),
+    ("extended-past-policy", NotExpired(), SPA1, make_document(expires_at=EXPIRES + timedelta(days=1)), RD,
+     ctx(EXPIRES), OK),
+    ("total-below", WithinTotalDownloadLimit(), SPA1, make_document(policy=TOTAL_2, downloads={SPA2.user_id: 1}), DL,
+     ctx(), OK),
+    ("total-reached-by-others", WithinTotalDownloadLimit(), SPA1,
+     make_document(policy=TOTAL_2, downloads={SPA2.user_id: 2}), DL, ctx(), deny(Reason.total_download_limit)),
+    ("total-only-for-downloads", WithinTotalDownloadLimit(), SPA1,
+     make_document(policy=TOTAL_2, downloads={SPA2.user_id: 2}), RD, ctx(), OK),
+    ("network-any-when-unset", FromAllowedNetwork(), SPA1, LIVE, RD, ctx(address=None), OK),
+    ("network-inside-v4", FromAllowedNetwork(), SPA1, NETS, RD, ctx(address=ip("10.1.255.1")), OK),
+    ("network-inside-v6", FromAllowedNetwork(), SPA1, NETS, RD, ctx(address=ip("2001:db8::1")), OK),
+    ("network-mapped-v4", FromAllowedNetwork(), SPA1, NETS, RD, ctx(address=ip("::ffff:10.1.0.9")), OK),
+    ("network-outside", FromAllowedNetwork(), SPA1, NETS, RD, ctx(address=ip("10.2.0.1")),
+     deny(Reason.network_forbidden)),
+    ("network-unknown-fails-closed", FromAllowedNetwork(), SPA1, NETS, RD, ctx(address=None),
+     deny(Reason.network_forbidden)),
+    ("purpose-stated", PurposeAllowed(), SPA1, TREAT, DL, ctx(purpose=Purpose.treatment), OK),
+    ("purpose-missing", PurposeAllowed(), SPA1, TREAT, DL, ctx(), deny(Reason.purpose_required)),
+    ("purpose-other", PurposeAllowed(), SPA1, TREAT, DL, ctx(purpose=Purpose.patient_request),
+     deny(Reason.purpose_forbidden)),
+    ("purpose-not-for-read", PurposeAllowed(), SPA1, TREAT, RD, ctx(), OK),
+    ("purpose-ignored-when-unset", PurposeAllowed(), SPA1, LIVE, DL, ctx(purpose=Purpose.patient_request), OK),
+    ("channel-api", ViaAllowedChannel(), SPA1, LIVE, RD, ctx(), OK),
+    ("channel-link-no-links", ViaAllowedChannel(), SPA1, LIVE, RD, ctx(channel=Channel.sign_in_link),
+     deny(Reason.links_forbidden)),
+    ("channel-bearer-no-links", ViaAllowedChannel(), SPA1, LIVE, RD, ctx(channel=Channel.bearer_link),
+     deny(Reason.links_forbidden)),
+    ("channel-sign-in-ok", ViaAllowedChannel(), SPA1, SIGN_IN, RD, ctx(channel=Channel.sign_in_link), OK),
+    ("channel-bearer-on-sign-in", ViaAllowedChannel(), SPA1, SIGN_IN, RD, ctx(channel=Channel.bearer_link),
+     deny(Reason.bearer_forbidden)),
+    ("channel-bearer-ok", ViaAllowedChannel(), SPA1, BEARER, RD, ctx(channel=Channel.bearer_link), OK),
+    ("channel-sign-in-on-bearer", ViaAllowedChannel(), SPA1, BEARER, RD, ctx(channel=Channel.sign_in_link), OK),
+    ("links-allowed", LinksAllowed(), SENDER, SIGN_IN, Action.issue_link, ctx(), OK),
+    ("links-forbidden", LinksAllowed(), SENDER, LIVE, Action.issue_link, ctx(), deny(Reason.links_forbidden)),
+    ("not-purged", NotPurged(), SPA1, LIVE, RD, ctx(), OK),
+    ("purged", NotPurged(), SPA1, PURGED, RD, ctx(), deny(Reason.purged)),
+    ("held", NotLegalHold(), SPA1, HELD, Action.purge, ctx(), deny(Reason.legal_hold)),
+    ("hold-released", NotLegalHold(), SPA1, RELEASED, Action.purge, ctx(), OK),
+    ("live-not-ended", AccessEnded(), SPA1, LIVE, Action.purge, ctx(), deny(Reason.not_due)),
+    ("ended-by-expiry", AccessEnded(), SPA1, LIVE, Action.purge, ctx(EXPIRES), OK),
+    ("ended-by-revocation", AccessEnded(), SPA1, make_document(revoked_at=NOW), Action.purge, ctx(), OK),
 ]  # fmt: skip
 
 
 @pytest.mark.parametrize(
-    ("check", "actor", "document", "action", "now", "expected"),
-    [pytest.param(*case[1:], id=case[0]) for case in CASES],
+    ("check", "actor", "document", "action", "context", "expected"),
+    [pytest.param(*case[1:], id=case[0]) for case in CASES + V2_CASES],
 )
-def test_check(check: Check, actor: Actor, document: DocumentState, action: Action, now: datetime,
+def test_check(check: Check, actor: Actor, document: DocumentState, action: Action, context: AccessContext,
                expected: Decision) -> None:  # fmt: skip
-    assert check.decide(actor, document, action, now) == expected
+    assert check.decide(actor, document, action, context) == expected
 
 
 class Fixed:
@@ -87,7 +169,7 @@ class Fixed:
         self.decision = decision
         self.calls = 0
 
-    def decide(self, actor: Actor, document: DocumentState, action: Action, now: datetime) -> Decision:
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
         self.calls += 1
         return self.decision
 
@@ -114,18 +196,18 @@ COMBINATIONS = [
 )
 def test_combinator(combinator: type[AllOf | AnyOf], reasons: list[Reason], expected: Reason) -> None:
     check = combinator(*map(fixed, reasons))
-    assert check.decide(SPA1, LIVE, Action.read, NOW) == Decision(expected is Reason.ok, expected)
+    assert check.decide(SPA1, LIVE, Action.read, ctx()) == Decision(expected is Reason.ok, expected)
 
 
 def test_allof_stops_at_the_first_denial() -> None:
     later = fixed(Reason.ok)
-    AllOf(fixed(Reason.revoked), later).decide(SPA1, LIVE, Action.read, NOW)
+    AllOf(fixed(Reason.revoked), later).decide(SPA1, LIVE, Action.read, ctx())
     assert later.calls == 0
 
 
 def test_combinators_nest() -> None:
     check = AllOf(AnyOf(fixed(Reason.not_recipient), fixed(Reason.ok)), AllOf(fixed(Reason.ok), fixed(Reason.expired)))
-    assert check.decide(SPA1, LIVE, Action.read, NOW) == deny(Reason.expired)
+    assert check.decide(SPA1, LIVE, Action.read, ctx()) == deny(Reason.expired)
 
 
 @pytest.mark.parametrize("combinator", [AllOf, AnyOf, RoleIs])
@@ -152,6 +234,12 @@ def test_reprs_show_the_rule() -> None:
     rule = AllOf(RoleIs(Role.recipient, Role.uploader), AnyOf(IsRecipient(), IsSender()), NotRevoked())
     assert repr(rule) == "AllOf(RoleIs(recipient, uploader), AnyOf(IsRecipient(), IsSender()), NotRevoked())"
     assert repr(NotExpired()) == "NotExpired()" and repr(WithinDownloadLimit()) == "WithinDownloadLimit()"
+    assert repr(AllOf(NotBefore(), PurposeAllowed())) == "AllOf(NotBefore(), PurposeAllowed())"
+
+
+def test_case_ids_are_unique() -> None:
+    ids = [case[0] for case in CASES + V2_CASES]
+    assert len(ids) == len(set(ids))
 
 
 def test_checks_are_immutable() -> None:

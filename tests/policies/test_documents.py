@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -12,14 +14,19 @@ from hypothesis import strategies as st
 
 from carebridge.policies import (
     RULES,
+    AccessContext,
     Action,
     Actor,
     Decision,
     DocumentState,
+    Channel,
+    LinkMode,
     Membership,
     OrgKind,
+    PolicyValidationError,
     Reason,
     Role,
+    can_issue_link,
     can_send,
     decide,
 )
@@ -37,10 +44,11 @@ from tests.policies.factories import (
     STRANGER,
     actors,
     as_role,
+    contexts,
+    ctx,
     documents,
     make_document,
     make_policy,
-    nows,
     requests,
 )
 
@@ -64,7 +72,6 @@ SENDER_LISTED = make_document(
 AT_EXPIRY = EXPIRES
 JUST_BEFORE = EXPIRES - timedelta(seconds=1)
 AFTER_EXPIRY = EXPIRES + timedelta(days=3)
-NAIVE_NOW = NOW.replace(tzinfo=None)
 
 # (id, actor, document, action, now, expected reason)
 CASES: list[tuple[str, Actor, DocumentState, Action, datetime, Reason]] = [
@@ -90,7 +97,6 @@ CASES: list[tuple[str, Actor, DocumentState, Action, datetime, Reason]] = [
     ("recipient-reads-after-expiry", SPA1, LIVE, READ, AFTER_EXPIRY, Reason.expired),
     ("sender-reads-expired", SENDER, LIVE, READ, AT_EXPIRY, Reason.expired),
     ("recipient-reads-revoked-and-expired", SPA1, REVOKED, READ, AFTER_EXPIRY, Reason.revoked),
-    ("recipient-reads-naive-now", SPA1, LIVE, READ, NAIVE_NOW, Reason.expired),
     ("recipient-at-limit-reads", SPA1, SPA1_AT_LIMIT, READ, NOW, Reason.ok),
     # A stranger learns nothing: not that the document was revoked or expired.
     ("unlisted-reads-revoked", STRANGER, REVOKED, READ, NOW, Reason.not_recipient),
@@ -121,7 +127,6 @@ CASES: list[tuple[str, Actor, DocumentState, Action, datetime, Reason]] = [
     # -- revoke ---------------------------------------------------------------------
     ("sender-revokes", SENDER, LIVE, REVOKE, NOW, Reason.ok),
     ("sender-revokes-expired", SENDER, LIVE, REVOKE, AFTER_EXPIRY, Reason.ok),
-    ("sender-revokes-naive-now", SENDER, LIVE, REVOKE, NAIVE_NOW, Reason.ok),
     ("sender-revokes-twice", SENDER, REVOKED, REVOKE, NOW, Reason.revoked),
     ("recipient-revokes", SPA1, LIVE, REVOKE, NOW, Reason.not_sender),
     ("sender-colleague-revokes", COLLEAGUE, LIVE, REVOKE, NOW, Reason.not_sender),
@@ -137,7 +142,7 @@ CASES: list[tuple[str, Actor, DocumentState, Action, datetime, Reason]] = [
     [pytest.param(*case[1:], id=case[0]) for case in CASES],
 )
 def test_rule_table(actor: Actor, document: DocumentState, action: Action, now: datetime, expected: Reason) -> None:
-    decision = decide(actor, document, action, now)
+    decision = decide(actor, document, action, ctx(now))
     assert decision == Decision(expected is Reason.ok, expected)
 
 
@@ -153,27 +158,72 @@ def test_every_action_has_a_rule() -> None:
 @pytest.mark.parametrize("action", ["read", "publish", None, 3], ids=["plain-str", "unknown-str", "none", "int"])
 def test_an_action_without_a_rule_is_denied(action: Any) -> None:
     # "read" is the str, not Action.read: only the typed action has a rule.
-    assert decide(SENDER, LIVE, action, NOW) == Decision.deny(Reason.unknown_action)
+    assert decide(SENDER, LIVE, action, ctx()) == Decision.deny(Reason.unknown_action)
+
+
+@pytest.mark.parametrize("context", [NOW, None, "api", (NOW,)], ids=["bare-time", "none", "str", "tuple"])
+def test_a_context_that_is_not_an_access_context_is_denied(context: Any) -> None:
+    for action in Action:
+        assert decide(SENDER, LIVE, action, context) == Decision.deny(Reason.invalid_context)
+
+
+def test_a_naive_time_is_no_context() -> None:
+    # The old "naive now fails closed" rule, moved to the edge: no such context exists.
+    with pytest.raises(PolicyValidationError, match=r"^now: must be an aware datetime"):
+        AccessContext(NOW.replace(tzinfo=None))
 
 
 # -- properties -----------------------------------------------------------------------
+# Whatever else the policy and the state say, these hold for every well-typed request.
+
+Request = tuple[Actor, DocumentState, Action, AccessContext]
+ACCESS = (Action.read, Action.download)
+
+
+def at(context: AccessContext, now: datetime) -> AccessContext:
+    return replace(context, now=now)
 
 
 @given(requests())
-def test_nothing_is_allowed_after_revocation(request: tuple[Actor, DocumentState, Action, datetime]) -> None:
-    actor, document, action, now = request
+def test_nothing_is_allowed_after_revocation(request: Request) -> None:
+    actor, document, action, context = request
     revoked = replace(document, revoked_at=document.created_at)
-    assert not decide(actor, revoked, action, now).allowed
+    # Purging is what a revocation leads to, so it alone may follow one.
+    if action is not Action.purge:
+        assert not decide(actor, revoked, action, context).allowed
+
+
+@given(requests())
+def test_nothing_is_allowed_to_a_recipient_revoked_alone(request: Request) -> None:
+    actor, document, action, context = request
+    assume(actor.user_id in document.policy.recipients and actor.user_id != document.sender_id)
+    # A purge is an operator's act on an ended document (an admin may also be listed), not an access.
+    assume(action is not Action.purge)
+    revoked = replace(document, revoked_recipients={**document.revoked_recipients, actor.user_id: NOW})
+    assert not decide(actor, revoked, action, context).allowed
+    assert not can_issue_link(SENDER_OF(document), revoked, actor.user_id, context).allowed
+
+
+def SENDER_OF(document: DocumentState) -> Actor:  # noqa: N802 - reads as a constant
+    return Actor(user_id=document.sender_id, org_id=document.sender_org_id, role=Role.uploader)
 
 
 @given(requests(), st.integers(0, 10**6))
-def test_no_read_or_download_at_or_after_expiry(
-    request: tuple[Actor, DocumentState, Action, datetime], seconds_late: int
-) -> None:
-    actor, document, _, _ = request
-    now = document.policy.expires_at + timedelta(seconds=seconds_late)
-    for action in (Action.read, Action.download):
-        assert not decide(actor, document, action, now).allowed
+def test_no_read_or_download_at_or_after_the_effective_expiry(request: Request, seconds_late: int) -> None:
+    actor, document, _, context = request
+    late = at(context, document.expires_at + timedelta(seconds=seconds_late))
+    for action in ACCESS:
+        assert not decide(actor, document, action, late).allowed
+
+
+@given(requests(), st.integers(1, 10**6))
+def test_no_read_or_download_before_not_before(request: Request, seconds_early: int) -> None:
+    actor, document, _, context = request
+    start = document.policy.not_before
+    assume(start is not None)
+    early = at(context, start - timedelta(seconds=seconds_early))
+    for action in ACCESS:
+        assert not decide(actor, document, action, early).allowed
 
 
 @given(st.data(), st.integers(0, 3))
@@ -183,77 +233,132 @@ def test_no_recipient_download_at_or_past_the_limit(data: st.DataObject, extra: 
     listed = sorted(document.policy.recipients - {document.sender_id})
     assume(listed)
     actor = data.draw(st.builds(Actor, user_id=st.sampled_from(listed), org_id=ORG_IDS, role=st.sampled_from(Role)))
-    now = data.draw(nows(document))
+    context = data.draw(contexts(document))
     limit = document.policy.max_downloads
     assert limit is not None
     at_limit = replace(document, downloads={**document.downloads, actor.user_id: limit + extra})
-    assert not decide(actor, at_limit, Action.download, now).allowed
-    # Whatever else denies first, the limit alone suffices: on a live
-    # document the reason is the limit itself.
-    live = replace(at_limit, revoked_at=None)
-    if actor.role is Role.recipient and now.tzinfo is not None and now < document.policy.expires_at:
-        assert decide(actor, live, Action.download, now) == Decision.deny(Reason.download_limit)
+    assert not decide(actor, at_limit, Action.download, context).allowed
+
+
+@given(st.data(), st.integers(0, 3))
+def test_no_recipient_download_at_or_past_the_total_limit(data: st.DataObject, extra: int) -> None:
+    document = data.draw(documents().filter(lambda d: d.policy.max_total_downloads is not None))
+    listed = sorted(document.policy.recipients - {document.sender_id})
+    assume(listed)
+    actor = data.draw(st.builds(Actor, user_id=st.sampled_from(listed), org_id=ORG_IDS, role=st.sampled_from(Role)))
+    limit = document.policy.max_total_downloads
+    assert limit is not None
+    # Spread the used-up total over the recipients in any way.
+    spread = {user: 0 for user in document.policy.recipients}
+    spread[data.draw(st.sampled_from(sorted(spread)))] = limit + extra
+    used_up = replace(document, downloads=spread)
+    assert not decide(actor, used_up, Action.download, data.draw(contexts(document))).allowed
+
+
+def test_the_limit_alone_denies_a_live_download() -> None:
+    # On an otherwise live document the reason is the limit itself.
+    assert decide(SPA1, SPA1_AT_LIMIT, DOWNLOAD, ctx()) == Decision.deny(Reason.download_limit)
+
+
+_OUTSIDE = [None, ipaddress.ip_address("192.0.2.7"), ipaddress.ip_address("2001:db8::1"),
+            ipaddress.ip_address("10.2.0.1")]
+
+
+@given(requests(), st.sampled_from(_OUTSIDE))
+def test_outside_the_networks_nothing_is_read_or_downloaded(request: Request, address) -> None:
+    # Whatever else the policy says, a request from outside its networks (or from an
+    # unknown address) is refused: the networks are forced, not filtered for.
+    actor, document, _, context = request
+    policy = dataclasses.replace(document.policy, version=2, networks=frozenset({ipaddress.ip_network("10.1.0.0/16")}))
+    document = dataclasses.replace(document, policy=policy)
+    context = dataclasses.replace(context, address=address)
+    for action in ACCESS:
+        assert not decide(actor, document, action, context).allowed
 
 
 @given(requests())
-def test_an_auditor_is_never_allowed_a_document(request: tuple[Actor, DocumentState, Action, datetime]) -> None:
-    actor, document, action, now = request
+def test_a_download_under_purposes_states_an_allowed_one(request: Request) -> None:
+    actor, document, _, context = request
+    if decide(actor, document, Action.download, context).allowed and document.policy.purposes is not None:
+        assert context.purpose in document.policy.purposes
+
+
+@given(requests())
+def test_links_only_where_the_policy_allows_them(request: Request) -> None:
+    actor, document, action, context = request
+    links = document.policy.links
+    if decide(actor, document, action, context).allowed and context.channel is not Channel.api:
+        assert links is not None
+        if context.channel is Channel.bearer_link:
+            assert links.mode is LinkMode.bearer
+
+
+@given(requests())
+def test_an_auditor_is_never_allowed_a_document(request: Request) -> None:
+    actor, document, action, context = request
     auditor = as_role(actor, Role.auditor)
-    assert decide(auditor, document, action, now) == Decision.deny(Reason.role_forbidden)
+    assert decide(auditor, document, action, context) == Decision.deny(Reason.role_forbidden)
 
 
 @given(requests())
-def test_decide_is_deterministic(request: tuple[Actor, DocumentState, Action, datetime]) -> None:
-    actor, document, action, now = request
-    first = decide(actor, document, action, now)
-    assert decide(actor, document, action, now) == first
+def test_decide_is_deterministic(request: Request) -> None:
+    actor, document, action, context = request
+    first = decide(actor, document, action, context)
+    assert decide(actor, document, action, context) == first
     # Equal inputs, not only the same objects.
-    assert decide(replace(actor), replace(document), action, now) == first
+    assert decide(replace(actor), replace(document), action, replace(context)) == first
 
 
-@given(
-    actors,
-    documents(),
-    st.sampled_from(Action) | st.text(max_size=10) | st.none(),
-    st.datetimes() | st.datetimes(timezones=st.timezones()),
-)
-def test_decide_never_raises(actor: Actor, document: DocumentState, action: Any, now: datetime) -> None:
-    assert isinstance(decide(actor, document, action, now), Decision)
+@given(actors, documents(), st.sampled_from(Action) | st.text(max_size=10) | st.none(), st.data())
+def test_decide_never_raises(actor: Actor, document: DocumentState, action: Any, data: st.DataObject) -> None:
+    context = data.draw(contexts(document) | st.datetimes() | st.none())
+    assert isinstance(decide(actor, document, action, context), Decision)
 
 
 @given(requests())
-def test_only_parties_are_allowed_and_strangers_learn_nothing(
-    request: tuple[Actor, DocumentState, Action, datetime],
-) -> None:
-    actor, document, action, now = request
-    decision = decide(actor, document, action, now)
+def test_only_parties_are_allowed_and_strangers_learn_nothing(request: Request) -> None:
+    actor, document, action, context = request
+    decision = decide(actor, document, action, context)
     is_sender = actor.user_id == document.sender_id
     is_recipient = actor.user_id in document.policy.recipients and actor.role is Role.recipient
     if decision.allowed:
-        assert is_sender if action is Action.revoke else (is_sender or is_recipient)
+        if action is Action.purge:
+            assert actor.role is Role.admin
+        elif action in ACCESS:
+            assert is_sender or is_recipient
+        else:
+            assert is_sender
     stranger = not is_sender and actor.user_id not in document.policy.recipients
-    if stranger and action is not Action.revoke and actor.role is not Role.auditor:
+    if stranger and action in ACCESS and actor.role is not Role.auditor:
         assert decision.reason is Reason.not_recipient
 
 
 @given(requests())
-def test_an_allowed_recipient_download_is_within_the_limit(
-    request: tuple[Actor, DocumentState, Action, datetime],
-) -> None:
-    actor, document, _, now = request
-    limit = document.policy.max_downloads
-    if decide(actor, document, Action.download, now).allowed and actor.user_id != document.sender_id:
+def test_an_allowed_recipient_download_is_within_both_limits(request: Request) -> None:
+    actor, document, _, context = request
+    limit, total = document.policy.max_downloads, document.policy.max_total_downloads
+    if decide(actor, document, Action.download, context).allowed and actor.user_id != document.sender_id:
         assert limit is None or document.downloads_by(actor.user_id) < limit
+        assert total is None or document.total_downloads < total
 
 
 @given(st.data())
-def test_reads_never_consume_or_check_the_limit(data: st.DataObject) -> None:
+def test_reads_never_consume_or_check_the_limits(data: st.DataObject) -> None:
     document = data.draw(documents())
-    actor, now = data.draw(actors), data.draw(nows(document))
+    actor, context = data.draw(actors), data.draw(contexts(document))
     exhausted = {user: 10 for user in document.policy.recipients}
-    assert decide(actor, document, Action.read, now) == decide(
-        actor, replace(document, downloads=exhausted), Action.read, now
+    assert decide(actor, document, Action.read, context) == decide(
+        actor, replace(document, downloads=exhausted), Action.read, context
     )
+
+
+@given(requests())
+def test_nothing_is_purged_under_legal_hold_or_while_live(request: Request) -> None:
+    actor, document, _, context = request
+    decision = decide(actor, document, Action.purge, context)
+    if decision.allowed:
+        assert not document.legal_hold and document.purged_at is None
+        assert document.revoked_at is not None or context.now >= document.expires_at
 
 
 # -- can_send -------------------------------------------------------------------------

@@ -62,7 +62,8 @@ BAD_JSON: list[tuple[str, object, str]] = [
     ("unknown-field", policy_json(not_before=IN_A_DAY), "not_before: unknown field"),
     ("unknown-field-not-echoed", policy_json(**{"<b>x</b>": 1}), "policy: unknown field"),
     ("missing-version", policy_json(version=...), "version: missing"),
-    ("version-2", policy_json(version=2), "version: must be 1"),
+    ("version-3", policy_json(version=3), "version: must be 1 or 2"),
+    ("version-0", policy_json(version=0), "version: must be 1 or 2"),
     ("version-bool", policy_json(version=True), "version: must be 1"),
     ("version-str", policy_json(version="1"), "version: must be 1"),
     ("version-float", policy_json(version=1.0), "version: must be 1"),
@@ -158,6 +159,7 @@ def test_a_full_policy() -> None:
         recipients=frozenset({"usr_spa1", "usr_spa2"}),
         expires_at=datetime(2025, 3, 2, 12, tzinfo=UTC),
         max_downloads=3,
+        version=1,
     )
 
 
@@ -219,13 +221,14 @@ def test_client_and_server_compute_the_same_policy_digest() -> None:
     )
 
 
-@given(policies, st.integers(0, 86400 * 29))
+@given(policies(), st.integers(0, 86400 * 29))
 def test_to_json_round_trips(policy: DocumentPolicy, age: int) -> None:
     # Parsed at any time while the policy is live and within the maximum lifetime.
     now = policy.expires_at - LIMITS.max_lifetime + timedelta(seconds=age, microseconds=1)
     obj = policy.to_json()
     assert parse(obj, now=now) == policy
     assert parse(obj, now=now).to_json() == obj
+    assert DocumentPolicy.from_stored(obj) == policy
     manifest.canonical_json(obj)  # raises if the dict is not canonical JSON material
 
 
@@ -356,7 +359,7 @@ def test_enum_values_are_the_contract_names() -> None:
     # The CLI (`admin user create --role`, `admin org create --kind`) and the log use these.
     assert [r.value for r in Role] == ["uploader", "recipient", "auditor", "admin"]
     assert [k.value for k in OrgKind] == ["clinic", "spa", "compliance", "operator"]
-    assert [a.value for a in Action] == ["read", "download", "revoke"]
+    assert [a.value for a in Action] == ["read", "download", "revoke", "amend", "issue_link", "purge"]
 
 
 def test_reason_codes_are_stable() -> None:
@@ -364,7 +367,10 @@ def test_reason_codes_are_stable() -> None:
     assert [r.value for r in Reason] == [
         "ok", "not_recipient", "not_sender", "role_forbidden", "revoked", "expired", "download_limit",
         "unknown_action", "not_clinic", "no_recipients", "recipient_unknown", "recipient_not_spa",
-        "recipient_role", "no_referral",
+        "recipient_role", "no_referral", "not_yet_valid", "recipient_revoked", "total_download_limit",
+        "network_forbidden", "purpose_required", "purpose_forbidden", "links_forbidden", "bearer_forbidden",
+        "extend_beyond_ceiling", "legal_hold", "not_due", "purged", "recipient_outside_spa", "expiry_not_future",
+        "invalid_context",
     ]  # fmt: skip
 
 

@@ -52,7 +52,7 @@ PDF = b"%PDF-1.4\nTEST PATIENT synthetic summary\n"
 async def send(world: World, tmp_path: Path, to: list[str], **options: Any) -> dict:
     path = tmp_path / f"test-summary-{secrets.token_hex(4)}.pdf"
     path.write_bytes(PDF)
-    return await transfer.send(world.uploader.client, world.uploader.keys, path, to, SendOptions(**options))
+    return await transfer.send(world.uploader.client, world.uploader.keys, path, to, SendOptions(**{"unsafe_skip_redaction_gate": True, **options}))
 
 
 @contextmanager

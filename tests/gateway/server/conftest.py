@@ -50,6 +50,7 @@ from carebridge.gateway.client.api import Client
 from carebridge.gateway.server import admin
 from carebridge.gateway.server.app import create_app
 from carebridge.gateway.server.context import STORE
+from carebridge.gateway.server.middleware import AccessLogger
 from carebridge.gateway.server.settings import Settings, load
 from carebridge.storage.db.store import Store
 
@@ -213,7 +214,8 @@ async def gateway_factory(request: pytest.FixtureRequest, backend: tuple[str, st
         app = create_app(settings, clock=clock)
         if prepare is not None:
             prepare(app)
-        runner = web.AppRunner(app, handle_signals=False)
+        # The access logger `carebridge serve` uses: it never writes a path (links carry tokens).
+        runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLogger)
         await runner.setup()
         runners.append(runner)
         site = web.TCPSite(runner, "127.0.0.1", 0)

@@ -34,7 +34,7 @@ async def send(world: World, tmp_path: Path, *, to: list[str] | None = None,
     path = tmp_path / (name or f"test-summary-{secrets.token_hex(4)}.pdf")
     path.write_bytes(data)
     answer = await transfer.send(world.uploader.client, world.uploader.keys, path,
-                                 to or [world.recipient.email], SendOptions(**options))
+                                 to or [world.recipient.email], SendOptions(**{"unsafe_skip_redaction_gate": True, **options}))
     return answer["id"], data
 
 

@@ -60,7 +60,7 @@ async def test_rotation_keeps_history_and_old_signatures(world: World, tmp_path:
     source = tmp_path / "test-before-rotation.pdf"
     source.write_bytes(b"TEST PATIENT before rotation")
     sent = await transfer.send(world.uploader.client, world.uploader.keys, source, [world.recipient.email],
-                               SendOptions())
+                               SendOptions(unsafe_skip_redaction_gate=True))
     old_keys, new_keys = world.uploader.keys, UserKeys.generate()
     world.clock.advance(seconds=1)  # the history is ordered by registration time
     reply = await register_keys(world.gw, world.uploader.token, world.uploader.user_id, new_keys)
@@ -80,7 +80,7 @@ async def test_rotation_keeps_history_and_old_signatures(world: World, tmp_path:
     assert out.read_bytes() == b"TEST PATIENT before rotation"
     # ... but the old key no longer signs new uploads.
     with pytest.raises(TransferError):
-        await transfer.send(world.uploader.client, old_keys, source, [world.recipient.email], SendOptions())
+        await transfer.send(world.uploader.client, old_keys, source, [world.recipient.email], SendOptions(unsafe_skip_redaction_gate=True))
     world.uploader.keys = new_keys
     stale = build_upload(world, world.uploader, [pair(world.recipient)], signing_keys=old_keys)
     reply = await world.gw.request("POST", "/api/v1/documents", token=world.uploader.token,
@@ -144,7 +144,7 @@ async def test_revoke_keys(world: World, tmp_path: Path) -> None:
     source.write_bytes(b"TEST PATIENT")
     with pytest.raises(TransferError, match="has not registered keys"):
         await transfer.send(world.uploader.client, world.uploader.keys, source, [world.recipient.email],
-                            SendOptions())
+                            SendOptions(unsafe_skip_redaction_gate=True))
     # A client that kept the old key is refused by the server too.
     upload = build_upload(world, world.uploader, [pair(world.recipient)])
     reply = await world.gw.request("POST", "/api/v1/documents", token=world.uploader.token,

@@ -5,7 +5,7 @@ download counting against a limit, revocation, inbox/outbox keyset pages.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import timedelta
 from typing import Any
 
@@ -63,19 +63,35 @@ async def test_count_download_stops_at_the_limit_per_recipient(store: Store) -> 
     world = await _world(store)
     alice, bob = world["alice"].id, world["bob"].id
     await store.write(lambda tx: documents.insert_document(tx.conn, new_document(world, START, id="doc_1")))
+    record = await store.read(lambda conn: documents.load(conn, "doc_1"))
 
     def count(user: str, limit: int | None, doc: str = "doc_1"):
-        return store.write(lambda tx: documents.count_download(tx.conn, doc, user, limit))
+        limited = replace(record, id=doc, max_downloads=limit)
+        return store.write(lambda tx: documents.count_download(tx.conn, limited, user))
 
     alice_counts = [await count(alice, 2) for _ in range(3)]
     bob_unlimited = [await count(bob, None) for _ in range(4)]
     strangers = [await count(world["sender"].id, None), await count(alice, None, doc="doc_unknown")]
 
-    assert alice_counts == [True, True, False]
-    assert bob_unlimited == [True] * 4
-    assert strangers == [False, False]
+    assert alice_counts == [None, None, "download_limit"]
+    assert bob_unlimited == [None] * 4
+    assert strangers == ["download_limit", "download_limit"]
     doc = await store.read(lambda conn: documents.load(conn, "doc_1"))
-    assert doc.downloads == {alice: 2, bob: 4}
+    assert doc.downloads == {alice: 2, bob: 4} and doc.downloads_total == 6
+
+
+async def test_count_download_stops_at_the_total_and_undoes_the_pair(store: Store) -> None:
+    world = await _world(store)
+    alice, bob = world["alice"].id, world["bob"].id
+    await store.write(lambda tx: documents.insert_document(tx.conn, new_document(world, START, id="doc_1")))
+    record = replace(await store.read(lambda conn: documents.load(conn, "doc_1")), max_total_downloads=3)
+
+    results = [await store.write(lambda tx, who=who: documents.count_download(tx.conn, record, who))
+               for who in (alice, bob, alice, bob)]
+
+    assert results == [None, None, None, "total_download_limit"]
+    doc = await store.read(lambda conn: documents.load(conn, "doc_1"))
+    assert doc.downloads == {alice: 2, bob: 1} and doc.downloads_total == 3
 
 
 async def test_count_download_is_atomic_under_concurrency(open_store) -> None:
@@ -84,9 +100,10 @@ async def test_count_download_is_atomic_under_concurrency(open_store) -> None:
     world = await stores[0].write(make_world)
     alice = world["alice"].id
     await stores[0].write(lambda tx: documents.insert_document(tx.conn, new_document(world, START, id="doc_1")))
+    record = replace(await stores[0].read(lambda conn: documents.load(conn, "doc_1")), max_downloads=1)
 
     def download(tx: Tx) -> bool:
-        allowed = documents.count_download(tx.conn, "doc_1", alice, 1)
+        allowed = documents.count_download(tx.conn, record, alice) is None
         tx.log(action="doc.download", outcome="allow" if allowed else "deny", reason="ok", object="doc_1")
         return allowed
 

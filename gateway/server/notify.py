@@ -1,0 +1,173 @@
+"""Notifications by mail: a document arrived (to each recipient), first download (to the sender).
+
+Mail is written to the outbox inside the transaction of the event it reports
+(:func:`on_arrival`, :func:`on_first_download`), so an upload never waits
+for, or fails because of, an SMTP server; the :class:`Mailer` job sends it,
+retrying with back-off and giving up after ``mail_max_attempts`` (a
+``mail.failed`` log entry). Off unless ``smtp_host`` is set.
+
+No PHI in mail: no file name, no content, no note — only the sending
+organization, the document id, times, and a link. The link in an arrival
+mail is a sign-in link (the recipient must still authenticate), and its
+token is signed when the mail is sent, so no token is ever stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from typing import Final
+
+import aiosmtplib
+
+from carebridge.policies import DocumentState
+from carebridge.storage.db import identity, outbox
+from carebridge.storage.db.store import Store, Tx
+from carebridge.storage.errors import StorageError
+
+from . import linkkeys, linktokens
+from .jobs import Lease
+from .settings import Settings
+
+log = logging.getLogger("carebridge.mail")
+LEASE = "mail"
+MAIL_BATCH = 50  # messages per run
+SMTP_TIMEOUT: Final = 30.0  # seconds per message, connect included
+RETRY_BASE: Final = timedelta(seconds=30)  # first retry; doubles per attempt
+RETRY_MAX: Final = timedelta(hours=1)
+ARRIVAL, FIRST_DOWNLOAD = "document.arrived", "document.first_download"
+
+
+def enabled(settings: Settings) -> bool:
+    return bool(settings.smtp_host)
+
+
+def on_upload(tx: Tx, settings: Settings, *, sender: identity.User, state: DocumentState, kid: str) -> None:
+    """Queue arrival mail; with links allowed, each carries a sign-in link of its own."""
+    if not enabled(settings):
+        return
+    policy = state.policy
+    users = identity.find_users(tx.conn, sorted(policy.recipients))
+    sender_org = identity.org_names(tx.conn, [sender.org_id])[sender.org_id]
+    recipients = []
+    for user_id in sorted(policy.recipients):
+        link_id = None
+        if policy.links is not None:
+            link_id = linktokens.create(tx, document_id=state.document_id, recipient_id=user_id,
+                                        issued_by=sender.id, mode="sign_in", lifetime=policy.links.lifetime,
+                                        uses=policy.links.uses, ends_at=state.expires_at, kid=kid).link_id
+        recipients.append((users[user_id].email, link_id))
+    on_arrival(tx, settings, document_id=state.document_id, sender_org=sender_org,
+               expires_at=state.expires_at, recipients=recipients)
+
+
+def on_arrival(tx: Tx, settings: Settings, *, document_id: str, sender_org: str, expires_at: datetime,
+               recipients: list[tuple[str, str | None]]) -> None:
+    """Queue one arrival mail per recipient: ``(email, link id or None)`` pairs."""
+    if not enabled(settings):
+        return
+    for email, link_id in recipients:
+        outbox.enqueue(tx.conn, kind=ARRIVAL, to_address=email, document_id=document_id, now=tx.now,
+                       fields={"from_org": sender_org, "expires_at": _iso(expires_at), "link_id": link_id})
+
+
+def on_first_download(tx: Tx, settings: Settings, *, document_id: str, sender_id: str,
+                      recipient_id: str) -> None:
+    """Queue the sender's mail for a document's first counted download (by *recipient_id*)."""
+    if not enabled(settings):
+        return
+    users = identity.find_users(tx.conn, [sender_id, recipient_id])
+    org_id = users[recipient_id].org_id
+    outbox.enqueue(tx.conn, kind=FIRST_DOWNLOAD, to_address=users[sender_id].email, document_id=document_id,
+                   now=tx.now, fields={"by_org": identity.org_names(tx.conn, [org_id])[org_id],
+                                       "at": _iso(tx.now)})
+
+
+def render(mail: outbox.Mail, settings: Settings, url: str | None) -> EmailMessage:
+    message = EmailMessage()
+    message["From"], message["To"] = settings.mail_from, mail.to_address
+    base = settings.effective_public_url
+    if mail.kind == ARRIVAL:
+        message["Subject"] = "A document is waiting for you on carebridge"
+        open_line = f"Open it: {url}" if url else f"Sign in at {base} to fetch it."
+        message.set_content(
+            f"{mail.fields['from_org']} sent you a document through carebridge.\n\n{open_line}\n"
+            f"Or, with the carebridge CLI: carebridge fetch {mail.document_id}\n\n"
+            f"It is available until {mail.fields['expires_at']}.\n"
+            "This message does not contain the document or any detail of it.\n")
+    else:
+        message["Subject"] = "Your document was downloaded"
+        message.set_content(
+            f"Document {mail.document_id} was downloaded for the first time by a recipient at "
+            f"{mail.fields['by_org']}, at {mail.fields['at']}.\n\nThe access log at {base} has every access.\n")
+    return message
+
+
+class Mailer:
+    """Sends due mail under the ``mail`` lease; one instance per gateway process."""
+
+    def __init__(self, store: Store, settings: Settings, keyring: linkkeys.KeyringCache) -> None:
+        self._store, self._settings, self._keyring = store, settings, keyring
+        self._interval = settings.mail_interval.total_seconds()
+        self._lease = Lease(store, LEASE, timedelta(seconds=self._interval * 4 + SMTP_TIMEOUT))
+
+    async def run_once(self) -> int:
+        """Send what is due; returns how many were sent."""
+        async with self._lease.run() as taken:
+            return await self._run() if taken else 0
+
+    async def _run(self) -> int:
+        now = self._store.clock()
+        batch = await self._store.read(lambda conn: outbox.due(conn, now, MAIL_BATCH))
+        sent = 0
+        for mail in batch:
+            sent += await self._send(mail)
+        return sent
+
+    async def _send(self, mail: outbox.Mail) -> int:
+        try:
+            url = await self._link(mail)
+            await aiosmtplib.send(render(mail, self._settings, url), **self._smtp_options())
+        except (aiosmtplib.SMTPException, OSError, asyncio.TimeoutError, ssl.SSLError) as exc:
+            error = type(exc).__name__  # the class only: a server's reply may quote the message
+            await self._store.write(lambda tx: self._failed_attempt(tx, mail, error))
+            return 0
+        await self._store.write(lambda tx: outbox.sent(tx.conn, mail.id, tx.now))
+        return 1
+
+    async def _link(self, mail: outbox.Mail) -> str | None:
+        link_id = mail.fields.get("link_id")
+        if not link_id:
+            return None
+        return await self._store.read(lambda conn: linktokens.link_url(conn, self._settings, self._keyring.get(), link_id))
+
+    def _failed_attempt(self, tx: Tx, mail: outbox.Mail, error: str) -> None:
+        if mail.attempts + 1 >= self._settings.mail_max_attempts:
+            outbox.failed(tx.conn, mail.id, tx.now, error)
+            tx.log(action="mail.failed", outcome="deny", reason="smtp_error", object=mail.document_id)
+            return
+        delay = min(RETRY_MAX, RETRY_BASE * (2 ** mail.attempts))
+        outbox.retry_later(tx.conn, mail.id, tx.now + delay, error)
+
+    def _smtp_options(self) -> dict:
+        s = self._settings
+        context = ssl.create_default_context(cafile=s.smtp_ca_file or None)
+        return {"hostname": s.smtp_host, "port": s.smtp_port, "timeout": SMTP_TIMEOUT,
+                "username": s.smtp_username or None, "password": s.smtp_password or None,
+                "use_tls": s.smtp_security == "tls", "start_tls": s.smtp_security == "starttls",
+                "tls_context": context if s.smtp_security != "none" else None}
+
+    async def run_forever(self) -> None:
+        while True:
+            try:
+                await self.run_once()
+            except StorageError as exc:
+                log.warning("mailer failed: %s", type(exc).__name__)
+            await asyncio.sleep(self._interval)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
