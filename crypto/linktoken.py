@@ -35,8 +35,6 @@ from typing import Any, Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from jose import jwt
-from jose.exceptions import JOSEError, JWTClaimsError
 
 from carebridge.crypto.errors import CryptoError
 
@@ -90,6 +88,8 @@ class LinkKey:
 
 def sign_token(claims: Mapping[str, Any], key: LinkKey) -> str:
     """The JWS compact serialization of *claims*, signed with *key*."""
+    from jose import jwt  # imported on first use: ~9 MiB the gateway needs only for links
+
     return jwt.encode(dict(claims), key.private_pem, algorithm=LINK_ALGORITHM,
                       headers={"kid": key.kid, "typ": LINK_TOKEN_TYPE})
 
@@ -108,6 +108,9 @@ def verify_token(token: str, public_keys: Mapping[str, str], *, audience: str, i
     kid = header.get("kid")
     if not isinstance(kid, str) or kid not in public_keys:
         raise TokenError("unknown_key", "the token's signing key is not known")
+    from jose import jwt
+    from jose.exceptions import JOSEError, JWTClaimsError
+
     options = {"verify_exp": False, "verify_nbf": False, "verify_iat": False, "verify_at_hash": False}
     try:
         claims = jwt.decode(token, public_keys[kid], algorithms=[LINK_ALGORITHM], audience=audience,

@@ -9,9 +9,13 @@ Format
      {"content": {"sha256": HEX64, "size": INT}, "created_at": "YYYY-MM-DDTHH:MM:SSZ",
       "document_id": ID, "meta": {"sha256": HEX64, "size": INT},
       "overrides": [{"reason": TEXT, "rule_id": ID}, ...], "policy_digest": HEX64,
-      "recipients": [{"age_recipient": "age1...", "user_id": ID}, ...],
+      "recipients": [{"age_recipient": "age1..." | "scrypt", "user_id": ID}, ...],
       "sender": {"signing_key": "ed25519:...", "user_id": ID}, "version": 1}
 
+   ``age_recipient`` is ``scrypt`` (:data:`PASSPHRASE_RECIPIENT`) for a
+   recipient who opens the document with a passphrase shared out of band; the
+   files then have that one scrypt stanza and no other (age's rule), so
+   every recipient of such a manifest is ``scrypt`` and the sender is not one.
    ``content`` and ``meta`` describe the two age ciphertexts as stored; HEX64
    is lowercase hex SHA-256; ID matches :data:`ID_PATTERN`; the time is UTC,
    whole seconds, with upper-case ``T`` and ``Z``.
@@ -43,13 +47,15 @@ from carebridge.crypto.errors import CanonicalJSONError, KeyFormatError, Manifes
 from carebridge.crypto.signing import MANIFEST_CONTEXT, SIGNATURE_SIZE, SigningKey, VerifyKey
 
 __all__ = [
-    "ID_PATTERN", "MANIFEST_VERSION", "MAX_ID_LENGTH", "MAX_MANIFEST_BYTES",
+    "ID_PATTERN", "MANIFEST_VERSION", "PASSPHRASE_RECIPIENT", "MAX_ID_LENGTH", "MAX_MANIFEST_BYTES",
     "MAX_OVERRIDES", "MAX_REASON_LENGTH", "MAX_RECIPIENTS",
     "CiphertextDigest", "Manifest", "ManifestRecipient", "Override", "Sender",
     "policy_digest", "sign_manifest", "verify_manifest",
 ]  # fmt: skip
 
 MANIFEST_VERSION: Final = 1
+# The age_recipient of a recipient who opens the files with a passphrase (scrypt).
+PASSPHRASE_RECIPIENT: Final = "scrypt"
 # Ids are opaque tokens (UUID, ULID, prefixed random), never names or e-mail
 # addresses: no PHI may reach a manifest, which the gateway reads.
 MAX_ID_LENGTH: Final = 128
@@ -136,6 +142,8 @@ def _is_size(value: object) -> bool:
 def _is_age_recipient(value: object) -> bool:
     # parse_recipient takes only the canonical spelling (lowercase, zero
     # padding bits), so one key has one string under the signature.
+    if value == PASSPHRASE_RECIPIENT:
+        return True
     try:
         return isinstance(value, str) and parse_recipient(value) is not None
     except KeyFormatError:
@@ -199,6 +207,9 @@ class Manifest:
         _check(_is_id(self.document_id), "document_id", _ID)
         _check_record("sender", self.sender, Sender)
         _check_records("recipients", self.recipients, ManifestRecipient, (1, MAX_RECIPIENTS))
+        scrypt = [r.age_recipient == PASSPHRASE_RECIPIENT for r in self.recipients]
+        _check(all(scrypt) or not any(scrypt), "recipients",
+               "all scrypt (a passphrase is alone in its file) or none scrypt")
         _check_record("content", self.content, CiphertextDigest)
         _check_record("meta", self.meta, CiphertextDigest)
         # UTC and whole seconds, so the time has exactly one RFC 3339 spelling.

@@ -12,18 +12,21 @@ from pathlib import Path
 from typing import BinaryIO
 
 PASSPHRASE_ENV = "CAREBRIDGE_PASSPHRASE"
+# A document's passphrase (send --passphrase, fetch --link), never the key file's.
+DOCUMENT_PASSPHRASE_ENV = "CAREBRIDGE_DOCUMENT_PASSPHRASE"
 
 
 class CLIError(Exception):
     """A user-facing failure: its message is printed as one line on stderr."""
 
 
-def read_passphrase(env: Mapping[str, str], *, prompt: str, confirm: bool = False) -> str:
-    """The passphrase from ``CAREBRIDGE_PASSPHRASE``, else from the terminal."""
-    if env.get(PASSPHRASE_ENV):
-        return env[PASSPHRASE_ENV]
+def read_passphrase(env: Mapping[str, str], *, prompt: str, confirm: bool = False,
+                    variable: str = PASSPHRASE_ENV) -> str:
+    """The passphrase from *variable* (``CAREBRIDGE_PASSPHRASE``), else from the terminal."""
+    if env.get(variable):
+        return env[variable]
     if not sys.stdin.isatty():
-        raise CLIError(f"a passphrase is needed: set {PASSPHRASE_ENV} or run in a terminal")
+        raise CLIError(f"a passphrase is needed: set {variable} or run in a terminal")
     first = getpass.getpass(prompt)
     if not first:
         raise CLIError("the passphrase must not be empty")

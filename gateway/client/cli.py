@@ -22,7 +22,7 @@ from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
 from . import audit
-from ._terminal import CLIError, read_passphrase
+from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
 from .linkkey import fetch_link, parse_link
 from .transfer import SendOptions, TransferError, fetch, send
@@ -73,6 +73,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--link-key", action="store_true",
                    help="for recipients without keys: encrypt to a one-time key per recipient and print"
                         " one link each, the key after '#' (implies --links bearer unless given)")
+    p.add_argument("--passphrase", action="store_true",
+                   help=f"encrypt to a passphrase alone (age scrypt; from {DOCUMENT_PASSPHRASE_ENV} or a prompt),"
+                        " to share out of band; prints one link per recipient (implies --links bearer)")
     p.set_defaults(run=lambda a, e: _run(send_verb(a, e)))
 
     links = sub.add_parser("link", help="expiring links to a document you sent").add_subparsers(
@@ -213,11 +216,11 @@ async def send_verb(args, env) -> int:
         _duration(args.expires), args.max_downloads, args.note, _profile(args, env).get("log_verifier"),
         not_before_in=_duration(args.not_before, "--not-before"), max_total_downloads=args.max_total_downloads,
         networks=tuple(args.network), purposes=tuple(args.purpose),
-        links=args.links or ("bearer" if args.link_key else None),
+        links=args.links or ("bearer" if args.link_key or args.passphrase else None),
         link_lifetime=_duration(args.link_lifetime, "--link-lifetime"), link_uses=args.link_uses,
         retention=_duration(args.retention, "--retention", zero=True), legal_hold=args.legal_hold,
         allow_rules=tuple(args.allow), override_reason=args.reason, allow_text=args.allow_text,
-        link_key=args.link_key)
+        link_key=args.link_key, passphrase=_document_passphrase(env, confirm=True) if args.passphrase else None)
     keys = _keys(args, env)
     async with _client(args, env) as api:
         result = await send(api, keys, args.file, args.to, options, progress=_bar(args))
@@ -258,12 +261,19 @@ async def _fetch_link(args, env) -> int:
     if args.raw:
         raise CLIError("--raw is for DOC_ID; a link's key opens the file here")
     link = parse_link(args.link)
+    passphrase = None if link.identity else _document_passphrase(env, confirm=False)
     token = _profile(args, env).get("token", "")  # a sign-in link needs the recipient's token
     async with Client(link.base_url, token) as api:
-        got = await fetch_link(api, link, output=args.output, progress=_bar(args), purpose=args.purpose)
+        got = await fetch_link(api, link, output=args.output, passphrase=passphrase, progress=_bar(args),
+                               purpose=args.purpose)
     _print(args, {"id": got.document_id, "path": str(got.path), "name": got.name, "size": got.size,
                   "sender_id": got.sender_id}, str(got.path))
     return 0
+
+
+def _document_passphrase(env, *, confirm: bool) -> str:
+    """A document's passphrase (not the key file's): the environment, else the terminal."""
+    return read_passphrase(env, prompt="Document passphrase: ", confirm=confirm, variable=DOCUMENT_PASSPHRASE_ENV)
 
 
 async def link_issue_verb(args, env) -> int:

@@ -19,7 +19,7 @@ import os
 import secrets
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from ...crypto.keyfile import UserKeys
 from ...crypto.manifest import (
     CiphertextDigest,
     Manifest,
+    PASSPHRASE_RECIPIENT,
     ManifestRecipient,
     Sender,
     policy_digest,
@@ -77,6 +78,8 @@ class SendOptions:
     #: Link-key mode (see .linkkey): encrypt to a one-time key per recipient,
     #: then issue each a link of ``links`` mode whose fragment carries the key.
     link_key: bool = False
+    #: Passphrase mode: encrypt to this passphrase alone (age scrypt), shared out of band.
+    passphrase: str | None = field(default=None, repr=False)
     #: Sends the bytes as they are, unsanitized and unscanned. For tests of
     #: the transport with synthetic bytes; never set by the CLI.
     unsafe_skip_redaction_gate: bool = False
@@ -142,24 +145,12 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     me = await client.me()
     if me["keys"] is None or me["keys"]["age_recipient"] != keys.recipient:
         raise TransferError("your key file is not your registered key: run `carebridge keys register`")
-    if options.link_key and options.links is None:
-        raise TransferError("link-key mode needs a policy that allows links (--links bearer or sign_in)")
-    resolved = await resolve_recipients(client, to, keyless=options.link_key)
+    keyless = options.link_key or options.passphrase is not None
+    if keyless and options.links is None:
+        raise TransferError("link-key and passphrase modes need a policy that allows links (--links)")
+    resolved = await resolve_recipients(client, to, keyless=keyless)
     users = resolved.users
-    one_time = {u["id"]: age.X25519Identity.generate() for u in users} if options.link_key else {}
-    if not one_time:
-        try:
-            verifier, origin = await log_verifier(client, options.log_verifier)
-            for user in users:
-                await check_published(client, user, verifier, origin)
-        except KeyNotLogged as exc:
-            raise TransferError(f"refusing to encrypt: {exc}") from None
-    named = [(u["id"], str(one_time[u["id"]].recipient) if one_time else u["keys"]["age_recipient"])
-             for u in users] + [(me["id"], keys.recipient)]
-    recipients = [age.parse_recipient(r) for _, r in named]
-    if len({r.post_quantum for r in recipients}) > 1:
-        raise TransferError("some recipients have post-quantum keys and some do not;"
-                            " one file cannot mix them (send them separately)")
+    named, recipients, fragments = await _addressing(client, me, keys, users, options)
     with tempfile.TemporaryDirectory(prefix="carebridge-send-") as work:
         cleared, overrides = await clear(path, Path(work), allow=options.allow_rules,
                                          reason=options.override_reason, allow_text=options.allow_text,
@@ -182,18 +173,50 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
                                      progress=progress(cipher_size) if progress else None)
     # What was encrypted: the sanitized document, which the recipient's fetch reproduces.
     answer = {**answer, "sha256": plain_sha, "size": size, "overrides": [o.rule_id for o in overrides]}
-    if one_time:
-        answer["links"] = await _key_links(client, answer["id"], users, one_time, options.links)
+    if fragments is not None:
+        answer["links"] = await _key_links(client, answer["id"], users, fragments, options.links)
     return answer
 
 
-async def _key_links(client: Client, doc_id: str, users: list[dict], one_time: dict, mode: str) -> list[dict]:
-    """One link per recipient, its one-time key in the fragment (never sent to the gateway)."""
+async def _addressing(client: Client, me: dict, keys: UserKeys, users: list[dict],
+                      options: SendOptions) -> tuple[list[tuple[str, str]], list, dict[str, str] | None]:
+    """(user id, age recipient) pairs for the manifest, the age recipients, and link fragments.
+
+    - registered keys (the default): each recipient's key, proven in the log, and yours;
+    - link-key mode: a one-time identity per recipient, its secret the link's fragment;
+    - passphrase mode: age scrypt alone in the file (not even yours), links without a key.
+    """
+    if options.passphrase is not None:
+        named = [(u["id"], PASSPHRASE_RECIPIENT) for u in users]
+        return named, [age.ScryptRecipient(options.passphrase)], {u["id"]: "" for u in users}
+    if options.link_key:
+        one_time = {u["id"]: age.X25519Identity.generate() for u in users}
+        named = [(uid, str(identity.recipient)) for uid, identity in one_time.items()]
+        fragments = {uid: "#" + identity.secret_string() for uid, identity in one_time.items()}
+    else:
+        try:
+            verifier, origin = await log_verifier(client, options.log_verifier)
+            for user in users:
+                await check_published(client, user, verifier, origin)
+        except KeyNotLogged as exc:
+            raise TransferError(f"refusing to encrypt: {exc}") from None
+        named, fragments = [(u["id"], u["keys"]["age_recipient"]) for u in users], None
+    named.append((me["id"], keys.recipient))
+    recipients = [age.parse_recipient(r) for _, r in named]
+    if len({r.post_quantum for r in recipients}) > 1:
+        raise TransferError("some recipients have post-quantum keys and some do not;"
+                            " one file cannot mix them (send them separately)")
+    return named, recipients, fragments
+
+
+async def _key_links(client: Client, doc_id: str, users: list[dict], fragments: dict[str, str],
+                     mode: str) -> list[dict]:
+    """One link per recipient; a link-key mode link carries its key in the fragment (never sent)."""
     links = []
     for user in users:
         link = await client.issue_link(doc_id, user["id"], mode)
         links.append({"recipient": user["email"], "expires_at": link["expires_at"],
-                      "url": f"{link['url']}#{one_time[user['id']].secret_string()}"})
+                      "url": link["url"] + fragments[user["id"]]})
     return links
 
 

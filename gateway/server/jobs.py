@@ -57,7 +57,7 @@ class Lease:
     """A job's lease, held by this process: one run at a time here, one holder across processes.
 
     ``async with lease.run() as taken:`` — *taken* is False while another
-    gateway process holds the lease (the run should then do nothing).
+    gateway process is running the job (this run should then do nothing).
     """
 
     def __init__(self, store: Store, name: str, ttl: timedelta) -> None:
@@ -67,10 +67,16 @@ class Lease:
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[bool]:
+        """Hold the lease for one run and give it up after, so another process (or
+        ``carebridge admin purge``) may run next; the TTL only covers a crash."""
         async with self._running:
             try:
                 taken = await self._store.write(
                     lambda tx: leases.acquire(tx.conn, self._name, self._holder, tx.now, self._ttl))
             except Conflict:  # another process inserted the first lease at the same moment
                 taken = False
-            yield taken
+            try:
+                yield taken
+            finally:
+                if taken:
+                    await self._store.write(lambda tx: leases.release(tx.conn, self._name, self._holder))

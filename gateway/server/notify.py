@@ -21,8 +21,6 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Final
 
-import aiosmtplib
-
 from carebridge.policies import DocumentState
 from carebridge.storage.db import identity, outbox
 from carebridge.storage.db.store import Store, Tx
@@ -128,6 +126,8 @@ class Mailer:
         return sent
 
     async def _send(self, mail: outbox.Mail) -> int:
+        import aiosmtplib  # only a gateway that sends mail loads it
+
         try:
             url = await self._link(mail)
             await aiosmtplib.send(render(mail, self._settings, url), **self._smtp_options())

@@ -29,7 +29,13 @@ from aiohttp import BodyPartReader, MultipartReader, web
 from carebridge.crypto import age
 from carebridge.crypto.canonical import canonical_json
 from carebridge.crypto.errors import CryptoError
-from carebridge.crypto.manifest import MAX_MANIFEST_BYTES, Manifest, policy_digest, verify_manifest
+from carebridge.crypto.manifest import (
+    MAX_MANIFEST_BYTES,
+    PASSPHRASE_RECIPIENT,
+    Manifest,
+    policy_digest,
+    verify_manifest,
+)
 from carebridge.crypto.signing import VerifyKey
 from carebridge.policies import (
     DocumentPolicy,
@@ -57,6 +63,7 @@ CLOCK_SKEW = 600  # seconds a manifest's created_at may differ from the server's
 MULTIPART_OVERHEAD = 64 * 1024  # part headers and boundaries on top of the parts
 DOCUMENT_ID = re.compile(r"doc_[A-Za-z0-9_-]{22,60}")  # >= 128 random bits
 RECIPIENT_STANZAS = ("X25519", "mlkem768x25519")
+SCRYPT_STANZA = "scrypt"
 
 
 @dataclass
@@ -219,6 +226,13 @@ def _check_manifest_fields(manifest: Manifest, principal: Principal, now) -> Non
 async def _check_recipient_keys(request, principal, manifest: Manifest, policy: DocumentPolicy,
                                 active: dict) -> None:
     named = {r.user_id: r.age_recipient for r in manifest.recipients}
+    if _passphrase(manifest):
+        # Passphrase mode: age's scrypt stanza is alone in its file, so the sender is
+        # not a recipient, and only a link can bring a recipient to the document.
+        if set(named) != set(policy.recipients) or policy.links is None:
+            raise Invalid("a passphrase document names exactly the policy's recipients and needs links",
+                          slug="recipient-mismatch", title="Recipient mismatch")
+        return
     if set(named) != set(policy.recipients) | {principal.user.id}:
         raise Invalid("the manifest's recipients must be the policy's recipients and you",
                       slug="recipient-mismatch", title="Recipient mismatch")
@@ -240,11 +254,21 @@ async def _check_ciphertexts(request, principal, manifest: Manifest, meta: Strea
             await _deny(request, principal, manifest.document_id, "digest_mismatch")
             raise Invalid(f"the {name} ciphertext does not match the manifest's SHA-256 and size",
                           slug="digest-mismatch", title="Ciphertext does not match the manifest")
-        stanzas = sum(s.type in RECIPIENT_STANZAS for s in got.header.stanzas)
-        if stanzas != len(manifest.recipients):
+        types = [stanza.type for stanza in got.header.stanzas]
+        if _passphrase(manifest):
+            if types.count(SCRYPT_STANZA) != 1 or any(t in RECIPIENT_STANZAS for t in types):
+                raise Invalid(f"the {name} age header must hold one scrypt stanza and no other recipient",
+                              slug="recipient-count-mismatch", title="Recipient count mismatch")
+            continue
+        stanzas = sum(t in RECIPIENT_STANZAS for t in types)
+        if stanzas != len(manifest.recipients) or SCRYPT_STANZA in types:
             raise Invalid(f"the {name} age header has {stanzas} recipient stanzas for"
                           f" {len(manifest.recipients)} recipients", slug="recipient-count-mismatch",
                           title="Recipient count mismatch")
+
+
+def _passphrase(manifest: Manifest) -> bool:
+    return manifest.recipients[0].age_recipient == PASSPHRASE_RECIPIENT  # all or none (Manifest checks)
 
 
 async def _record(request: web.Request, principal: Principal, checked: Checked, manifest_bytes: bytes,

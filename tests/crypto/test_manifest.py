@@ -591,3 +591,16 @@ def test_random_canonical_json_raises_only_manifest_error(value: object) -> None
 def test_replace_keeps_validation() -> None:
     with pytest.raises(ManifestError, match=r"^policy_digest:"):
         replace(build_manifest(), policy_digest="nope")
+
+
+def test_passphrase_recipients_are_all_or_none() -> None:
+    from carebridge.crypto.manifest import PASSPHRASE_RECIPIENT
+
+    scrypt = (ManifestRecipient("usr_spa1", PASSPHRASE_RECIPIENT), ManifestRecipient("usr_spa2", PASSPHRASE_RECIPIENT))
+    signed = sign_manifest(build_manifest(recipients=scrypt), SENDER_KEY)
+    assert verify_manifest(signed, SENDER_KEY.public).recipients == scrypt
+    mixed = (ManifestRecipient("usr_spa1", PASSPHRASE_RECIPIENT), ManifestRecipient("usr_spa2", RECIPIENTS[0]))
+    with pytest.raises(ManifestError, match="recipients: must be all scrypt"):
+        build_manifest(recipients=mixed)
+    with pytest.raises(ManifestError, match="age_recipient"):
+        build_manifest(recipients=(ManifestRecipient("usr_spa1", "SCRYPT"),))

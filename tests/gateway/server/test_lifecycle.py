@@ -15,8 +15,7 @@ from pathlib import Path
 from carebridge.gateway.client import transfer
 from carebridge.gateway.client.transfer import SendOptions
 from carebridge.gateway.server.app import PURGER
-from carebridge.gateway.server.lifecycle import Purger
-from carebridge.storage.db import documents, ledger
+from carebridge.storage.db import documents, leases, ledger
 
 from .conftest import World, matching
 
@@ -77,12 +76,19 @@ async def test_purge_deletes_expired_and_revoked_keeps_held(world: World, tmp_pa
 async def test_released_hold_is_purged_and_the_lease_serializes_processes(world: World, tmp_path: Path) -> None:
     held = await send(world, tmp_path, expires_in=timedelta(hours=1), retention=timedelta(0), legal_hold=True)
     world.clock.advance(hours=2)
-    other_process = Purger(world.gw.store, world.gw.app[PURGER]._blobs, interval=timedelta(minutes=5))
-    assert (await world.gw.app[PURGER].run_once()).held == 1
-    assert (await other_process.run_once()).skipped  # the lease is held by the first
+    # Another gateway process in the middle of a run holds the lease: this one skips.
+    store, purger = world.gw.store, world.gw.app[PURGER]
+    assert await store.write(lambda tx: leases.acquire(tx.conn, "purge", "gw-other", tx.now, timedelta(minutes=10)))
+    assert (await purger.run_once()).skipped
+    await store.write(lambda tx: leases.release(tx.conn, "purge", "gw-other"))
+    assert (await purger.run_once()).held == 1
+    # A run gives the lease up when it ends: another process may take it at once.
+    assert await store.write(lambda tx: leases.acquire(tx.conn, "purge", "gw-other", tx.now, timedelta(minutes=10)))
+    await store.write(lambda tx: leases.release(tx.conn, "purge", "gw-other"))
 
     released = await world.gw.request("POST", f"/api/v1/documents/{held}/policy", token=world.admin.token,
                                       json={"legal_hold": False})
     assert released.status == 200, released.body
     report = await world.gw.app[PURGER].run_once()
     assert report.purged == 1 and keys_of(world, held) == []
+

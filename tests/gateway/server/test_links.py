@@ -288,3 +288,32 @@ async def test_link_key_mode_needs_links_in_the_policy(world: World, tmp_path: P
     with pytest.raises(TransferError, match="links"):
         await transfer.send(world.uploader.client, world.uploader.keys, path, [world.recipient.email],
                             SendOptions(unsafe_skip_redaction_gate=True, link_key=True))
+
+
+async def test_passphrase_mode_scrypt_alone_and_fetch_by_link(world: World, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from carebridge.crypto import age
+    from carebridge.gateway.client.api import Client
+    from carebridge.gateway.client.linkkey import LinkError, fetch_link, parse_link
+
+    passphrase = "synthetic-test-passphrase-" + secrets.token_hex(4)
+    data = b"%PDF-1.4\nSYNTHETIC PASSPHRASE TEST " + secrets.token_bytes(300)
+    path = tmp_path / "passphrase-summary.pdf"
+    path.write_bytes(data)
+    sent = await transfer.send(world.uploader.client, world.uploader.keys, path, [world.recipient.email],
+                               SendOptions(unsafe_skip_redaction_gate=True, passphrase=passphrase, links="bearer",
+                                           link_uses=2))
+    [link] = sent["links"]
+    assert "#" not in link["url"]
+    # The stored file is age's scrypt stanza alone: the stock format, not even the sender's key.
+    stored = await stored_ciphertext(world, sent["id"])
+    header = age.parse_header(__import__("io").BytesIO(stored))
+    assert [s.type for s in header.stanzas] == ["scrypt"]
+    parsed = replace(parse_link(link["url"]), base_url=world.gw.url)
+    async with Client(parsed.base_url, "") as anonymous:
+        with pytest.raises(LinkError, match="passphrase"):
+            await fetch_link(anonymous, parsed, output=tmp_path / "bad.pdf", passphrase="wrong passphrase")
+        await fetch_link(anonymous, parsed, output=tmp_path / "out.pdf", passphrase=passphrase)
+    assert (tmp_path / "out.pdf").read_bytes() == data
+    assert passphrase not in json.dumps(await log(world))

@@ -79,6 +79,21 @@ def test_fresh_database_has_no_revision_until_upgraded(open_store: Callable[...,
 
     assert migrate.head_revision() is not None
     assert migrate.current_revision(store.engines.writer) == migrate.head_revision()
+    assert migrate.stamped_revision(store.engines.writer) == migrate.head_revision()
+
+
+def test_head_revision_constant_is_alembics_head() -> None:
+    # The start-up fast path skips Alembic when the database stands at HEAD_REVISION:
+    # a new migration must move the constant, or it would never run at start.
+    assert migrate.HEAD_REVISION == migrate.head_revision()
+
+
+def test_an_older_database_is_upgraded_at_start(open_store: Callable[..., Store]) -> None:
+    store = open_store(upgrade=False)
+    migrate.upgrade(store.engines.writer, "0002")
+    assert migrate.stamped_revision(store.engines.writer) == "0002"
+    migrate.upgrade(store.engines.writer)
+    assert migrate.stamped_revision(store.engines.writer) == migrate.HEAD_REVISION
 
 
 async def test_upgrade_twice_is_a_no_op(store: Store) -> None:
