@@ -69,7 +69,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--allow", action="append", default=[], metavar="RULE",
                    help="send although the redaction check found RULE (repeatable; needs --reason)")
     p.add_argument("--reason", help="why the overridden findings may go (signed into the manifest)")
-    p.add_argument("--allow-text", action="store_true", help="accept a plain-text file (scanned like a PDF)")
+    p.add_argument("--allow-text", action="store_true",
+                   help="accept a plain-text file, scanned like a PDF (or allow_text = true in the profile,"
+                        " CAREBRIDGE_ALLOW_TEXT=true)")
     p.add_argument("--link-key", action="store_true",
                    help="for recipients without keys: encrypt to a one-time key per recipient and print"
                         " one link each, the key after '#' (implies --links bearer unless given)")
@@ -143,10 +145,15 @@ def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]
             values = {k: str(v) for k, v in tomllib.loads(args.profile.read_text()).items()}
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise CLIError(f"profile {args.profile}: {exc}") from None
-    for key in ("url", "token", "identity", "log_verifier"):
+    for key in ("url", "token", "identity", "log_verifier", "allow_text"):
         if env.get(f"CAREBRIDGE_{key.upper()}"):
             values[key] = env[f"CAREBRIDGE_{key.upper()}"]
     return values
+
+
+def _allows_text(args, env) -> bool:
+    """``allow_text = true`` in the profile, or ``CAREBRIDGE_ALLOW_TEXT=true``: a clinic's configuration."""
+    return _profile(args, env).get("allow_text", "").lower() in ("true", "1", "yes")
 
 
 def _client(args, env) -> Client:
@@ -219,7 +226,7 @@ async def send_verb(args, env) -> int:
         links=args.links or ("bearer" if args.link_key or args.passphrase else None),
         link_lifetime=_duration(args.link_lifetime, "--link-lifetime"), link_uses=args.link_uses,
         retention=_duration(args.retention, "--retention", zero=True), legal_hold=args.legal_hold,
-        allow_rules=tuple(args.allow), override_reason=args.reason, allow_text=args.allow_text,
+        allow_rules=tuple(args.allow), override_reason=args.reason, allow_text=args.allow_text or _allows_text(args, env),
         link_key=args.link_key, passphrase=_document_passphrase(env, confirm=True) if args.passphrase else None)
     keys = _keys(args, env)
     async with _client(args, env) as api:

@@ -1,0 +1,37 @@
+"""The `admin link-key rotate` and `admin purge` verbs, on a deployment folder, as an operator runs them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from carebridge.gateway.cli import main
+
+
+def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_link_key_rotation_keeps_the_old_key_and_is_logged(tmp_path: Path, capsys) -> None:
+    data = str(tmp_path / "var")
+    code, out, _ = run(capsys, "admin", "link-key", "rotate", "--data", data, "--json")
+    assert code == 0
+    first = json.loads(out)["kid"]
+    code, out, _ = run(capsys, "admin", "link-key", "rotate", "--data", data, "--json")
+    second = json.loads(out)["kid"]
+    keys = Path(data) / "keys" / "links"
+    assert first != second and (keys / f"{first}.pem").exists() and (keys / f"{second}.pem").exists()
+    assert (keys / "current").read_text().strip() == second
+    assert all(oct(p.stat().st_mode & 0o777) == "0o600" for p in keys.glob("*.pem"))
+    code, out, _ = run(capsys, "admin", "verify-log", "--data", data, "--json")
+    assert code == 0 and json.loads(out)["entries_verified"] >= 2  # both rotations are log entries
+
+
+def test_purge_verb_runs_one_pass(tmp_path: Path, capsys) -> None:
+    code, out, err = run(capsys, "admin", "purge", "--data", str(tmp_path / "var"), "--json")
+    assert code == 0, err
+    assert json.loads(out) == {"purged": 0, "held": 0}
