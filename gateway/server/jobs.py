@@ -42,10 +42,13 @@ async def sweep_once(store: Store, blobs: BlobStore, older_than: timedelta) -> t
 
 
 async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta) -> None:
+    """Sweep every quarter of *older_than* (at least a minute), one gateway process at a time."""
     interval = max(60.0, older_than.total_seconds() / 4)
+    lease = Lease(store, "sweep", timedelta(seconds=interval * 2))
     while True:
         try:
-            staged, orphans = await sweep_once(store, blobs, older_than)
+            async with lease.run() as taken:
+                staged, orphans = await sweep_once(store, blobs, older_than) if taken else (0, 0)
             if staged or orphans:
                 log.info("sweeper removed %d staged uploads and %d orphan blobs", staged, orphans)
         except StorageError as exc:

@@ -92,3 +92,22 @@ async def test_released_hold_is_purged_and_the_lease_serializes_processes(world:
     report = await world.gw.app[PURGER].run_once()
     assert report.purged == 1 and keys_of(world, held) == []
 
+
+
+async def test_sweeper_removes_orphans_and_keeps_documents(world: World, tmp_path: Path) -> None:
+    from carebridge.gateway.server import jobs
+    from carebridge.gateway.server.context import BLOBS
+
+    doc_id = await send(world, tmp_path)
+    blobs = world.gw.app[BLOBS]
+    orphan = "doc_orphanTestOrphanTestOrph/" + secrets.token_hex(8) + "/content"  # a crash before the row
+    writer = await blobs.create(orphan)
+    await writer.write(b"age-encryption.org/v1 synthetic orphan")
+    await writer.commit()
+    assert orphan in world.gw.stored_blob_keys()
+    # Younger than sweep_after: an upload may still be on its way to its row.
+    assert await jobs.sweep_once(world.gw.store, blobs, world.gw.settings.sweep_after) == (0, 0)
+    world.clock.advance(hours=2)
+    staged, orphans = await jobs.sweep_once(world.gw.store, blobs, world.gw.settings.sweep_after)
+    assert orphans == 1 and orphan not in world.gw.stored_blob_keys()
+    assert len(keys_of(world, doc_id)) == 2  # a document's blobs are never orphans
