@@ -120,17 +120,34 @@ async def revoke(request: web.Request) -> web.Response:
 
 
 async def open_link(request: web.Request) -> web.Response:
-    """The link's page: says what the link is for and spends nothing."""
+    """The link's page: says what the link is for and spends nothing.
+
+    With ``Accept: application/json`` it answers the manifest and the meta
+    ciphertext instead, which a sign-in link gives only to its recipient.
+    """
     _rate_limit(request)
     verified = _verify(request)
     wants_json = "application/json" in request.headers.get("Accept", "")
+    credentials = bearer(request) if wants_json and "Authorization" in request.headers else None
 
-    def unit(tx) -> Outcome:
+    def unit(tx) -> Outcome | Refused:
+        principal = check_token(tx.conn, credentials, tx.now) if credentials is not None else None
+        if isinstance(principal, Refused):
+            log_refusal(tx, request, principal)
+            return principal
         outcome = _check(tx, verified, user_id=None, consume=False)
-        _log(tx, request, "link.open", outcome, None, _object(verified))
+        if wants_json and outcome.allowed and outcome.record.mode == "sign_in":
+            signed_in = principal.user.id if principal else None
+            refusal = check_use(verified, outcome.record, tx.now, document_id=verified.document_id,
+                                user_id=signed_in, consume=True)  # the same who-check as a claim
+            if refusal is not None:
+                outcome = Outcome(False, refusal.value, None, outcome.record)
+        _log(tx, request, "link.open", outcome, principal.actor if principal else None, _object(verified))
         return outcome
 
     outcome = await request.app[STORE].write(unit)
+    if isinstance(outcome, Refused):
+        raise unauthorized()
     if wants_json:
         if not outcome.allowed:
             raise _link_problem(outcome.reason)
@@ -197,7 +214,10 @@ def _check(tx, verified: LinkClaims | LinkRefusal, *, user_id: str | None, consu
 def _download(tx, outcome: Outcome, principal: Principal | None, context, settings) -> Outcome:
     """The document's policy for this recipient over this channel, then the counts."""
     doc, record = outcome.document, outcome.record
-    actor = principal.actor if principal else _recipient_actor(tx.conn, record.recipient_id)
+    # A sign-in link is used by its recipient, signed in; a bearer link by whoever
+    # holds it, on the recipient's behalf (a token sent along changes nothing).
+    signed_in = principal is not None and record.mode == "sign_in"
+    actor = principal.actor if signed_in else _recipient_actor(tx.conn, record.recipient_id)
     if actor is None:  # a bearer link of a recipient disabled since
         return Outcome(False, "user_disabled", doc, record)
     channel = Channel.sign_in_link if record.mode == "sign_in" else Channel.bearer_link

@@ -317,3 +317,18 @@ async def test_passphrase_mode_scrypt_alone_and_fetch_by_link(world: World, tmp_
         await fetch_link(anonymous, parsed, output=tmp_path / "out.pdf", passphrase=passphrase)
     assert (tmp_path / "out.pdf").read_bytes() == data
     assert passphrase not in json.dumps(await log(world))
+
+
+async def test_a_sign_in_links_summary_is_for_its_recipient_only(world: World, tmp_path: Path) -> None:
+    doc_id, _ = await send(world, tmp_path, links="sign_in")
+    token = token_of((await issue(world, doc_id, mode="sign_in")).json()["url"])
+    accept = {"Accept": "application/json"}
+    page = await world.gw.request("GET", f"/l/{token}")
+    assert page.status == 200 and b"sign in" in page.body  # the page itself says nothing more
+    (await world.gw.request("GET", f"/l/{token}", headers=accept)).problem(401, "link-sign-in-required")
+    other = await world.gw.request("GET", f"/l/{token}", headers=accept, token=world.recipient2.token)
+    other.problem(403, "link-wrong-user")
+    mine = await world.gw.request("GET", f"/l/{token}", headers=accept, token=world.recipient.token)
+    assert mine.status == 200 and mine.json()["document_id"] == doc_id
+    entries = matching(await log(world), action="link.open", object=doc_id)
+    assert [e["outcome"] for e in entries] == ["allow", "deny", "deny", "allow"]
