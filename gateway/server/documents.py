@@ -52,6 +52,7 @@ PURPOSE_HEADER = "Carebridge-Purpose"
 # Parsed policies by document id: a policy never changes after upload, and
 # parsing one costs more than the rest of a small download's decision.
 POLICY_CACHE_SIZE = 4096
+ADDRESS_CACHE_SIZE = 4096  # parsed client addresses: parsing one costs more than the rest of _access
 # The kind of change, in the log entry's action (never its value: no PHI, no ids beyond the document's).
 
 
@@ -95,8 +96,13 @@ def _purpose(request: web.Request) -> Purpose | None:
 
 def _address(request: web.Request) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     raw = client_address(request)
+    return _parse_address(raw) if raw else None
+
+
+@functools.lru_cache(maxsize=ADDRESS_CACHE_SIZE)
+def _parse_address(raw: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
-        return ipaddress.ip_address(raw) if raw else None
+        return ipaddress.ip_address(raw)
     except ValueError:  # a Unix socket path, or a proxy's placeholder: unknown, fails closed
         return None
 

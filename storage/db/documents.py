@@ -13,7 +13,8 @@ from typing import Literal
 from sqlalchemy import Integer, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from .schema import document_recipients, documents
+from .schema import UTCDateTime, document_recipients, documents
+from .store import driver_select, stored_time
 
 MAX_PAGE = 200  # rows per inbox/outbox page
 
@@ -77,25 +78,29 @@ def insert_document(conn: Connection, doc: NewDocument) -> None:
         for user_id, recipient in doc.recipients])
 
 
-# Built once: every download runs these, and building a statement costs more
-# than executing it on SQLite.
+# Prebuilt, and run straight through the driver: every download runs it. One
+# round trip: the document's columns on each of its recipient rows.
 _PER_RECIPIENT = ("downloads", "revoked_recipients")
-_LOAD = select(*(documents.c[k] for k in DocumentRecord.__slots__ if k not in _PER_RECIPIENT)).where(
-    documents.c.id == bindparam("id"))
-_COUNTS = select(document_recipients.c.user_id, document_recipients.c.downloads,
-                 document_recipients.c.revoked_at).where(document_recipients.c.document_id == bindparam("id"))
+_DOCUMENT_COLUMNS = tuple(k for k in DocumentRecord.__slots__ if k not in _PER_RECIPIENT)
+_TIME_COLUMNS = frozenset(k for k in _DOCUMENT_COLUMNS if isinstance(documents.c[k].type, UTCDateTime))
+_LOAD_SQL = (f"SELECT {', '.join('d.' + k for k in _DOCUMENT_COLUMNS)}, r.user_id, r.downloads, r.revoked_at"
+             " FROM documents d LEFT JOIN document_recipients r ON r.document_id = d.id WHERE d.id = ?")
 
 
 def load(conn: Connection, document_id: str) -> DocumentRecord | None:
-    row = conn.execute(_LOAD, {"id": document_id}).first()
-    if row is None:
+    rows = driver_select(conn, _LOAD_SQL, (document_id,))
+    if not rows:
         return None
-    rows = conn.execute(_COUNTS, {"id": document_id}).all()
-    data = dict(row._mapping)
+    width = len(_DOCUMENT_COLUMNS)
+    data = dict(zip(_DOCUMENT_COLUMNS, rows[0][:width]))
+    for k in _TIME_COLUMNS:
+        data[k] = stored_time(data[k])
+    data["manifest"] = bytes(data["manifest"])
     data["legal_hold"] = bool(data["legal_hold"])
-    return DocumentRecord(**{k: data[k] for k in DocumentRecord.__slots__ if k not in _PER_RECIPIENT},
-                          downloads={user: n for user, n, _ in rows},
-                          revoked_recipients={user: at for user, _, at in rows if at is not None})
+    recipients = [row[width:] for row in rows if row[width] is not None]
+    return DocumentRecord(**data, downloads={user: n for user, n, _ in recipients},
+                          revoked_recipients={user: stored_time(at) for user, _, at in recipients
+                                              if at is not None})
 
 
 _COUNT = (update(document_recipients)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .schema import api_tokens, orgs, referrals, users
+from .store import driver_select, stored_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +95,21 @@ def _users_query():
     return select(*_USER_COLUMNS).join(orgs, orgs.c.id == users.c.org_id)
 
 
-# Built once: every authenticated request runs it.
-_FIND_TOKEN = (
-    select(api_tokens.c.id.label("token_id"), api_tokens.c.secret_hash, api_tokens.c.expires_at,
-           api_tokens.c.revoked_at, *_USER_COLUMNS)
-    .join(users, users.c.id == api_tokens.c.user_id).join(orgs, orgs.c.id == users.c.org_id)
-    .where(api_tokens.c.id == bindparam("token_id")))
+# Prebuilt, and run straight through the driver: every authenticated request runs it.
+_FIND_TOKEN_SQL = (
+    "SELECT t.id, t.secret_hash, t.expires_at, t.revoked_at,"
+    " u.id, u.email, u.org_id, u.role, o.kind, u.disabled_at"
+    " FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id"
+    " WHERE t.id = ?")
 
 
 def find_token(conn: Connection, token_id: str) -> TokenRecord | None:
-    row = conn.execute(_FIND_TOKEN, {"token_id": token_id}).first()
-    if row is None:
+    rows = driver_select(conn, _FIND_TOKEN_SQL, (token_id,))
+    if not rows:
         return None
-    return TokenRecord(row.token_id, bytes(row.secret_hash), row.expires_at, row.revoked_at, _user(row))
+    ((tid, secret_hash, expires_at, revoked_at, user_id, email, org_id, role, kind, disabled_at),) = rows
+    return TokenRecord(tid, bytes(secret_hash), stored_time(expires_at), stored_time(revoked_at),
+                       User(user_id, email, org_id, role, kind, disabled_at is not None))
 
 
 def find_org(conn: Connection, name: str) -> Org | None:

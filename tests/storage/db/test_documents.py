@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, replace
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -187,3 +187,23 @@ async def test_referenced_blob_keys_names_only_keys_of_rows(store: Store) -> Non
 
     assert found == {"doc_1/content", "doc_2/meta"}
     assert await store.read(lambda conn: documents.referenced_blob_keys(conn, [])) == set()
+
+
+async def test_load_in_a_write_unit_sees_counts_and_revocations_of_that_unit(store: Store) -> None:
+    # load() reads straight through the driver: it must see the unit's own uncommitted changes.
+    world = await _world(store)
+    await store.write(lambda tx: documents.insert_document(tx.conn, new_document(world, START, id="doc_1")))
+    alice, bob = world["alice"].id, world["bob"].id
+
+    def unit(tx: Tx) -> documents.DocumentRecord:
+        doc = documents.load(tx.conn, "doc_1")
+        assert documents.count_download(tx.conn, doc, alice) is None
+        assert documents.revoke_recipient(tx.conn, "doc_1", bob, tx.now)
+        return documents.load(tx.conn, "doc_1")
+
+    seen = await store.write(unit)
+    loaded = await store.read(lambda conn: documents.load(conn, "doc_1"))
+
+    assert seen == loaded
+    assert loaded.downloads == {alice: 1, bob: 0} and loaded.downloads_total == 1
+    assert list(loaded.revoked_recipients) == [bob] and loaded.revoked_recipients[bob].tzinfo is UTC

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from carebridge.storage.db import documents, identity
 from carebridge.storage.db import store as store_module
 from carebridge.storage.db.store import Store, Tx
 from carebridge.storage.errors import StorageUnavailable
@@ -40,6 +41,21 @@ async def test_only_units_that_run_sql_take_a_savepoint(store: Store, savepoints
 
     assert results == [0, 1, 2]
     assert savepoints == ["SAVEPOINT unit", "RELEASE SAVEPOINT unit"]  # org_a's alone
+
+
+async def test_a_unit_that_only_reads_and_logs_takes_no_savepoint(store: Store, savepoints: list[str]) -> None:
+    """The download path: token and document read through the driver, then a log entry."""
+    await store.write(org_unit("org_a"))
+    savepoints.clear()
+
+    def reads_and_logs(tx: Tx) -> tuple:
+        found = (identity.find_token(tx.conn, "tok_none"), documents.load(tx.conn, "doc_none"))
+        tx.log(action="test.read", outcome="deny", reason="not_found")
+        return found
+
+    assert await in_one_batch(store, [reads_and_logs, reads_and_logs]) == [(None, None)] * 2
+    assert savepoints == []
+    assert [row["action"] for row in log_rows(store)] == ["org.create", "test.read", "test.read"]
 
 
 async def test_a_unit_that_logs_before_its_sql_rolls_back_alone(store: Store, savepoints: list[str]) -> None:
