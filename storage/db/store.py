@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import sqlite3
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -30,7 +31,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
-import psycopg
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
@@ -40,7 +40,16 @@ from . import ledger
 from .engine import READER_POOL_SIZE, Engines, create_engines
 
 T = TypeVar("T")
-_DRIVER_ERRORS = (sqlite3.Error, psycopg.Error)
+
+
+def _driver_errors(name: str) -> tuple[type[Exception], ...]:
+    """``sqlite3.<name>`` and, once the PostgreSQL driver is loaded, ``psycopg.<name>``.
+
+    A gateway on SQLite never imports psycopg (about 9 MiB of resident memory);
+    one on PostgreSQL has it loaded by its engine before any statement runs.
+    """
+    psycopg = sys.modules.get("psycopg")
+    return (getattr(sqlite3, name),) + ((getattr(psycopg, name),) if psycopg else ())
 MAX_BATCH = 256  # units per transaction: bounds the time one commit holds the lock
 _STOP = object()
 # Key in the writer connection's info: set while a unit runs and has not yet
@@ -265,8 +274,8 @@ class _translated:
         return None
 
     def __exit__(self, kind, exc, tb) -> bool:
-        if isinstance(exc, _DRIVER_ERRORS):  # from the statements that skip SQLAlchemy
-            if isinstance(exc, (sqlite3.IntegrityError, psycopg.IntegrityError)):
+        if isinstance(exc, _driver_errors("Error")):  # from the statements that skip SQLAlchemy
+            if isinstance(exc, _driver_errors("IntegrityError")):
                 raise Conflict("the change conflicts with existing data") from None
             raise StorageUnavailable(f"database error ({type(exc).__name__})") from None
         if exc is None or isinstance(exc, StorageError) or not isinstance(exc, sa_exc.SQLAlchemyError):
