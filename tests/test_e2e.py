@@ -393,6 +393,22 @@ def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
     assert (work / "by-age.pdf").read_bytes() == got, "stock age decrypted other bytes"
 
     cb.mark("fetched, decrypted by age")
+    # 6. the redaction gate and a link-key link, through the CLI -----------------------------
+    leaky = work / "leaky-summary.pdf"
+    leaky.write_bytes(minimal_pdf(f"Treatment summary for TEST PATIENT, SSN 123-45-6789, {marker}"))
+    inspected = cb.run("inspect", leaky, "--json")
+    assert inspected.returncode == 1 and "ssn" in inspected.stdout, inspected.stdout + inspected.stderr
+    blocked = cb.run("send", leaky, "--to", RECIPIENT, **uploader)
+    assert blocked.returncode == 1 and blocked.stderr.count("\n") == 1, blocked.stderr
+    assert "ssn" in blocked.stderr and "123-45-6789" not in blocked.stderr, blocked.stderr
+    keyed = cb.ok_json("send", source, "--to", RECIPIENT, "--link-key", **uploader)
+    [link] = keyed["links"]
+    assert link["recipient"] == RECIPIENT and "#AGE-SECRET-KEY-1" in link["url"], keyed
+    by_link = cb.ok_json("fetch", "--link", link["url"], "-o", "by-link.pdf")  # no token, no key file
+    assert hashlib.sha256((work / "by-link.pdf").read_bytes()).hexdigest() == keyed["sha256"], by_link
+    cb.refused(410, "fetch", "--link", link["url"], "-o", "again.pdf")  # one use, spent
+
+    cb.mark("redaction gate, link-key link")
     # 5 (first half). inbox and outbox list both documents ------------------------------
     inbox = cb.ok_json("inbox", token=token[RECIPIENT])
     outbox = cb.ok_json("outbox", token=token[UPLOADER])
