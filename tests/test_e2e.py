@@ -4,7 +4,8 @@ One scenario, the way a deployment is used: an operator bootstraps orgs,
 users and a referral with ``admin``; a clinic uploader, two spa recipients
 and an auditor make and register keys; the clinic sends a real PDF; the
 spa fetches it (decrypted, and raw — opened with Debian's stock ``age``);
-every denial gives the right exit code, one ``carebridge: error:`` line with
+the redaction gate blocks a summary with an SSN, and a link-key link opens a
+document with nothing but the link; every denial gives the right exit code, one ``carebridge: error:`` line with
 the HTTP status, and a matching entry in the auditor's log export; and the
 server's data folder holds neither the PDF's content nor its file name.
 
