@@ -9,7 +9,8 @@ runs here. You want two calls::
     result.override                                     # for the manifest and the log
 
 :func:`inspect_document` rebuilds a PDF from its visible pages (dropping
-metadata, scripts, attachments, annotations, forms, earlier revisions; see
+metadata, scripts, attachments, annotations, forms, earlier revisions,
+resources the pages never draw, and the Exif/XMP/comments of JPEG images; see
 ``Inspection.actions``) in a confined child process, and reports
 :class:`Finding` s: identifiers matched by the rules of ``rules.json``
 (HIPAA Safe Harbor classes a pattern can find), text under dark boxes drawn

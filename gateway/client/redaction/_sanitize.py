@@ -4,7 +4,9 @@ A fresh ``PdfWriter`` receives each page with an allow-list of page keys, so
 nothing from the catalog (JavaScript, open actions, forms, attachments,
 outlines, XMP), the trailer (document information) or earlier revisions is
 carried over, and no object is written that the kept pages do not reach.
-Form fields are dropped, not flattened: their values leave with them.
+Form fields are dropped, not flattened: their values leave with them. Each
+page keeps only the resources its content draws (:mod:`._resources`), and
+the JPEG images it draws lose their Exif, XMP and comments (:mod:`._jpeg`).
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ import io
 from collections import Counter
 
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DictionaryObject, StreamObject
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
 
+from ._jpeg import strip_metadata
+from ._resources import Charge, ResourcePruner
+from .errors import UnreadablePdf
 from .model import Action
 
 # Page keys that make up what a page shows; everything else (/Annots, /AA, /Thumb,
 # /PieceInfo, /Metadata, /AF, /B, ...) is dropped.
 KEEP_PAGE_KEYS = frozenset({"/Type", "/MediaBox", "/CropBox", "/BleedBox", "/TrimBox", "/ArtBox",
                             "/Contents", "/Resources", "/Rotate", "/Group", "/UserUnit"})
-# Keys of image and form XObjects that carry data, not appearance.
-DROP_XOBJECT_KEYS = ("/Metadata", "/PieceInfo", "/OPI", "/AF")
-# Form XObjects nest; deeper nesting is not followed when cleaning them.
-MAX_XOBJECT_DEPTH = 8
+# Keys of image and form XObjects that carry data, not appearance (/Alternates: other
+# versions of an image, for printing, which a viewer does not show).
+DROP_XOBJECT_KEYS = ("/Metadata", "/PieceInfo", "/OPI", "/AF", "/Alternates")
+_DCT = frozenset({"/DCTDecode", "/DCT"})
 _PAGE_ACTIONS = {"/Annots": "removed-annotations", "/AA": "removed-additional-actions",
                  "/Thumb": "removed-thumbnails", "/PieceInfo": "removed-page-piece-data",
                  "/Metadata": "removed-xmp-metadata", "/AF": "removed-embedded-files"}
@@ -35,17 +40,31 @@ _CATALOG_ACTIONS = {"/Metadata": "removed-xmp-metadata", "/OpenAction": "removed
 _CATALOG_KEEP = frozenset({"/Type", "/Pages", "/Version", "/Names"})
 
 
-def sanitize(reader: PdfReader, data: bytes) -> tuple[bytes, tuple[Action, ...]]:
-    """The rebuilt PDF and the named actions taken, with counts."""
+def sanitize(reader: PdfReader, data: bytes, charge: Charge) -> tuple[bytes, tuple[Action, ...]]:
+    """The rebuilt PDF and the named actions taken, with counts.
+
+    *charge* counts the bytes of content streams decoded again to find the
+    resources they use. Raises UnreadablePdf (a malformed JPEG, forms nested
+    too deeply) or LimitExceeded; pypdf's errors pass through.
+    """
     actions: Counter[str] = Counter()
     _count_document(reader, data, actions)
+    # Resources are pruned and images cleaned on the reader's objects, before the pages are
+    # copied: the writer copies only what the pruned pages reach, and its own sweep of
+    # unreferenced objects would keep whatever an orphan still points to.
+    pages = list(reader.pages)
+    pruner = ResourcePruner(reader, charge)
+    for page in pages:
+        pruner.page(page)
+    actions["removed-unused-resources"] += pruner.removed
+    for xobject in pruner.drawn.values():
+        _clean_xobject(xobject, actions)
     writer = PdfWriter()
-    for page in reader.pages:
+    for page in pages:
         dropped = [key for key in page if key not in KEEP_PAGE_KEYS]
         for key in (k for k in dropped if k != "/Parent"):  # the new page tree replaces /Parent
             actions[_PAGE_ACTIONS.get(key, "removed-other-page-entries")] += _size(page[key], key)
-        new = writer.add_page(page, excluded_keys=dropped)
-        actions["removed-xobject-metadata"] += _clean_resources(new.get("/Resources"), 0)
+        writer.add_page(page, excluded_keys=dropped)
     writer.metadata = None  # no /Info at all, not even a /Producer
     writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
     out = io.BytesIO()
@@ -93,23 +112,45 @@ def _tree_size(tree: object) -> int:
     return max(1, len(entries) // 2) if isinstance(entries, ArrayObject) else 1
 
 
-def _clean_resources(resources: object, depth: int) -> int:
-    """Drop data-only keys from the page's XObjects (and nested forms); how many went."""
-    if resources is None or depth > MAX_XOBJECT_DEPTH:
+def _clean_xobject(xobject: StreamObject, actions: Counter[str]) -> None:
+    """Drop an XObject's data-only keys and, for a JPEG image (and its soft mask), its metadata."""
+    for key in DROP_XOBJECT_KEYS:
+        if key in xobject:
+            del xobject[key]
+            actions["removed-xobject-metadata"] += 1
+    if xobject.get("/Subtype") != "/Image":
+        return
+    mask = xobject.get("/SMask")
+    for image in (xobject, mask.get_object() if mask is not None else None):
+        if isinstance(image, StreamObject):
+            actions["removed-image-metadata"] += _strip_jpeg(image)
+
+
+def _strip_jpeg(image: StreamObject) -> int:
+    """Strip the JPEG metadata of a /DCTDecode image in place; how many pieces went."""
+    value = image.get("/Filter")
+    value = value.get_object() if value is not None else None
+    filters = list(value) if isinstance(value, ArrayObject) else [value]
+    if not _DCT & set(filters):
         return 0
-    xobjects = resources.get_object().get("/XObject")
-    if not isinstance(xobjects, DictionaryObject) and xobjects is not None:
-        xobjects = xobjects.get_object()
-    if not isinstance(xobjects, DictionaryObject):
-        return 0
-    removed = 0
-    for ref in xobjects.values():
-        xobject = ref.get_object()
-        if not isinstance(xobject, StreamObject):
-            continue
-        for key in DROP_XOBJECT_KEYS:
-            if key in xobject:
-                del xobject[key]
-                removed += 1
-        removed += _clean_resources(xobject.get("/Resources"), depth + 1)
+    if filters[-1] not in _DCT:  # DCT must be the last filter: its output is samples, not bytes
+        raise UnreadablePdf("an image of the PDF is encoded in an unsupported way (JPEG data re-encoded)")
+    jpeg, removed = strip_metadata(image.get_data())  # earlier filters decoded; DCT passes through
+    if removed or len(filters) > 1:
+        if isinstance(value, ArrayObject):
+            _as_dct_only(image, len(filters))
+        # pypdf offers no setter for the encoded bytes of a stream under a filter it cannot encode.
+        image._data = jpeg
+        image.decoded_self = None
     return removed
+
+
+def _as_dct_only(image: StreamObject, filters: int) -> None:
+    """Make an image's filter chain, now decoded up to its last filter, plain /DCTDecode."""
+    params = image.get("/DecodeParms")
+    last = params[-1].get_object() if isinstance(params, ArrayObject) and len(params) == filters else None
+    image[NameObject("/Filter")] = NameObject("/DCTDecode")
+    if "/DecodeParms" in image:
+        del image["/DecodeParms"]
+    if isinstance(last, DictionaryObject):
+        image[NameObject("/DecodeParms")] = last

@@ -77,7 +77,7 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     if int(declared) > limits.max_pages or count > limits.max_pages:
         raise LimitExceeded(f"the PDF has more than {limits.max_pages} pages")
     pages = analyse(reader, Budget(limits.max_decompressed_bytes))
-    sanitized, actions = sanitize(reader, data)
+    sanitized, actions = sanitize(reader, data, Budget(limits.max_decompressed_bytes).charge)
     if repairs.seen:  # what a damaged file means is up to each reader: refuse to guess
         raise UnreadablePdf("the PDF's cross-reference table is damaged; save the file again")
     return Parsed(sanitized, actions, pages)

@@ -72,17 +72,21 @@ class BoxOver:
 
 
 def document(pages: Sequence[bytes], *, page_extra: bytes = b"", catalog_extra: bytes = b"",
-             resources_extra: bytes = b"", extra_objects: Sequence[bytes] = (), trailer: bytes = b"") -> bytes:
+             resources_extra: bytes = b"", extra_objects: Sequence[bytes] = (), trailer: bytes = b"",
+             resources: bytes | None = None) -> bytes:
     """A PDF whose pages show the content streams *pages*; object numbers:
-    1 catalog, 2 page tree, 3 font, then (page, content) pairs, then *extra_objects*."""
+    1 catalog, 2 page tree, 3 font, then (page, content) pairs, then *extra_objects*.
+    Each page's resources are *resources* when given (``N 0 R`` to share one dictionary)."""
     n = len(pages)
     kids = b" ".join(b"%d 0 R" % (4 + 2 * i) for i in range(n))
     objects = [b"<< /Type /Catalog /Pages 2 0 R %s >>" % catalog_extra,
                b"<< /Type /Pages /Kids [%s] /Count %d >>" % (kids, n),
                b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"]
+    if resources is None:
+        resources = b"<< /Font << /F1 3 0 R >> %s >>" % resources_extra
     for i, content in enumerate(pages):
         objects.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R"
-                       b" /Resources << /Font << /F1 3 0 R >> %s >> %s >>" % (5 + 2 * i, resources_extra, page_extra))
+                       b" /Resources %s %s >>" % (5 + 2 * i, resources, page_extra))
         objects.append(stream(content))
     return assemble(objects + list(extra_objects), trailer=trailer)
 
@@ -140,3 +144,31 @@ def append_revision(pdf: bytes, objects: dict[int, bytes], *, trailer: bytes = b
     out += b"trailer\n<< /Size %d /Root 1 0 R /Prev %d %s >>\nstartxref\n%d\n%%%%EOF\n" % (
         size, previous, trailer, xref)
     return bytes(out)
+
+
+def segment(marker: int, payload: bytes) -> bytes:
+    """A JPEG marker segment (its length counts the two length bytes)."""
+    return b"\xff%c%s%s" % (marker, (len(payload) + 2).to_bytes(2, "big"), payload)
+
+
+# JFIF APP0: version 1.1, no units, 1:1 density, no thumbnail.
+JFIF = segment(0xE0, b"JFIF\0\x01\x01\x00\x00\x01\x00\x01\x00\x00")
+# Adobe APP14: version 100, no flags, colour transform 1 (YCbCr).
+ADOBE = segment(0xEE, b"Adobe\x00\x64\x00\x00\x00\x00\x01")
+# Tables and headers of an 8x8 greyscale baseline JPEG: DQT, SOF0, DHT (one code).
+JPEG_TABLES = (segment(0xDB, b"\x00" + b"\x01" * 64)
+               + segment(0xC0, b"\x08\x00\x08\x00\x08\x01\x01\x11\x00")
+               + segment(0xC4, b"\x00\x00\x01" + b"\x00" * 14 + b"\x00"))
+# The scan: its header, then entropy-coded data with a stuffed FF 00 and a restart marker.
+JPEG_SCAN = segment(0xDA, b"\x01\x01\x00\x00\x3f\x00") + b"\x12\x34\xff\x00\x56\xff\xd0\x78"
+
+
+def jpeg(*metadata: bytes, app0: bytes = JFIF, trailer: bytes = b"") -> bytes:
+    """A JPEG (structure only: it is not meant to be decoded) with *metadata* segments after APP0."""
+    return b"\xff\xd8" + app0 + b"".join(metadata) + ADOBE + JPEG_TABLES + JPEG_SCAN + b"\xff\xd9" + trailer
+
+
+def jpeg_image(data: bytes, filters: bytes = b"/DCTDecode") -> bytes:
+    """An 8x8 greyscale image XObject holding *data* under *filters*."""
+    return stream(data, b"/Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace /DeviceGray"
+                        b" /BitsPerComponent 8 /Filter %s" % filters)
