@@ -8,6 +8,7 @@ write unit anyway (downloads, revokes) check the token inside that unit with
 from __future__ import annotations
 
 import functools
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -19,7 +20,7 @@ from carebridge.storage.db import identity
 from carebridge.storage.db.store import Tx
 
 from . import tokens
-from .context import LOCKOUTS, STORE
+from .context import LOCKOUTS, SETTINGS, STORE
 from .middleware import REQUEST_ID
 from .problems import TooManyRequests, Unauthorized
 
@@ -132,4 +133,34 @@ async def authenticate(request: web.Request) -> Principal:
 
 
 def client_address(request: web.Request) -> str | None:
-    return request.remote
+    """The client's address: the peer, or what trusted proxies say in ``X-Forwarded-For``.
+
+    The header is read from the right: each hop appends the address it saw, so
+    the rightmost address that is not a trusted proxy is the client. Anything
+    to its left was written by the client and is not believed.
+    """
+    proxies = request.app[SETTINGS].trusted_proxy_networks
+    peer = request.remote
+    if not proxies or not _within(peer, proxies):
+        return peer
+    hops = [h.strip() for line in request.headers.getall("X-Forwarded-For", ()) for h in line.split(",")]
+    for hop in reversed(hops):
+        if not _within(hop, proxies):
+            return hop if _is_ip(hop) else None  # a garbled hop: unknown, which fails closed
+    return peer
+
+
+def _within(address: str | None, networks) -> bool:
+    try:
+        ip = ipaddress.ip_address(address) if address else None
+    except ValueError:
+        return False
+    return ip is not None and any(ip in network for network in networks)
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

@@ -10,6 +10,7 @@ With nothing configured, ``carebridge serve`` keeps everything under ``./var``:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import tomllib
 from collections.abc import Mapping
@@ -88,6 +89,11 @@ class Settings:
     #: Link redemptions per client address per minute.
     link_claims_per_minute: int = 30
 
+    #: Reverse proxies (comma-separated addresses or CIDR networks) whose
+    #: ``X-Forwarded-For`` names the client: policies' networks, rate limits and the
+    #: log then see the client, not the proxy. Empty: the peer is the client.
+    trusted_proxies: str = ""
+
     # -- abuse limits -----------------------------------------------------------
     #: Failed authentications per address and per account within
     #: ``auth_failure_window`` before a lockout of ``lockout_duration``.
@@ -118,6 +124,10 @@ class Settings:
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'carebridge.db').resolve()}"
+
+    @functools.cached_property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return _networks(self.trusted_proxies)
 
     @property
     def effective_public_url(self) -> str:
@@ -245,6 +255,10 @@ def _check(s: Settings) -> None:
         raise SettingsError("smtp_security: must be 'starttls', 'tls' or 'none'")
     if not 0 < s.smtp_port <= 65535:
         raise SettingsError("smtp_port: must be 1..65535")
+    try:
+        _networks(s.trusted_proxies)
+    except ValueError:
+        raise SettingsError("trusted_proxies: comma-separated IP addresses or CIDR networks") from None
     if s.public_url and not s.public_url.startswith(("https://", "http://")):
         raise SettingsError("public_url: must be an http(s) URL")
     if not s.log_origin or any(c.isspace() for c in s.log_origin):
@@ -253,3 +267,7 @@ def _check(s: Settings) -> None:
         parse_url(s.effective_database_url)
     except ValueError as exc:
         raise SettingsError(str(exc)) from None
+
+
+def _networks(text: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    return tuple(ipaddress.ip_network(part.strip()) for part in text.split(",") if part.strip())

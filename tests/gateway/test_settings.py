@@ -73,3 +73,9 @@ def test_secrets_stay_out_of_repr() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_trusted_proxies_setting_is_checked() -> None:
+    assert len(load(overrides={"trusted_proxies": "127.0.0.1, 10.0.0.0/8"}).trusted_proxy_networks) == 2
+    with pytest.raises(SettingsError, match="trusted_proxies"):
+        load(overrides={"trusted_proxies": "10.0.0.0/33"})
