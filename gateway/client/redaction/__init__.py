@@ -11,8 +11,10 @@ runs here. You want two calls::
 :func:`inspect_document` rebuilds a PDF from its visible pages (dropping
 metadata, scripts, attachments, annotations, forms, earlier revisions,
 resources the pages never draw, and the Exif/XMP/comments of JPEG images; see
-``Inspection.actions``) in a confined child process, and reports
-:class:`Finding` s: identifiers matched by the rules of ``rules.json``
+``Inspection.actions``) in a confined child process; filled form fields are
+flattened into their pages and scanned with the text (``flattened-form-fields``),
+while hidden fields and values no appearance shows are dropped
+(``removed-form-fields``). It reports :class:`Finding` s: identifiers matched by the rules of ``rules.json``
 (HIPAA Safe Harbor classes a pattern can find), text under dark boxes drawn
 over it (``fake-redaction``), redaction marks never applied
 (``unapplied-redaction``) and pages the rules cannot read

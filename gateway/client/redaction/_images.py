@@ -8,8 +8,9 @@ by ``Do`` and every inline image (``BI … ID … EI``). An image fills the unit
 square under the current transformation, so its place on the page is that
 square's bounding box, clipped to the crop box. Overlapping images count
 twice, which errs towards reporting. Images inside Type 3 glyphs, patterns or
-annotation appearances (the sanitizer drops annotations) are not seen, nor is
-text drawn as vector outlines.
+annotation appearances (the sanitizer drops annotations; the form fields it
+flattens are page content by then, and seen) are not seen, nor is text drawn
+as vector outlines.
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ A fresh ``PdfWriter`` receives each page with an allow-list of page keys, so
 nothing from the catalog (JavaScript, open actions, forms, attachments,
 outlines, XMP), the trailer (document information) or earlier revisions is
 carried over, and no object is written that the kept pages do not reach.
-Form fields are dropped, not flattened: their values leave with them. Each
+Form fields were flattened into the pages beforehand (:mod:`._forms`); the
+widgets and ``/AcroForm`` go here, with the values no appearance showed. Each
 page keeps only the resources its content draws (:mod:`._resources`), and
 the JPEG images it draws lose their Exif, XMP and comments (:mod:`._jpeg`).
 """
@@ -40,15 +41,17 @@ _CATALOG_ACTIONS = {"/Metadata": "removed-xmp-metadata", "/OpenAction": "removed
 _CATALOG_KEEP = frozenset({"/Type", "/Pages", "/Version", "/Names"})
 
 
-def sanitize(reader: PdfReader, data: bytes, charge: Charge) -> tuple[bytes, tuple[Action, ...]]:
+def sanitize(reader: PdfReader, data: bytes, charge: Charge,
+             forms: Counter[str] | None = None) -> tuple[bytes, tuple[Action, ...]]:
     """The rebuilt PDF and the named actions taken, with counts.
 
     *charge* counts the bytes of content streams decoded again to find the
-    resources they use. Raises UnreadablePdf (a malformed JPEG, forms nested
-    too deeply) or LimitExceeded; pypdf's errors pass through.
+    resources they use; *forms* are the counts of :func:`._forms.flatten_forms`,
+    when it ran. Raises UnreadablePdf (a malformed JPEG, forms nested too
+    deeply) or LimitExceeded; pypdf's errors pass through.
     """
-    actions: Counter[str] = Counter()
-    _count_document(reader, data, actions)
+    actions: Counter[str] = Counter(forms or {})
+    _count_document(reader, data, actions, counted_fields=bool(forms))
     # Resources are pruned and images cleaned on the reader's objects, before the pages are
     # copied: the writer copies only what the pruned pages reach, and its own sweep of
     # unreferenced objects would keep whatever an orphan still points to.
@@ -75,14 +78,15 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge) -> tuple[bytes, tup
     return result, tuple(Action(name, n) for name, n in sorted(actions.items()) if n > 0)
 
 
-def _count_document(reader: PdfReader, data: bytes, actions: Counter[str]) -> None:
+def _count_document(reader: PdfReader, data: bytes, actions: Counter[str], *, counted_fields: bool) -> None:
+    """Count what goes with the catalog and trailer; *counted_fields*: the widgets were counted."""
     if "/Info" in reader.trailer:
         actions["removed-document-info"] += 1
     # Each incremental update ends with its own %%EOF (linearized files add one too).
     actions["removed-previous-revisions"] += max(0, data.count(b"%%EOF") - 1)
     catalog = reader.trailer["/Root"].get_object()
     for key in catalog:
-        if key in _CATALOG_KEEP:
+        if key in _CATALOG_KEEP or (key == "/AcroForm" and counted_fields):
             continue
         actions[_CATALOG_ACTIONS.get(key, "removed-other-catalog-entries")] += (
             _fields(catalog[key]) if key == "/AcroForm" else 1)

@@ -58,6 +58,7 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     from pypdf.errors import LimitReachedError, PyPdfError
 
     from ._analyse import Budget, analyse
+    from ._forms import flatten_forms
     from ._sanitize import sanitize
 
     try:
@@ -76,8 +77,11 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
             "the PDF's page tree is malformed (a loop or a broken reference)") from None
     if int(declared) > limits.max_pages or count > limits.max_pages:
         raise LimitExceeded(f"the PDF has more than {limits.max_pages} pages")
+    rebuild = Budget(limits.max_decompressed_bytes)
+    # Filled form fields become page content first, so that their values are scanned too.
+    forms = flatten_forms(reader, rebuild.charge)
     pages = analyse(reader, Budget(limits.max_decompressed_bytes))
-    sanitized, actions = sanitize(reader, data, Budget(limits.max_decompressed_bytes).charge)
+    sanitized, actions = sanitize(reader, data, rebuild.charge, forms)
     if repairs.seen:  # what a damaged file means is up to each reader: refuse to guess
         raise UnreadablePdf("the PDF's cross-reference table is damaged; save the file again")
     return Parsed(sanitized, actions, pages)

@@ -172,3 +172,60 @@ def jpeg_image(data: bytes, filters: bytes = b"/DCTDecode") -> bytes:
     """An 8x8 greyscale image XObject holding *data* under *filters*."""
     return stream(data, b"/Type /XObject /Subtype /Image /Width 8 /Height 8 /ColorSpace /DeviceGray"
                         b" /BitsPerComponent 8 /Filter %s" % filters)
+
+
+@dataclass(frozen=True)
+class Field:
+    """A form field merged with its one widget. *appearances*: ``None`` for no /AP, bytes for
+    one /N appearance stream, or state name -> content for several (picked by *state*, /AS)."""
+
+    name: str
+    value: bytes  # a PDF object: (text) or /On
+    appearances: bytes | dict[bytes, bytes] | None
+    rect: tuple[float, float, float, float] = (72, 560, 372, 580)
+    bbox: tuple[float, float, float, float] = (0, 0, 300, 20)
+    matrix: bytes = b""
+    kind: bytes = b"/Tx"
+    state: bytes | None = None
+    flags: int = 4  # Print
+
+    def objects(self, first: int) -> list[bytes]:
+        """The widget (numbered *first*), then its appearance streams."""
+        states = {b"": self.appearances} if isinstance(self.appearances, bytes) else self.appearances or {}
+        streams = [stream(content, b"/Type /XObject /Subtype /Form /BBox [%s] %s"
+                                   b" /Resources << /Font << /Helv 3 0 R >> >>"
+                          % (b" ".join(b"%g" % v for v in self.bbox), self.matrix))
+                   for content in states.values()]
+        if self.appearances is None:
+            ap = b""
+        elif isinstance(self.appearances, bytes):
+            ap = b"/AP << /N %d 0 R >>" % (first + 1)
+        else:
+            ap = b"/AP << /N << %s >> >>" % b" ".join(
+                b"%s %d 0 R" % (state, first + 1 + i) for i, state in enumerate(states))
+        widget = (b"<< /Type /Annot /Subtype /Widget /FT %s /T (%s) /V %s /F %d /P 4 0 R /Rect [%s] %s %s >>"
+                  % (self.kind, escape(self.name), self.value, self.flags,
+                     b" ".join(b"%g" % v for v in self.rect), ap,
+                     b"/AS %s" % self.state if self.state else b""))
+        return [widget, *streams]
+
+
+def shown(text: str, x: float = 2, y: float = 6) -> bytes:
+    """An appearance's content showing *text* in 11 pt Helvetica at (x, y) of its box."""
+    return b"/Tx BMC BT /Helv 11 Tf %g %g Td (%s) Tj ET EMC" % (x, y, escape(text))
+
+
+def form_summary(lines: Sequence[str], fields: Sequence[Field]) -> bytes:
+    """A one-page summary showing *lines*, with *fields* in its /AcroForm and /Annots."""
+    number = first_free_object(1)
+    objects: list[bytes] = []
+    widgets = []
+    for field in fields:
+        widgets.append(b"%d 0 R" % number)
+        made = field.objects(number)
+        objects += made
+        number += len(made)
+    refs = b" ".join(widgets)
+    return document([text_ops(lines)], page_extra=b"/Annots [%s]" % refs,
+                    catalog_extra=b"/AcroForm << /Fields [%s] /DA (/Helv 0 Tf 0 g) >>" % refs,
+                    extra_objects=objects)
