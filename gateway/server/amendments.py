@@ -28,11 +28,12 @@ from carebridge.storage.db import documents
 
 from .auth import authenticate, client_address
 from .context import SETTINGS, STORE
-from .documents import Access, access_context, document_state, iso, refusal_for
+from .documents import Access, access_context, document_state, refusal_for
 from .lifecycle import purge_time
 from .middleware import REQUEST_ID
 from .problems import Invalid
 from .upload import DOCUMENT_ID
+from .wire import iso
 
 MAX_AMENDMENT_BYTES = 4096  # one change: a key and an id or a time
 _KINDS = {RevokeAll: "revoke", RevokeRecipient: "revoke_recipient", SetExpiry: "expiry", SetLegalHold: "legal_hold"}

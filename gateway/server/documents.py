@@ -45,6 +45,7 @@ from .middleware import REQUEST_ID
 from .problems import Forbidden, Gone, Invalid, NotFound, Problem
 from .upload import DOCUMENT_ID, upload
 from .wholefile import WholeFileResponse
+from .wire import iso
 
 DEFAULT_PAGE = 50
 DOWNLOAD_CHUNK = 1 << 20
@@ -175,10 +176,6 @@ def refusal_for(reason: str, principal: Principal | None, doc: documents.Documen
                          slug="download-limit", reason=reason)
     described = Reason(reason).description if reason in Reason.__members__ else reason.replace("_", " ")
     return Forbidden(described, slug=reason.replace("_", "-"), reason=reason)
-
-
-def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 async def info(request: web.Request) -> web.Response:

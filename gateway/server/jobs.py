@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from carebridge.storage.blobs import BlobStore
@@ -45,14 +45,28 @@ async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta) -
     """Sweep every quarter of *older_than* (at least a minute), one gateway process at a time."""
     interval = max(60.0, older_than.total_seconds() / 4)
     lease = Lease(store, "sweep", timedelta(seconds=interval * 2))
+
+    async def one_round() -> str | None:
+        async with lease.run() as taken:
+            staged, orphans = await sweep_once(store, blobs, older_than) if taken else (0, 0)
+        return f"removed {staged} staged uploads and {orphans} orphan blobs" if staged or orphans else None
+
+    await repeat("sweeper", one_round, interval)
+
+
+async def repeat(name: str, one_round: Callable[[], Awaitable[str | None]], interval: float) -> None:
+    """Run a background job's round every *interval* seconds, for the life of the process.
+
+    A round returns a line worth logging, or None. A storage outage skips the
+    round (logged by error class, never its message) and never ends the job.
+    """
     while True:
         try:
-            async with lease.run() as taken:
-                staged, orphans = await sweep_once(store, blobs, older_than) if taken else (0, 0)
-            if staged or orphans:
-                log.info("sweeper removed %d staged uploads and %d orphan blobs", staged, orphans)
+            summary = await one_round()
+            if summary:
+                log.info("%s: %s", name, summary)
         except StorageError as exc:
-            log.warning("sweeper failed: %s", type(exc).__name__)
+            log.warning("%s failed: %s", name, type(exc).__name__)
         await asyncio.sleep(interval)
 
 

@@ -11,8 +11,6 @@ The row and its manifest stay: the log and outboxes still name the document.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -21,11 +19,9 @@ from carebridge.policies.amend import purge_after
 from carebridge.storage.blobs import BlobStore
 from carebridge.storage.db import lifecycle
 from carebridge.storage.db.store import Store
-from carebridge.storage.errors import StorageError
 
-from .jobs import Lease
+from .jobs import Lease, repeat
 
-log = logging.getLogger("carebridge.jobs")
 LEASE = "purge"
 PURGE_BATCH = 100  # documents per run; the next run takes the rest
 OPERATOR_ACTOR = "purge-job"  # the actor of purge log entries: no user acts
@@ -94,11 +90,8 @@ class Purger:
         return 1
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                report = await self.run_once()
-                if report.purged or report.held:
-                    log.info("purge: %d documents purged, %d held", report.purged, report.held)
-            except StorageError as exc:
-                log.warning("purge failed: %s", type(exc).__name__)
-            await asyncio.sleep(self._interval.total_seconds())
+        async def one_round() -> str | None:
+            report = await self.run_once()
+            return f"{report.purged} documents purged, {report.held} held" if report.purged or report.held else None
+
+        await repeat("purge", one_round, self._interval.total_seconds())

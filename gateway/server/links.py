@@ -33,10 +33,11 @@ from carebridge.storage.db import links as link_rows
 from . import linktokens, notify
 from .auth import Principal, Refused, authenticate, bearer, check_token, client_address, log_refusal, unauthorized
 from .context import BLOBS, KEYRING, LINK_CLAIMS, SETTINGS, STORE
-from .documents import access_context, document_state, iso, refusal_for, stream_content
+from .documents import access_context, document_state, refusal_for, stream_content
 from .middleware import REQUEST_ID
 from .problems import Forbidden, Gone, Invalid, NotFound, Problem, TooManyRequests, Unauthorized
 from .upload import DOCUMENT_ID
+from .wire import iso
 
 PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 _GONE = {LinkRefusal.expired, LinkRefusal.used_up, LinkRefusal.revoked}

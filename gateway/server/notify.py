@@ -15,7 +15,6 @@ token is signed when the mail is sent, so no token is ever stored.
 from __future__ import annotations
 
 import asyncio
-import logging
 import ssl
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -24,13 +23,12 @@ from typing import Final
 from carebridge.policies import DocumentState
 from carebridge.storage.db import identity, outbox
 from carebridge.storage.db.store import Store, Tx
-from carebridge.storage.errors import StorageError
 
 from . import linkkeys, linktokens
-from .jobs import Lease
+from .jobs import Lease, repeat
 from .settings import Settings
+from .wire import iso
 
-log = logging.getLogger("carebridge.mail")
 LEASE = "mail"
 MAIL_BATCH = 50  # messages per run
 SMTP_TIMEOUT: Final = 30.0  # seconds per message, connect included
@@ -69,7 +67,7 @@ def on_arrival(tx: Tx, settings: Settings, *, document_id: str, sender_org: str,
         return
     for email, link_id in recipients:
         outbox.enqueue(tx.conn, kind=ARRIVAL, to_address=email, document_id=document_id, now=tx.now,
-                       fields={"from_org": sender_org, "expires_at": _iso(expires_at), "link_id": link_id})
+                       fields={"from_org": sender_org, "expires_at": iso(expires_at), "link_id": link_id})
 
 
 def on_first_download(tx: Tx, settings: Settings, *, document_id: str, sender_id: str,
@@ -81,7 +79,7 @@ def on_first_download(tx: Tx, settings: Settings, *, document_id: str, sender_id
     org_id = users[recipient_id].org_id
     outbox.enqueue(tx.conn, kind=FIRST_DOWNLOAD, to_address=users[sender_id].email, document_id=document_id,
                    now=tx.now, fields={"by_org": identity.org_names(tx.conn, [org_id])[org_id],
-                                       "at": _iso(tx.now)})
+                                       "at": iso(tx.now)})
 
 
 def render(mail: outbox.Mail, settings: Settings, url: str | None) -> EmailMessage:
@@ -161,13 +159,8 @@ class Mailer:
                 "tls_context": context if s.smtp_security != "none" else None}
 
     async def run_forever(self) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except StorageError as exc:
-                log.warning("mailer failed: %s", type(exc).__name__)
-            await asyncio.sleep(self._interval)
+        async def one_round() -> None:
+            await self.run_once()
 
+        await repeat("mailer", one_round, self._interval)
 
-def _iso(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -49,12 +49,13 @@ from carebridge.policies import (
 from carebridge.storage.blobs.base import BlobWriter
 from carebridge.storage.db import documents, identity, keys
 
-from .auth import Principal, authenticate, client_address
 from . import notify
+from .auth import Principal, authenticate, client_address
 from .context import BLOBS, KEYRING, SETTINGS, STORE
 from .lifecycle import purge_time
 from .middleware import REQUEST_ID
 from .problems import Conflict, Forbidden, Invalid, PayloadTooLarge, Problem, UnsupportedMediaType
+from .wire import iso
 
 MAX_POLICY_BYTES = 16 * 1024  # a policy is a few fields and at most 63 ids
 READ_CHUNK = 1 << 20  # bytes per body read: large enough to keep the loop out of the way
@@ -110,7 +111,7 @@ async def upload(request: web.Request) -> web.Response:
         await _discard(blobs, writers, committed)
         raise
     return web.json_response({"id": manifest.document_id,
-                              "expires_at": _iso(checked.policy.expires_at)}, status=201)
+                              "expires_at": iso(checked.policy.expires_at)}, status=201)
 
 
 async def _small_part(reader: MultipartReader, name: str, limit: int) -> bytes:
@@ -339,6 +340,3 @@ def _json(data: bytes, name: str) -> object:
     except (ValueError, RecursionError):
         raise Invalid(f"part {name} is not valid JSON", slug="malformed-json", title="Malformed JSON") from None
 
-
-def _iso(moment) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
