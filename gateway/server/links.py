@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +35,7 @@ from .context import BLOBS, KEYRING, LINK_CLAIMS, SETTINGS, STORE
 from .documents import access_context, document_state, refusal_for, stream_content
 from .middleware import REQUEST_ID
 from .problems import Forbidden, Gone, Invalid, NotFound, Problem, TooManyRequests, Unauthorized
-from .upload import DOCUMENT_ID
+from .upload import DOCUMENT_ID, parse_json
 from .wire import iso
 
 PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -299,10 +298,7 @@ def _page(request: web.Request, outcome: Outcome) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise Invalid("the body must be a JSON object", slug="malformed-json") from None
+    body = parse_json(await request.read(), "the body")
     if not isinstance(body, dict):
         raise Invalid("the body must be a JSON object", slug="malformed-json")
     return body

@@ -172,7 +172,7 @@ async def _check_intent(request: web.Request, principal: Principal, manifest_byt
     """Everything that can be decided before the ciphertext arrives."""
     store, settings = request.app[STORE], request.app[SETTINGS]
     now = store.clock()
-    policy_obj = _json(policy_bytes, "policy")
+    policy_obj = parse_json(policy_bytes, "part policy")
     try:
         policy = DocumentPolicy.from_json(policy_obj, now=now, limits=settings.policy_limits)
     except PolicyValidationError as exc:
@@ -334,9 +334,10 @@ async def _discard(blobs, writers: tuple[BlobWriter, ...], committed: list[str])
         await blobs.delete(key)
 
 
-def _json(data: bytes, name: str) -> object:
+def parse_json(data: bytes, what: str) -> object:
+    """JSON from a request, or a 422 ``malformed-json`` naming *what* (also for nesting too deep to parse)."""
     try:
         return json.loads(data)
     except (ValueError, RecursionError):
-        raise Invalid(f"part {name} is not valid JSON", slug="malformed-json", title="Malformed JSON") from None
+        raise Invalid(f"{what} is not valid JSON", slug="malformed-json", title="Malformed JSON") from None
 
