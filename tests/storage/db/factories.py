@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import sqlite3
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 from carebridge.storage.db import documents, identity
 from carebridge.storage.db.schema import log_entries, orgs
 from carebridge.storage.db.store import Store, Tx
@@ -152,3 +155,19 @@ def new_document(world: dict[str, Any], created_at: datetime, *, id: str | None 
         "recipients": tuple((world[name].id, f"age1{name}") for name in recipients),
     }
     return documents.NewDocument(**(fields | changes))
+
+
+@contextmanager
+def raw_connection(store: Store) -> Iterator[Callable[[str], object]]:
+    """A driver connection of its own (autocommit), outside SQLAlchemy and our pragmas."""
+    url = store.engines.writer.url
+    if store.dialect == "sqlite":
+        conn = sqlite3.connect(url.database, isolation_level=None)
+        try:
+            yield conn.execute
+        finally:
+            conn.close()
+    else:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as pg:
+            yield pg.execute

@@ -6,8 +6,7 @@ whoever connects and whatever SQL they send.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import psycopg
 import pytest
@@ -17,7 +16,7 @@ from carebridge.storage.db import migrate
 from carebridge.storage.db.schema import metadata
 from carebridge.storage.db.store import Store
 
-from tests.storage.db.factories import log_rows, log_unit, org_names, org_unit
+from tests.storage.db.factories import log_rows, log_unit, org_names, org_unit, raw_connection
 
 APPEND_ONLY = "log_entries is append-only"  # the triggers' message
 
@@ -50,22 +49,6 @@ _TAMPERING_POSTGRESQL = {
     "truncate": "TRUNCATE log_entries",
     "truncate cascade": "TRUNCATE log_entries CASCADE",
 }
-
-
-@contextmanager
-def _raw_connection(store: Store) -> Iterator[Callable[[str], object]]:
-    """A driver connection of its own (autocommit), outside SQLAlchemy and our pragmas."""
-    url = store.engines.writer.url
-    if store.dialect == "sqlite":
-        conn = sqlite3.connect(url.database, isolation_level=None)
-        try:
-            yield conn.execute
-        finally:
-            conn.close()
-    else:
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as pg:
-            yield pg.execute
 
 
 # -- migrations -------------------------------------------------------------------
@@ -107,7 +90,7 @@ async def test_upgrade_twice_is_a_no_op(store: Store) -> None:
     assert log_rows(store) == rows
     # The store still works, and the triggers are still there (not dropped and lost).
     assert await store.write(log_unit()) == 1
-    with _raw_connection(store) as execute, pytest.raises(Exception, match=APPEND_ONLY):
+    with raw_connection(store) as execute, pytest.raises(Exception, match=APPEND_ONLY):
         execute("DELETE FROM log_entries")
 
 
@@ -135,7 +118,7 @@ async def _attempt_all(store: Store, statements: dict[str, str]) -> None:
     assert [row["seq"] for row in before] == [0, 1, 2]
 
     accepted = []
-    with _raw_connection(store) as execute:
+    with raw_connection(store) as execute:
         for name, sql in _format(statements, store.dialect).items():
             try:
                 execute(sql)

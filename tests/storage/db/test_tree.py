@@ -13,8 +13,7 @@ import asyncio
 import json
 import random
 import sqlite3
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 
 import psycopg
@@ -27,7 +26,7 @@ from carebridge.storage.db.store import Store, Tx
 from carebridge.storage.errors import Conflict
 from sqlalchemy import bindparam, event, select, text
 
-from tests.storage.db.factories import START, in_one_batch, log_unit
+from tests.storage.db.factories import START, in_one_batch, log_unit, raw_connection
 
 N = 300  # appended concurrently, in several group commits
 
@@ -216,22 +215,6 @@ _POSTGRES_EXTRA = {
     "checkpoints": {"truncate": "TRUNCATE checkpoints",
                     "truncate cascade": "TRUNCATE checkpoints CASCADE"},
 }
-
-
-@contextmanager
-def raw_connection(store: Store) -> Iterator[Callable[[str], object]]:
-    """A driver connection of its own (autocommit), outside SQLAlchemy and our pragmas."""
-    url = store.engines.writer.url
-    if store.dialect == "sqlite":
-        conn = sqlite3.connect(url.database, isolation_level=None)
-        try:
-            yield conn.execute
-        finally:
-            conn.close()
-    else:
-        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-        with psycopg.connect(dsn, autocommit=True) as pg:
-            yield pg.execute
 
 
 def table_rows(store: Store, table: str) -> list[tuple]:
