@@ -60,6 +60,7 @@ from carebridge.storage.db import ledger, migrate
 from carebridge.storage.db.schema import log_entries
 from carebridge.storage.db.store import Store
 from sqlalchemy import event, select
+from benchlib import file_system
 
 SEQUENTIAL_APPENDS = 5_000
 CONCURRENT_APPENDS = 50_000
@@ -242,16 +243,6 @@ def fsync_floor(folder: Path, count: int = 200) -> float:
         path.unlink(missing_ok=True)
     return statistics.median(times)
 
-
-def file_system(path: str) -> str:
-    """The type of the file system holding *path* (longest mount point in /proc/mounts)."""
-    path, best, kind = os.path.realpath(path), "", "?"
-    with open("/proc/mounts") as mounts:
-        for line in mounts:
-            _, point, fstype = line.split()[:3]
-            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, kind = point, fstype
-    return kind
 
 
 # -- 1. durable appends ----------------------------------------------------------------------

@@ -54,6 +54,8 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
+from benchlib import file_system
+
 # carebridge modules are imported where used: the bare server (this file with
 # --serve-bare) must not load them, or its RSS would not be that of a bare server.
 
@@ -580,16 +582,6 @@ async def run(args: argparse.Namespace, work: Path, servers: list[Server]) -> No
     print(f"\nserver lifetime peak RSS (VmHWM): carebridge {ours.peak_ever / MIB:.1f} MiB (goal < 100),"
           f" bare {bare.peak_ever / MIB:.1f} MiB")
 
-
-def file_system(path: str) -> str:
-    """The type of the file system holding *path* (longest mount point in /proc/mounts)."""
-    path, best, kind = os.path.realpath(path), "", "?"
-    with open("/proc/mounts") as mounts:
-        for line in mounts:
-            _, point, fstype = line.split()[:3]
-            if (path == point or path.startswith(point.rstrip("/") + "/")) and len(point) >= len(best):
-                best, kind = point, fstype
-    return kind
 
 
 def main() -> None:
