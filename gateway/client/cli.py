@@ -25,7 +25,7 @@ from . import audit
 from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
 from .linkkey import fetch_link, parse_link
-from .transfer import SendOptions, TransferError, fetch, send
+from .transfer import SendOptions, TransferError, fetch, policy_time, send
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -318,8 +318,7 @@ def _when(text: str) -> str:
     """``--expires`` of amend: a duration from now, or a UTC time, as policy TIME."""
     if _UTC_TIME.fullmatch(text.strip()):
         return text.strip()
-    moment = datetime.now(timezone.utc).replace(microsecond=0) + _duration(text)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return policy_time(datetime.now(timezone.utc).replace(microsecond=0) + _duration(text))
 
 
 async def amend_verb(args, env) -> int:

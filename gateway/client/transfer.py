@@ -225,12 +225,12 @@ def policy_json(recipient_ids: list[str], options: SendOptions, *, spa: str | No
     start = now.astimezone(timezone.utc).replace(microsecond=0)
     policy: dict = {"version": 1, "recipients": sorted(recipient_ids)}
     if options.expires_in is not None:
-        policy["expires_at"] = _time(start + options.expires_in)
+        policy["expires_at"] = policy_time(start + options.expires_in)
     if options.max_downloads is not None:
         policy["max_downloads"] = options.max_downloads
     v2 = {
         "spa": spa,
-        "not_before": _time(start + options.not_before_in) if options.not_before_in is not None else None,
+        "not_before": policy_time(start + options.not_before_in) if options.not_before_in is not None else None,
         "max_total_downloads": options.max_total_downloads,
         "networks": list(options.networks) or None,
         "purposes": sorted(set(options.purposes)) or None,
@@ -251,7 +251,8 @@ def policy_json(recipient_ids: list[str], options: SendOptions, *, spa: str | No
 _DEFAULT_LINK_LIFETIME = 86400  # seconds: a link for today, unless the sender says otherwise
 
 
-def _time(moment: datetime) -> str:
+def policy_time(moment: datetime) -> str:
+    """A time as policy JSON writes it: ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, whole seconds)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
