@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from carebridge.policies import PolicyLimits
+from carebridge.policies import PolicyLimits, PolicyValidationError
 from carebridge.storage.db.engine import parse_url
 
 ENV_PREFIX = "CAREBRIDGE_"
@@ -133,9 +133,9 @@ class Settings:
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
-    @property
+    @functools.cached_property
     def policy_limits(self) -> PolicyLimits:
-        """The ceilings every document policy is checked against (raises PolicyValidationError)."""
+        """The ceilings every document policy is checked against; built once, checked by :func:`load`."""
         return PolicyLimits(
             default_lifetime=self.default_document_lifetime, max_lifetime=self.max_document_lifetime,
             max_total_downloads=self.max_total_downloads, default_retention=self.default_retention,
@@ -155,6 +155,8 @@ _DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifet
               "checkpoint_interval", "anchor_retention", "default_retention", "max_retention",
               "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval",
               "mail_interval"}
+# PolicyLimits fields whose setting has another name.
+_LIMIT_SETTINGS = {"default_lifetime": "default_document_lifetime", "max_lifetime": "max_document_lifetime"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -255,6 +257,10 @@ def _check(s: Settings) -> None:
         raise SettingsError("smtp_security: must be 'starttls', 'tls' or 'none'")
     if not 0 < s.smtp_port <= 65535:
         raise SettingsError("smtp_port: must be 1..65535")
+    try:
+        s.policy_limits
+    except PolicyValidationError as exc:  # named as the setting, not the PolicyLimits field
+        raise SettingsError(f"{_LIMIT_SETTINGS.get(exc.field, exc.field)}: {exc.problem}") from None
     try:
         _networks(s.trusted_proxies)
     except ValueError:

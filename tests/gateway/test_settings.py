@@ -79,3 +79,15 @@ def test_trusted_proxies_setting_is_checked() -> None:
     assert len(load(overrides={"trusted_proxies": "127.0.0.1, 10.0.0.0/8"}).trusted_proxy_networks) == 2
     with pytest.raises(SettingsError, match="trusted_proxies"):
         load(overrides={"trusted_proxies": "10.0.0.0/33"})
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    ({"link_max_lifetime": 10**9}, "link_max_lifetime"),
+    ({"max_document_lifetime": 400 * 86400, "default_document_lifetime": 86400}, "max_document_lifetime"),
+    ({"max_total_downloads": 10**12}, "max_total_downloads"),
+])
+def test_policy_ceilings_are_checked_at_load_and_named(overrides: dict, named: str) -> None:
+    # Caught at start, not as a failure of every upload later.
+    with pytest.raises(SettingsError, match=f"^{named}: "):
+        load(overrides=overrides)
+
