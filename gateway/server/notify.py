@@ -140,7 +140,8 @@ class Mailer:
         link_id = mail.fields.get("link_id")
         if not link_id:
             return None
-        return await self._store.read(lambda conn: linktokens.link_url(conn, self._settings, self._keyring.get(), link_id))
+        ring = self._keyring.get()  # on the event loop, like every other reader of the cache
+        return await self._store.read(lambda conn: linktokens.link_url(conn, self._settings, ring, link_id))
 
     def _failed_attempt(self, tx: Tx, mail: outbox.Mail, error: str) -> None:
         if mail.attempts + 1 >= self._settings.mail_max_attempts:
