@@ -14,7 +14,7 @@ from sqlalchemy import Integer, and_, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .schema import UTCDateTime, document_recipients, documents
-from .store import driver_select, stored_time
+from ._driver import driver_select, stored_time
 
 MAX_PAGE = 200  # rows per inbox/outbox page
 

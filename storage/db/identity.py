@@ -9,7 +9,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .schema import api_tokens, orgs, referrals, users
-from .store import driver_select, stored_time
+from ._driver import driver_select, stored_time
 
 
 @dataclass(frozen=True, slots=True)

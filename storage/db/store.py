@@ -38,6 +38,8 @@ from sqlalchemy.engine import Connection
 from ..errors import Conflict, StorageError, StorageUnavailable
 from . import ledger
 from .engine import READER_POOL_SIZE, Engines, create_engines
+from ._driver import driver_select, stored_time  # noqa: F401 (re-exported)
+from .repos import Reader
 
 T = TypeVar("T")
 
@@ -64,16 +66,19 @@ class _Unit(Generic[T]):
     done: Callable[[T | None, BaseException | None], None] | None = None  # write_sync()
 
 
-class Tx:
-    """What a write unit sees: the connection, one clock reading, the log.
+class Tx(Reader):
+    """What a write unit sees: the repositories, one clock reading, the log.
 
-    Statements that change data must go through ``conn`` (not its raw driver
-    connection): the unit's savepoint is taken when the first one is
-    executed. Reads may use :func:`driver_select`: a read has nothing to roll
-    back, so a unit that only reads and logs takes no savepoint at all.
+    Code outside ``storage/db`` uses the repositories (``tx.documents``, …);
+    ``conn`` is for this package and its tests. Statements that change data
+    must go through ``conn`` (not its raw driver connection): the unit's
+    savepoint is taken when the first one is executed. Reads may use
+    :func:`driver_select`: a read has nothing to roll back, so a unit that
+    only reads and logs takes no savepoint at all.
     """
 
     def __init__(self, conn: Connection, log: ledger.Appender, now: datetime) -> None:
+        super().__init__(conn)
         self.conn = conn
         self.now = now
         self._log = log
@@ -85,10 +90,12 @@ class Tx:
 
 @dataclass
 class Store:
-    """Reads with :meth:`read`, writes with :meth:`write`; both take a function.
+    """Reads with :meth:`query`, writes with :meth:`write`; both take a function.
 
-    The function runs on a worker thread with a SQLAlchemy connection (reads)
-    or a :class:`Tx` (writes) and must not touch the event loop.
+    The function runs on a worker thread with a :class:`~.repos.Reader`
+    (reads) or a :class:`Tx` (writes) and must not touch the event loop or
+    anything of a request. (:meth:`read` hands the raw connection, for this
+    package and its tests.)
     """
 
     engines: Engines
@@ -119,6 +126,14 @@ class Store:
     def _read(self, fn: Callable[[Connection], T]) -> T:
         with _translated(), self.engines.reader.connect() as conn, conn.begin():
             return fn(conn)
+
+    async def query(self, fn: Callable[[Reader], T]) -> T:
+        """:meth:`read` through the repositories: *fn* gets a :class:`~.repos.Reader`."""
+        return await self.read(lambda conn: fn(Reader(conn)))
+
+    def query_sync(self, fn: Callable[[Reader], T]) -> T:
+        """:meth:`query` for code without an event loop (admin CLI)."""
+        return self._read(lambda conn: fn(Reader(conn)))
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run *fn* in the next group commit; return its result once durable.
@@ -228,33 +243,6 @@ def _driver(conn: Connection, *statements: str) -> None:
             cursor.execute(statement)
     finally:
         cursor.close()
-
-
-def driver_select(conn: Connection, sql: str, params: tuple) -> list[tuple]:
-    """Rows of one prebuilt SELECT (``?`` placeholders), straight through the driver.
-
-    For the hottest reads (a token, a document): SQLAlchemy's execution and
-    result machinery cost several times the query on SQLite. It runs in the
-    connection's transaction, like any statement. Values come back as the
-    driver gives them: see :func:`stored_time`.
-    """
-    if conn.dialect.name != "sqlite":
-        sql = sql.replace("?", "%s")
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-    finally:
-        cursor.close()
-
-
-def stored_time(value: str | datetime | None) -> datetime | None:
-    """A time column read by :func:`driver_select`, as :class:`~.schema.UTCDateTime` returns it."""
-    if value is None:
-        return None
-    if isinstance(value, str):  # SQLite: SQLAlchemy's "YYYY-MM-DD HH:MM:SS.ffffff" text
-        value = datetime.fromisoformat(value)
-    return value.replace(tzinfo=timezone.utc)
 
 
 def _settle(settled: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:

@@ -1,0 +1,368 @@
+"""Typed repositories: each storage module's functions bound to one connection.
+
+Code outside ``storage/db`` reaches the database only through these: a write
+unit's :class:`~.store.Tx` and a read's :class:`Reader` carry one of each
+(``tx.documents.load(doc_id)``, ``db.keys.active(ids)``), so the connection,
+SQLAlchemy and the driver stay private to this package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import Any
+
+from sqlalchemy.engine import Connection, Row
+
+from . import documents, identity, keys, leases, ledger, lifecycle, links, outbox
+from .documents import DocumentRecord, Listing, NewDocument, Refused
+from .identity import Org, TokenRecord, User
+from .keys import KeyRecord
+from .ledger import EntryFilter, StoredCheckpoint
+from .lifecycle import Due
+from .outbox import Mail
+
+
+class Documents:
+    """Documents and their recipients, downloads and amendments: :mod:`.documents` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def count_download(self, doc: DocumentRecord, user_id: str) -> Refused | None:
+        return documents.count_download(self._conn, doc, user_id)
+
+    def exists(self, document_id: str) -> bool:
+        return documents.exists(self._conn, document_id)
+
+    def inbox(self, user_id: str, *, limit: int, after: tuple[datetime, str] | None = None) -> list[Listing]:
+        return documents.inbox(self._conn, user_id, limit=limit, after=after)
+
+    def insert_document(self, doc: NewDocument) -> None:
+        return documents.insert_document(self._conn, doc)
+
+    def load(self, document_id: str) -> DocumentRecord | None:
+        return documents.load(self._conn, document_id)
+
+    def outbox(
+        self, sender_id: str, *, limit: int, after: tuple[datetime, str] | None = None
+    ) -> list[Listing]:
+        return documents.outbox(self._conn, sender_id, limit=limit, after=after)
+
+    def referenced_blob_keys(self, keys: list[str]) -> set[str]:
+        return documents.referenced_blob_keys(self._conn, keys)
+
+    def revoke(self, document_id: str, now: datetime, *, purge_after: datetime | None = None) -> None:
+        return documents.revoke(self._conn, document_id, now, purge_after=purge_after)
+
+    def revoke_recipient(self, document_id: str, user_id: str, now: datetime) -> bool:
+        return documents.revoke_recipient(self._conn, document_id, user_id, now)
+
+    def set_expiry(self, document_id: str, expires_at: datetime, *, purge_after: datetime | None) -> None:
+        return documents.set_expiry(self._conn, document_id, expires_at, purge_after=purge_after)
+
+    def set_legal_hold(self, document_id: str, on: bool, *, purge_after: datetime | None) -> None:
+        return documents.set_legal_hold(self._conn, document_id, on, purge_after=purge_after)
+
+
+class Identity:
+    """Organisations, users, tokens and referrals: :mod:`.identity` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add_referral(self, *, clinic: Org, spa: Org, now: datetime) -> None:
+        return identity.add_referral(self._conn, clinic=clinic, spa=spa, now=now)
+
+    def create_org(self, *, id: str, name: str, kind: str, now: datetime) -> Org:
+        return identity.create_org(self._conn, id=id, name=name, kind=kind, now=now)
+
+    def create_token(
+        self, *, id: str, user_id: str, secret_hash: bytes, now: datetime, expires_at: datetime
+    ) -> None:
+        return identity.create_token(
+            self._conn, id=id, user_id=user_id, secret_hash=secret_hash, now=now, expires_at=expires_at
+        )
+
+    def create_user(self, *, id: str, email: str, org: Org, role: str, now: datetime) -> User:
+        return identity.create_user(self._conn, id=id, email=email, org=org, role=role, now=now)
+
+    def find_org(self, name: str) -> Org | None:
+        return identity.find_org(self._conn, name)
+
+    def find_token(self, token_id: str) -> TokenRecord | None:
+        return identity.find_token(self._conn, token_id)
+
+    def find_user_by_email(self, email: str) -> User | None:
+        return identity.find_user_by_email(self._conn, email)
+
+    def find_users(self, user_ids: list[str]) -> dict[str, User]:
+        return identity.find_users(self._conn, user_ids)
+
+    def has_referral(self, clinic_id: str, spa_id: str) -> bool:
+        return identity.has_referral(self._conn, clinic_id, spa_id)
+
+    def linked_orgs(self, org_id: str) -> set[str]:
+        return identity.linked_orgs(self._conn, org_id)
+
+    def org_names(self, org_ids: list[str]) -> dict[str, str]:
+        return identity.org_names(self._conn, org_ids)
+
+    def referred_spas(self, clinic_id: str) -> set[str]:
+        return identity.referred_spas(self._conn, clinic_id)
+
+    def revoke_token(self, token_id: str, now: datetime) -> bool:
+        return identity.revoke_token(self._conn, token_id, now)
+
+    def users_in_org(self, org_id: str) -> list[User]:
+        return identity.users_in_org(self._conn, org_id)
+
+
+class Keys:
+    """Users registered public keys: :mod:`.keys` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def active(self, user_ids: list[str]) -> dict[str, KeyRecord]:
+        return keys.active(self._conn, user_ids)
+
+    def by_verify_key(self, user_id: str, verify_key: str) -> KeyRecord | None:
+        return keys.by_verify_key(self._conn, user_id, verify_key)
+
+    def history(self, user_id: str) -> list[KeyRecord]:
+        return keys.history(self._conn, user_id)
+
+    def register(
+        self,
+        *,
+        id: str,
+        user_id: str,
+        age_recipient: str,
+        verify_key: str,
+        registration: bytes,
+        log_seq: int,
+        now: datetime,
+    ) -> bool:
+        return keys.register(
+            self._conn,
+            id=id,
+            user_id=user_id,
+            age_recipient=age_recipient,
+            verify_key=verify_key,
+            registration=registration,
+            log_seq=log_seq,
+            now=now,
+        )
+
+    def revoke(self, user_id: str, now: datetime) -> bool:
+        return keys.revoke(self._conn, user_id, now)
+
+
+class Links:
+    """Expiring links server-side records: :mod:`.links` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def consume(self, link_id: str) -> bool:
+        return links.consume(self._conn, link_id)
+
+    def insert_link(
+        self,
+        *,
+        id: str,
+        document_id: str,
+        recipient_id: str,
+        issued_by: str,
+        mode: str,
+        kid: str,
+        now: datetime,
+        not_before: datetime,
+        expires_at: datetime,
+        max_uses: int,
+    ) -> None:
+        return links.insert_link(
+            self._conn,
+            id=id,
+            document_id=document_id,
+            recipient_id=recipient_id,
+            issued_by=issued_by,
+            mode=mode,
+            kid=kid,
+            now=now,
+            not_before=not_before,
+            expires_at=expires_at,
+            max_uses=max_uses,
+        )
+
+    def load(self, link_id: str) -> Row | None:
+        return links.load(self._conn, link_id)
+
+    def revoke(self, link_id: str, now: datetime) -> bool:
+        return links.revoke(self._conn, link_id, now)
+
+
+class Outbox:
+    """The notification mail outbox: :mod:`.outbox` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def due(self, now: datetime, limit: int) -> list[Mail]:
+        return outbox.due(self._conn, now, limit)
+
+    def enqueue(
+        self, *, kind: str, to_address: str, document_id: str | None, fields: dict[str, Any], now: datetime
+    ) -> str:
+        return outbox.enqueue(
+            self._conn, kind=kind, to_address=to_address, document_id=document_id, fields=fields, now=now
+        )
+
+    def failed(self, mail_id: str, now: datetime, error: str) -> None:
+        return outbox.failed(self._conn, mail_id, now, error)
+
+    def retry_later(self, mail_id: str, at: datetime, error: str) -> None:
+        return outbox.retry_later(self._conn, mail_id, at, error)
+
+    def sent(self, mail_id: str, now: datetime) -> None:
+        return outbox.sent(self._conn, mail_id, now)
+
+
+class Leases:
+    """Job leases (one runner at a time across processes): :mod:`.leases` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def acquire(self, name: str, holder: str, now: datetime, ttl: timedelta) -> bool:
+        return leases.acquire(self._conn, name, holder, now, ttl)
+
+    def release(self, name: str, holder: str) -> None:
+        return leases.release(self._conn, name, holder)
+
+
+class Lifecycle:
+    """Documents due for purging: :mod:`.lifecycle` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def due(self, now: datetime, limit: int) -> list[Due]:
+        return lifecycle.due(self._conn, now, limit)
+
+    def mark_purged(self, document_id: str, now: datetime) -> bool:
+        return lifecycle.mark_purged(self._conn, document_id, now)
+
+    def park(self, document_id: str) -> bool:
+        return lifecycle.park(self._conn, document_id)
+
+
+class Ledger:
+    """The access logs entries, tree and checkpoints (reads): :mod:`.ledger` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def checkpoint_at(self, size: int) -> StoredCheckpoint | None:
+        return ledger.checkpoint_at(self._conn, size)
+
+    def consistency_proof(self, size1: int, size2: int) -> list[bytes]:
+        return ledger.consistency_proof(self._conn, size1, size2)
+
+    def entries_by_seq(self, seqs: list[int]) -> dict[int, bytes]:
+        return ledger.entries_by_seq(self._conn, seqs)
+
+    def entry_bytes(self, *, start: int, limit: int) -> list[bytes]:
+        return ledger.entry_bytes(self._conn, start=start, limit=limit)
+
+    def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
+        return ledger.inclusion_proof(self._conn, seq, size)
+
+    def insert_checkpoint(self, *, size: int, root: bytes, note: bytes, now: datetime) -> None:
+        return ledger.insert_checkpoint(self._conn, size=size, root=root, note=note, now=now)
+
+    def latest_checkpoint(self) -> StoredCheckpoint | None:
+        return ledger.latest_checkpoint(self._conn)
+
+    def leaf_hashes(self, *, start: int, limit: int) -> list[bytes]:
+        return ledger.leaf_hashes(self._conn, start=start, limit=limit)
+
+    def read_entries(self, *, start: int = 0, limit: int = 1000) -> Iterator[tuple[int, bytes]]:
+        return ledger.read_entries(self._conn, start=start, limit=limit)
+
+    def root_hash(self, size: int) -> bytes:
+        return ledger.root_hash(self._conn, size)
+
+    def scan(self, *, start: int, limit: int) -> list[dict]:
+        return ledger.scan(self._conn, start=start, limit=limit)
+
+    def select_entries(
+        self, *, start: int, end: int, where: EntryFilter, limit: int
+    ) -> list[tuple[int, bytes, bytes]]:
+        return ledger.select_entries(self._conn, start=start, end=end, where=where, limit=limit)
+
+    def smallest_checkpoint_at_least(self, size: int) -> StoredCheckpoint | None:
+        return ledger.smallest_checkpoint_at_least(self._conn, size)
+
+    def stored_leaf_hashes(self, *, start: int, count: int) -> list[bytes]:
+        return ledger.stored_leaf_hashes(self._conn, start=start, count=count)
+
+    def tree_size(self) -> int:
+        return ledger.tree_size(self._conn)
+
+
+class Reader:
+    """What a read sees: one repository per storage module, on one connection."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @cached_property
+    def documents(self) -> Documents:
+        return Documents(self._conn)
+
+    @cached_property
+    def identity(self) -> Identity:
+        return Identity(self._conn)
+
+    @cached_property
+    def keys(self) -> Keys:
+        return Keys(self._conn)
+
+    @cached_property
+    def links(self) -> Links:
+        return Links(self._conn)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        return Outbox(self._conn)
+
+    @cached_property
+    def leases(self) -> Leases:
+        return Leases(self._conn)
+
+    @cached_property
+    def lifecycle(self) -> Lifecycle:
+        return Lifecycle(self._conn)
+
+    @cached_property
+    def ledger(self) -> Ledger:
+        return Ledger(self._conn)
