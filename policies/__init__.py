@@ -43,7 +43,7 @@ from carebridge.policies.amend import (
     purge_after,
     purge_due,
 )
-from carebridge.policies.documents import RULES, Membership, can_issue_link, can_send, decide
+from carebridge.policies.documents import RULES, Membership, can_issue_link, can_send, decide, may_touch_documents
 from carebridge.policies.errors import PolicyError, PolicyValidationError
 from carebridge.policies.model import (
     MAX_DOWNLOADS_LIMIT,
@@ -72,5 +72,5 @@ __all__ = [
     "RULES", "AccessContext", "Action", "Actor", "Change", "Channel", "Decision", "DocumentPolicy",
     "DocumentState", "LinkMode", "LinkRules", "Membership", "OrgKind", "PolicyError", "PolicyLimits",
     "PolicyValidationError", "Purpose", "Reason", "RevokeAll", "RevokeRecipient", "Role", "SetExpiry",
-    "SetLegalHold", "amend", "can_issue_link", "can_send", "decide", "parse_change", "purge_after", "purge_due",
+    "SetLegalHold", "amend", "can_issue_link", "can_send", "decide", "may_touch_documents", "parse_change", "purge_after", "purge_due",
 ]  # fmt: skip

@@ -59,7 +59,7 @@ from carebridge.policies.model import (
     Role,
 )
 
-__all__ = ["RULES", "Membership", "can_issue_link", "can_send", "decide"]
+__all__ = ["RULES", "Membership", "can_issue_link", "can_send", "decide", "may_touch_documents"]
 
 # Roles that may touch a document at all. Auditors read the access log, never
 # documents; a role added later is refused until a rule names it.
@@ -196,3 +196,12 @@ def _recipient_problem(
     if (clinic_org_id, org_id) not in referrals:
         return Reason.no_referral
     return None
+
+
+def may_touch_documents(actor: Actor) -> bool:
+    """Whether *actor*'s role may do anything with any document (auditors may not).
+
+    The gateway asks this before it looks a document up, so that the answer to
+    such a role cannot depend on whether the document exists.
+    """
+    return actor.role in _DOCUMENT_ROLES.roles

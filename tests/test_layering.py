@@ -63,6 +63,21 @@ RULES = (
         ("carebridge.gateway.server",),
         "the client reaches the server only over HTTP",
     ),
+    Rule(
+        "carebridge.gateway.server",
+        ("sqlalchemy", "psycopg", "sqlite3", "alembic", "boto3", "botocore"),
+        "the server reaches the database and S3 only through storage's repositories and stores",
+    ),
+    Rule(
+        "carebridge.gateway.server.usecases",
+        ("aiohttp",),
+        "use cases decide without HTTP: handlers parse and render",
+    ),
+    Rule(
+        "carebridge.gateway.server.vocabulary",
+        ("aiohttp",),
+        "the vocabulary is shared by the use cases",
+    ),
 )
 
 
@@ -196,6 +211,8 @@ def test_layering() -> None:
         ("carebridge.crypto.keys", False, "import gateway.server\n", "bare name"),
         ("carebridge.crypto.keys", False, "from .... import x\n", "climbs above"),
         ("carebridge.crypto.keys", False, "def broken(:\n", "cannot parse"),
+        ("carebridge.gateway.server.audit", False, "from sqlalchemy.engine import Connection\n", "sqlalchemy"),
+        ("carebridge.gateway.server.usecases.links", False, "from aiohttp import web\n", "aiohttp"),
     ],
 )
 def test_checker_catches(module: str, is_package: bool, source: str, expected: str) -> None:
@@ -227,3 +244,28 @@ def test_checker_reports_file_and_line(tmp_path: Path) -> None:
         "policies/link.py:3: carebridge.policies.link imports carebridge.gateway"
         " (policies never import gateway or storage)"
     ]
+
+
+def test_server_code_never_touches_a_connection() -> None:
+    """``tx.conn`` and ``store.read(lambda conn: …)`` are storage's own: the server uses repositories."""
+    found = []
+    for path in sorted((REPO_ROOT / "gateway" / "server").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "conn" or (
+                    isinstance(node, ast.arg) and node.arg == "conn"):
+                found.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno}")
+    assert found == []
+
+
+def test_the_use_cases_load_no_aiohttp() -> None:
+    """Transitively, not just by their own imports: the decision layer runs without HTTP."""
+    import subprocess
+    import sys
+
+    code = ("import sys, carebridge.gateway.server.usecases.documents, carebridge.gateway.server.usecases.links, "
+            "carebridge.gateway.server.usecases.upload, carebridge.gateway.server.usecases.keys, "
+            "carebridge.gateway.server.usecases.audit; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('aiohttp', 'carebridge') "
+            "and (m.startswith('aiohttp') or m.startswith('carebridge.gateway.client'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -38,7 +38,7 @@ def _log(tx: Tx, action: str, object_id: str | None) -> None:
 
 def _issue_token(tx: Tx, user: identity.User, settings: Settings) -> str:
     new = tokens.make_token()
-    identity.create_token(tx.conn, id=new.id, user_id=user.id, secret_hash=new.secret_hash,
+    tx.identity.create_token(id=new.id, user_id=user.id, secret_hash=new.secret_hash,
                           now=tx.now, expires_at=tx.now + settings.token_lifetime)
     _log(tx, "token.create", new.id)
     return new.token
@@ -49,9 +49,9 @@ def init(store: Store, settings: Settings, email: str) -> CreatedUser:
     email = _email(email)
 
     def unit(tx: Tx) -> CreatedUser:
-        if identity.find_org(tx.conn, OPERATOR_ORG) is not None:
+        if tx.identity.find_org(OPERATOR_ORG) is not None:
             raise AdminError("already initialised (the operator organisation exists)")
-        org = identity.create_org(tx.conn, id=tokens.new_id("org"), name=OPERATOR_ORG,
+        org = tx.identity.create_org(id=tokens.new_id("org"), name=OPERATOR_ORG,
                                   kind=OrgKind.operator.value, now=tx.now)
         _log(tx, "org.create", org.id)
         return _create_user(tx, settings, email, org, Role.admin.value)
@@ -65,9 +65,9 @@ def create_org(store: Store, name: str, kind: str) -> identity.Org:
     kind = OrgKind(kind).value
 
     def unit(tx: Tx) -> identity.Org:
-        if identity.find_org(tx.conn, name) is not None:
+        if tx.identity.find_org(name) is not None:
             raise AdminError(f"organisation {name!r} exists")
-        org = identity.create_org(tx.conn, id=tokens.new_id("org"), name=name, kind=kind, now=tx.now)
+        org = tx.identity.create_org(id=tokens.new_id("org"), name=name, kind=kind, now=tx.now)
         _log(tx, "org.create", org.id)
         return org
 
@@ -79,7 +79,7 @@ def create_user(store: Store, settings: Settings, email: str, org_name: str, rol
 
     def unit(tx: Tx) -> CreatedUser:
         org = _org(tx, org_name)
-        if identity.find_user_by_email(tx.conn, email) is not None:
+        if tx.identity.find_user_by_email(email) is not None:
             raise AdminError("a user with this e-mail exists")
         return _create_user(tx, settings, email, org, role)
 
@@ -87,7 +87,7 @@ def create_user(store: Store, settings: Settings, email: str, org_name: str, rol
 
 
 def _create_user(tx: Tx, settings: Settings, email: str, org: identity.Org, role: str) -> CreatedUser:
-    user = identity.create_user(tx.conn, id=tokens.new_id("usr"), email=email, org=org,
+    user = tx.identity.create_user(id=tokens.new_id("usr"), email=email, org=org,
                                 role=role, now=tx.now)
     _log(tx, "user.create", user.id)
     return CreatedUser(user, _issue_token(tx, user, settings))
@@ -98,9 +98,9 @@ def add_referral(store: Store, clinic_name: str, spa_name: str) -> None:
         clinic, spa = _org(tx, clinic_name), _org(tx, spa_name)
         if clinic.kind != OrgKind.clinic.value or spa.kind != OrgKind.spa.value:
             raise AdminError("a referral goes from a clinic to a spa")
-        if identity.has_referral(tx.conn, clinic.id, spa.id):
+        if tx.identity.has_referral(clinic.id, spa.id):
             raise AdminError("this referral exists")
-        identity.add_referral(tx.conn, clinic=clinic, spa=spa, now=tx.now)
+        tx.identity.add_referral(clinic=clinic, spa=spa, now=tx.now)
         _log(tx, "referral.add", spa.id)
 
     store.write_sync(unit)
@@ -108,7 +108,7 @@ def add_referral(store: Store, clinic_name: str, spa_name: str) -> None:
 
 def revoke_token(store: Store, token_id: str) -> None:
     def unit(tx: Tx) -> None:
-        if not identity.revoke_token(tx.conn, token_id, tx.now):
+        if not tx.identity.revoke_token(token_id, tx.now):
             raise AdminError("no such active token")
         _log(tx, "token.revoke", token_id)
 
@@ -116,7 +116,7 @@ def revoke_token(store: Store, token_id: str) -> None:
 
 
 def _org(tx: Tx, name: str) -> identity.Org:
-    org = identity.find_org(tx.conn, name)
+    org = tx.identity.find_org(name)
     if org is None:
         raise AdminError(f"no organisation named {name!r}")
     return org

@@ -20,11 +20,14 @@ from carebridge.storage.db.store import Store
 
 from . import amendments, audit, directory, documents, jobs, linkkeys, links
 from .checkpoints import Checkpointer, verify_anchors
-from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SETTINGS, STORE
+from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SERVICES, SETTINGS, STORE
 from .lifecycle import Purger
 from .notify import Mailer
 from .ratelimit import Lockouts, Rate
 from .middleware import problems, request_id, response_headers
+from .refusals import decisions, logs_as
+from .usecases.services import Services
+from .vocabulary import LogAction
 from .openapi import openapi_document
 from .settings import Settings
 
@@ -39,7 +42,7 @@ MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> web.Application:
     """The gateway. *clock* (default: the system's UTC time) is the one seam for time."""
-    app = web.Application(middlewares=[request_id, problems], client_max_size=SMALL_BODY_LIMIT)
+    app = web.Application(middlewares=[request_id, problems, decisions], client_max_size=SMALL_BODY_LIMIT)
     app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[CLOCK] = clock or _utc_now
@@ -55,10 +58,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     return app
 
 
+@logs_as(LogAction.audit_read, public=True)
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+@logs_as(LogAction.audit_read, public=True)
 async def openapi(request: web.Request) -> web.Response:
     return web.json_response(openapi_document())
 
@@ -136,6 +141,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     checkpointer = Checkpointer(store, signer, anchor, settings.checkpoint_interval.total_seconds(),
                                 settings.checkpoint_entries)
     app[STORE], app[BLOBS], app[CHECKPOINTER] = store, blobs, checkpointer
+    app[SERVICES] = Services(store=store, settings=settings, keyring=app[KEYRING], checkpointer=checkpointer)
     purger = Purger(store, blobs, interval=settings.purge_interval)
     mailer = Mailer(store, settings, app[KEYRING])
     app[PURGER], app[MAILER] = purger, mailer

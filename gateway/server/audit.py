@@ -14,20 +14,22 @@ import base64
 import csv
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timezone
 
 from aiohttp import web
 
 from carebridge.crypto import tlog_proof
 from carebridge.crypto.merkle import MAX_TREE_SIZE
-from carebridge.policies import Role
 from carebridge.storage.db import ledger
 
-from .auth import Principal, authenticate, client_address
 from .checkpoints import HistoryRewritten
-from .context import CHECKPOINTER, STORE
-from .middleware import REQUEST_ID
-from .problems import Forbidden, Invalid, NotFound, ServiceUnavailable
+from .context import CHECKPOINTER, SERVICES, STORE
+from .problems import ServiceUnavailable
+from .refusals import CALLER, logs_as
+from .usecases.audit import require_auditor
+from .usecases.caller import Principal, identify
+from .usecases.refusal import Refusal
+from .vocabulary import LogAction, Why
 
 PAGE = 5000  # entries read per database round trip while streaming
 MAX_EXPORT = 10_000_000  # entries in one export; more in several ranges
@@ -41,15 +43,11 @@ def _int(request: web.Request, name: str, default: int | None, low: int = 0, hig
     raw = request.query.get(name)
     if raw is None:
         if default is None:
-            raise Invalid(f"the query parameter {name} is required")
+            raise Refusal(Why.invalid_request, f"the query parameter {name} is required")
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid(f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise Invalid(f"{name} must be {low}..{high}")
-    return value
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)) or not low <= int(raw) <= high:
+        raise Refusal(Why.invalid_request, f"{name} must be an integer {low}..{high}")
+    return int(raw)
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
@@ -58,100 +56,109 @@ def _time(request: web.Request, name: str) -> datetime | None:
         return None
     try:
         moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-    except ValueError:
+        # In UTC now, so that a time at the calendar's edge fails here, not mid-response.
+        moment = moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
         moment = None
-    if moment is None or moment.tzinfo is None:
-        raise Invalid(f"{name} must be an RFC 3339 time with a zone, e.g. 2026-11-29T12:00:00Z")
+    if moment is None:
+        raise Refusal(Why.invalid_request, f"{name} must be an RFC 3339 time with a zone, e.g. 2026-11-29T12:00:00Z")
     return moment
 
 
-async def _auditor(request: web.Request, action: str) -> Principal:
-    """Authenticate; allow auditors only, logging the decision either way."""
-    principal = await authenticate(request)
-    allowed = principal.user.role == Role.auditor.value
-    await request.app[STORE].write(lambda tx: tx.log(
-        action=action, outcome="allow" if allowed else "deny",
-        reason="ok" if allowed else "role_forbidden", actor=principal.user.id,
-        org=principal.user.org_id, request_id=request[REQUEST_ID], client=client_address(request)))
-    if not allowed:
-        raise Forbidden("only auditors read the access log", slug="role-forbidden")
-    return principal
+async def _auditor(request: web.Request, action: LogAction) -> Principal:
+    """Authenticate; allow auditors only, the allow entry logged before any byte is sent."""
+    return await require_auditor(request.app[SERVICES], request[CALLER], action)
 
 
+async def _signed_in(request: web.Request) -> Principal:
+    return await identify(request.app[STORE], request[CALLER])
+
+
+@logs_as(LogAction.audit_read)
 async def verifier(request: web.Request) -> web.Response:
-    await authenticate(request)
+    await _signed_in(request)
     checkpointer = request.app[CHECKPOINTER]
     return web.json_response({"origin": checkpointer.signer.name,
                               "verifier_key": checkpointer.verifier.encode()})
 
 
+@logs_as(LogAction.audit_sign)
 async def sign_checkpoint(request: web.Request) -> web.Response:
-    await authenticate(request)
+    """Sign a checkpoint now: auditors only (the schedule signs the rest)."""
+    await _auditor(request, LogAction.audit_sign)
     try:
         latest = await request.app[CHECKPOINTER].checkpoint()
     except HistoryRewritten as exc:
         raise ServiceUnavailable(str(exc), slug="history-rewritten") from None
     if latest is None:
-        raise NotFound("the log is empty")
+        raise Refusal(Why.no_checkpoint, "the log is empty")
     return web.Response(body=latest.note, content_type="text/plain", charset="utf-8")
 
 
+@logs_as(LogAction.audit_read)
 async def latest_checkpoint(request: web.Request) -> web.Response:
-    await authenticate(request)
-    latest = await request.app[STORE].read(ledger.latest_checkpoint)
+    await _signed_in(request)
+    latest = await request.app[STORE].query(lambda db: db.ledger.latest_checkpoint())
     if latest is None:
-        raise NotFound("no checkpoint has been signed yet")
+        raise Refusal(Why.no_checkpoint, "no checkpoint has been signed yet")
     return web.Response(body=latest.note, content_type="text/plain", charset="utf-8")
 
 
+@logs_as(LogAction.audit_read)
 async def checkpoint_at(request: web.Request) -> web.Response:
-    await authenticate(request)
-    try:
-        size = int(request.match_info["size"])
-    except ValueError:
-        raise NotFound("no checkpoint of that size") from None
-    found = await request.app[STORE].read(lambda conn: ledger.checkpoint_at(conn, size))
+    await _signed_in(request)
+    raw = request.match_info["size"]
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(MAX_TREE_SIZE)):
+        raise Refusal(Why.no_checkpoint, "no checkpoint of that size")
+    size = int(raw)
+    found = await request.app[STORE].query(lambda db: db.ledger.checkpoint_at(size))
     if found is None:
-        raise NotFound("no checkpoint was signed at that size")
+        raise Refusal(Why.no_checkpoint, "no checkpoint was signed at that size")
     return web.Response(body=found.note, content_type="text/plain", charset="utf-8")
 
 
+@logs_as(LogAction.audit_read)
 async def inclusion_proof(request: web.Request) -> web.Response:
-    """A C2SP tlog-proof of entry ``index`` in the checkpoint of ``size`` (default: one covering it)."""
-    await authenticate(request)
+    """A C2SP tlog-proof of entry ``index`` in the checkpoint of ``size`` (default: one covering it).
+
+    An entry newer than every signed checkpoint has no proof yet: signing one on
+    demand is for auditors (``POST /api/v1/audit/checkpoint``), the schedule
+    signs within ``checkpoint_interval``.
+    """
+    await _signed_in(request)
     index = _int(request, "index", None)
     size = _int(request, "size", 0)
     store = request.app[STORE]
     if size == 0:
-        checkpoint = await store.read(lambda conn: ledger.smallest_checkpoint_at_least(conn, index + 1))
-        if checkpoint is None:  # the entry is newer than every checkpoint: sign one now
-            try:
-                checkpoint = await request.app[CHECKPOINTER].checkpoint()
-            except HistoryRewritten as exc:
-                raise ServiceUnavailable(str(exc), slug="history-rewritten") from None
+        checkpoint = await store.query(lambda db: db.ledger.smallest_checkpoint_at_least(index + 1))
+        if checkpoint is None:  # newer than every checkpoint: the latest says how far proofs reach
+            checkpoint = await store.query(lambda db: db.ledger.latest_checkpoint())
     else:
-        checkpoint = await store.read(lambda conn: ledger.checkpoint_at(conn, size))
+        checkpoint = await store.query(lambda db: db.ledger.checkpoint_at(size))
     if checkpoint is None or index >= checkpoint.size:
-        raise NotFound("no signed checkpoint of that size covers this entry")
-    hashes = await store.read(lambda conn: ledger.inclusion_proof(conn, index, checkpoint.size))
+        raise Refusal(Why.no_checkpoint, "no signed checkpoint covers this entry yet "
+                      f"(latest: size {checkpoint.size if checkpoint else 0}); checkpoints are signed on a schedule",
+                      latest_size=checkpoint.size if checkpoint else 0)
+    hashes = await store.query(lambda db: db.ledger.inclusion_proof(index, checkpoint.size))
     proof = tlog_proof.TlogProof(index=index, hashes=tuple(hashes), signed_checkpoint=checkpoint.note)
     return web.Response(body=proof.format(), content_type="text/plain", charset="utf-8")
 
 
+@logs_as(LogAction.audit_read)
 async def consistency_proof(request: web.Request) -> web.Response:
-    await authenticate(request)
+    await _signed_in(request)
     old, size = _int(request, "old", None, 1), _int(request, "size", None, 1)
     if old > size:
-        raise Invalid("old must not be larger than size")
+        raise Refusal(Why.invalid_request, "old must not be larger than size")
 
-    def read(conn):
-        if ledger.tree_size(conn) < size:
+    def read(db):
+        if db.ledger.tree_size() < size:
             return None
-        return ledger.consistency_proof(conn, old, size)
+        return db.ledger.consistency_proof(old, size)
 
-    proof = await request.app[STORE].read(read)
+    proof = await request.app[STORE].query(read)
     if proof is None:
-        raise NotFound("the log is not that large")
+        raise Refusal(Why.not_found, "the log is not that large")
     return web.json_response({"old": old, "size": size,
                               "proof": [base64.b64encode(h).decode() for h in proof]})
 
@@ -163,15 +170,16 @@ def _filter(request: web.Request) -> ledger.EntryFilter:
         action=request.query.get("action"), outcome=request.query.get("outcome"))
 
 
+@logs_as(LogAction.audit_export)
 async def export_entries(request: web.Request) -> web.StreamResponse:
     """JSONL (exact entry bytes) or CSV (for spreadsheets, with each leaf hash) of a range."""
     start = _int(request, "start", 0)
     end = _int(request, "end", start + _int(request, "limit", MAX_EXPORT, 1, MAX_EXPORT))
     fmt = request.query.get("format", "jsonl")
     if fmt not in ("jsonl", "csv") or end < start or end - start > MAX_EXPORT:
-        raise Invalid(f"format is jsonl or csv; end >= start; at most {MAX_EXPORT} entries")
+        raise Refusal(Why.invalid_request, f"format is jsonl or csv; end >= start; at most {MAX_EXPORT} entries")
     where = _filter(request)
-    await _auditor(request, "audit.export")
+    await _auditor(request, LogAction.audit_export)
     kind = "application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
     response = web.StreamResponse(headers={"Content-Type": kind})
     await response.prepare(request)
@@ -179,8 +187,7 @@ async def export_entries(request: web.Request) -> web.StreamResponse:
         await response.write(",".join(CSV_FIELDS).encode() + b"\r\n")
     store, position = request.app[STORE], start
     while position < end:
-        rows = await store.read(lambda conn: ledger.select_entries(
-            conn, start=position, end=end, where=where, limit=PAGE))
+        rows = await store.query(lambda db: db.ledger.select_entries(start=position, end=end, where=where, limit=PAGE))
         if not rows:
             break
         await response.write(_jsonl(rows) if fmt == "jsonl" else _csv(rows))
@@ -204,18 +211,19 @@ def _csv(rows) -> bytes:
     return out.getvalue().encode()
 
 
+@logs_as(LogAction.audit_export)
 async def export_leaves(request: web.Request) -> web.StreamResponse:
     """The 32-byte leaf hashes of entries start..end-1, concatenated."""
     start = _int(request, "start", 0)
     end = _int(request, "end", None)
     if end < start or end - start > MAX_EXPORT:
-        raise Invalid(f"end >= start; at most {MAX_EXPORT} leaves")
-    await _auditor(request, "audit.export")
+        raise Refusal(Why.invalid_request, f"end >= start; at most {MAX_EXPORT} leaves")
+    await _auditor(request, LogAction.audit_export)
     response = web.StreamResponse(headers={"Content-Type": "application/octet-stream"})
     await response.prepare(request)
     store, position = request.app[STORE], start
     while position < end:
-        chunk = await store.read(lambda conn: ledger.leaf_hashes(conn, start=position,
+        chunk = await store.query(lambda db: db.ledger.leaf_hashes(start=position,
                                                                  limit=min(PAGE * 4, end - position)))
         if not chunk:
             break

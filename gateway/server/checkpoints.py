@@ -13,12 +13,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from carebridge.crypto import merkle, note
 from carebridge.crypto.errors import CryptoError
 from carebridge.storage.anchors import Anchor
 from carebridge.storage.db import ledger
+from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Store
 from carebridge.storage.errors import Conflict, StorageError
 
@@ -37,9 +40,11 @@ class Checkpointer:
     anchor: Anchor
     interval_seconds: float
     every_entries: int
+    monotonic: Callable[[], float] = time.monotonic  # the seam for anchor spacing in tests
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
+        self._anchored_at: float | None = None  # monotonic time of this process's last anchor write
 
     @property
     def verifier(self) -> note.Verifier:
@@ -52,14 +57,14 @@ class Checkpointer:
         signed checkpoint.
         """
         async with self._lock:
-            size, latest, root, proof = await self.store.read(self._state)
+            size, latest, root, proof = await self.store.query(self._state)
             if size == 0:
                 return None
             if latest is not None and latest.size == size:
                 if latest.root_hash != root:
                     raise HistoryRewritten(f"the log of size {size} differs from its signed checkpoint")
                 return latest
-            await self.store.read(lambda conn: _check_leaves(conn, latest.size if latest else 0, size))
+            await self.store.query(lambda db: _check_leaves(db, latest.size if latest else 0, size))
             if latest is not None:
                 try:
                     merkle.verify_consistency(latest.size, size, proof, latest.root_hash, root)
@@ -68,23 +73,32 @@ class Checkpointer:
                         f"the log of size {size} is not consistent with the checkpoint of size"
                         f" {latest.size}: refusing to sign") from None
             signed = note.sign_checkpoint(note.Checkpoint(self.signer.name, size, root), self.signer)
-            await self.anchor.put(size, signed)
+            await self._anchor(size, signed)
             try:
-                await self.store.write(lambda tx: ledger.insert_checkpoint(
-                    tx.conn, size=size, root=root, note=signed, now=tx.now))
+                await self.store.write(lambda tx: tx.ledger.insert_checkpoint(
+                    size=size, root=root, note=signed, now=tx.now))
             except Conflict:  # another gateway process signed this size: same key, same bytes
-                stored = await self.store.read(lambda conn: ledger.checkpoint_at(conn, size))
+                stored = await self.store.query(lambda db: db.ledger.checkpoint_at(size))
                 if stored is None or stored.note != signed:
                     raise HistoryRewritten(f"a different checkpoint is recorded at size {size}") from None
                 return stored
             return ledger.StoredCheckpoint(size, root, signed, self.store.clock())
 
+    async def _anchor(self, size: int, signed: bytes) -> None:
+        """Anchor at most one checkpoint per ``interval_seconds``: anchors are write-once for
+        years (S3 Object Lock), so on-demand signing must not be a way to pile them up."""
+        now = self.monotonic()
+        if self._anchored_at is not None and now - self._anchored_at < self.interval_seconds:
+            return
+        await self.anchor.put(size, signed)
+        self._anchored_at = now
+
     @staticmethod
-    def _state(conn):
-        size = ledger.tree_size(conn)
-        latest = ledger.latest_checkpoint(conn)
-        root = ledger.root_hash(conn, size) if size else merkle.EMPTY_ROOT
-        proof = (ledger.consistency_proof(conn, latest.size, size)
+    def _state(db: Reader):
+        size = db.ledger.tree_size()
+        latest = db.ledger.latest_checkpoint()
+        root = db.ledger.root_hash(size) if size else merkle.EMPTY_ROOT
+        proof = (db.ledger.consistency_proof(latest.size, size)
                  if latest is not None and 0 < latest.size < size else [])
         return size, latest, root, proof
 
@@ -93,8 +107,8 @@ class Checkpointer:
         while True:
             await asyncio.sleep(POLL_SECONDS)
             try:
-                size, latest = await self.store.read(
-                    lambda conn: (ledger.tree_size(conn), ledger.latest_checkpoint(conn)))
+                size, latest = await self.store.query(
+                    lambda db: (db.ledger.tree_size(), db.ledger.latest_checkpoint()))
                 new = size - (latest.size if latest else 0)
                 now = asyncio.get_running_loop().time()
                 if new >= self.every_entries or (new > 0 and now - last_signed >= self.interval_seconds):
@@ -104,11 +118,11 @@ class Checkpointer:
                 log.error("checkpointing failed: %s", exc)
 
 
-def _check_leaves(conn, start: int, end: int) -> None:
+def _check_leaves(db: Reader, start: int, end: int) -> None:
     """The entries about to be signed hash to the leaves the tree was built from."""
     for position in range(start, end, SCAN_PAGE):
-        rows = ledger.scan(conn, start=position, limit=min(SCAN_PAGE, end - position))
-        stored = ledger.stored_leaf_hashes(conn, start=position, count=len(rows))
+        rows = db.ledger.scan(start=position, limit=min(SCAN_PAGE, end - position))
+        stored = db.ledger.stored_leaf_hashes(start=position, count=len(rows))
         for row, leaf in zip(rows, stored):
             if merkle.leaf_hash(row["entry"]) != leaf or row["leaf_hash"] != leaf:
                 raise HistoryRewritten(f"log entry {row['seq']} does not match the log's tree")
@@ -160,7 +174,7 @@ async def scan_log(store: Store, anchor: Anchor, verifier: note.Verifier, origin
             raise HistoryRewritten(f"the anchor at size {size} is not a checkpoint of this log") from None
     tree, position = merkle.MemoryTree(), 0
     while True:
-        rows = await store.read(lambda conn: ledger.scan(conn, start=position, limit=SCAN_PAGE))
+        rows = await store.query(lambda db: db.ledger.scan(start=position, limit=SCAN_PAGE))
         for row in rows:
             _check_row(row, position)
             tree.append_leaf_hash(row["leaf_hash"])
@@ -190,7 +204,7 @@ async def _entry_roots(store: Store, sizes: set[int]) -> dict[int, bytes]:
         return roots
     builder, position, last = merkle.RootBuilder(), 0, max(sizes)
     while position < last:
-        entries = await store.read(lambda conn: ledger.entry_bytes(conn, start=position,
+        entries = await store.query(lambda db: db.ledger.entry_bytes(start=position,
                                                                    limit=min(SCAN_PAGE, last - position)))
         if not entries:
             break

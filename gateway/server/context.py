@@ -11,6 +11,7 @@ from .checkpoints import Checkpointer
 from .linkkeys import KeyringCache
 from .ratelimit import Lockouts, Rate
 from .settings import Settings
+from .usecases.services import Services
 
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
@@ -19,3 +20,4 @@ CHECKPOINTER: web.AppKey[Checkpointer] = web.AppKey("checkpointer", Checkpointer
 LOCKOUTS: web.AppKey[Lockouts] = web.AppKey("lockouts", Lockouts)
 LINK_CLAIMS: web.AppKey[Rate] = web.AppKey("link_claims", Rate)
 KEYRING: web.AppKey[KeyringCache] = web.AppKey("keyring", KeyringCache)
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)

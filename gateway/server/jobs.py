@@ -33,7 +33,7 @@ async def sweep_once(store: Store, blobs: BlobStore, older_than: timedelta) -> t
     orphans = 0
     for start in range(0, len(candidates), SWEEP_BATCH):
         batch = candidates[start:start + SWEEP_BATCH]
-        referenced = await store.read(lambda conn: documents.referenced_blob_keys(conn, batch))
+        referenced = await store.query(lambda db: db.documents.referenced_blob_keys(batch))
         for key in batch:
             if key not in referenced:
                 await blobs.delete(key)
@@ -89,11 +89,11 @@ class Lease:
         async with self._running:
             try:
                 taken = await self._store.write(
-                    lambda tx: leases.acquire(tx.conn, self._name, self._holder, tx.now, self._ttl))
+                    lambda tx: tx.leases.acquire(self._name, self._holder, tx.now, self._ttl))
             except Conflict:  # another process inserted the first lease at the same moment
                 taken = False
             try:
                 yield taken
             finally:
                 if taken:
-                    await self._store.write(lambda tx: leases.release(tx.conn, self._name, self._holder))
+                    await self._store.write(lambda tx: tx.leases.release(self._name, self._holder))

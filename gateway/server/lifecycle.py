@@ -59,7 +59,7 @@ class Purger:
 
     async def _run(self) -> PurgeReport:
         now = self._store.clock()
-        batch = await self._store.read(lambda conn: lifecycle.due(conn, now, PURGE_BATCH))
+        batch = await self._store.query(lambda db: db.lifecycle.due(now, PURGE_BATCH))
         purged = held = 0
         for doc in batch:
             if doc.legal_hold:
@@ -73,7 +73,7 @@ class Purger:
             await self._blobs.delete(key)  # a no-op for a blob an earlier run deleted
 
         def unit(tx) -> int:
-            if not lifecycle.mark_purged(tx.conn, doc.id, tx.now):
+            if not tx.lifecycle.mark_purged(doc.id, tx.now):
                 return 0
             tx.log(action="document.purge", outcome="allow", reason="ok", actor=OPERATOR_ACTOR,
                    org=doc.sender_org_id, object=doc.id)
@@ -83,7 +83,7 @@ class Purger:
 
     @staticmethod
     def _hold(tx, doc: lifecycle.Due) -> int:
-        if not lifecycle.park(tx.conn, doc.id):
+        if not tx.lifecycle.park(doc.id):
             return 0
         tx.log(action="document.purge", outcome="deny", reason="legal_hold", actor=OPERATOR_ACTOR,
                org=doc.sender_org_id, object=doc.id)

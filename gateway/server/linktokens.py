@@ -10,11 +10,9 @@ from __future__ import annotations
 import secrets
 from datetime import datetime, timedelta
 
-from sqlalchemy.engine import Connection
-
 from carebridge.crypto.linktoken import TokenError, sign_token, verify_token
 from carebridge.policies.links import LinkClaims, LinkRecord, LinkRefusal, link_audience
-from carebridge.storage.db import links
+from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
 
 from .linkkeys import Keyring
@@ -34,14 +32,14 @@ def create(tx: Tx, *, document_id: str, recipient_id: str, issued_by: str, mode:
                         mode=mode, not_before=tx.now.replace(microsecond=0),
                         expires_at=min(tx.now + lifetime, ends_at).replace(microsecond=0),
                         max_uses=uses, uses=0)
-    links.insert_link(tx.conn, id=record.link_id, document_id=document_id, recipient_id=recipient_id,
+    tx.links.insert_link(id=record.link_id, document_id=document_id, recipient_id=recipient_id,
                       issued_by=issued_by, mode=mode, kid=kid, now=tx.now, not_before=record.not_before,
                       expires_at=record.expires_at, max_uses=uses)
     return record
 
 
-def record_of(conn: Connection, link_id: str) -> LinkRecord | None:
-    row = links.load(conn, link_id)
+def record_of(db: Reader, link_id: str) -> LinkRecord | None:
+    row = db.links.load(link_id)
     if row is None:
         return None
     return LinkRecord(link_id=row.id, document_id=row.document_id, recipient_id=row.recipient_id,
@@ -60,9 +58,9 @@ def url_for(token: str, settings: Settings) -> str:
     return settings.effective_public_url + LINK_PATH + token
 
 
-def link_url(conn: Connection, settings: Settings, ring: Keyring, link_id: str) -> str | None:
+def link_url(db: Reader, settings: Settings, ring: Keyring, link_id: str) -> str | None:
     """The URL of link *link_id*, freshly signed; None if the record is gone."""
-    record = record_of(conn, link_id)
+    record = record_of(db, link_id)
     if record is None:
         return None
     return url_for(token_for(record, settings, ring, record.not_before), settings)

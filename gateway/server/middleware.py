@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import secrets
+import traceback
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
@@ -51,28 +52,38 @@ async def response_headers(request: web.Request, response: web.StreamResponse) -
         response.headers["X-Request-ID"] = request[REQUEST_ID]
 
 
+def instance(request: web.Request) -> str | None:
+    """A problem's ``instance``: the route template, never the path (it may hold a link token)."""
+    route = getattr(getattr(request, "match_info", None), "route", None)
+    return getattr(getattr(route, "resource", None), "canonical", None)
+
+
 @web.middleware
 async def problems(request: web.Request, handler):
     """Render Problems (and aiohttp's own HTTP errors) as RFC 9457 problem+json."""
     try:
         return await handler(request)
     except Problem as problem:
-        return problem.response(request.path)
+        return problem.response(instance(request))
+    except web.RequestPayloadError:  # a body that broke off or was framed wrongly mid-stream
+        return Problem("the request body is malformed", status=400, slug="bad-request").response(instance(request))
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
         slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
             exc.status, "http-error")
         return Problem(exc.reason, status=exc.status, slug=slug, title=exc.reason).response(
-            request.path, headers={k: v for k, v in exc.headers.items() if k == "Allow"})
+            instance(request), headers={k: v for k, v in exc.headers.items() if k == "Allow"})
     except StorageConflict:
-        return Conflict("the request conflicts with existing data").response(request.path)
+        return Conflict("the request conflicts with existing data").response(instance(request))
     except StorageError as exc:
         log.warning("storage unavailable: %s", type(exc).__name__)
-        return ServiceUnavailable("storage is unavailable, try again").response(request.path)
-    except Exception:
-        log.exception("unhandled error in %s %s", request.method, request.match_info.route.resource)
-        return InternalError().response(request.path)
+        return ServiceUnavailable("storage is unavailable, try again").response(instance(request))
+    except Exception as exc:
+        # The class and the frames, never the message: it may quote what the client sent.
+        log.error("unhandled %s in %s %s\n%s", type(exc).__name__, request.method, instance(request) or "-",
+                  "".join(traceback.format_tb(exc.__traceback__)))
+        return InternalError().response(instance(request))
 
 
 class AccessLogger(AbstractAccessLogger):

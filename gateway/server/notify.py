@@ -46,8 +46,8 @@ def on_upload(tx: Tx, settings: Settings, *, sender: identity.User, state: Docum
     if not enabled(settings):
         return
     policy = state.policy
-    users = identity.find_users(tx.conn, sorted(policy.recipients))
-    sender_org = identity.org_names(tx.conn, [sender.org_id])[sender.org_id]
+    users = tx.identity.find_users(sorted(policy.recipients))
+    sender_org = tx.identity.org_names([sender.org_id])[sender.org_id]
     recipients = []
     for user_id in sorted(policy.recipients):
         link_id = None
@@ -66,7 +66,7 @@ def on_arrival(tx: Tx, settings: Settings, *, document_id: str, sender_org: str,
     if not enabled(settings):
         return
     for email, link_id in recipients:
-        outbox.enqueue(tx.conn, kind=ARRIVAL, to_address=email, document_id=document_id, now=tx.now,
+        tx.outbox.enqueue(kind=ARRIVAL, to_address=email, document_id=document_id, now=tx.now,
                        fields={"from_org": sender_org, "expires_at": iso(expires_at), "link_id": link_id})
 
 
@@ -75,10 +75,10 @@ def on_first_download(tx: Tx, settings: Settings, *, document_id: str, sender_id
     """Queue the sender's mail for a document's first counted download (by *recipient_id*)."""
     if not enabled(settings):
         return
-    users = identity.find_users(tx.conn, [sender_id, recipient_id])
+    users = tx.identity.find_users([sender_id, recipient_id])
     org_id = users[recipient_id].org_id
-    outbox.enqueue(tx.conn, kind=FIRST_DOWNLOAD, to_address=users[sender_id].email, document_id=document_id,
-                   now=tx.now, fields={"by_org": identity.org_names(tx.conn, [org_id])[org_id],
+    tx.outbox.enqueue(kind=FIRST_DOWNLOAD, to_address=users[sender_id].email, document_id=document_id,
+                   now=tx.now, fields={"by_org": tx.identity.org_names([org_id])[org_id],
                                        "at": iso(tx.now)})
 
 
@@ -117,7 +117,7 @@ class Mailer:
 
     async def _run(self) -> int:
         now = self._store.clock()
-        batch = await self._store.read(lambda conn: outbox.due(conn, now, MAIL_BATCH))
+        batch = await self._store.query(lambda db: db.outbox.due(now, MAIL_BATCH))
         sent = 0
         for mail in batch:
             sent += await self._send(mail)
@@ -133,7 +133,7 @@ class Mailer:
             error = type(exc).__name__  # the class only: a server's reply may quote the message
             await self._store.write(lambda tx: self._failed_attempt(tx, mail, error))
             return 0
-        await self._store.write(lambda tx: outbox.sent(tx.conn, mail.id, tx.now))
+        await self._store.write(lambda tx: tx.outbox.sent(mail.id, tx.now))
         return 1
 
     async def _link(self, mail: outbox.Mail) -> str | None:
@@ -141,15 +141,15 @@ class Mailer:
         if not link_id:
             return None
         ring = self._keyring.get()  # on the event loop, like every other reader of the cache
-        return await self._store.read(lambda conn: linktokens.link_url(conn, self._settings, ring, link_id))
+        return await self._store.query(lambda db: linktokens.link_url(db, self._settings, ring, link_id))
 
     def _failed_attempt(self, tx: Tx, mail: outbox.Mail, error: str) -> None:
         if mail.attempts + 1 >= self._settings.mail_max_attempts:
-            outbox.failed(tx.conn, mail.id, tx.now, error)
+            tx.outbox.failed(mail.id, tx.now, error)
             tx.log(action="mail.failed", outcome="deny", reason="smtp_error", object=mail.document_id)
             return
         delay = min(RETRY_MAX, RETRY_BASE * (2 ** mail.attempts))
-        outbox.retry_later(tx.conn, mail.id, tx.now + delay, error)
+        tx.outbox.retry_later(mail.id, tx.now + delay, error)
 
     def _smtp_options(self) -> dict:
         s = self._settings

@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-PROBLEM_TYPE_PREFIX = "urn:carebridge:problem:"
+from .vocabulary import PROBLEM_TYPE_PREFIX
 CONTENT_TYPE = "application/problem+json"
 
 

@@ -169,13 +169,18 @@ async def test_checkpoints_grow_with_the_log_and_verify(gateway_factory: Gateway
     proof = await store.read(lambda conn: ledger.consistency_proof(conn, 7, 17))
     merkle.verify_consistency(7, 17, proof, opened.root_hash, opened2.root_hash)
 
-    # each checkpoint is anchored, byte for byte what the database records
+    # anchors are write-once for years: at most one per checkpoint_interval, byte for
+    # byte what the database records
     anchor = FolderAnchor(settings.data_dir)
-    assert await anchor.sizes() == [7, 17]
-    assert await anchor.get(7) == first.note and await anchor.get(17) == second.note
+    assert await anchor.sizes() == [7]
+    assert await anchor.get(7) == first.note
+    await append(store, 3, "c")
+    checkpointer.monotonic = lambda: float("inf")  # the interval has passed
+    third = await checkpointer.checkpoint()
+    assert third.size == 20 and await anchor.sizes() == [7, 20] and await anchor.get(20) == third.note
     recorded = await store.read(lambda conn: [ledger.checkpoint_at(conn, s) for s in (7, 17)])
     assert [c.note for c in recorded] == [first.note, second.note]
-    assert (await store.read(ledger.latest_checkpoint)).size == 17
+    assert (await store.read(ledger.latest_checkpoint)).size == 20
 
 
 async def test_concurrent_signing_records_one_checkpoint(gateway_factory: GatewayFactory) -> None:
@@ -332,12 +337,12 @@ async def test_checkpointer_refuses_a_rewritten_history(gateway_factory: Gateway
 
 
 async def _token(gw: Gateway) -> str:
-    """An API token of a plain user (any signed-in user may ask for a checkpoint)."""
+    """An API token of an auditor (only auditors ask for a checkpoint on demand)."""
     from carebridge.gateway.server import admin
 
-    await asyncio.to_thread(admin.create_org, gw.store, "Checkpoint Test Clinic", "clinic")
+    await asyncio.to_thread(admin.create_org, gw.store, "Checkpoint Test Office", "compliance")
     created = await asyncio.to_thread(admin.create_user, gw.store, gw.settings,
-                                      "someone@clinic.example.test", "Checkpoint Test Clinic", "uploader")
+                                      "someone@office.example.test", "Checkpoint Test Office", "auditor")
     return created.token
 
 
@@ -457,9 +462,9 @@ async def test_a_refused_start_releases_the_database(request: pytest.FixtureRequ
 
 
 async def test_proof_requests_on_a_rewritten_log_say_so(gateway_factory: GatewayFactory, backend) -> None:
-    """An inclusion proof of an entry newer than every checkpoint signs one first; on a
-    rewritten log that is refused, and the answer is the same 503 history-rewritten
-    problem as POST /checkpoint (not an internal error)."""
+    """An inclusion proof of an entry newer than every checkpoint signs nothing (404, naming
+    the latest); an auditor's POST /checkpoint on a rewritten log gets 503 history-rewritten
+    (not an internal error), and nothing is signed."""
     gw = await gateway_factory(**QUIET)
     await append(gw.store, 21 - await gw.store.read(ledger.tree_size))
     await gw.app[CHECKPOINTER].checkpoint()
@@ -470,7 +475,10 @@ async def test_proof_requests_on_a_rewritten_log_say_so(gateway_factory: Gateway
 
     reply = await gw.request("GET", "/api/v1/audit/proof/inclusion", token=token,
                              params={"index": str(newest)})
+    assert reply.problem(404, "not-found")["latest_size"] == 21
+    reply = await gw.request("POST", "/api/v1/audit/checkpoint", token=token)
     reply.problem(503, "history-rewritten")
+    assert (await gw.store.read(ledger.latest_checkpoint)).size == 21
 
 
 async def test_checkpointer_notices_a_rewrite_before_the_log_grows(gateway_factory: GatewayFactory,

@@ -115,7 +115,7 @@ async def test_registration_for_another_user_is_403(world: World) -> None:
     for person in (world.recipient, world.recipient2):
         assert (await person.client.me())["keys"]["age_recipient"] == person.keys.recipient
     assert matching(await world.audit(), request_id=request_id, action="keys.register", outcome="deny",
-                    reason="wrong_user", actor=world.recipient2.user_id)
+                    reason="foreign_registration", actor=world.recipient2.user_id)
 
 
 async def test_badly_signed_registration_is_422(world: World) -> None:

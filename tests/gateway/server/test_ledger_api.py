@@ -58,7 +58,7 @@ async def log_key(world: World) -> tuple[note.Verifier, str]:
 
 async def sign(world: World, who=None) -> tuple[bytes, note.Checkpoint]:
     """POST /checkpoint; returns the signed note and the checkpoint it verifies as."""
-    reply = await world.gw.request("POST", "/api/v1/audit/checkpoint", token=(who or world.recipient).token)
+    reply = await world.gw.request("POST", "/api/v1/audit/checkpoint", token=(who or world.auditor).token)
     assert reply.status == 200, reply.body
     assert reply.content_type == "text/plain"
     verifier, origin = await log_key(world)
@@ -110,8 +110,17 @@ async def test_verifier_is_the_log_key(world: World) -> None:
 
 
 async def test_checkpoint_is_signed_on_demand_and_served(world: World) -> None:
+    # Key registrations are followed by a checkpoint (senders must prove the keys are logged).
     reply = await world.gw.request("GET", "/api/v1/audit/checkpoint", token=world.recipient.token)
-    reply.problem(404, "not-found")  # nothing signed yet
+    assert reply.status == 200
+    # Signing on demand (and anchoring) is for auditors; the schedule does the rest.
+    for who in (world.recipient, world.uploader, world.admin):
+        request_id = rid()
+        reply = await world.gw.request("POST", "/api/v1/audit/checkpoint", token=who.token,
+                                       headers={"X-Request-ID": request_id})
+        reply.problem(403, "role-forbidden")
+        assert matching(await world.audit(), request_id=request_id, action="audit.checkpoint", outcome="deny",
+                        reason="role_forbidden", actor=who.user_id)
 
     first, opened = await sign(world)
     store = world.gw.store
@@ -134,15 +143,17 @@ async def test_checkpoint_is_signed_on_demand_and_served(world: World) -> None:
     assert reply.body == second
     reply = await world.gw.request("GET", f"/api/v1/audit/checkpoints/{opened.size}", token=world.recipient.token)
     assert reply.body == first
-    # no growth: the same checkpoint again
-    again, _ = await sign(world)
-    assert again == second
+    # signing on demand is itself on the record: the next checkpoint holds exactly that entry
+    again, opened3 = await sign(world)
+    assert opened3.size == opened2.size + 1
+    last = (await export(world, start=opened2.size, limit=1))[0]
+    assert json.loads(last)["action"] == "audit.checkpoint" and json.loads(last)["outcome"] == "allow"
 
     # strangers to the gateway get nothing, and sign nothing
     for method in ("GET", "POST"):
         reply = await world.gw.request(method, "/api/v1/audit/checkpoint")
         assert reply.status == 401
-    assert (await store.read(ledger.latest_checkpoint)).note == second
+    assert (await store.read(ledger.latest_checkpoint)).note == again
 
 
 # -- proofs ------------------------------------------------------------------------------
@@ -174,11 +185,22 @@ async def test_inclusion_proofs_verify_as_tlog_proofs(world: World) -> None:
     # without a size: the smallest signed checkpoint that covers the entry
     reply = await world.gw.request("GET", "/api/v1/audit/proof/inclusion", token=world.recipient.token,
                                    params={"index": "0"})
-    assert tlog_proof.parse_tlog_proof(reply.body).signed_checkpoint == checkpoint_note
+    smallest = await world.gw.store.read(lambda conn: ledger.smallest_checkpoint_at_least(conn, 1))
+    first = tlog_proof.parse_tlog_proof(reply.body)
+    assert first.signed_checkpoint == smallest.note and smallest.size <= size
+    assert tlog_proof.verify_tlog_proof(first, leaf_hash=merkle.leaf_hash(lines[0]), verifier=verifier,
+                                        origin=origin).size == smallest.size
 
-    # an entry newer than every checkpoint: one is signed for it
+    # an entry newer than every checkpoint has no proof yet, and asking signs nothing:
+    # the answer names the latest checkpoint; the schedule (or an auditor) signs the next
     newest = await world.gw.store.read(ledger.tree_size) - 1  # the export above grew the log
     assert newest >= size
+    before = await world.gw.store.read(ledger.latest_checkpoint)
+    reply = await world.gw.request("GET", "/api/v1/audit/proof/inclusion", token=world.recipient.token,
+                                   params={"index": str(newest)})
+    assert reply.problem(404, "not-found")["latest_size"] == before.size
+    assert (await world.gw.store.read(ledger.latest_checkpoint)).size == before.size
+    await sign(world)
     reply = await world.gw.request("GET", "/api/v1/audit/proof/inclusion", token=world.recipient.token,
                                    params={"index": str(newest)})
     assert reply.status == 200, reply.body
@@ -192,7 +214,7 @@ async def test_inclusion_proofs_verify_as_tlog_proofs(world: World) -> None:
 
     # no proof for what no checkpoint covers, and clear errors for bad parameters
     for params, status, slug in (({"index": str(size), "size": str(size)}, 404, "not-found"),
-                                 ({"index": "0", "size": str(size - 1)}, 404, "not-found"),
+                                 ({"index": "0", "size": str(10**6)}, 404, "not-found"),
                                  ({"index": str(10**9)}, 404, "not-found"),
                                  ({}, 422, "invalid-request"),
                                  ({"index": "-1"}, 422, "invalid-request"),

@@ -66,8 +66,12 @@ async def test_purge_deletes_expired_and_revoked_keeps_held(world: World, tmp_pa
     assert (again.purged, again.held) == (0, 0)
     assert len(matching(await log(world), action="document.purge", object=held)) == 1
 
-    # A purged document is gone for its recipient: not found, not a blob error.
+    # A purged document is gone for its recipient: 410 document-purged (logged as purged), not a blob error.
     reply = await world.gw.request("GET", f"/api/v1/documents/{expiring}/content", token=world.recipient.token)
+    reply.problem(410, "document-purged")
+    assert matching(await log(world), action="document.download", outcome="deny", reason="purged", object=expiring)
+    # to anyone else it does not exist
+    reply = await world.gw.request("GET", f"/api/v1/documents/{expiring}/content", token=world.stranger.token)
     reply.problem(404, "not-found")
     record = await world.gw.store.read(lambda conn: documents.load(conn, expiring))
     assert record.purged_at is not None

@@ -212,7 +212,9 @@ async def test_not_before(world: World, tmp_path: Path) -> None:
     request_id = rid()
     (await call(world, "GET", content(doc_id), world.recipient, request_id=request_id)).problem(
         403, "not-yet-valid")
-    world.clock.advance(hours=2, seconds=1)
+    # The client sets not_before from its own clock, which runs on while the
+    # server's test clock stands still: move well past it.
+    world.clock.advance(hours=2, minutes=5)
     await fetch(world, world.recipient, doc_id, tmp_path)
     entries = await world.audit()
     assert matching(entries, request_id=request_id, reason="not_yet_valid", outcome="deny", object=doc_id)
@@ -271,7 +273,7 @@ async def test_a_full_v2_policy_round_trips_through_the_server(world: World, tmp
     doc_id = await send(world, tmp_path, not_before_in=timedelta(seconds=1), max_total_downloads=3,
                         networks=("127.0.0.0/8",), purposes=("treatment",), links="sign_in",
                         link_lifetime=timedelta(hours=1), link_uses=2, retention=timedelta(0), legal_hold=True)
-    world.clock.advance(seconds=2)
+    world.clock.advance(minutes=5)  # past not_before, set from the client's running clock
     info = await world.recipient.client.document(doc_id)
     assert info["policy"]["links"] == {"lifetime": 3600, "mode": "sign_in", "uses": 2}
     assert info["legal_hold"] is True and info["max_total_downloads"] == 3

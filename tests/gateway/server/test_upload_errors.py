@@ -185,7 +185,7 @@ async def test_unknown_recipient_is_403(world: World) -> None:
 async def test_recipient_may_not_send(world: World) -> None:
     upload = build_upload(world, world.recipient, [pair(world.recipient2)])
     _, request_id = await refused(world, upload.parts(), 403, "send-role-forbidden", sender=world.recipient)
-    await assert_logged(world, request_id, "role_forbidden", upload.document_id, actor=world.recipient)
+    await assert_logged(world, request_id, "send_role_forbidden", upload.document_id, actor=world.recipient)
     await assert_nothing_stored(world, upload.document_id)
 
 
