@@ -1,4 +1,4 @@
-"""Fixtures for the real parts the suite drives: the `age` CLI, shared vectors.
+"""Fixtures for the real parts the suite drives: the `age` CLI, the CCTV age vectors.
 
 A test that needs a real part that is missing here is skipped locally, with
 the reason, but fails under ``CI=true``: CI must prove every interop and
@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# shared/ lies beside the clone, on developer machines and in CI alike.
-SHARED_TESTDATA = REPO_ROOT.parent / "shared" / "testdata"
+# The other published vectors live in tests/vectors/ (each set with its source and
+# licence); the tests that read them find them beside themselves.
 
 CCTV_PACKAGE = REPO_ROOT / "node_modules" / "cctv-age" / "package.json"
 # cctv-age 0.2.0 (pinned in package.json) exports this many vectors; fewer
@@ -108,13 +108,6 @@ def age_cli() -> Path:
 def age_keygen() -> Path:
     """Path of the stock ``age-keygen`` binary."""
     return _which("age-keygen", "age")
-
-
-@pytest.fixture(scope="session")
-def shared_testdata() -> Path:
-    """``shared/testdata`` beside the repo: Merkle and signed-note vectors."""
-    require(SHARED_TESTDATA.is_dir(), f"shared test data folder {SHARED_TESTDATA}")
-    return SHARED_TESTDATA
 
 
 @pytest.fixture(scope="session")

@@ -10,8 +10,10 @@ the HTTP status, and a matching entry in the auditor's log export; and the
 server's data folder holds neither the PDF's content nor its file name.
 
 Everything is synthetic: ``example.test`` addresses and "TEST PATIENT".
-The expiry case sends with ``--expires 1m`` early on and checks the refusal
-at the very end, so the minute passes while the rest of the test runs.
+The expiry case sends with ``--expires 1h``; near the end the sender moves
+that expiry to a few seconds ahead (``amend --expires 2s``), the test waits
+until the clock the server reads has passed it, and the recipient is refused:
+a real expiry in the real process, without waiting out a fixed time.
 """
 
 from __future__ import annotations
@@ -29,15 +31,20 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pexpect
+from tests.waiting import DEADLINE, wait_until
 
 CAREBRIDGE = Path(sys.executable).with_name("carebridge")
 PASSPHRASE = "e2e passphrase, synthetic"
 CLI_TIMEOUT = 120
-START_TIMEOUT = 30.0
+START_TIMEOUT = 60.0  # seconds for `serve` to answer: imports and migrations on a busy machine
+# `amend --expires` values tried in turn, each a duration from when the CLI sends it: the
+# first still in the future when the server reads it wins (a busy machine may be slower
+# than 2 s), so the test never races the clock and usually waits about 2 s for the expiry.
+SOON = ("2s", "10s", "60s")
 AGE_MAGIC = b"age-encryption.org/v1\n"
 # A send to a spa without a referral: the directory lookup answers 404 (it hides unlinked
 # spas) and logs a deny with reason no_referral; the upload check (403) is never reached.
@@ -295,10 +302,21 @@ def test_end_to_end(tmp_path: Path, age_cli: Path) -> None:
     print(f"end-to-end test took {time.monotonic() - started:.1f} s")
 
 
+def expire_soon(cb: Deployment, doc_id: str, token: str) -> datetime:
+    """Move *doc_id*'s expiry to a few seconds from now (``amend --expires``); return it."""
+    for soon in SOON:
+        proc = cb.run("amend", doc_id, "--expires", soon, "--json", token=token)
+        if proc.returncode == 0:
+            state = _one_json(("amend", doc_id), proc.stdout)
+            return datetime.strptime(state["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        # Only "the new expiry is not in the future" (403) may be tried again, later.
+        assert "403" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    raise AssertionError(f"amend --expires refused every one of {SOON}")
+
+
 def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
-    # The expiry case needs a minute: send that document as early as possible, and run
-    # everything else while its minute passes. So: keygen (offline) in the background from
-    # the start, then only the orgs, users and keys the first send needs.
+    # keygen (offline scrypt, seconds) runs in the background from the start; then only
+    # the orgs, users and keys the first send needs.
     key = {UPLOADER: work / "uploader.key", RECIPIENT: work / "spa.key",
            OTHER_RECIPIENT: work / "other-spa.key"}
     keygens = {email: cb.start("keygen", "-o", key[email]) for email in (UPLOADER, RECIPIENT)}
@@ -348,9 +366,12 @@ def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
     spa = {"token": users[RECIPIENT]["token"], "identity": key[RECIPIENT]}
 
     cb.mark("bootstrap and first keys")
-    expiring = cb.ok_json("send", source, "--to", RECIPIENT, "--expires", "1m", **uploader)
+    before = datetime.now(UTC).replace(microsecond=0)  # the client counts whole seconds
+    expiring = cb.ok_json("send", source, "--to", RECIPIENT, "--expires", "1h", **uploader)
+    after = datetime.now(UTC)
     expires_at = datetime.strptime(expiring["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-    assert 0 < (expires_at - datetime.now(UTC)).total_seconds() <= 61, expiring
+    # an hour from when the client started the send, however long the send took
+    assert before + timedelta(hours=1) <= expires_at <= after + timedelta(hours=1), expiring
 
     cb.mark("expiring document sent")
     # 1 and 2, the rest: the second spa (no referral), the compliance org, their users.
@@ -451,10 +472,12 @@ def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
     _check_data_folder(data, [marker.encode(), pdf_name.encode(), b"TEST PATIENT"], raw)
 
     cb.mark("data folder scanned")
-    # 4 (last). expiry: wait out the minute, then the recipient is refused with 410 -------------
-    wait = (expires_at - datetime.now(UTC)).total_seconds() + 1.0
-    if wait > 0:
-        time.sleep(wait)
+    # 4 (last). expiry: the sender brings it to a few seconds ahead; once the clock has
+    # passed it (the server runs on this machine's clock), the recipient is refused with 410.
+    soon = expire_soon(cb, expiring["id"], token[UPLOADER])
+    assert soon < expires_at, (soon, expires_at)
+    wait_until(lambda: datetime.now(UTC) > soon, what=f"the amended expiry {soon:%H:%M:%S}",
+               deadline=(soon - datetime.now(UTC)).total_seconds() + DEADLINE)
     cb.refused(410, "fetch", expiring["id"], "-o", "expired.pdf", **spa)
     assert not (work / "expired.pdf").exists()
 
@@ -494,6 +517,7 @@ def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
     logged(action="document.read", outcome="deny", reason="revoked", object=doc, actor=spa_id)
     logged(action="document.read", outcome="deny", reason="role_forbidden", object=doc, actor=auditor)
     logged(action="auth", outcome="deny", reason="bad_token")
+    logged(action="document.amend.expiry", outcome="allow", object=expiring["id"], actor=sender)
     logged(action="document.read", outcome="deny", reason="expired", object=expiring["id"], actor=spa_id)
     for email in (UPLOADER, RECIPIENT, OTHER_RECIPIENT):
         logged(action="user.create", object=uid[email])

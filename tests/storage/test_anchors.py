@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import pytest
 from botocore.exceptions import ClientError
 from carebridge.storage.anchors import AnchorConflict, FolderAnchor, S3Anchor
 from carebridge.storage.errors import BlobStoreUnavailable, StorageError
+from tests.waiting import wait_until
 
 NOTE = b"carebridge.test/log\n5\nAAAA\n\n\xe2\x80\x94 carebridge.test/log abcd\n"
 OTHER = b"carebridge.test/log\n5\nBBBB\n\n\xe2\x80\x94 carebridge.test/log abcd\n"
@@ -130,19 +130,37 @@ async def test_s3_anchor_refuses_a_bucket_without_object_lock(s3_client: Any, s3
     assert await anchor.get(5) is None
 
 
-def at_the_start_of_a_second() -> None:
-    """Wait until a wall-clock second has just begun (moto runs on this machine's clock),
-    so the next few requests share one whole-second LastModified."""
-    time.sleep(1.0 - time.time() % 1.0 + 0.01)
+class SameSecondClient:
+    """The boto3 client, but ListObjectVersions reports every version at the oldest
+    one's LastModified: what S3, which keeps whole seconds, reports for an overwrite
+    in the same second as the original. The tie without racing the clock for it."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def list_object_versions(self, **kw: Any) -> dict:
+        listing = self._client.list_object_versions(**kw)
+        found = listing.get("Versions", [])
+        tie = min((v["LastModified"] for v in found), default=None)
+        for version in found:
+            version["LastModified"] = tie
+        return listing
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
 
 
 async def test_s3_anchor_reads_the_first_version_after_a_later_overwrite(
         s3_client: Any, lock_bucket: str) -> None:
     anchor = S3Anchor(s3_client, lock_bucket)
     await anchor.put(5, NOTE)
-    at_the_start_of_a_second()  # the attacker comes back in a later second
+    (first,), _ = versions(s3_client, lock_bucket, KEY5)
+    # The attacker comes back in a later second (moto runs on this machine's clock).
+    next_second = first["LastModified"] + timedelta(seconds=1)
+    wait_until(lambda: datetime.now(UTC) >= next_second, what="the second after the anchor was written")
     s3_client.put_object(Bucket=lock_bucket, Key=KEY5, Body=OTHER)
-    assert len(versions(s3_client, lock_bucket, KEY5)[0]) == 2  # the overwrite added a version
+    found, _ = versions(s3_client, lock_bucket, KEY5)
+    assert len(found) == 2 and found[0]["LastModified"] > found[1]["LastModified"]  # a later second
     assert s3_client.get_object(Bucket=lock_bucket, Key=KEY5)["Body"].read() == OTHER  # the latest
 
     assert await anchor.get(5) == NOTE
@@ -157,11 +175,11 @@ async def test_s3_anchor_reads_the_first_version_after_an_overwrite_in_the_same_
         s3_client: Any, lock_bucket: str) -> None:
     """S3 lists LastModified in whole seconds, newest version first: an overwrite
     right after the anchor was written ties with it, and must still lose."""
-    anchor = S3Anchor(s3_client, lock_bucket)
-    at_the_start_of_a_second()
+    same_second = SameSecondClient(s3_client)
+    anchor = S3Anchor(same_second, lock_bucket)
     await anchor.put(5, NOTE)
     s3_client.put_object(Bucket=lock_bucket, Key=KEY5, Body=OTHER)
-    found, _ = versions(s3_client, lock_bucket, KEY5)
+    found, _ = versions(same_second, lock_bucket, KEY5)
     assert len(found) == 2 and found[0]["LastModified"] == found[1]["LastModified"]  # the tie
 
     assert await anchor.get(5) == NOTE

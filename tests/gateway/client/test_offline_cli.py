@@ -14,20 +14,23 @@ by the library with a small work factor (the CLI reads any).
 
 from __future__ import annotations
 
+import fcntl
 import io
 import json
 import os
 import re
 import stat
+import struct
 import subprocess
 import sys
-import time
+import termios
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from carebridge.crypto import age, keyfile
 from carebridge.crypto.fingerprint import fingerprint
+from tests.waiting import wait_until
 
 # The installed console script, beside the interpreter running the tests.
 CAREBRIDGE = Path(sys.executable).parent / "carebridge"
@@ -269,6 +272,11 @@ def test_stdin_to_stdout_both_ways(work, identity, armor):
     assert succeeded(cli("decrypt", "-i", id_file, "-o", "-", "-", input=ciphertext)) == data
 
 
+def unread(pipe) -> int:
+    """How many bytes written to *pipe* its reader has not taken yet (Linux FIONREAD)."""
+    return struct.unpack("i", fcntl.ioctl(pipe.fileno(), termios.FIONREAD, b"\0" * 4))[0]
+
+
 def test_armored_stdin_arriving_in_pieces(identity):
     # A pipe delivers what the writer has written so far; telling armor from
     # binary must not depend on how much arrived in the first read.
@@ -278,7 +286,10 @@ def test_armored_stdin_arriving_in_pieces(identity):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=base_env())
     proc.stdin.write(armored[:5])
     proc.stdin.flush()
-    time.sleep(0.5)
+    # Send the rest only once the CLI has taken the first five bytes out of the pipe,
+    # so its first read surely got those alone (a fixed sleep could miss that on a busy machine).
+    wait_until(lambda: proc.poll() is not None or unread(proc.stdin) == 0,
+               what="the CLI to read the first five bytes from its stdin")
     out, err = proc.communicate(armored[5:], timeout=TIMEOUT)
     assert proc.returncode == 0, err.decode()
     assert out == b"slowly"

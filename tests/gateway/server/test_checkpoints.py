@@ -34,6 +34,7 @@ from carebridge.storage.anchors import AnchorConflict, FolderAnchor
 from carebridge.storage.db import ledger
 from carebridge.storage.db.store import Store
 from carebridge.storage.errors import StorageError
+from tests.waiting import DEADLINE, eventually
 
 from .conftest import DB_BACKENDS, Gateway, GatewayFactory
 
@@ -196,12 +197,9 @@ async def test_the_background_job_signs_after_enough_entries(gateway_factory: Ga
     gw = await gateway_factory(checkpoint_interval=timedelta(hours=1), checkpoint_entries=5)
     await append(gw.store, 5)
     size = await gw.store.read(ledger.tree_size)
-    for _ in range(60):  # the job polls every second
-        latest = await gw.store.read(ledger.latest_checkpoint)
-        if latest is not None:
-            break
-        await asyncio.sleep(0.1)
-    assert latest is not None and latest.size == size
+    latest = await eventually(lambda: gw.store.read(ledger.latest_checkpoint),
+                              what="a checkpoint from the background job (it polls every second)")
+    assert latest.size == size
     verifier = load_signer(gw.settings).verifier
     opened = note.open_checkpoint(latest.note, verifier, origin=gw.settings.log_origin)
     assert opened.root_hash == merkle.root_hash(await db_leaves(gw.store))
@@ -259,9 +257,9 @@ async def test_a_checkpoint_is_recorded_only_once_anchored(gateway_factory: Gate
 
 
 class MeetingAnchor:
-    """A FolderAnchor whose put waits (up to 2 s) until *parties* callers are in it, so
-    that several signers have all read the log before any of them records. Signers
-    serialised by some lock never meet: each goes on after the wait."""
+    """A FolderAnchor whose put waits until *parties* callers are in it, so that several
+    signers have all read the log before any of them records. Signers serialised by
+    some lock never meet: each goes on after waiting.DEADLINE, and ``met`` stays false."""
 
     def __init__(self, root: Path, parties: int) -> None:
         self.inner = FolderAnchor(root)
@@ -272,10 +270,14 @@ class MeetingAnchor:
         if self.arrived >= self.parties:
             self.all_here.set()
         try:
-            await asyncio.wait_for(self.all_here.wait(), 2)
+            await asyncio.wait_for(self.all_here.wait(), DEADLINE)
         except TimeoutError:
             pass
         await self.inner.put(size, note)
+
+    @property
+    def met(self) -> bool:
+        return self.all_here.is_set()
 
     async def get(self, size: int) -> bytes | None:
         return await self.inner.get(size)
@@ -298,6 +300,7 @@ async def test_two_gateway_processes_signing_at_once_both_succeed(gateway_factor
 
     results = await asyncio.gather(first.checkpoint(), second.checkpoint(), return_exceptions=True)
 
+    assert anchor.met, "the two signers never were in the anchor at once: the race was not run"
     assert [type(r).__name__ for r in results] == ["StoredCheckpoint"] * 2, results
     assert results[0].note == results[1].note and results[0].size == size
     assert (await gw.store.read(ledger.latest_checkpoint)).note == results[0].note
@@ -456,7 +459,7 @@ async def test_a_refused_start_releases_the_database(request: pytest.FixtureRequ
     with pytest.raises(HistoryRewritten):
         await start(settings)
 
-    await asyncio.sleep(0.1)
+    # No wait: a refused start closes its store (joining the writer) before it raises.
     leaked = {t for t in threading.enumerate() if t.name == "db-write" and t.is_alive()} - before
     assert leaked == set(), "the refused start left a database writer thread running"
 
