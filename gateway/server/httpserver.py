@@ -47,7 +47,8 @@ log = logging.getLogger("carebridge.server.http")
 
 #: RFC 9112 §3 asks recipients to accept request lines of at least 8000 octets.
 MAX_REQUEST_LINE_BYTES = 8000
-#: One header line, name and value: an API token or session cookie fits many times over.
+#: A header field (aiohttp 3.14's C parser bounds its name and its value each by this, not
+#: their sum): an API token or session cookie fits many times over.
 #: It differs from the request-line limit on purpose: aiohttp's LineTooLong names only
 #: the limit it hit, and that is how a long URL (414) is told from a long header (431).
 MAX_HEADER_FIELD_BYTES = 8190

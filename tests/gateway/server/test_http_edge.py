@@ -9,6 +9,7 @@ that the refusal happened. The server must keep serving after every probe.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -19,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 from carebridge.gateway.server import httpserver
 from carebridge.gateway.server.middleware import SECURITY_HEADERS, AccessLogger
 
-from ...test_e2e import CAREBRIDGE, CLI_TIMEOUT, clean_env, running_server
+from ...test_e2e import CAREBRIDGE, CLI_TIMEOUT, clean_env, free_port, running_server
 from .conftest import PROBLEM, PROBLEM_JSON
 
 MARK = b"QZXEDGEMARK"
@@ -282,3 +284,36 @@ def test_framework_records_lose_arguments_and_exception_text(
 def test_limits_reject_nonsense() -> None:
     with pytest.raises(ValueError, match="max_headers"):
         httpserver.HttpLimits(max_headers=0)
+
+
+async def _ok(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def test_limits_are_the_ones_configured() -> None:
+    """Small custom limits reach aiohttp's parser, and the answer still tells line from header."""
+    limits = httpserver.HttpLimits(max_request_line=200, max_header_field=300, max_headers=5)
+    app = web.Application()
+    app.router.add_get("/ok", _ok)
+    port = free_port()
+    runner = await httpserver.start(app, host="127.0.0.1", port=port, limits=limits)
+    try:
+        def ask(sent: bytes) -> RawReply:  # a blocking socket exchange, off the server's loop
+            return exchange(port, sent)
+        head = b"GET /ok HTTP/1.1\r\n" + HOST
+        cases = {
+            b"GET /ok?" + b"a" * 200 + b" HTTP/1.1\r\n" + HOST + b"\r\n": (414, "uri-too-long"),
+            # aiohttp 3.14's C parser forgets the name's length before checking the value:
+            # the limit holds for the value alone (and for the name alone).
+            head + b"X-Probe: " + b"b" * 301 + b"\r\n\r\n": (431, "request-header-fields-too-large"),
+            head + b"".join(b"X-Probe-%d: 1\r\n" % i for i in range(5)) + b"\r\n":
+                (431, "request-header-fields-too-large"),
+        }
+        for sent, (status, slug) in cases.items():
+            assert_refused(await asyncio.to_thread(ask, sent), status, slug, sent)
+        # Five header lines: Host, X-Probe, X-P-0, X-P-1, Connection.
+        fits = head + b"X-Probe: " + b"b" * 200 + b"\r\n" + b"".join(b"X-P-%d: 1\r\n" % i for i in range(2))
+        reply = await asyncio.to_thread(ask, fits + b"Connection: close\r\n\r\n")
+        assert reply.status == 200, reply.raw[:300]
+    finally:
+        await runner.cleanup()
