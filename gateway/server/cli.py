@@ -71,10 +71,8 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str], **extra):
 
 
 def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from aiohttp import web
-
+    from . import httpserver
     from .app import create_app
-    from .middleware import AccessLogger
 
     settings = _settings(args, env, host=args.host, port=args.port)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -91,8 +89,7 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from .checkpoints import HistoryRewritten
 
     try:
-        web.run_app(create_app(settings), host=settings.host, port=settings.port,
-                    access_log_class=AccessLogger, print=None)
+        httpserver.run(create_app(settings), host=settings.host, port=settings.port)
     except HistoryRewritten as exc:
         raise SystemExit(f"carebridge: error: refusing to serve: {exc}"
                          " (investigate; `carebridge admin verify-log` repeats the check)") from None

@@ -87,14 +87,51 @@ async def problems(request: web.Request, handler):
 
 
 class AccessLogger(AbstractAccessLogger):
-    """Method, route template, status and time: never a query string or an id.
+    """Method, route template, status and time: never a path, a query string, an id or a header.
 
     Query strings and paths may carry link tokens or document ids; the route
-    template (``/api/v1/documents/{id}``) says enough for operations.
+    template (``/api/v1/documents/{id}``) says enough for operations. A method
+    outside the standard set is logged as ``OTHER`` (a method is any token the
+    client likes). Describing a request never raises: a request aiohttp
+    refused before routing has no route at all (``-``), and if anything else
+    goes wrong a fixed line takes the place of the access line.
     """
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
-        route = getattr(getattr(request, "match_info", None), "route", None)
-        resource = getattr(route, "resource", None)
-        template = getattr(resource, "canonical", None) or "-"
-        self.logger.info("%s %s %s %.1fms", request.method, template, response.status, time * 1000)
+        try:
+            self.logger.info("%s %s %d %.1fms", _logged_method(request), _route_template(request),
+                             int(response.status), float(time) * 1000)
+        except Exception:
+            self.logger.warning("access line dropped: the request could not be described")
+
+
+_STANDARD_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _logged_method(request: web.BaseRequest) -> str:
+    method = request.method
+    return method if method in _STANDARD_METHODS else "OTHER"
+
+
+def _route_template(request: web.BaseRequest) -> str:
+    """The matched route's template; ``-`` when routing found nothing or never ran."""
+    try:
+        # aiohttp asserts that routing ran (AssertionError; under -O: None -> AttributeError),
+        # and a system route (404, 405) has no resource (AttributeError).
+        return request.match_info.route.resource.canonical or "-"
+    except (AssertionError, AttributeError):
+        return "-"
+
+
+def bare_problem(status: int, slug: str, title: str, detail: str) -> web.Response:
+    """A problem+json answer for a request the app never saw (refused by the HTTP edge).
+
+    Such a response skips ``on_response_prepare``, so it carries the security
+    headers itself; it closes the connection, since after a malformed request
+    the framing of whatever follows cannot be trusted. *detail* must be fixed
+    text: never echo what the client sent.
+    """
+    response = Problem(detail, status=status, slug=slug, title=title).response(
+        headers={**SECURITY_HEADERS, "Connection": "close"})
+    response.force_close()
+    return response
