@@ -90,7 +90,7 @@ def test_verify_full_bundle(log: Log, tmp_path: Path, capsys, env) -> None:
 
 
 def test_verify_filtered_bundle_with_previous(log: Log, tmp_path: Path, capsys, env) -> None:
-    bundle = write(tmp_path, "a.zip", log.partial_bundle([1, 4, 33], filters={"actor": "u_x"}, previous_size=12))
+    bundle = write(tmp_path, "a.zip", log.partial_bundle([1, 4, 33], filters={"org": "o_clinic"}, previous_size=12))
     previous = write(tmp_path, "cp12", log.checkpoint(12))
     out = ok(capsys, "audit", "verify", bundle, "--previous", previous, "--key", log.verifier_key)
     assert out.startswith("OK: 3 entries verified against checkpoint of size 40")
