@@ -188,6 +188,7 @@ class Verdict:
     full: bool | None = None
     origin: str | None = None
     key: str | None = None  # <name>+<key ID> of the verifier key
+    verifier_key: str | None = None  # the whole verifier key, as --key takes it
     key_fingerprint: str | None = None
     key_pinned: bool = False
     previous_size: int | None = None
@@ -367,13 +368,14 @@ class _Verification:
     # -- the verdict ---------------------------------------------------------------------
 
     def verdict(self, failure: AuditBundleError | None) -> Verdict:
-        key = fp = None
+        key = fp = encoded = None
         if self.verifier is not None:
             key = f"{self.verifier.name}+{self.verifier.key_id:08x}"
             fp = fingerprint(VerifyKey(self.verifier.public_key))
+            encoded = self.verifier.encode()
         size = self.checkpoint.size if self.checkpoint else None
         common: dict[str, Any] = {
-            "checkpoint_size": size, "entries_checked": self.checked, "key": key,
+            "checkpoint_size": size, "entries_checked": self.checked, "key": key, "verifier_key": encoded,
             "key_fingerprint": fp, "key_pinned": self.pinned,
             "full": self.header.full if self.header else None,
             "origin": self.header.origin if self.header else None,

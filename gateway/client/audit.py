@@ -8,9 +8,13 @@ file in constant memory and checks the result before reporting success.
 ``--format jsonl|csv`` exports plain entries instead (also the default for
 standard output and for ``-o`` names ending in ``.jsonl`` or ``.csv``).
 
-``verify`` needs no server and no settings: the bundle, optionally the
-log's verifier key as the officer knows it (``--key``) and a checkpoint kept
-from before (``--previous``, saved by ``audit checkpoint``).
+``verify`` needs no server and no settings: the bundle, the log's verifier
+key as the officer knows it (``--key``, from ``audit pubkey`` over a channel
+they trust) and optionally a checkpoint kept from before (``--previous``,
+saved by ``audit checkpoint``). Without a pinned key it refuses: a bundle
+signed by any key verifies against that key, so only the pinned key shows it
+is this log's. ``--trust-bundle-key`` verifies with the key the bundle names
+and prints it, with its fingerprint, for the officer to check and pin.
 """
 
 from __future__ import annotations
@@ -85,8 +89,11 @@ def register(sub: argparse._SubParsersAction, *, connect: Connect) -> None:
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--previous", type=Path, metavar="CHECKPOINT_FILE",
                    help="an earlier checkpoint of the log: prove the bundle extends it")
-    p.add_argument("--key", metavar="VERIFIER_KEY",
-                   help=f"the log's verifier key as you know it (pinned; default: ${LOG_VERIFIER_ENV})")
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument("--key", metavar="VERIFIER_KEY",
+                       help=f"the log's verifier key as you know it (pinned; default: ${LOG_VERIFIER_ENV})")
+    trust.add_argument("--trust-bundle-key", action="store_true",
+                       help="no pinned key: verify with the key the bundle names, and print it to pin")
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON document")
     p.set_defaults(run=verify)
 
@@ -121,19 +128,28 @@ def _print(args: argparse.Namespace, data: dict, text: str) -> None:
 
 
 def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    key = args.key or env.get(LOG_VERIFIER_ENV) or None
+    if key is None and not args.trust_bundle_key:
+        raise CLIError("the log's verifier key must be pinned: get it with `carebridge audit pubkey` over a "
+                       "channel you trust and pass --key VERIFIER_KEY (or --trust-bundle-key to use the "
+                       "bundle's own key and print it)")  # fmt: skip
     previous = _read_checkpoint_file(args.previous) if args.previous else None
     try:
         bundle = open(args.bundle, "rb")
     except OSError as exc:
         raise CLIError(f"cannot read {args.bundle}: {exc.strerror}") from None
     with bundle:
-        verdict = verify_bundle(bundle, previous=previous, verifier_key=args.key or env.get(LOG_VERIFIER_ENV))
+        verdict = verify_bundle(bundle, previous=previous, verifier_key=key)
     if args.json:
         print(json.dumps(verdict.as_dict()))
     if not verdict.ok:
         raise CLIError(f"FAILED: {verdict.message}")
     if not args.json:
         print(f"OK: {verdict.message}")
+        if not verdict.key_pinned:
+            print(f"key to pin: {verdict.key} fingerprint {verdict.key_fingerprint}: compare the fingerprint "
+                  f"with `carebridge audit pubkey` over a channel you trust, then verify with --key "
+                  f"{verdict.verifier_key}")  # fmt: skip
     return 0
 
 
