@@ -167,6 +167,7 @@ __all__ = [
     "Consistency",
     "Verdict",
     "entry_seq",
+    "is_range",
     "verify_bundle",
 ]
 

@@ -3,7 +3,10 @@
 ``export`` writes an audit bundle (:mod:`carebridge.crypto.audit_bundle`): a
 fresh signed checkpoint, the entries and either all leaf hashes (the whole
 log) or one inclusion proof per entry (a range or a filtered selection),
-plus a consistency proof from ``--previous``. It streams into the output
+plus a consistency proof from ``--previous``. A range (``--start``, ``--end``,
+``--since``, ``--until`` and no other filter) is written so that the bundle
+proves no entry of it is missing; for a time window the gateway adds the
+entry just before and the one just after it. It streams into the output
 file in constant memory and checks the result before reporting success.
 ``--format jsonl|csv`` exports plain entries instead (also the default for
 standard output and for ``-o`` names ending in ``.jsonl`` or ``.csv``).
@@ -39,6 +42,7 @@ from ...crypto.audit_bundle import (
     Consistency,
     Verdict,
     entry_seq,
+    is_range,
     verify_bundle,
 )
 from ...crypto.errors import CryptoError
@@ -306,13 +310,20 @@ async def _copy_full(api: Client, writer: BundleWriter, size: int) -> None:
 
 async def _copy_selection(api: Client, writer: BundleWriter, log: _Log, checkpoint: Checkpoint,
                           filters: dict) -> None:  # fmt: skip
-    """The selected entries, spooled to a temporary file, then one inclusion proof per entry."""
+    """The selected entries, spooled to a temporary file, then one inclusion proof per entry.
+
+    A time range comes in one request with its boundary entries (``bounds=1``),
+    which the bundle needs to prove it complete.
+    """
     query = {k: v for k, v in filters.items() if k not in ("start", "end")}
     end = min(filters.get("end", checkpoint.size), checkpoint.size)
     start = min(filters.get("start", 0), end)
     with tempfile.TemporaryFile() as spool:
-        for page in range(start, end, EXPORT_PAGE):
-            await api.audit_entries(spool, start=page, end=min(page + EXPORT_PAGE, end), filters=query)
+        if query and is_range(filters):
+            await api.audit_entries(spool, start=start, end=end, filters={**query, "bounds": "1"})
+        else:
+            for page in range(start, end, EXPORT_PAGE):
+                await api.audit_entries(spool, start=page, end=min(page + EXPORT_PAGE, end), filters=query)
         spool.seek(0)
         while chunk := await asyncio.to_thread(spool.read, COPY_CHUNK):
             await asyncio.to_thread(writer.write_entries, chunk)

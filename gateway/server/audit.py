@@ -23,6 +23,7 @@ from carebridge.crypto.merkle import MAX_TREE_SIZE
 from carebridge.policies import Role
 from carebridge.storage.db import ledger
 
+from . import audit_export
 from .auth import Principal, authenticate, client_address
 from .checkpoints import HistoryRewritten
 from .context import CHECKPOINTER, STORE
@@ -168,10 +169,16 @@ async def export_entries(request: web.Request) -> web.StreamResponse:
     start = _int(request, "start", 0)
     end = _int(request, "end", start + _int(request, "limit", MAX_EXPORT, 1, MAX_EXPORT))
     fmt = request.query.get("format", "jsonl")
-    if fmt not in ("jsonl", "csv") or end < start or end - start > MAX_EXPORT:
-        raise Invalid(f"format is jsonl or csv; end >= start; at most {MAX_EXPORT} entries")
     where = _filter(request)
+    bounds = audit_export.wants_bounds(request.query.get("bounds"), where)
+    # With bounds the cap applies to the window found, not to the seq range searched.
+    if fmt not in ("jsonl", "csv") or end < start or (end - start > MAX_EXPORT and not bounds):
+        raise Invalid(f"format is jsonl or csv; end >= start; at most {MAX_EXPORT} entries")
     await _auditor(request, "audit.export")
+    if bounds:
+        start, end = await request.app[STORE].read(lambda conn: audit_export.bounded_window(
+            conn, start=start, end=end, since=where.since, until=where.until, limit=MAX_EXPORT))
+        where = ledger.EntryFilter()
     kind = "application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
     response = web.StreamResponse(headers={"Content-Type": kind})
     await response.prepare(request)

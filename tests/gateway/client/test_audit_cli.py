@@ -24,6 +24,7 @@ import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -227,7 +228,8 @@ def test_verify_bad_arguments(log: Log, tmp_path: Path, capsys, env) -> None:
     bundle = write(tmp_path, "a.zip", log.full_bundle())
     key = ("--key", log.verifier_key)
     assert refused(capsys, "audit", "verify", tmp_path / "missing.zip", *key).startswith("cannot read ")
-    assert refused(capsys, "audit", "verify", bundle, "--previous", tmp_path / "nope", *key).startswith("cannot read ")
+    message = refused(capsys, "audit", "verify", bundle, "--previous", tmp_path / "nope", *key)
+    assert message.startswith("cannot read ")
     garbage = write(tmp_path, "cp", b"\x00" * 10)
     assert "previous checkpoint" in refused(capsys, "audit", "verify", bundle, "--previous", garbage, *key)
     assert "pinned verifier key is malformed" in refused(capsys, "audit", "verify", bundle, "--key", "abc")
@@ -273,7 +275,8 @@ def test_verify_trust_bundle_key_prints_the_key_to_pin(log: Log, tmp_path: Path)
     assert proc.returncode == 0 and proc.stderr == "", proc.stderr
     verdict_line, pin_line = proc.stdout.splitlines()
     key_name = f"{ORIGIN}+{log.signer.key_id:08x}"
-    assert verdict_line.startswith("OK: 40 entries verified") and verdict_line.endswith("key from the bundle, not pinned")
+    assert verdict_line.startswith("OK: 40 entries verified")
+    assert verdict_line.endswith("key from the bundle, not pinned")
     found = re.fullmatch(rf"key to pin: {re.escape(key_name)} fingerprint ([0-9A-Z]{{4}}(?:-[0-9A-Z]{{4}}){{5}}): "
                          r"compare the fingerprint with `carebridge audit pubkey` over a channel you trust, "
                          r"then verify with --key (\S+)", pin_line)  # fmt: skip
@@ -353,7 +356,10 @@ class Gateway:
     async def entries(self, request: web.Request) -> web.Response:
         query = request.query
         start, end = int(query.get("start", 0)), int(query.get("end", self.log.tree.size))
-        rows = [e for e in self.log.entries[start:end] if _matches(json.loads(e), query)]
+        if query.get("bounds") == "1":
+            rows = self._answer("bounded", _bounded(self.log.entries[start:end], query))
+        else:
+            rows = [e for e in self.log.entries[start:end] if _matches(json.loads(e), query)]
         rows = self._answer("entries", rows)
         if query.get("format") == "csv":
             out = io.StringIO()
@@ -367,6 +373,18 @@ class Gateway:
         start, end = int(request.query["start"]), int(request.query["end"])
         packed = merkle.packed_leaf_hashes(self.log.entries[start:end])
         return web.Response(body=self._answer("leaves", packed), content_type="application/octet-stream")
+
+
+def _bounded(entries: list[bytes], query) -> list[bytes]:
+    """The window's entries and the one just before and just after it, as the gateway sends them."""
+    times = [datetime.fromisoformat(json.loads(e)["time"]) for e in entries]
+    since, until = (datetime.fromisoformat(query.get(name, default)) for name, default in
+                    (("since", "0001-01-01T00:00:00Z"), ("until", "9999-12-31T00:00:00Z")))  # fmt: skip
+    first = next((i for i, t in enumerate(times) if t >= since), len(times))
+    stop = next((i for i, t in enumerate(times) if t >= until), len(times))
+    first -= "since" in query and first > 0
+    stop += "until" in query and stop < len(times)
+    return entries[first:stop]
 
 
 def _matches(entry: dict, query) -> bool:
@@ -431,7 +449,34 @@ def test_export_filtered_and_range_bundles(gateway: Gateway, tmp_path: Path, cap
     assert ok(capsys, "audit", "verify", tmp_path / "a.zip", *key).startswith("OK: 4 entries verified against "
                                                                         "checkpoint of size 43")  # fmt: skip
     ok(capsys, "audit", "export", "-o", tmp_path / "r.zip", "--start", 5, "--end", 12)
-    assert ok(capsys, "audit", "verify", tmp_path / "r.zip", *key).startswith("OK: 7 entries")
+    out = ok(capsys, "audit", "verify", tmp_path / "r.zip", *key)
+    assert out.startswith("OK: 7 entries") and "the range 5..11 proven complete" in out
+
+
+def test_export_time_range_bundle(gateway: Gateway, tmp_path: Path, capsys) -> None:
+    """A time window comes with its boundary entries (bounds=1), so the bundle proves it complete."""
+    since, until = "2025-01-01T00:00:10Z", "2025-01-01T00:00:20Z"  # the entries are one a second
+    summary = json.loads(ok(capsys, "audit", "export", "-o", tmp_path / "t.zip", "--since", since,
+                            "--until", until, "--json"))  # fmt: skip
+    assert summary["entries"] == 12 and summary["filters"] == {"since": since, "until": until}
+    assert any("bounds=1" in r and "since=" in r for r in gateway.requests)
+    seqs = [json.loads(line)["seq"] for line in lines(members((tmp_path / "t.zip").read_bytes())["entries.jsonl"])]
+    assert seqs == list(range(9, 21))
+    out = ok(capsys, "audit", "verify", tmp_path / "t.zip", "--key", gateway.log.verifier_key)
+    assert "the range 9..20" in out and "proven complete (2 boundary entries)" in out
+
+
+@pytest.mark.parametrize(("lie", "message"), [
+    (lambda rows: rows[1:], r"entries 0\.\.9 are missing from the range .*before 'since'"),
+    (lambda rows: rows[:-1], r"entries 20\.\.39 are missing from the range .*at or after 'until'"),
+    (lambda rows: rows[:4] + rows[5:], r"entry 13 is missing from the range \(entry 14 follows entry 12\)"),
+])  # fmt: skip
+def test_export_catches_a_gateway_that_leaves_entries_out(gateway: Gateway, tmp_path: Path, capsys,
+                                                         lie, message: str) -> None:  # fmt: skip
+    gateway.lie["bounded"] = lie
+    refusal = refused(capsys, "audit", "export", "-o", tmp_path / "t.zip", "--since", "2025-01-01T00:00:10Z",
+                      "--until", "2025-01-01T00:00:20Z")  # fmt: skip
+    assert re.search(r"was written but does not verify: " + message, refusal), refusal
 
 
 def test_export_with_previous_and_verify(gateway: Gateway, tmp_path: Path, capsys) -> None:
