@@ -102,8 +102,8 @@ class RangeCheck:
         low, high = self.low, self.high
         if self.first is None or self.last is None:
             if low < high:
-                raise AuditBundleError(f"the bundle has no entries, but the range {low}..{high - 1} "
-                                       "has some", kind=TAMPERED, seq=low)  # fmt: skip
+                raise AuditBundleError(f"{_span(low, high - 1)} missing from the range (the bundle has no "
+                                       "entries)", kind=TAMPERED, seq=low)  # fmt: skip
             return
         if self._first_kind != _BEFORE and self.first != low:
             why = " and no boundary entry shows they are before 'since'" if self.since else ""

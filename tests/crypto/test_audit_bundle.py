@@ -16,6 +16,7 @@ import random
 import re
 import warnings
 import zipfile
+from datetime import datetime
 
 import pytest
 from carebridge.crypto import merkle, note
@@ -153,9 +154,11 @@ def at(seq: int, fraction: str = "000000") -> str:
 def honest_run(log: Log, filters: dict, size: int = SIZE) -> list[int]:
     """The seqs an honest exporter puts in a range bundle, found by reading every entry."""
     low, high = filters.get("start", 0), min(filters.get("end", size), size)
-    times = {seq: json.loads(log.entries[seq])["time"] for seq in range(low, high)}
-    inside = [s for s in range(low, high) if filters.get("since", "") <= times[s] < filters.get("until", "~")]
-    first = inside[0] if inside else next((s for s in range(low, high) if times[s] >= filters.get("since", "")), high)
+    times = {seq: datetime.fromisoformat(json.loads(log.entries[seq])["time"]) for seq in range(low, high)}
+    since, until = (datetime.fromisoformat(filters.get(name, default)) for name, default in
+                    (("since", "0001-01-01T00:00:00Z"), ("until", "9999-12-31T00:00:00Z")))  # fmt: skip
+    inside = [s for s in range(low, high) if since <= times[s] < until]
+    first = inside[0] if inside else next((s for s in range(low, high) if times[s] >= since), high)
     last = inside[-1] if inside else first - 1
     if "since" in filters and first > low:
         first -= 1
@@ -282,6 +285,31 @@ def test_time_range_in_a_log_whose_times_go_backwards() -> None:
         log.append(make_entry(seq, log.rng, time=at(second)))
     failed(verify(log.partial_bundle(range(1, 6), filters={"since": at(2), "until": at(6)})), INCONCLUSIVE,
            r"^entry 4's time is earlier than entry 3's: the log's times go backwards", seq=4)  # fmt: skip
+
+
+RANGE_LOG = Log(SIZE, seed=13)
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_property_any_range_verifies_and_any_dropped_entry_fails(data: st.DataObject) -> None:
+    """Random seq/time ranges: the honest run verifies; without any one of its entries, it fails."""
+    filters: dict = {}
+    for name, draw in (("start", lambda: st.integers(0, SIZE)), ("end", lambda: st.integers(0, SIZE + 3)),
+                       ("since", lambda: st.integers(0, 2 * SIZE).map(lambda s: at(s // 2, "500000" if s % 2 else "000000"))),
+                       ("until", lambda: st.integers(1, SIZE + 1).map(lambda s: at(min(s, 59))))):  # fmt: skip
+        if data.draw(st.booleans(), label=f"has {name}"):
+            filters[name] = data.draw(draw(), label=name)
+    if "since" in filters and "until" in filters and filters["until"] <= filters["since"]:
+        del filters["until"]
+    run = honest_run(RANGE_LOG, filters)
+    bundle = range_bundle(RANGE_LOG, filters)
+    verdict = verify(bundle)
+    assert verdict.ok and verdict.complete and verdict.entries_checked == len(run), (filters, verdict.message)
+    if run:
+        index = data.draw(st.integers(0, len(run) - 1), label="dropped")
+        verdict = verify(without(bundle, entries=[index], proofs=[index]))
+        assert not verdict.ok and verdict.kind == TAMPERED and "missing" in verdict.message, (filters, verdict)
 
 
 @pytest.mark.parametrize(("filters", "match"), [
