@@ -194,6 +194,7 @@ class Verdict:
     key_pinned: bool = False
     previous_size: int | None = None
     complete: bool | None = None  # proven to hold every entry it claims (full or range); None if not ok
+    filters: dict[str, str | int] | None = None  # what the bundle claims to hold (see the module doc)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -381,6 +382,7 @@ class _Verification:
             "full": self.header.full if self.header else None,
             "origin": self.header.origin if self.header else None,
             "previous_size": self.previous.size if self.previous else None,
+            "filters": dict(self.header.filters) if self.header else None,
         }  # fmt: skip
         if failure is not None:
             return Verdict(ok=False, message=str(failure), kind=failure.kind,

@@ -288,6 +288,8 @@ def test_time_range_in_a_log_whose_times_go_backwards() -> None:
 
 
 RANGE_LOG = Log(SIZE, seed=13)
+_MOMENTS = st.integers(0, 2 * SIZE + 1).map(lambda s: at(s // 2, "500000" if s % 2 else "000000"))  # on, between
+RANGE_FILTERS = {"start": st.integers(0, SIZE), "end": st.integers(0, SIZE + 3), "since": _MOMENTS, "until": _MOMENTS}
 
 
 @settings(max_examples=120, deadline=None)
@@ -295,13 +297,11 @@ RANGE_LOG = Log(SIZE, seed=13)
 def test_property_any_range_verifies_and_any_dropped_entry_fails(data: st.DataObject) -> None:
     """Random seq/time ranges: the honest run verifies; without any one of its entries, it fails."""
     filters: dict = {}
-    for name, draw in (("start", lambda: st.integers(0, SIZE)), ("end", lambda: st.integers(0, SIZE + 3)),
-                       ("since", lambda: st.integers(0, 2 * SIZE).map(lambda s: at(s // 2, "500000" if s % 2 else "000000"))),
-                       ("until", lambda: st.integers(1, SIZE + 1).map(lambda s: at(min(s, 59))))):  # fmt: skip
+    for name, strategy in RANGE_FILTERS.items():
         if data.draw(st.booleans(), label=f"has {name}"):
-            filters[name] = data.draw(draw(), label=name)
+            filters[name] = data.draw(strategy, label=name)
     if "since" in filters and "until" in filters and filters["until"] <= filters["since"]:
-        del filters["until"]
+        del filters["until"]  # refused as malformed: another test
     run = honest_run(RANGE_LOG, filters)
     bundle = range_bundle(RANGE_LOG, filters)
     verdict = verify(bundle)

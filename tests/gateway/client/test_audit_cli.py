@@ -464,6 +464,9 @@ def test_export_time_range_bundle(gateway: Gateway, tmp_path: Path, capsys) -> N
     assert seqs == list(range(9, 21))
     out = ok(capsys, "audit", "verify", tmp_path / "t.zip", "--key", gateway.log.verifier_key)
     assert "the range 9..20" in out and "proven complete (2 boundary entries)" in out
+    key = ("--key", gateway.log.verifier_key)
+    verdict = json.loads(ok(capsys, "audit", "verify", tmp_path / "t.zip", *key, "--json"))
+    assert verdict["complete"] is True and verdict["filters"] == {"since": since, "until": until}
 
 
 @pytest.mark.parametrize(("lie", "message"), [
