@@ -3,6 +3,11 @@
 Format (version 1)
 ==================
 
+Step 6 of verification (a range is complete) came after the first bundles
+of this version; the bytes did not change. A seq range written before it
+verifies as before; a time range written before it has no boundary entries
+and now fails as incomplete: export it again.
+
 A bundle is a ZIP file. Its members are stored or deflated, never
 encrypted, each name appears once, and there are exactly these four:
 
@@ -31,6 +36,21 @@ encrypted, each name appears once, and there are exactly these four:
    ``{"proof": [base64 hash, ...], "seq": n}``: the inclusion proof of leaf
    ``n`` in the checkpoint's tree.
 
+Partial bundles are of two sorts, told apart by their filters:
+
+- a **range**: no content filter (only ``start``, ``end``, ``since``,
+  ``until``). Its entries are every entry with ``start <= seq < end`` (``end``
+  capped at ``checkpoint_size``) and ``since <= time < until``, one run of
+  consecutive ``seq`` values; with ``since``, the run also starts with the
+  entry just before the window (its time is before ``since``) unless the
+  window starts at ``start``; with ``until``, it also ends with the entry
+  just after the window (its time is at or after ``until``) unless the window
+  runs to ``end``. Log times never decrease along ``seq``, so these boundary
+  entries show the window ends where the run says. Times are RFC 3339 with
+  a zone; ``until`` is later than ``since``.
+- a **selection**: at least one of ``org``, ``document``, ``actor``,
+  ``action``, ``outcome``. Its entries are the matching ones, in order.
+
 Verification (:func:`verify_bundle`)
 ====================================
 
@@ -49,9 +69,19 @@ Verification (:func:`verify_bundle`)
 5. Partial bundles: the consistency proof leads from ``previous`` to the
    checkpoint (else a fork); entries' ``seq`` values increase, lie inside
    the tree and the ``start``/``end`` filters; each entry's inclusion proof
-   is for its ``seq`` and leads to the checkpoint's root. A partial bundle
-   proves each entry is in the log; that the selection is complete rests on
-   the server.
+   is for its ``seq`` and leads to the checkpoint's root. In a selection,
+   each entry matches every filter (a time inside the window).
+6. Ranges, besides: the ``seq`` values follow each other without a gap; the
+   run starts at ``start`` (default 0) or with one entry before ``since``,
+   and ends at ``end - 1`` (capped as above) or with one entry at or after
+   ``until``; every other entry is inside the window, and times never
+   decrease (else the range cannot be proven complete: ``INCONCLUSIVE``).
+   So a range bundle proves no entry of its range was left out, added,
+   repeated or moved. A selection proves each entry is in the log; that
+   none is missing rests on the server, and the verdict says so.
+
+The filters are what the bundle *claims*; the verdict names the range it
+proved, for the officer to compare with the range asked for.
 
 An entry's ``seq`` is its top-level ``"seq"`` member. It is read without
 parsing the line when the line starts with ``{`` and has no other ``{`` (so
@@ -98,6 +128,7 @@ from carebridge.crypto._audit_format import (
     BundleWriter,
     Consistency,
 )
+from carebridge.crypto._audit_range import RangeCheck, SelectionCheck, is_range
 from carebridge.crypto._audit_read import (
     Leaves,
     check_batch,
@@ -136,6 +167,7 @@ __all__ = [
     "Consistency",
     "Verdict",
     "entry_seq",
+    "is_range",
     "verify_bundle",
 ]
 
@@ -157,9 +189,12 @@ class Verdict:
     full: bool | None = None
     origin: str | None = None
     key: str | None = None  # <name>+<key ID> of the verifier key
+    verifier_key: str | None = None  # the whole verifier key, as --key takes it
     key_fingerprint: str | None = None
     key_pinned: bool = False
     previous_size: int | None = None
+    complete: bool | None = None  # proven to hold every entry it claims (full or range); None if not ok
+    filters: dict[str, str | int] | None = None  # what the bundle claims to hold (see the module doc)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -194,6 +229,7 @@ class _Verification:
         self.header: BundleHeader | None = None
         self.verifier: Verifier | None = None
         self.previous: Checkpoint | None = None
+        self.range: RangeCheck | None = None
         self.checked = 0
 
     def verify(self, file: IO[bytes], previous: bytes | None, pinned_key: str | None) -> None:
@@ -272,6 +308,8 @@ class _Verification:
                  checkpoint: Checkpoint) -> None:  # fmt: skip
         size, root = checkpoint.size, checkpoint.root_hash
         low, high = header.filters.get("start", 0), header.filters.get("end", size)
+        claims = RangeCheck(header.filters, size) if is_range(header.filters) else SelectionCheck(header.filters)
+        self.range = claims if isinstance(claims, RangeCheck) else None
         proof_lines = iter_lines(proofs, max_line=MAX_PROOF_LINE_SIZE, what=PROOFS)
         last = -1
         for line in iter_lines(entries, max_line=MAX_ENTRY_SIZE, what=ENTRIES):
@@ -281,27 +319,34 @@ class _Verification:
                 after = f"the entry after entry {last}" if last >= 0 else "the first entry"
                 raise AuditBundleError(f"{after}: {exc}", kind=TAMPERED) from None
             proof_line = next(proof_lines, None)
-            if proof_line is None:
-                raise AuditBundleError(f"proofs.jsonl ends before entry {seq}", kind=TAMPERED, seq=seq)
-            proof_seq, proof = parse_proof_line(proof_line)
             if seq <= last:
                 raise AuditBundleError(f"entry {seq} comes after entry {last} (repeated or out of order)",
                                        kind=TAMPERED, seq=seq)  # fmt: skip
             if not (low <= seq < high and seq < size):
                 raise AuditBundleError(f"entry {seq} is outside the bundle's range "
                                        f"{low}..{min(high, size) - 1}", kind=TAMPERED, seq=seq)  # fmt: skip
-            if proof_seq != seq:
-                raise AuditBundleError(f"entry {seq} comes with the proof for entry {proof_seq}",
-                                       kind=TAMPERED, seq=seq)  # fmt: skip
-            try:
-                merkle.verify_inclusion(merkle.leaf_hash(line), seq, size, proof, root)
-            except ProofError as exc:
-                raise AuditBundleError(f"entry {seq} is not in the log as it stands ({exc})",
-                                       kind=TAMPERED, seq=seq) from None
+            claims.expect(seq)  # a gap is named before its proofs are misaligned
+            if proof_line is None:
+                raise AuditBundleError(f"proofs.jsonl ends before entry {seq}", kind=TAMPERED, seq=seq)
+            self._prove(seq, line, parse_proof_line(proof_line), size, root)
+            claims.add(seq, line)
             last = seq
             self.checked += 1
         if next(proof_lines, None) is not None:
             raise AuditBundleError("proofs.jsonl has more lines than entries.jsonl", kind=TAMPERED)
+        claims.finish()
+
+    @staticmethod
+    def _prove(seq: int, line: bytes, proof_line: tuple[int, tuple[bytes, ...]], size: int, root: bytes) -> None:
+        proof_seq, proof = proof_line
+        if proof_seq != seq:
+            raise AuditBundleError(f"entry {seq} comes with the proof for entry {proof_seq}",
+                                   kind=TAMPERED, seq=seq)  # fmt: skip
+        try:
+            merkle.verify_inclusion(merkle.leaf_hash(line), seq, size, proof, root)
+        except ProofError as exc:
+            raise AuditBundleError(f"entry {seq} is not in the log as it stands ({exc})",
+                                   kind=TAMPERED, seq=seq) from None
 
     def _check_consistency(self, header: BundleHeader, checkpoint: Checkpoint) -> None:
         if self.previous is None:
@@ -325,25 +370,31 @@ class _Verification:
     # -- the verdict ---------------------------------------------------------------------
 
     def verdict(self, failure: AuditBundleError | None) -> Verdict:
-        key = fp = None
+        key = fp = encoded = None
         if self.verifier is not None:
             key = f"{self.verifier.name}+{self.verifier.key_id:08x}"
             fp = fingerprint(VerifyKey(self.verifier.public_key))
+            encoded = self.verifier.encode()
         size = self.checkpoint.size if self.checkpoint else None
         common: dict[str, Any] = {
-            "checkpoint_size": size, "entries_checked": self.checked, "key": key,
+            "checkpoint_size": size, "entries_checked": self.checked, "key": key, "verifier_key": encoded,
             "key_fingerprint": fp, "key_pinned": self.pinned,
             "full": self.header.full if self.header else None,
             "origin": self.header.origin if self.header else None,
             "previous_size": self.previous.size if self.previous else None,
+            "filters": dict(self.header.filters) if self.header else None,
         }  # fmt: skip
         if failure is not None:
             return Verdict(ok=False, message=str(failure), kind=failure.kind,
                            first_bad_seq=failure.seq, **common)  # fmt: skip
+        common["complete"] = bool(self.header and (self.header.full or self.range is not None))
         noun = "entry" if self.checked == 1 else "entries"
         message = f"{self.checked} {noun} verified against checkpoint of size {size} by {key} ({fp})"
-        if self.header is not None and not self.header.full:
-            message += "; a filtered selection, each entry proven in the log"
+        if self.range is not None:
+            message += f"; {self.range.describe()}"
+        elif self.header is not None and not self.header.full:
+            message += ("; a filtered selection: each entry proven in the log and matching the filters, "
+                        "not that none is missing")
         if self.previous is not None:
             message += f"; consistent with the previous checkpoint of size {self.previous.size}"
         if not self.pinned:

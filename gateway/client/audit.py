@@ -3,14 +3,21 @@
 ``export`` writes an audit bundle (:mod:`carebridge.crypto.audit_bundle`): a
 fresh signed checkpoint, the entries and either all leaf hashes (the whole
 log) or one inclusion proof per entry (a range or a filtered selection),
-plus a consistency proof from ``--previous``. It streams into the output
+plus a consistency proof from ``--previous``. A range (``--start``, ``--end``,
+``--since``, ``--until`` and no other filter) is written so that the bundle
+proves no entry of it is missing; for a time window the gateway adds the
+entry just before and the one just after it. It streams into the output
 file in constant memory and checks the result before reporting success.
 ``--format jsonl|csv`` exports plain entries instead (also the default for
 standard output and for ``-o`` names ending in ``.jsonl`` or ``.csv``).
 
-``verify`` needs no server and no settings: the bundle, optionally the
-log's verifier key as the officer knows it (``--key``) and a checkpoint kept
-from before (``--previous``, saved by ``audit checkpoint``).
+``verify`` needs no server and no settings: the bundle, the log's verifier
+key as the officer knows it (``--key``, from ``audit pubkey`` over a channel
+they trust) and optionally a checkpoint kept from before (``--previous``,
+saved by ``audit checkpoint``). Without a pinned key it refuses: a bundle
+signed by any key verifies against that key, so only the pinned key shows it
+is this log's. ``--trust-bundle-key`` verifies with the key the bundle names
+and prints it, with its fingerprint, for the officer to check and pin.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from ...crypto.audit_bundle import (
     Consistency,
     Verdict,
     entry_seq,
+    is_range,
     verify_bundle,
 )
 from ...crypto.errors import CryptoError
@@ -85,8 +93,11 @@ def register(sub: argparse._SubParsersAction, *, connect: Connect) -> None:
     p.add_argument("bundle", type=Path, metavar="BUNDLE")
     p.add_argument("--previous", type=Path, metavar="CHECKPOINT_FILE",
                    help="an earlier checkpoint of the log: prove the bundle extends it")
-    p.add_argument("--key", metavar="VERIFIER_KEY",
-                   help=f"the log's verifier key as you know it (pinned; default: ${LOG_VERIFIER_ENV})")
+    trust = p.add_mutually_exclusive_group()
+    trust.add_argument("--key", metavar="VERIFIER_KEY",
+                       help=f"the log's verifier key as you know it (pinned; default: ${LOG_VERIFIER_ENV})")
+    trust.add_argument("--trust-bundle-key", action="store_true",
+                       help="no pinned key: verify with the key the bundle names, and print it to pin")
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON document")
     p.set_defaults(run=verify)
 
@@ -121,19 +132,28 @@ def _print(args: argparse.Namespace, data: dict, text: str) -> None:
 
 
 def verify(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    key = args.key or env.get(LOG_VERIFIER_ENV) or None
+    if key is None and not args.trust_bundle_key:
+        raise CLIError("the log's verifier key must be pinned: get it with `carebridge audit pubkey` over a "
+                       "channel you trust and pass --key VERIFIER_KEY (or --trust-bundle-key to use the "
+                       "bundle's own key and print it)")  # fmt: skip
     previous = _read_checkpoint_file(args.previous) if args.previous else None
     try:
         bundle = open(args.bundle, "rb")
     except OSError as exc:
         raise CLIError(f"cannot read {args.bundle}: {exc.strerror}") from None
     with bundle:
-        verdict = verify_bundle(bundle, previous=previous, verifier_key=args.key or env.get(LOG_VERIFIER_ENV))
+        verdict = verify_bundle(bundle, previous=previous, verifier_key=key)
     if args.json:
         print(json.dumps(verdict.as_dict()))
     if not verdict.ok:
         raise CLIError(f"FAILED: {verdict.message}")
     if not args.json:
         print(f"OK: {verdict.message}")
+        if not verdict.key_pinned:
+            print(f"key to pin: {verdict.key} fingerprint {verdict.key_fingerprint}: compare the fingerprint "
+                  f"with `carebridge audit pubkey` over a channel you trust, then verify with --key "
+                  f"{verdict.verifier_key}")  # fmt: skip
     return 0
 
 
@@ -290,13 +310,20 @@ async def _copy_full(api: Client, writer: BundleWriter, size: int) -> None:
 
 async def _copy_selection(api: Client, writer: BundleWriter, log: _Log, checkpoint: Checkpoint,
                           filters: dict) -> None:  # fmt: skip
-    """The selected entries, spooled to a temporary file, then one inclusion proof per entry."""
+    """The selected entries, spooled to a temporary file, then one inclusion proof per entry.
+
+    A time range comes in one request with its boundary entries (``bounds=1``),
+    which the bundle needs to prove it complete.
+    """
     query = {k: v for k, v in filters.items() if k not in ("start", "end")}
     end = min(filters.get("end", checkpoint.size), checkpoint.size)
     start = min(filters.get("start", 0), end)
     with tempfile.TemporaryFile() as spool:
-        for page in range(start, end, EXPORT_PAGE):
-            await api.audit_entries(spool, start=page, end=min(page + EXPORT_PAGE, end), filters=query)
+        if query and is_range(filters):
+            await api.audit_entries(spool, start=start, end=end, filters={**query, "bounds": "1"})
+        else:
+            for page in range(start, end, EXPORT_PAGE):
+                await api.audit_entries(spool, start=page, end=min(page + EXPORT_PAGE, end), filters=query)
         spool.seek(0)
         while chunk := await asyncio.to_thread(spool.read, COPY_CHUNK):
             await asyncio.to_thread(writer.write_entries, chunk)

@@ -22,6 +22,7 @@ from carebridge.crypto import tlog_proof
 from carebridge.crypto.merkle import MAX_TREE_SIZE
 from carebridge.storage.db import ledger
 
+from . import audit_export
 from .checkpoints import HistoryRewritten
 from .context import CHECKPOINTER, SERVICES, STORE
 from .problems import ServiceUnavailable
@@ -176,10 +177,16 @@ async def export_entries(request: web.Request) -> web.StreamResponse:
     start = _int(request, "start", 0)
     end = _int(request, "end", start + _int(request, "limit", MAX_EXPORT, 1, MAX_EXPORT))
     fmt = request.query.get("format", "jsonl")
-    if fmt not in ("jsonl", "csv") or end < start or end - start > MAX_EXPORT:
-        raise Refusal(Why.invalid_request, f"format is jsonl or csv; end >= start; at most {MAX_EXPORT} entries")
     where = _filter(request)
+    bounds = audit_export.wants_bounds(request.query.get("bounds"), where)
+    # With bounds the cap applies to the window found, not to the seq range searched.
+    if fmt not in ("jsonl", "csv") or end < start or (end - start > MAX_EXPORT and not bounds):
+        raise Refusal(Why.invalid_request, f"format is jsonl or csv; end >= start; at most {MAX_EXPORT} entries")
     await _auditor(request, LogAction.audit_export)
+    if bounds:
+        start, end = await request.app[STORE].query(lambda db: audit_export.bounded_window(
+            db, start=start, end=end, since=where.since, until=where.until, limit=MAX_EXPORT))
+        where = ledger.EntryFilter()
     kind = "application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
     response = web.StreamResponse(headers={"Content-Type": kind})
     await response.prepare(request)

@@ -172,6 +172,8 @@ def _paths() -> dict:
             params=[_q("start", "first sequence number", _INT), _q("end", "last + 1", _INT),
                     _q("limit", "entries at most (instead of end)", _INT),
                     _q("since", "RFC 3339 time, inclusive"), _q("until", "RFC 3339 time, exclusive"),
+                    _q("bounds", "1: with since/until and no other filter, the window's entries plus the entry "
+                       "just before and just after it, as one gap-free run (range bundles)"),
                     _q("org", "organisation id"), _q("document", "document id (the entry's object)"),
                     _q("actor", "user id"), _q("action", "e.g. document.download"),
                     _q("outcome", "allow or deny"), _q("format", "jsonl (default) or csv")])},

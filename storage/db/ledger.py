@@ -351,6 +351,18 @@ def select_entries(conn: Connection, *, start: int, end: int, where: EntryFilter
     return [(seq, bytes(entry), bytes(h)) for seq, entry, h in rows]
 
 
+def first_seq_at_or_after(conn: Connection, moment: datetime, *, start: int, end: int) -> int:
+    """The smallest seq in start..end-1 whose time is *moment* or later; *end* if there is none.
+
+    Log times never decrease along seq (one clock reading per write unit,
+    taken inside the append lock), so the time index finds it at once.
+    """
+    c = log_entries.c
+    found = conn.execute(select(c.seq).where(c.time >= moment, c.seq >= start, c.seq < end)
+                         .order_by(c.time, c.seq).limit(1)).scalar()
+    return end if found is None else found
+
+
 def entries_by_seq(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
     rows = conn.execute(select(log_entries.c.seq, log_entries.c.entry).where(log_entries.c.seq.in_(seqs)))
     return {seq: bytes(entry) for seq, entry in rows}

@@ -293,6 +293,9 @@ class Ledger:
     def entry_bytes(self, *, start: int, limit: int) -> list[bytes]:
         return ledger.entry_bytes(self._conn, start=start, limit=limit)
 
+    def first_seq_at_or_after(self, moment: datetime, *, start: int, end: int) -> int:
+        return ledger.first_seq_at_or_after(self._conn, moment, start=start, end=end)
+
     def inclusion_proof(self, seq: int, size: int) -> list[bytes]:
         return ledger.inclusion_proof(self._conn, seq, size)
 

@@ -16,6 +16,7 @@ import random
 import re
 import warnings
 import zipfile
+from datetime import datetime
 
 import pytest
 from carebridge.crypto import merkle, note
@@ -42,6 +43,8 @@ from hypothesis import strategies as st
 from .audit_factories import ORIGIN, Log, lines, make_entry, members, rezip, zip_of
 
 SIZE = 40
+# A selection (a content filter) that every synthetic entry matches.
+EVERY = {"org": "o_clinic"}
 
 
 def verify(bundle: bytes, **kwargs) -> Verdict:
@@ -101,11 +104,13 @@ def test_full_bundle_consistent_with_previous(previous: int) -> None:
 
 
 def test_partial_bundle_verifies(log: Log) -> None:
-    seqs = [0, 3, 4, 17, 39]
+    seqs = [seq for seq, entry in enumerate(log.entries) if json.loads(entry)["action"] == "auth"]
+    assert 3 <= len(seqs) < SIZE
     verdict = verify(log.partial_bundle(seqs, filters={"action": "auth", "start": 0, "end": 40}))
     assert verdict.ok, verdict.message
-    assert (verdict.entries_checked, verdict.checkpoint_size, verdict.full) == (5, SIZE, False)
-    assert "filtered selection" in verdict.message
+    assert (verdict.entries_checked, verdict.checkpoint_size, verdict.full) == (len(seqs), SIZE, False)
+    assert "filtered selection" in verdict.message and "not that none is missing" in verdict.message
+    assert verdict.complete is False
 
 
 def test_empty_partial_bundle_verifies(log: Log) -> None:
@@ -115,7 +120,7 @@ def test_empty_partial_bundle_verifies(log: Log) -> None:
 
 @pytest.mark.parametrize("previous", [0, 1, 13, SIZE])
 def test_partial_bundle_consistent_with_previous(log: Log, previous: int) -> None:
-    partial = log.partial_bundle([5, 30], previous_size=previous)
+    partial = log.partial_bundle(range(5, SIZE), filters={"start": 5}, previous_size=previous)
     verdict = verify(partial, previous=log.checkpoint(previous))
     assert verdict.ok, verdict.message
     assert verdict.previous_size == previous
@@ -129,13 +134,200 @@ def test_bundles_are_deterministic(log: Log) -> None:
 
 def test_a_partial_bundle_cannot_prove_its_selection_complete(log: Log) -> None:
     """Dropping an entry and its proof from a selection is not detectable: the message says so."""
-    partial = log.partial_bundle([1, 2, 3])
+    partial = log.partial_bundle([1, 2, 3], filters=EVERY)
     contents = members(partial)
     dropped = rezip(partial, entries_jsonl=b"".join(lines(contents["entries.jsonl"])[::2]),
                     proofs_jsonl=b"".join(lines(contents["proofs.jsonl"])[::2]))  # fmt: skip
     verdict = verify(dropped)
     assert verdict.ok and verdict.entries_checked == 2
-    assert "each entry proven in the log" in verdict.message
+    assert "each entry proven in the log" in verdict.message and verdict.complete is False
+
+
+# -- ranges: proven complete ------------------------------------------------------------
+
+
+def at(seq: int, fraction: str = "000000") -> str:
+    """The time of the synthetic entry ``seq`` (one a second), or a moment just after it."""
+    return f"2025-01-01T00:00:{seq:02d}.{fraction}Z"
+
+
+def honest_run(log: Log, filters: dict, size: int = SIZE) -> list[int]:
+    """The seqs an honest exporter puts in a range bundle, found by reading every entry."""
+    low, high = filters.get("start", 0), min(filters.get("end", size), size)
+    times = {seq: datetime.fromisoformat(json.loads(log.entries[seq])["time"]) for seq in range(low, high)}
+    since, until = (datetime.fromisoformat(filters.get(name, default)) for name, default in
+                    (("since", "0001-01-01T00:00:00Z"), ("until", "9999-12-31T00:00:00Z")))  # fmt: skip
+    inside = [s for s in range(low, high) if since <= times[s] < until]
+    first = inside[0] if inside else next((s for s in range(low, high) if times[s] >= since), high)
+    last = inside[-1] if inside else first - 1
+    if "since" in filters and first > low:
+        first -= 1
+    if "until" in filters and last + 1 < high:
+        last += 1
+    return list(range(first, last + 1))
+
+
+def range_bundle(log: Log, filters: dict) -> bytes:
+    return log.partial_bundle(honest_run(log, filters), filters=filters)
+
+
+def without(bundle: bytes, *, entries: list[int] = (), proofs: list[int] = ()) -> bytes:
+    """``bundle`` with the entry lines and proof lines at these positions dropped."""
+    contents = members(bundle)
+    kept_entries = [x for i, x in enumerate(lines(contents["entries.jsonl"])) if i not in entries]
+    kept_proofs = [x for i, x in enumerate(lines(contents["proofs.jsonl"])) if i not in proofs]
+    return rezip(bundle, entries_jsonl=b"".join(kept_entries), proofs_jsonl=b"".join(kept_proofs))
+
+
+def with_filters(bundle: bytes, filters: dict) -> bytes:
+    header = json.loads(members(bundle)["bundle.json"])
+    return rezip(bundle, bundle_json=canonical_json({**header, "filters": filters}))
+
+
+@pytest.mark.parametrize(("filters", "run", "described"), [
+    ({"start": 5, "end": 12}, range(5, 12), "the range 5..11 proven complete"),
+    ({"start": 30}, range(30, SIZE), "the range 30..39 proven complete"),
+    ({"end": 3}, range(0, 3), "the range 0..2 proven complete"),
+    ({"end": 99}, range(0, SIZE), "the range 0..39 proven complete"),
+    ({"since": at(10), "until": at(20)}, range(9, 21), "(2 boundary entries)"),
+    ({"since": at(0), "until": at(5)}, range(0, 6), "(1 boundary entry)"),  # the window starts the log
+    ({"since": at(35, "5")}, range(35, SIZE), "(1 boundary entry)"),  # ... runs to its end
+    ({"since": at(7, "1"), "until": at(7, "9")}, range(7, 9), "(2 boundary entries)"),  # empty window
+    ({"since": at(10), "until": at(20), "start": 12, "end": 15}, range(12, 15), "the range 12..14,"),
+    ({"start": 40}, range(0), "an empty range 40..40"),
+])  # fmt: skip
+def test_range_bundle_verifies(log: Log, filters: dict, run: range, described: str) -> None:
+    assert honest_run(log, filters) == list(run)  # the helper builds what the exporter does
+    verdict = verify(range_bundle(log, filters), verifier_key=log.verifier_key)
+    assert verdict.ok, verdict.message
+    assert verdict.complete is True and verdict.entries_checked == len(run)
+    assert described in verdict.message and "proven complete" in verdict.message
+
+
+@pytest.mark.parametrize("with_proof", [True, False])
+def test_range_entry_deleted(log: Log, with_proof: bool) -> None:
+    bundle = range_bundle(log, {"start": 5, "end": 12})
+    cut = without(bundle, entries=[3], proofs=[3] if with_proof else [])
+    failed(verify(cut), TAMPERED, r"^entry 8 is missing from the range \(entry 9 follows entry 7\)$", seq=8)
+    cut = without(bundle, entries=[2, 3], proofs=[2, 3])
+    failed(verify(cut), TAMPERED, r"^entries 7\.\.8 are missing from the range", seq=7)
+
+
+@pytest.mark.parametrize(("position", "match", "seq"), [
+    (0, r"^entry 5 is missing from the range \(the first entry is 6\)$", 5),
+    (-1, r"^entry 11 is missing from the range \(the last entry is 10\)$", 11),
+])  # fmt: skip
+def test_range_end_entry_deleted(log: Log, position: int, match: str, seq: int) -> None:
+    bundle = range_bundle(log, {"start": 5, "end": 12})
+    index = position % 7
+    failed(verify(without(bundle, entries=[index], proofs=[index])), TAMPERED, match, seq=seq)
+
+
+def test_range_entry_repeated_or_reordered(log: Log) -> None:
+    bundle = range_bundle(log, {"start": 5, "end": 12})
+    entries, proofs = lines(members(bundle)["entries.jsonl"]), lines(members(bundle)["proofs.jsonl"])
+    repeated = rezip(bundle, entries_jsonl=b"".join(entries[:4] + entries[3:]),
+                     proofs_jsonl=b"".join(proofs[:4] + proofs[3:]))  # fmt: skip
+    failed(verify(repeated), TAMPERED, "entry 8 comes after entry 8", seq=8)
+    entries[2], entries[3] = entries[3], entries[2]
+    proofs[2], proofs[3] = proofs[3], proofs[2]
+    moved = rezip(bundle, entries_jsonl=b"".join(entries), proofs_jsonl=b"".join(proofs))
+    failed(verify(moved), TAMPERED, r"^entry 7 is missing from the range \(entry 8 follows entry 6\)$", seq=7)
+
+
+@pytest.mark.parametrize(("drop", "match", "seq"), [
+    (0, r"^entries 0\.\.9 are missing from the range \(the first entry is 10 and no boundary entry shows "
+        r"they are before 'since'\)$", 9),
+    (-1, r"^entries 20\.\.39 are missing from the range \(the last entry is 19 and no boundary entry shows "
+         r"they are at or after 'until'\)$", 20),
+])  # fmt: skip
+def test_time_range_boundary_entry_dropped(log: Log, drop: int, match: str, seq: int) -> None:
+    bundle = range_bundle(log, {"since": at(10), "until": at(20)})
+    index = drop % 12
+    failed(verify(without(bundle, entries=[index], proofs=[index])), TAMPERED, match, seq=seq)
+
+
+def test_time_range_without_boundaries_from_an_older_exporter(log: Log) -> None:
+    """Before step 6, a time range held only the entries inside the window: not provably complete."""
+    filters = {"since": at(10), "until": at(20)}
+    failed(verify(log.partial_bundle(range(10, 20), filters=filters)), TAMPERED,
+           r"^entries 0\.\.9 are missing", seq=9)  # fmt: skip
+
+
+def test_range_claim_narrower_than_the_entries(log: Log) -> None:
+    """bundle.json rewritten to claim less than the server exported: the extra entries give it away."""
+    bundle = range_bundle(log, {"start": 5, "end": 12})
+    failed(verify(with_filters(bundle, {"start": 6, "end": 12})), TAMPERED,
+           r"^entry 5 is outside the bundle's range 6\.\.11$", seq=5)  # fmt: skip
+    failed(verify(with_filters(bundle, {"start": 5, "end": 11})), TAMPERED,
+           r"^entry 11 is outside the bundle's range 5\.\.10$", seq=11)  # fmt: skip
+    timed = range_bundle(log, {"since": at(10), "until": at(20)})
+    failed(verify(with_filters(timed, {"since": at(10), "until": at(15)})), TAMPERED,
+           r"^entry 16 follows entry 15, which is already at or after 'until'", seq=16)  # fmt: skip
+    failed(verify(with_filters(timed, {"since": at(12), "until": at(20)})), TAMPERED,
+           r"^entry 10 is before 'since' but not the first entry", seq=10)  # fmt: skip
+
+
+def test_range_claim_wider_than_the_entries(log: Log) -> None:
+    """The entries stop short of what bundle.json claims (a range silently narrowed)."""
+    bundle = range_bundle(log, {"start": 5, "end": 12})
+    failed(verify(with_filters(bundle, {"start": 5})), TAMPERED, r"^entries 12\.\.39 are missing", seq=12)
+    failed(verify(with_filters(bundle, {"start": 2, "end": 12})), TAMPERED, r"^entries 2\.\.4 are missing", seq=4)
+    timed = range_bundle(log, {"since": at(10), "until": at(20)})
+    failed(verify(with_filters(timed, {"since": at(9), "until": at(20)})), TAMPERED,
+           r"^entries 0\.\.8 are missing .* before 'since'", seq=8)  # fmt: skip
+    failed(verify(with_filters(timed, {"since": at(10)})), TAMPERED, r"^entries 21\.\.39 are missing", seq=21)
+
+
+def test_time_range_in_a_log_whose_times_go_backwards() -> None:
+    log = Log(0)
+    for seq, second in enumerate([1, 2, 3, 5, 4, 6, 7]):
+        log.append(make_entry(seq, log.rng, time=at(second)))
+    failed(verify(log.partial_bundle(range(1, 6), filters={"since": at(2), "until": at(6)})), INCONCLUSIVE,
+           r"^entry 4's time is earlier than entry 3's: the log's times go backwards", seq=4)  # fmt: skip
+
+
+RANGE_LOG = Log(SIZE, seed=13)
+_MOMENTS = st.integers(0, 2 * SIZE + 1).map(lambda s: at(s // 2, "500000" if s % 2 else "000000"))  # on, between
+RANGE_FILTERS = {"start": st.integers(0, SIZE), "end": st.integers(0, SIZE + 3), "since": _MOMENTS, "until": _MOMENTS}
+
+
+@settings(max_examples=120, deadline=None)
+@given(st.data())
+def test_property_any_range_verifies_and_any_dropped_entry_fails(data: st.DataObject) -> None:
+    """Random seq/time ranges: the honest run verifies; without any one of its entries, it fails."""
+    filters: dict = {}
+    for name, strategy in RANGE_FILTERS.items():
+        if data.draw(st.booleans(), label=f"has {name}"):
+            filters[name] = data.draw(strategy, label=name)
+    if "since" in filters and "until" in filters and filters["until"] <= filters["since"]:
+        del filters["until"]  # refused as malformed: another test
+    run = honest_run(RANGE_LOG, filters)
+    bundle = range_bundle(RANGE_LOG, filters)
+    verdict = verify(bundle)
+    assert verdict.ok and verdict.complete and verdict.entries_checked == len(run), (filters, verdict.message)
+    if run:
+        index = data.draw(st.integers(0, len(run) - 1), label="dropped")
+        verdict = verify(without(bundle, entries=[index], proofs=[index]))
+        assert not verdict.ok and verdict.kind == TAMPERED and "missing" in verdict.message, (filters, verdict)
+
+
+@pytest.mark.parametrize(("filters", "match"), [
+    ({"since": "yesterday"}, "filter 'since' is not an RFC 3339 time with a zone"),
+    ({"until": "2025-01-01T00:00:00"}, "filter 'until' is not an RFC 3339 time with a zone"),
+    ({"since": at(5), "until": at(5)}, "filter 'until' is not later than 'since'"),
+])  # fmt: skip
+def test_range_with_a_bad_time_filter(log: Log, filters: dict, match: str) -> None:
+    failed(verify(log.partial_bundle(range(3, 7), filters=filters)), MALFORMED, match)
+
+
+def test_selection_entry_that_does_not_match_its_filter(log: Log) -> None:
+    auth = [seq for seq, entry in enumerate(log.entries) if json.loads(entry)["action"] == "auth"]
+    other = next(seq for seq in range(SIZE) if seq not in auth)
+    bundle = log.partial_bundle(sorted([*auth[:2], other]), filters={"action": "auth"})
+    failed(verify(bundle), TAMPERED, rf"^entry {other} does not match the bundle's filter 'action'$", seq=other)
+    timed = log.partial_bundle([3, 4, 9], filters={**EVERY, "until": at(9)})
+    failed(verify(timed), TAMPERED, r"^entry 9 is outside the bundle's time window$", seq=9)
 
 
 # -- entries changed -----------------------------------------------------------------
@@ -339,7 +531,7 @@ def test_partial_bundle_without_the_consistency_proof(log: Log) -> None:
 
 
 def test_partial_entry_modified(log: Log) -> None:
-    partial = log.partial_bundle([2, 9, 30])
+    partial = log.partial_bundle([2, 9, 30], filters=EVERY)
     entries = lines(members(partial)["entries.jsonl"])
     entries[1] = make_entry(9, random.Random(3)) + b"\n"
     failed(verify(rezip(partial, entries_jsonl=b"".join(entries))), TAMPERED,
@@ -351,18 +543,18 @@ def test_partial_entry_modified(log: Log) -> None:
     ([2, 9, 9], "entry 9 comes after entry 9", 9),
 ])  # fmt: skip
 def test_partial_entries_out_of_order(log: Log, order: list[int], match: str, seq: int) -> None:
-    failed(verify(log.partial_bundle(order)), TAMPERED, match, seq=seq)
+    failed(verify(log.partial_bundle(order, filters=EVERY)), TAMPERED, match, seq=seq)
 
 
 def test_partial_proofs_swapped(log: Log) -> None:
-    partial = log.partial_bundle([2, 9])
+    partial = log.partial_bundle([2, 9], filters=EVERY)
     proofs = lines(members(partial)["proofs.jsonl"])
     failed(verify(rezip(partial, proofs_jsonl=b"".join(proofs[::-1]))), TAMPERED,
            "entry 2 comes with the proof for entry 9", seq=2)  # fmt: skip
 
 
 def test_partial_proof_missing_or_extra(log: Log) -> None:
-    partial = log.partial_bundle([2, 9])
+    partial = log.partial_bundle([2, 9], filters=EVERY)
     proofs = lines(members(partial)["proofs.jsonl"])
     failed(verify(rezip(partial, proofs_jsonl=proofs[0])), TAMPERED, "proofs.jsonl ends before entry 9", seq=9)
     failed(verify(rezip(partial, proofs_jsonl=b"".join(proofs + proofs[:1]))), TAMPERED, "more lines")
@@ -375,7 +567,7 @@ def test_partial_entry_outside_its_range(log: Log) -> None:
 
 def test_partial_entry_proven_at_another_position(log: Log) -> None:
     """Entry 4's bytes with seq claim and proof of 5: the proof does not lead to the root."""
-    partial = log.partial_bundle([5])
+    partial = log.partial_bundle([5], filters=EVERY)
     fake_proof = canonical_json({"proof": [base64.b64encode(h).decode() for h in
                                            merkle.prove_inclusion(5, SIZE, log.tree)], "seq": 5}) + b"\n"
     swapped = rezip(partial, entries_jsonl=log.entries[4].replace(b'"seq":4', b'"seq":5') + b"\n",
@@ -575,9 +767,11 @@ def test_property_full_bundles_check_every_seq(entries: list[dict], data: st.Dat
 
 
 FLIP_LOG = Log(25, seed=11)
-FLIP_BUNDLES = {"full": FLIP_LOG.full_bundle(), "partial": FLIP_LOG.partial_bundle([0, 7, 8, 24])}
+FLIP_BUNDLES = {"full": FLIP_LOG.full_bundle(), "partial": FLIP_LOG.partial_bundle([0, 7, 8, 24], filters=EVERY),
+                "range": FLIP_LOG.partial_bundle(range(3, 9), filters={"start": 3, "end": 9})}
 FLIP_MEMBERS = {"full": ["bundle.json", "checkpoint", "entries.jsonl", "leaves.bin"],
-                "partial": ["bundle.json", "checkpoint", "entries.jsonl", "proofs.jsonl"]}  # fmt: skip
+                "partial": ["bundle.json", "checkpoint", "entries.jsonl", "proofs.jsonl"],
+                "range": ["bundle.json", "checkpoint", "entries.jsonl", "proofs.jsonl"]}  # fmt: skip
 
 
 @settings(max_examples=300, deadline=None)

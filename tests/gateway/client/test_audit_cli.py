@@ -24,6 +24,7 @@ import sys
 import threading
 import zipfile
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -90,7 +91,7 @@ def test_verify_full_bundle(log: Log, tmp_path: Path, capsys, env) -> None:
 
 
 def test_verify_filtered_bundle_with_previous(log: Log, tmp_path: Path, capsys, env) -> None:
-    bundle = write(tmp_path, "a.zip", log.partial_bundle([1, 4, 33], filters={"actor": "u_x"}, previous_size=12))
+    bundle = write(tmp_path, "a.zip", log.partial_bundle([1, 4, 33], filters={"org": "o_clinic"}, previous_size=12))
     previous = write(tmp_path, "cp12", log.checkpoint(12))
     out = ok(capsys, "audit", "verify", bundle, "--previous", previous, "--key", log.verifier_key)
     assert out.startswith("OK: 3 entries verified against checkpoint of size 40")
@@ -99,12 +100,13 @@ def test_verify_filtered_bundle_with_previous(log: Log, tmp_path: Path, capsys, 
 
 def test_verify_json(log: Log, tmp_path: Path, capsys, env) -> None:
     bundle = write(tmp_path, "a.zip", log.full_bundle())
-    verdict = json.loads(ok(capsys, "audit", "verify", bundle, "--json"))
+    verdict = json.loads(ok(capsys, "audit", "verify", bundle, "--json", "--trust-bundle-key"))
     assert verdict["ok"] is True and verdict["entries_checked"] == SIZE and verdict["key_pinned"] is False
+    assert verdict["verifier_key"] == log.verifier_key and verdict["complete"] is True
     entries = lines(members(log.full_bundle())["entries.jsonl"])
     del entries[3]
     tampered = write(tmp_path, "b.zip", rezip(log.full_bundle(), entries_jsonl=b"".join(entries)))
-    code, out, err = run(capsys, "audit", "verify", tampered, "--json")
+    code, out, err = run(capsys, "audit", "verify", tampered, "--json", "--key", log.verifier_key)
     assert code == 1 and json.loads(out)["first_bad_seq"] == 3
     assert err.startswith("carebridge: error: FAILED: entry 3 ")
 
@@ -195,7 +197,7 @@ def test_verify_refuses_a_tampered_bundle(log: Log, tmp_path: Path, capsys, env,
 
 def test_verify_refuses_another_logs_bundle(log: Log, tmp_path: Path, capsys, env) -> None:
     impostor = write(tmp_path, "audit.zip", Log(SIZE, seed=21).full_bundle())  # same entries, own key
-    assert "OK: 40 entries" in ok(capsys, "audit", "verify", impostor)
+    assert "OK: 40 entries" in ok(capsys, "audit", "verify", impostor, "--trust-bundle-key")
     assert re.search(r"^FAILED: the bundle names the key .*, not the pinned key",
                      refused(capsys, "audit", "verify", impostor, "--key", log.verifier_key))  # fmt: skip
 
@@ -205,7 +207,7 @@ def test_verify_detects_a_fork(tmp_path: Path, capsys, env) -> None:
     history_a, history_b = Log(20, seed=1, signer=signer), Log(20, seed=2, signer=signer)
     previous = write(tmp_path, "cp", history_a.checkpoint())
     bundle = write(tmp_path, "b.zip", history_b.full_bundle())
-    message = refused(capsys, "audit", "verify", bundle, "--previous", previous)
+    message = refused(capsys, "audit", "verify", bundle, "--previous", previous, "--key", signer.verifier.encode())
     assert message.startswith("FAILED: two different logs of size 20") and "fork" in message
 
 
@@ -214,28 +216,37 @@ def test_verify_detects_rewritten_history(tmp_path: Path, capsys, env) -> None:
     history_a, history_b = Log(10, seed=1, signer=signer), Log(20, seed=2, signer=signer)
     previous = write(tmp_path, "cp10", history_a.checkpoint())
     full = write(tmp_path, "b.zip", history_b.full_bundle())
-    assert refused(capsys, "audit", "verify", full, "--previous", previous).startswith(
+    key = signer.verifier.encode()
+    assert refused(capsys, "audit", "verify", full, "--previous", previous, "--key", key).startswith(
         "FAILED: history rewritten: the first 10 entries differ")
     partial = write(tmp_path, "p.zip", history_b.partial_bundle([15], previous_size=10))
-    assert "fork or rewritten history" in refused(capsys, "audit", "verify", partial, "--previous", previous)
+    assert "fork or rewritten history" in refused(capsys, "audit", "verify", partial, "--previous", previous,
+                                                  "--key", key)
 
 
 def test_verify_bad_arguments(log: Log, tmp_path: Path, capsys, env) -> None:
     bundle = write(tmp_path, "a.zip", log.full_bundle())
-    assert refused(capsys, "audit", "verify", tmp_path / "missing.zip").startswith("cannot read ")
-    assert refused(capsys, "audit", "verify", bundle, "--previous", tmp_path / "nope").startswith("cannot read ")
+    key = ("--key", log.verifier_key)
+    assert refused(capsys, "audit", "verify", tmp_path / "missing.zip", *key).startswith("cannot read ")
+    message = refused(capsys, "audit", "verify", bundle, "--previous", tmp_path / "nope", *key)
+    assert message.startswith("cannot read ")
     garbage = write(tmp_path, "cp", b"\x00" * 10)
-    assert "previous checkpoint" in refused(capsys, "audit", "verify", bundle, "--previous", garbage)
+    assert "previous checkpoint" in refused(capsys, "audit", "verify", bundle, "--previous", garbage, *key)
     assert "pinned verifier key is malformed" in refused(capsys, "audit", "verify", bundle, "--key", "abc")
+
+
+def console(*argv: object) -> subprocess.CompletedProcess:
+    """The installed command, with no CAREBRIDGE_* setting at all."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CAREBRIDGE_")}
+    return subprocess.run([str(CAREBRIDGE), *map(str, argv)], capture_output=True, text=True, env=clean,
+                          timeout=60, check=False)  # fmt: skip
 
 
 @pytest.mark.parametrize("tampered", [False, True])
 def test_verify_console_script(log: Log, tmp_path: Path, tampered: bool) -> None:
-    """The installed command, no CAREBRIDGE_* setting at all: exit 0 and one OK line, or exit 1 and one error line."""
+    """Exit 0 and one OK line, or exit 1 and one error line."""
     bundle = write(tmp_path, "audit.zip", _reordered(log) if tampered else log.full_bundle())
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("CAREBRIDGE_")}
-    proc = subprocess.run([str(CAREBRIDGE), "audit", "verify", str(bundle)], capture_output=True, text=True,
-                          env=clean, timeout=60, check=False)  # fmt: skip
+    proc = console("audit", "verify", bundle, "--key", log.verifier_key)
     assert "Traceback" not in proc.stderr
     if tampered:
         assert proc.returncode == 1 and proc.stdout == ""
@@ -244,6 +255,39 @@ def test_verify_console_script(log: Log, tmp_path: Path, tampered: bool) -> None
         assert proc.returncode == 0 and proc.stderr == ""
         assert proc.stdout.startswith("OK: 40 entries verified against checkpoint of size 40 by ")
         assert len(proc.stdout.splitlines()) == 1
+
+
+def test_verify_without_a_pinned_key_refuses(log: Log, tmp_path: Path) -> None:
+    """No --key, no CAREBRIDGE_LOG_VERIFIER: a bundle would verify against whatever key it names, so refuse."""
+    bundle = write(tmp_path, "audit.zip", log.full_bundle())
+    proc = console("audit", "verify", bundle)
+    assert proc.returncode == 1 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert re.fullmatch(r"carebridge: error: the log's verifier key must be pinned: get it with `carebridge "
+                        r"audit pubkey` over a channel you trust and pass --key VERIFIER_KEY \(or "
+                        r"--trust-bundle-key .*\)\n", proc.stderr), proc.stderr  # fmt: skip
+    impostor = write(tmp_path, "other.zip", Log(SIZE, seed=21).full_bundle())
+    assert console("audit", "verify", impostor).returncode == 1  # an impostor's bundle is refused the same way
+
+
+def test_verify_trust_bundle_key_prints_the_key_to_pin(log: Log, tmp_path: Path) -> None:
+    bundle = write(tmp_path, "audit.zip", log.full_bundle())
+    proc = console("audit", "verify", bundle, "--trust-bundle-key")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    verdict_line, pin_line = proc.stdout.splitlines()
+    key_name = f"{ORIGIN}+{log.signer.key_id:08x}"
+    assert verdict_line.startswith("OK: 40 entries verified")
+    assert verdict_line.endswith("key from the bundle, not pinned")
+    found = re.fullmatch(rf"key to pin: {re.escape(key_name)} fingerprint ([0-9A-Z]{{4}}(?:-[0-9A-Z]{{4}}){{5}}): "
+                         r"compare the fingerprint with `carebridge audit pubkey` over a channel you trust, "
+                         r"then verify with --key (\S+)", pin_line)  # fmt: skip
+    assert found and found[2] == log.verifier_key, pin_line
+    assert f"({found[1]})" in verdict_line  # the fingerprint the verdict was checked against
+    pinned = console("audit", "verify", bundle, "--key", found[2])
+    assert pinned.returncode == 0 and len(pinned.stdout.splitlines()) == 1 and "not pinned" not in pinned.stdout
+    tampered = console("audit", "verify", write(tmp_path, "t.zip", _reordered(log)), "--trust-bundle-key")
+    assert tampered.returncode == 1 and tampered.stdout == ""
+    both = console("audit", "verify", bundle, "--trust-bundle-key", "--key", log.verifier_key)
+    assert both.returncode != 0 and "not allowed with argument" in both.stderr
 
 
 # -- a stand-in gateway for export, checkpoint and pubkey ----------------------------------------
@@ -312,7 +356,10 @@ class Gateway:
     async def entries(self, request: web.Request) -> web.Response:
         query = request.query
         start, end = int(query.get("start", 0)), int(query.get("end", self.log.tree.size))
-        rows = [e for e in self.log.entries[start:end] if _matches(json.loads(e), query)]
+        if query.get("bounds") == "1":
+            rows = self._answer("bounded", _bounded(self.log.entries[start:end], query))
+        else:
+            rows = [e for e in self.log.entries[start:end] if _matches(json.loads(e), query)]
         rows = self._answer("entries", rows)
         if query.get("format") == "csv":
             out = io.StringIO()
@@ -326,6 +373,18 @@ class Gateway:
         start, end = int(request.query["start"]), int(request.query["end"])
         packed = merkle.packed_leaf_hashes(self.log.entries[start:end])
         return web.Response(body=self._answer("leaves", packed), content_type="application/octet-stream")
+
+
+def _bounded(entries: list[bytes], query) -> list[bytes]:
+    """The window's entries and the one just before and just after it, as the gateway sends them."""
+    times = [datetime.fromisoformat(json.loads(e)["time"]) for e in entries]
+    since, until = (datetime.fromisoformat(query.get(name, default)) for name, default in
+                    (("since", "0001-01-01T00:00:00Z"), ("until", "9999-12-31T00:00:00Z")))  # fmt: skip
+    first = next((i for i, t in enumerate(times) if t >= since), len(times))
+    stop = next((i for i, t in enumerate(times) if t >= until), len(times))
+    first -= "since" in query and first > 0
+    stop += "until" in query and stop < len(times)
+    return entries[first:stop]
 
 
 def _matches(entry: dict, query) -> bool:
@@ -386,10 +445,41 @@ def test_export_filtered_and_range_bundles(gateway: Gateway, tmp_path: Path, cap
     summary = json.loads(ok(capsys, "audit", "export", "-o", tmp_path / "a.zip", "--actor", actor, "--json"))
     assert summary["entries"] == 4 and summary["full"] is False and summary["filters"] == {"actor": actor}
     assert bundle_members(tmp_path / "a.zip") == ["bundle.json", "checkpoint", "entries.jsonl", "proofs.jsonl"]
-    assert ok(capsys, "audit", "verify", tmp_path / "a.zip").startswith("OK: 4 entries verified against "
+    key = ("--key", gateway.log.verifier_key)
+    assert ok(capsys, "audit", "verify", tmp_path / "a.zip", *key).startswith("OK: 4 entries verified against "
                                                                         "checkpoint of size 43")  # fmt: skip
     ok(capsys, "audit", "export", "-o", tmp_path / "r.zip", "--start", 5, "--end", 12)
-    assert ok(capsys, "audit", "verify", tmp_path / "r.zip").startswith("OK: 7 entries")
+    out = ok(capsys, "audit", "verify", tmp_path / "r.zip", *key)
+    assert out.startswith("OK: 7 entries") and "the range 5..11 proven complete" in out
+
+
+def test_export_time_range_bundle(gateway: Gateway, tmp_path: Path, capsys) -> None:
+    """A time window comes with its boundary entries (bounds=1), so the bundle proves it complete."""
+    since, until = "2025-01-01T00:00:10Z", "2025-01-01T00:00:20Z"  # the entries are one a second
+    summary = json.loads(ok(capsys, "audit", "export", "-o", tmp_path / "t.zip", "--since", since,
+                            "--until", until, "--json"))  # fmt: skip
+    assert summary["entries"] == 12 and summary["filters"] == {"since": since, "until": until}
+    assert any("bounds=1" in r and "since=" in r for r in gateway.requests)
+    seqs = [json.loads(line)["seq"] for line in lines(members((tmp_path / "t.zip").read_bytes())["entries.jsonl"])]
+    assert seqs == list(range(9, 21))
+    out = ok(capsys, "audit", "verify", tmp_path / "t.zip", "--key", gateway.log.verifier_key)
+    assert "the range 9..20" in out and "proven complete (2 boundary entries)" in out
+    key = ("--key", gateway.log.verifier_key)
+    verdict = json.loads(ok(capsys, "audit", "verify", tmp_path / "t.zip", *key, "--json"))
+    assert verdict["complete"] is True and verdict["filters"] == {"since": since, "until": until}
+
+
+@pytest.mark.parametrize(("lie", "message"), [
+    (lambda rows: rows[1:], r"entries 0\.\.9 are missing from the range .*before 'since'"),
+    (lambda rows: rows[:-1], r"entries 20\.\.39 are missing from the range .*at or after 'until'"),
+    (lambda rows: rows[:4] + rows[5:], r"entry 13 is missing from the range \(entry 14 follows entry 12\)"),
+])  # fmt: skip
+def test_export_catches_a_gateway_that_leaves_entries_out(gateway: Gateway, tmp_path: Path, capsys,
+                                                         lie, message: str) -> None:  # fmt: skip
+    gateway.lie["bounded"] = lie
+    refusal = refused(capsys, "audit", "export", "-o", tmp_path / "t.zip", "--since", "2025-01-01T00:00:10Z",
+                      "--until", "2025-01-01T00:00:20Z")  # fmt: skip
+    assert re.search(r"was written but does not verify: " + message, refusal), refusal
 
 
 def test_export_with_previous_and_verify(gateway: Gateway, tmp_path: Path, capsys) -> None:
