@@ -1,6 +1,6 @@
 """Package discovery only; the metadata is in pyproject.toml.
 
-The design brief's top-level folders (crypto/, gateway/, storage/, policies/)
+The top-level folders (crypto/, gateway/, storage/, policies/; docs/architecture.md)
 install under one namespace, ``carebridge.*``, so that ``carebridge.crypto``
 cannot collide with other distributions. setuptools cannot prefix discovered
 packages by itself, hence these few lines.

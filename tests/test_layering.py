@@ -1,4 +1,4 @@
-"""The import layering of ARCHITECTURE.md and STYLE.md ("Layers"), checked by walking imports.
+"""The import layering of docs/architecture.md and docs/style.md, checked by walking imports.
 
 - ``crypto`` imports none of ``gateway``, ``storage``, ``policies``;
 - ``storage`` and ``policies`` never import ``gateway``; ``policies`` never imports ``storage``;
@@ -187,7 +187,7 @@ def test_layering() -> None:
     violations = check_tree()
     if violations:
         listing = "\n".join(map(str, violations))
-        pytest.fail(f"layering violations (ARCHITECTURE.md, Layering):\n{listing}", pytrace=False)
+        pytest.fail(f"layering violations (docs/architecture.md, Layering):\n{listing}", pytrace=False)
 
 
 # -- the checker itself: it must be able to fail --------------------------------

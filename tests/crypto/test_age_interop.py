@@ -1,6 +1,6 @@
 """Interop with the stock age CLI (Debian's age 1.1.1): both directions.
 
-Promise 2 of ARCHITECTURE.md: a recipient can open a carebridge document and
+Promise 2 of docs/architecture.md: a recipient can open a carebridge document and
 a carebridge key file with stock ``age`` and nothing else. Debian's age reads
 passphrases from a terminal only, so the passphrase cases run it under
 ``pexpect``. Every test here needs the age binaries; under ``CI=true`` their
