@@ -13,8 +13,6 @@ the answer and an auditor loses nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from carebridge.storage.db.identity import User
@@ -42,13 +40,21 @@ class Refusal(Exception):
         return f"Refusal({self.why.value!r}, action={self.action and self.action.value!r})"
 
 
-@contextmanager
-def acting(actor: User | None, *, action: LogAction | None = None, object: str | None = None) -> Iterator[None]:
-    """Fill in who (and on what) for any Refusal raised inside, where it did not say."""
-    try:
-        yield
-    except Refusal as refusal:
-        refusal.actor = refusal.actor or actor
-        refusal.action = refusal.action or action
-        refusal.object = refusal.object or object
-        raise
+class acting:  # noqa: N801 (used as a context manager, like contextlib's)
+    """``with acting(user, action=…, object=…):`` fills in who (and on what) for any Refusal
+    raised inside, where it did not say. A class, not a generator: it is on every decision's path."""
+
+    __slots__ = ("_actor", "_action", "_object")
+
+    def __init__(self, actor: User | None, *, action: LogAction | None = None, object: str | None = None) -> None:
+        self._actor, self._action, self._object = actor, action, object
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, refusal, tb) -> bool:
+        if isinstance(refusal, Refusal):
+            refusal.actor = refusal.actor or self._actor
+            refusal.action = refusal.action or self._action
+            refusal.object = refusal.object or self._object
+        return False
