@@ -2,9 +2,8 @@
 
 Settings come from ``CAREBRIDGE_URL``, ``CAREBRIDGE_TOKEN``,
 ``CAREBRIDGE_IDENTITY`` (the key file) and ``CAREBRIDGE_PASSPHRASE``, or
-from a profile file: ``--profile FILE``, or the file ``CAREBRIDGE_PROFILE``
-names (TOML with ``url``, ``token``, ``identity``, ``log_verifier``,
-``allow_text``); the environment wins. ``--json`` prints one JSON document.
+from a profile file (:mod:`.profile`); the environment wins. ``--json``
+prints one JSON document.
 
 Sending and fetching (:mod:`.transfer`, :mod:`.linkkey`) are imported by
 the verbs that use them, so that ``inbox`` does not load the redaction gate.
@@ -16,8 +15,6 @@ import argparse
 import asyncio
 import json
 import re
-import sys
-import tomllib
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -26,7 +23,7 @@ from urllib.parse import urlsplit
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
-from . import audit, progress
+from . import audit, profile, progress
 from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
 from .errors import TransferError
@@ -37,14 +34,12 @@ _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
 DURATION_FORMATS = "a duration like 30m, 48h, 7d or 2w"
 TIME_FORMATS = f"{DURATION_FORMATS} (from now), or a UTC time like 2026-01-31T17:00:00Z"
 PURPOSES = ("treatment", "care_coordination", "patient_request")
-PROFILE_ENV = "CAREBRIDGE_PROFILE"
-PROFILE_KEYS = ("url", "token", "identity", "log_verifier", "allow_text")
-MAX_PROFILE_BYTES = 64 * 1024  # a profile is a few lines; a larger file is not one
 
 
 def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
     p.add_argument("--profile", type=Path, metavar="FILE",
-                   help=f"TOML file with {', '.join(PROFILE_KEYS)} (default: ${PROFILE_ENV}; the environment wins)")
+                   help=f"TOML file with {', '.join(profile.KEYS)} (default: ${profile.PROFILE_ENV};"
+                        " the environment wins)")
     if json_flag:
         p.add_argument("--json", action="store_true", help="print one JSON document on stdout (no progress)")
 
@@ -154,26 +149,7 @@ def _run(coro) -> int:
 
 
 def _profile(args, env: Mapping[str, str]) -> dict[str, str]:
-    """Settings from the profile file (``--profile``, else ``$CAREBRIDGE_PROFILE``), then the environment."""
-    path = args.profile or (Path(env[PROFILE_ENV]) if env.get(PROFILE_ENV) else None)
-    values: dict[str, str] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as handle:
-                text = handle.read(MAX_PROFILE_BYTES + 1)
-            if len(text) > MAX_PROFILE_BYTES:
-                raise CLIError(f"profile {path}: larger than {MAX_PROFILE_BYTES} bytes")
-            values = {k: str(v) for k, v in tomllib.loads(text.decode()).items() if k in PROFILE_KEYS}
-            if values.get("identity"):  # a key file named in a profile: relative to the profile's folder
-                values["identity"] = str(Path(path).parent / Path(values["identity"]).expanduser())
-        except OSError as exc:
-            raise CLIError(f"profile {path}: {exc.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise CLIError(f"profile {path}: not TOML ({exc})") from None
-    for key in PROFILE_KEYS:
-        if env.get(f"CAREBRIDGE_{key.upper()}"):
-            values[key] = env[f"CAREBRIDGE_{key.upper()}"]
-    return values
+    return profile.load(args.profile, env)
 
 
 def _allows_text(args, env) -> bool:

@@ -17,7 +17,7 @@ import pytest
 from aiohttp import web
 
 from carebridge.crypto import age
-from carebridge.gateway.client import cli, listing, progress
+from carebridge.gateway.client import cli, listing, profile, progress
 from carebridge.gateway.client._terminal import CLIError
 from carebridge.gateway.client.api import ApiError, Client
 from carebridge.gateway.client.linkkey import LinkError, link_id_of
@@ -47,7 +47,7 @@ def test_profile_identity_is_relative_to_the_profile_and_the_environment_wins(tm
 
 @pytest.mark.parametrize(("content", "message"), [
     (b"url = ", "not TOML"),
-    (b"# " + b"x" * cli.MAX_PROFILE_BYTES, f"larger than {cli.MAX_PROFILE_BYTES} bytes"),
+    (b"# " + b"x" * profile.MAX_PROFILE_BYTES, f"larger than {profile.MAX_PROFILE_BYTES} bytes"),
 ])
 def test_bad_profile_is_one_clear_error(tmp_path: Path, content: bytes, message: str) -> None:
     profile = tmp_path / "bad.toml"
