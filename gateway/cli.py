@@ -181,7 +181,11 @@ def parse(argv: Sequence[str]) -> tuple[argparse.Namespace, Half]:
     if verb is None:
         top.error("give a VERB (`carebridge --help` lists them)")
     if verb not in OWNERS:
-        top.error(f"unknown verb {verb!r} (`carebridge --help` lists them)")
+        from difflib import get_close_matches  # only on this error: not worth importing for every run
+
+        close = get_close_matches(verb, OWNERS, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        top.error(f"unknown verb {verb!r} ({hint}`carebridge --help` lists them)")
     half = OWNERS[verb]
     parser = _verb_parser([half])
     parser.set_defaults(whole_parser=build_parser)  # for `completion`, which describes every verb
