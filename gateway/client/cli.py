@@ -15,9 +15,11 @@ import argparse
 import asyncio
 import json
 import re
+import sys
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
 from urllib.parse import urlsplit
 
 from ...crypto import keyfile
@@ -269,7 +271,20 @@ async def fetch_verb(args, env) -> int:
     _print(args, {"id": got.document_id, "path": str(got.path), "name": got.name,
                   "content_type": got.content_type, "size": got.size, "sender_id": got.sender_id,
                   "note": got.note}, str(got.path))
+    _describe(args, got)
     return 0
+
+
+def _describe(args, got, stream: TextIO | None = None) -> None:
+    """For a person at a terminal, what arrived and the sender's note: on stderr, so stdout stays the path."""
+    stream = sys.stderr if stream is None else stream
+    if getattr(args, "json", False) or not stream.isatty():
+        return
+    from .listing import human_size
+
+    print(f"{got.name} ({human_size(got.size)}) from {got.sender_id}, signature verified", file=stream)
+    if got.note:
+        print(f"note: {got.note}", file=stream)
 
 
 def _same_origin(a: str, b: str) -> bool:
@@ -306,7 +321,8 @@ async def _fetch_link(args, env) -> int:
     finally:
         meter.close()
     _print(args, {"id": got.document_id, "path": str(got.path), "name": got.name, "size": got.size,
-                  "sender_id": got.sender_id}, str(got.path))
+                  "sender_id": got.sender_id, "note": got.note}, str(got.path))
+    _describe(args, got)
     return 0
 
 

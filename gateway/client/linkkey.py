@@ -78,6 +78,7 @@ class LinkFetched:
     name: str
     size: int
     sender_id: str
+    note: str = ""
 
 
 def parse_link(url: str) -> ParsedLink:
@@ -153,7 +154,8 @@ async def fetch_link(client: Client, link: ParsedLink, *, output: Path | None, k
         finally:
             progress.close()
             os.unlink(sealed.name)
-    return LinkFetched(manifest.document_id, target, meta["name"], meta["size"], manifest.sender.user_id)
+    return LinkFetched(manifest.document_id, target, meta["name"], meta["size"], manifest.sender.user_id,
+                       meta.get("note", ""))
 
 
 def _checked_manifest(info: dict) -> Manifest:

@@ -192,11 +192,24 @@ def test_bash_completion_completes_verbs_and_flags() -> None:
     assert {"--expires", "--max-downloads"} <= complete("send", "--")
 
 
+def _zsh_script() -> str:
+    return subprocess.run([str(CAREBRIDGE), "completion", "zsh"], capture_output=True, text=True,
+                          check=True).stdout
+
+
 def test_zsh_completion_names_every_verb() -> None:
-    script = subprocess.run([str(CAREBRIDGE), "completion", "zsh"], capture_output=True, text=True,
-                            check=True).stdout
+    script = _zsh_script()
     assert script.startswith("#compdef carebridge")
     for verb in cli.OWNERS:
         assert f"\n    {verb}:'" in script, verb
-    if shutil.which("zsh"):
-        subprocess.run(["zsh", "-n", "-c", script], check=True)
+
+
+def test_zsh_parses_the_script_and_compinit_binds_it(require, tmp_path: Path) -> None:
+    require(shutil.which("zsh") is not None, "zsh (apt zsh), for the zsh completion script")
+    (tmp_path / "_carebridge").write_text(_zsh_script())
+    subprocess.run(["zsh", "-n", str(tmp_path / "_carebridge")], check=True)  # syntax
+    # Installed as the README says (a file on $fpath), compinit binds it to the command.
+    driver = (f"fpath=({tmp_path} $fpath); autoload -Uz compinit; compinit -u -d {tmp_path}/zcompdump;"
+              " print -r -- ${_comps[carebridge]}")
+    done = subprocess.run(["zsh", "-f", "-c", driver], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "_carebridge", done.stdout + done.stderr

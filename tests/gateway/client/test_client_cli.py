@@ -213,3 +213,18 @@ def test_duration_error_quotes_the_input() -> None:
     with pytest.raises(CLIError, match=r"--expires takes a duration like 30m, 48h, 7d or 2w, not '7 days'"):
         cli._duration("7 days")
     assert cli._duration("0", "--retention", zero=True) == timedelta(0)
+
+
+def test_fetch_tells_a_person_the_name_size_and_note_on_stderr_only_at_a_terminal() -> None:
+    from carebridge.gateway.client.linkkey import LinkFetched
+
+    got = LinkFetched("doc_made_up", Path("out.pdf"), "summary-made-up.pdf", 3 * 1024, "usr_sender",
+                      "made-up follow-up")
+    screen, pipe = _Terminal(), io.StringIO()
+    cli._describe(_args(), got, screen)
+    cli._describe(_args(), got, pipe)
+    json_args = argparse.Namespace(profile=None, json=True)
+    cli._describe(json_args, got, screen)
+    assert screen.getvalue() == ("summary-made-up.pdf (3.0 KiB) from usr_sender, signature verified\n"
+                                 "note: made-up follow-up\n")
+    assert pipe.getvalue() == ""
