@@ -538,6 +538,8 @@ def _scenario(cb: Deployment, work: Path, data: Path, age_cli: Path) -> None:
     _check_data_folder(data, [marker.encode(), pdf_name.encode(), b"TEST PATIENT"], raw)
 
     cb.mark("audit export checked, data folder scanned again")
+    _sign_in_link(cb, work, source, uploader, spa)
+    cb.mark("sign-in link")
     assert not cb.failures, "the gateway broke its contract:\n- " + "\n- ".join(cb.failures)
 
 
@@ -554,3 +556,24 @@ def _check_data_folder(data: Path, needles: list[bytes], raw: bytes) -> None:
             assert needle.decode() not in str(path.relative_to(data)), f"a path names {needle!r}: {path}"
     # The scan must have seen the stored document, or it proves nothing.
     assert holds_ciphertext, f"no file under {data} holds the stored ciphertext: {sorted(names)}"
+
+
+def _sign_in_link(cb: Deployment, work: Path, source: Path, uploader: dict, spa: dict) -> None:
+    """7. A sign-in link, as its page says: `fetch --link` with the recipient's token and key file.
+
+    `link issue` prints the link's id and URL; `link revoke` takes either.
+    """
+    sent = cb.ok_json("send", source, "--to", RECIPIENT, "--links", "sign_in", **uploader)
+    issued = cb.ok("link", "issue", sent["id"], "--to", RECIPIENT, token=uploader["token"]).stdout.split()
+    link_id, url = issued[1], issued[-1]
+    assert link_id.startswith("lnk_"), issued
+    assert url.startswith(f"{cb.url}/l/") and "#" not in url, issued
+    cb.refused(401, "fetch", "--link", url, "-o", "anonymous.pdf")  # a sign-in link needs the token
+    got = cb.ok_json("fetch", "--link", url, "-o", "signed-in.pdf", **spa)  # no passphrase asked
+    assert hashlib.sha256((work / "signed-in.pdf").read_bytes()).hexdigest() == sent["sha256"], got
+    cb.refused(410, "fetch", "--link", url, "-o", "twice.pdf", **spa)  # one use (the default), spent
+    second = cb.ok_json("link", "issue", sent["id"], "--to", RECIPIENT, token=uploader["token"])
+    revoked = cb.ok_json("link", "revoke", second["url"], token=uploader["token"])
+    assert revoked == {"link_id": second["link_id"], "revoked": True}, (revoked, second)
+    cb.refused(410, "fetch", "--link", second["url"], "-o", "revoked-link.pdf", **spa)
+    assert not any((work / name).exists() for name in ("anonymous.pdf", "twice.pdf", "revoked-link.pdf"))

@@ -223,6 +223,14 @@ async def _file_chunks(path: Path, progress: Progress | None) -> AsyncIterator[b
             yield chunk
 
 
+# Problem fields that tell the user the number that matters, and how to say it.
+_PROBLEM_NUMBERS = (
+    ("not_before", "available from {}"),
+    ("max_expires_at", "the latest expiry the gateway allows is {}"),
+    ("retry_after", "try again in {} s"),
+)
+
+
 async def _raise_problem(response: aiohttp.ClientResponse) -> None:
     async with response:
         raw = await response.content.read(64 * 1024)
@@ -232,7 +240,10 @@ async def _raise_problem(response: aiohttp.ClientResponse) -> None:
         kind = body.get("type", "")
     except (ValueError, AttributeError):
         body, detail, kind = {}, response.reason, ""
-    raise ApiError(f"{response.status} {detail}", status=response.status, type=kind, body=body)
+    numbers = [text.format(body[field]) for field, text in _PROBLEM_NUMBERS
+               if isinstance(body.get(field), (str, int, float)) and not isinstance(body[field], bool)]
+    suffix = f" ({'; '.join(numbers)})" if numbers else ""
+    raise ApiError(f"{response.status} {detail}{suffix}", status=response.status, type=kind, body=body)
 
 
 __all__ = ["ApiError", "Client"]

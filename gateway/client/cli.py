@@ -2,8 +2,11 @@
 
 Settings come from ``CAREBRIDGE_URL``, ``CAREBRIDGE_TOKEN``,
 ``CAREBRIDGE_IDENTITY`` (the key file) and ``CAREBRIDGE_PASSPHRASE``, or
-from a profile file (``--profile``, TOML with ``url``, ``token``,
-``identity``); the environment wins. ``--json`` prints one JSON document.
+from a profile file (:mod:`.profile`); the environment wins. ``--json``
+prints one JSON document.
+
+Sending and fetching (:mod:`.transfer`, :mod:`.linkkey`) are imported by
+the verbs that use them, so that ``inbox`` does not load the redaction gate.
 """
 
 from __future__ import annotations
@@ -13,30 +16,34 @@ import asyncio
 import json
 import re
 import sys
-import tomllib
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TextIO
+from urllib.parse import urlsplit
 
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
-from . import audit
+from . import audit, profile, progress
 from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
-from .linkkey import fetch_link, parse_link
-from .transfer import SendOptions, TransferError, fetch, policy_time, send
+from .errors import TransferError
 
 _DURATION = re.compile(r"(\d+)([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 _UTC_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+DURATION_FORMATS = "a duration like 30m, 48h, 7d or 2w"
+TIME_FORMATS = f"{DURATION_FORMATS} (from now), or a UTC time like 2026-01-31T17:00:00Z"
 PURPOSES = ("treatment", "care_coordination", "patient_request")
 
 
 def _common(p: argparse.ArgumentParser, *, json_flag: bool = True) -> None:
-    p.add_argument("--profile", type=Path, help="TOML file with url, token, identity")
+    p.add_argument("--profile", type=Path, metavar="FILE",
+                   help=f"TOML file with {', '.join(profile.KEYS)} (default: ${profile.PROFILE_ENV};"
+                        " the environment wins)")
     if json_flag:
-        p.add_argument("--json", action="store_true", help="print one JSON document")
+        p.add_argument("--json", action="store_true", help="print one JSON document on stdout (no progress)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -47,12 +54,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("send", help="encrypt, sign and upload a document")
     _common(p)
-    p.add_argument("file", type=Path)
+    p.add_argument("file", type=Path, metavar="FILE", help="the document (a PDF; plain text with --allow-text)")
     p.add_argument("--to", action="append", required=True, metavar="RECIPIENT",
                    help="a user's e-mail or org:NAME (repeatable)")
     p.add_argument("--expires", metavar="DURATION", help="e.g. 48h, 7d (default: the server's)")
     p.add_argument("--not-before", metavar="DURATION", help="nobody may read it until this long after sending")
-    p.add_argument("--max-downloads", type=int, metavar="N", help="per recipient")
+    p.add_argument("--max-downloads", type=int, metavar="N", help="downloads allowed per recipient")
     p.add_argument("--max-total-downloads", type=int, metavar="N", help="across all recipients")
     p.add_argument("--network", action="append", default=[], metavar="CIDR",
                    help="allow downloads only from this network, e.g. 10.1.0.0/16 (repeatable)")
@@ -82,36 +89,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     links = sub.add_parser("link", help="expiring links to a document you sent").add_subparsers(
         dest="link_verb", required=True)
-    p = links.add_parser("issue", help="issue a link for one recipient (the policy must allow links)")
+    p = links.add_parser("issue", help="issue a link for one recipient (the policy must allow links)",
+                         description="Print the link's id and URL. A sign-in link opens only for its recipient,"
+                                     " signed in: `carebridge fetch --link URL` with their token and key file.")
     _common(p)
-    p.add_argument("document_id")
+    p.add_argument("document_id", metavar="DOC_ID", help="a document you sent")
     p.add_argument("--to", required=True, metavar="EMAIL", help="the recipient the link is for")
-    p.add_argument("--mode", choices=("sign_in", "bearer"), default="sign_in")
+    p.add_argument("--mode", choices=("sign_in", "bearer"), default="sign_in",
+                   help="sign_in (default): the recipient signs in; bearer: whoever holds the link")
     p.set_defaults(run=lambda a, e: _run(link_issue_verb(a, e)))
     p = links.add_parser("revoke", help="end a link now")
     _common(p)
-    p.add_argument("link_id")
+    p.add_argument("link", metavar="LINK_ID_OR_URL", help="the id `link issue` printed, or the link itself")
     p.set_defaults(run=lambda a, e: _run(link_revoke_verb(a, e)))
 
-    for box in ("inbox", "outbox"):
-        p = sub.add_parser(box, help=f"list your {box}")
+    for box, what in (("inbox", "documents sent to you"), ("outbox", "documents you sent")):
+        p = sub.add_parser(box, help=f"list {what}")
         _common(p)
-        p.add_argument("--limit", type=int, default=50)
-        p.add_argument("--cursor")
+        p.add_argument("--limit", type=int, default=50, metavar="N", help="documents per page (default 50)")
+        p.add_argument("--cursor", metavar="CURSOR", help="the next page, as the previous page's last line names it")
         p.set_defaults(run=lambda a, e, box=box: _run(listing(a, e, box)))
 
     p = sub.add_parser("fetch", help="download, verify and decrypt a document (or what a link opens)")
     _common(p)
-    p.add_argument("document_id", nargs="?")
-    p.add_argument("--link", metavar="URL", help="a link with its key after '#' (link-key mode); spends one use")
-    p.add_argument("-o", "--output", type=Path)
-    p.add_argument("--raw", action="store_true", help="write the age file as stored")
+    p.add_argument("document_id", nargs="?", metavar="DOC_ID", help="the document's id (from inbox)")
+    p.add_argument("--link", metavar="URL",
+                   help="a link instead of DOC_ID: a sign-in link (your token and key file), a link with"
+                        " its key after '#', or a passphrase link; spends one use")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="where to write it (default: the sender's file name, in this folder)")
+    p.add_argument("--raw", action="store_true", help="write the age file as stored (open it with `age -d`)")
     p.add_argument("--purpose", choices=PURPOSES, help="your purpose of use (required by some policies)")
     p.set_defaults(run=lambda a, e: _run(fetch_verb(a, e)))
 
     p = sub.add_parser("revoke", help="end access to a document you sent: for everyone, or for one recipient")
     _common(p)
-    p.add_argument("document_id")
+    p.add_argument("document_id", metavar="DOC_ID", help="a document you sent")
     p.add_argument("--recipient", metavar="EMAIL", help="revoke only this recipient's access")
     p.set_defaults(run=lambda a, e: _run(revoke_verb(a, e)))
 
@@ -120,9 +133,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    " (within the server's maximum lifetime from the send time); to end access"
                                    " now, use revoke. To add a recipient, send the document again.")
     _common(p)
-    p.add_argument("document_id")
-    p.add_argument("--expires", metavar="WHEN",
-                   help="a duration from now (30m, 48h, 7d) or a UTC time YYYY-MM-DDTHH:MM:SSZ")
+    p.add_argument("document_id", metavar="DOC_ID", help="a document you sent")
+    p.add_argument("--expires", metavar="WHEN", help=f"the new expiry: {TIME_FORMATS}")
     p.add_argument("--legal-hold", choices=("on", "off"), help="place a legal hold (release: operators only)")
     p.set_defaults(run=lambda a, e: _run(amend_verb(a, e)))
 
@@ -138,17 +150,8 @@ def _run(coro) -> int:
         raise CLIError(str(exc)) from None
 
 
-def _profile(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    if args.profile:
-        try:
-            values = {k: str(v) for k, v in tomllib.loads(args.profile.read_text()).items()}
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise CLIError(f"profile {args.profile}: {exc}") from None
-    for key in ("url", "token", "identity", "log_verifier", "allow_text"):
-        if env.get(f"CAREBRIDGE_{key.upper()}"):
-            values[key] = env[f"CAREBRIDGE_{key.upper()}"]
-    return values
+def _profile(args, env: Mapping[str, str]) -> dict[str, str]:
+    return profile.load(args.profile, env)
 
 
 def _allows_text(args, env) -> bool:
@@ -181,16 +184,9 @@ def _print(args, data: dict, text: str) -> None:
     print(json.dumps(data) if getattr(args, "json", False) else text)
 
 
-def _bar(args):
-    """A tqdm progress bar factory on stderr, off for --json and for non-terminals."""
-    if getattr(args, "json", False) or not sys.stderr.isatty():
-        return None
-    from tqdm import tqdm
-
-    def make(total: int):
-        bar = tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, leave=False)
-        return bar.update
-    return make
+def _meter(args) -> progress.Meter:
+    """Labelled progress on stderr; none with --json or when stderr is not a terminal."""
+    return progress.for_terminal(json_output=getattr(args, "json", False))
 
 
 async def keys_register(args, env) -> int:
@@ -212,11 +208,13 @@ def _duration(text: str | None, flag: str = "--expires", *, zero: bool = False) 
         return timedelta(0)
     match = _DURATION.fullmatch(text.strip())
     if not match or int(match.group(1)) == 0:
-        raise CLIError(f"{flag} takes a duration like 30m, 48h, 7d or 2w")
+        raise CLIError(f"{flag} takes {DURATION_FORMATS}{' (or 0)' if zero else ''}, not {text[:40]!r}")
     return timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
 
 
 async def send_verb(args, env) -> int:
+    from .transfer import SendOptions, send
+
     if not args.file.is_file():
         raise CLIError(f"{args.file}: no such file")
     options = SendOptions(
@@ -229,8 +227,12 @@ async def send_verb(args, env) -> int:
         allow_rules=tuple(args.allow), override_reason=args.reason, allow_text=args.allow_text or _allows_text(args, env),
         link_key=args.link_key, passphrase=_document_passphrase(env, confirm=True) if args.passphrase else None)
     keys = _keys(args, env)
-    async with _client(args, env) as api:
-        result = await send(api, keys, args.file, args.to, options, progress=_bar(args))
+    meter = _meter(args)
+    try:
+        async with _client(args, env) as api:
+            result = await send(api, keys, args.file, args.to, options, progress=meter)
+    finally:
+        meter.close()
     text = result["id"]
     for link in result.get("links", []):  # link-key mode: pass each link to its recipient, privately
         text += f"\n{link['recipient']}: {link['url']}"
@@ -239,13 +241,15 @@ async def send_verb(args, env) -> int:
 
 
 async def listing(args, env, box: str) -> int:
+    from . import listing as shown
+
     async with _client(args, env) as api:
         page = await api.listing(box, limit=args.limit, cursor=args.cursor)
-    lines = [f"{d['id']}  {d['created_at']}  expires {d['expires_at']}"
-             f"{'  revoked' if d['revoked'] else ''}  {d['size']} B" for d in page["documents"]]
-    if page["next_cursor"]:
-        lines.append(f"more: --cursor {page['next_cursor']}")
-    _print(args, page, "\n".join(lines) or f"{box} is empty")
+    meta, hint = {}, "(file name: set CAREBRIDGE_IDENTITY to show it)"
+    if any(row.get("meta") for row in page["documents"]) and _profile(args, env).get("identity"):
+        meta = shown.open_meta(page["documents"], _keys(args, env).identity)
+        hint = "(file name: not encrypted to your key)"
+    _print(args, shown.with_meta(page, meta), shown.render(box, page, meta, hint=hint))
     return 0
 
 
@@ -254,27 +258,71 @@ async def fetch_verb(args, env) -> int:
         raise CLIError("give a DOC_ID or --link URL")
     if args.link is not None:
         return await _fetch_link(args, env)
+    from .transfer import fetch
+
     keys = _keys(args, env)
-    async with _client(args, env) as api:
-        got = await fetch(api, keys, args.document_id, output=args.output, raw=args.raw,
-                          progress=_bar(args), purpose=args.purpose)
+    meter = _meter(args)
+    try:
+        async with _client(args, env) as api:
+            got = await fetch(api, keys, args.document_id, output=args.output, raw=args.raw,
+                              progress=meter, purpose=args.purpose)
+    finally:
+        meter.close()
     _print(args, {"id": got.document_id, "path": str(got.path), "name": got.name,
                   "content_type": got.content_type, "size": got.size, "sender_id": got.sender_id,
                   "note": got.note}, str(got.path))
+    _describe(args, got)
     return 0
 
 
+def _describe(args, got, stream: TextIO | None = None) -> None:
+    """For a person at a terminal, what arrived and the sender's note: on stderr, so stdout stays the path."""
+    stream = sys.stderr if stream is None else stream
+    if getattr(args, "json", False) or not stream.isatty():
+        return
+    from .listing import human_size
+
+    print(f"{got.name} ({human_size(got.size)}) from {got.sender_id}, signature verified", file=stream)
+    if got.note:
+        print(f"note: {got.note}", file=stream)
+
+
+def _same_origin(a: str, b: str) -> bool:
+    left, right = urlsplit(a), urlsplit(b)
+    return (left.scheme, left.netloc.lower()) == (right.scheme, right.netloc.lower())
+
+
 async def _fetch_link(args, env) -> int:
+    """A link: its own key after '#', a passphrase, or (a sign-in link) your token and key file.
+
+    Your token goes only to the gateway you configured (CAREBRIDGE_URL): a
+    link to another host is fetched without it, so a forged link cannot
+    collect it.
+    """
+    from .linkkey import LinkKeys, fetch_link, parse_link
+
     if args.raw:
         raise CLIError("--raw is for DOC_ID; a link's key opens the file here")
     link = parse_link(args.link)
-    passphrase = None if link.identity else _document_passphrase(env, confirm=False)
-    token = _profile(args, env).get("token", "")  # a sign-in link needs the recipient's token
-    async with Client(link.base_url, token) as api:
-        got = await fetch_link(api, link, output=args.output, passphrase=passphrase, progress=_bar(args),
-                               purpose=args.purpose)
+    values = _profile(args, env)
+    token = values.get("token", "") if _same_origin(link.base_url, values.get("url", "")) else ""
+    keys = LinkKeys(passphrase=lambda: _document_passphrase(env, confirm=False),
+                    key_file=(lambda: _keys(args, env)) if values.get("identity") else None)
+    meter = _meter(args)
+    try:
+        async with Client(link.base_url, token) as api:
+            got = await fetch_link(api, link, output=args.output, keys=keys, progress=meter,
+                                   purpose=args.purpose, signed_in=bool(token))
+    except ApiError as exc:
+        if exc.status == 401 and not token:
+            raise CLIError(f"{exc} (a sign-in link: set CAREBRIDGE_URL to this gateway and CAREBRIDGE_TOKEN"
+                           " to yours)") from None
+        raise
+    finally:
+        meter.close()
     _print(args, {"id": got.document_id, "path": str(got.path), "name": got.name, "size": got.size,
-                  "sender_id": got.sender_id}, str(got.path))
+                  "sender_id": got.sender_id, "note": got.note}, str(got.path))
+    _describe(args, got)
     return 0
 
 
@@ -283,20 +331,30 @@ def _document_passphrase(env, *, confirm: bool) -> str:
     return read_passphrase(env, prompt="Document passphrase: ", confirm=confirm, variable=DOCUMENT_PASSPHRASE_ENV)
 
 
+async def _user_id(api: Client, email: str) -> str:
+    users = [u for u in await api.directory(email=email) if u["email"] == email]
+    if not users:
+        raise CLIError(f"{email}: no such user in your directory")
+    return users[0]["id"]
+
+
 async def link_issue_verb(args, env) -> int:
     async with _client(args, env) as api:
-        users = [u for u in await api.directory(email=args.to) if u["email"] == args.to]
-        if not users:
-            raise CLIError(f"{args.to}: no such user in your directory")
-        link = await api.issue_link(args.document_id, users[0]["id"], args.mode)
-    _print(args, link, link["url"])
+        link = await api.issue_link(args.document_id, await _user_id(api, args.to), args.mode)
+    _print(args, link, f"link {link['link_id']} ({link.get('mode', args.mode)}, until {link.get('expires_at')}):"
+                       f"\n{link['url']}")
     return 0
 
 
 async def link_revoke_verb(args, env) -> int:
+    link_id = args.link
+    if "/l/" in link_id:  # the link itself: its token names the link id
+        from .linkkey import link_id_of
+
+        link_id = link_id_of(link_id)
     async with _client(args, env) as api:
-        await api.revoke_link(args.link_id)
-    _print(args, {"link_id": args.link_id, "revoked": True}, f"revoked {args.link_id}")
+        await api.revoke_link(link_id)
+    _print(args, {"link_id": link_id, "revoked": True}, f"revoked link {link_id}")
     return 0
 
 
@@ -306,18 +364,19 @@ async def revoke_verb(args, env) -> int:
             await api.revoke(args.document_id)
             _print(args, {"id": args.document_id, "revoked": True}, f"revoked {args.document_id}")
             return 0
-        users = [u for u in await api.directory(email=args.recipient) if u["email"] == args.recipient]
-        if not users:
-            raise CLIError(f"{args.recipient}: no such user in your directory")
-        state = await api.amend(args.document_id, {"revoke_recipient": users[0]["id"]})
+        state = await api.amend(args.document_id, {"revoke_recipient": await _user_id(api, args.recipient)})
     _print(args, state, f"revoked {args.recipient}'s access to {args.document_id}")
     return 0
 
 
 def _when(text: str) -> str:
     """``--expires`` of amend: a duration from now, or a UTC time, as policy TIME."""
+    from .transfer import policy_time
+
     if _UTC_TIME.fullmatch(text.strip()):
         return text.strip()
+    if not _DURATION.fullmatch(text.strip()):
+        raise CLIError(f"--expires takes {TIME_FORMATS}; not {text[:40]!r}")
     return policy_time(datetime.now(timezone.utc).replace(microsecond=0) + _duration(text))
 
 

@@ -16,8 +16,10 @@ the links carry no key and the passphrase travels out of band.
 Fetching (``carebridge fetch --link URL``): :func:`fetch_link` reads what the
 link opens (spending nothing), checks the manifest's signature and the meta
 ciphertext, claims the link (one use) and decrypts with the key from the
-fragment, or the passphrase. Without an account the sender's key can only be checked against
-the manifest itself; with a token (a sign-in link) the directory is asked.
+fragment, the passphrase, or (a sign-in link to a recipient with registered
+keys, sent as usual) the recipient's own key file. Without an account the
+sender's key can only be checked against the manifest itself; signed in
+(a sign-in link), the sender's registered keys are asked too.
 """
 
 from __future__ import annotations
@@ -27,18 +29,21 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from ...crypto import age
 from ...crypto.errors import CryptoError
-from ...crypto.manifest import PASSPHRASE_RECIPIENT, verify_manifest
+from ...crypto.keyfile import UserKeys
+from ...crypto.manifest import PASSPHRASE_RECIPIENT, Manifest, verify_manifest
 from ...crypto.signing import VerifyKey
 from .api import Client, Progress
+from .progress import QUIET, Meter
 from .transfer import TransferError, _HashingWriter, _safe_name
 
-__all__ = ["LinkError", "LinkFetched", "fetch_link", "parse_link"]
+__all__ = ["LinkError", "LinkFetched", "LinkKeys", "fetch_link", "parse_link"]
 
 
 class LinkError(TransferError):
@@ -53,12 +58,27 @@ class ParsedLink:
 
 
 @dataclass(frozen=True)
+class LinkKeys:
+    """What may open a link without a key in it, asked for only once the manifest shows which one.
+
+    Each is a callable so that nobody is prompted for a passphrase the
+    document does not use.
+    """
+
+    #: A passphrase document (``send --passphrase``): the document's passphrase.
+    passphrase: Callable[[], str] | None = None
+    #: A document sent to your registered key (a sign-in link): your key file, opened.
+    key_file: Callable[[], UserKeys] | None = None
+
+
+@dataclass(frozen=True)
 class LinkFetched:
     document_id: str
     path: Path
     name: str
     size: int
     sender_id: str
+    note: str = ""
 
 
 def parse_link(url: str) -> ParsedLink:
@@ -77,17 +97,44 @@ def parse_link(url: str) -> ParsedLink:
     return ParsedLink(f"{parts.scheme}://{parts.netloc}{prefix}", token, identity)
 
 
-async def fetch_link(client: Client, link: ParsedLink, *, output: Path | None, passphrase: str | None = None,
-                     progress: Progress | None = None, purpose: str | None = None) -> LinkFetched:
+def link_id_of(url: str) -> str:
+    """The link id (the token's ``jti`` claim) of a link URL, read without checking the signature.
+
+    Only to name the link to the gateway (``link revoke URL``), which checks
+    that the link is yours; nothing here trusts the claim.
+    """
+    token = parse_link(url).token
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        link_id = claims["jti"]
+    except (IndexError, ValueError, KeyError, TypeError):
+        raise LinkError("the link's token is malformed (was the link cut short?)") from None
+    if not isinstance(link_id, str) or not link_id:
+        raise LinkError("the link's token names no link id")
+    return link_id
+
+
+async def fetch_link(client: Client, link: ParsedLink, *, output: Path | None, keys: LinkKeys | None = None,
+                     passphrase: str | None = None, progress: Meter = QUIET, purpose: str | None = None,
+                     signed_in: bool = False) -> LinkFetched:
     """Verify, claim (one use) and decrypt what *link* opens; refuses anything that does not verify.
 
-    The key is the link's fragment, or, for a passphrase document, *passphrase*.
+    The key is the link's fragment, else what the manifest names: a
+    passphrase (*passphrase*, or asked of *keys*), or your key file (see
+    :class:`LinkKeys`). *signed_in*: the client carries the recipient's
+    token, so the sender's signing key is also checked against the keys the
+    sender registered.
     """
-    identity = link.identity or (age.ScryptIdentity(passphrase) if passphrase else None)
-    if identity is None:
-        raise LinkError("this link carries no key: give the document's passphrase, or fetch with your key file")
+    if keys is None:
+        keys = LinkKeys(passphrase=(lambda: passphrase) if passphrase else None)
     info = await client.link_info(link.token)
-    manifest = _checked_manifest(info, identity)
+    manifest = _checked_manifest(info)
+    if signed_in:
+        history = await client.key_history(manifest.sender.user_id)
+        if manifest.sender.signing_key.encode() not in {k["verify_key"] for k in history}:
+            raise LinkError("the manifest is signed by a key its sender never registered")
+    identity = _identity(link, manifest, keys)
     try:
         meta = json.loads(age.decrypt_bytes(base64.b64decode(info["meta"]), [identity]))
     except CryptoError:
@@ -98,17 +145,20 @@ async def fetch_link(client: Client, link: ParsedLink, *, output: Path | None, p
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=".carebridge-", suffix=".part",
                                      delete=False) as sealed:
         try:
-            sha = await client.claim_link(link.token, sealed, progress, purpose=purpose)
+            sha = await client.claim_link(link.token, sealed, progress.step("downloading", manifest.content.size),
+                                          purpose=purpose)
             sealed.flush()
             if sha != manifest.content.sha256:
                 raise LinkError("the ciphertext does not match the manifest (SHA-256)")
-            _decrypt(Path(sealed.name), target, identity, meta)
+            _decrypt(Path(sealed.name), target, identity, meta, progress.step("decrypting", meta["size"]))
         finally:
+            progress.close()
             os.unlink(sealed.name)
-    return LinkFetched(manifest.document_id, target, meta["name"], meta["size"], manifest.sender.user_id)
+    return LinkFetched(manifest.document_id, target, meta["name"], meta["size"], manifest.sender.user_id,
+                       meta.get("note", ""))
 
 
-def _checked_manifest(info: dict, identity):
+def _checked_manifest(info: dict) -> Manifest:
     wire = base64.b64decode(info["manifest"])
     try:
         claimed = json.loads(wire)["manifest"]["sender"]["signing_key"]
@@ -117,20 +167,36 @@ def _checked_manifest(info: dict, identity):
         raise LinkError("the document's manifest does not verify") from None
     if manifest.document_id != info.get("document_id"):
         raise LinkError("the manifest is for another document")
-    mine = PASSPHRASE_RECIPIENT if isinstance(identity, age.ScryptIdentity) else str(identity.recipient)
-    if mine not in {r.age_recipient for r in manifest.recipients}:
-        raise LinkError("the document is not encrypted to this link's key or a passphrase")
     if hashlib.sha256(base64.b64decode(info["meta"])).hexdigest() != manifest.meta.sha256:
         raise LinkError("the metadata does not match the manifest")
     return manifest
 
 
-def _decrypt(sealed: Path, target: Path, identity, meta: dict) -> None:
+def _identity(link: ParsedLink, manifest: Manifest, keys: LinkKeys):
+    """The identity that opens the document: the link's key, a passphrase, or your key file."""
+    named = {r.age_recipient for r in manifest.recipients}
+    if link.identity is not None:
+        identity, mine = link.identity, str(link.identity.recipient)
+    elif PASSPHRASE_RECIPIENT in named:
+        if keys.passphrase is None:
+            raise LinkError("this document opens with a passphrase the sender shares out of band")
+        identity, mine = age.ScryptIdentity(keys.passphrase()), PASSPHRASE_RECIPIENT
+    elif keys.key_file is not None:
+        user_keys = keys.key_file()
+        identity, mine = user_keys.identity, user_keys.recipient
+    else:
+        raise LinkError("this link opens with your own key file: set CAREBRIDGE_IDENTITY (and CAREBRIDGE_TOKEN)")
+    if mine not in named:
+        raise LinkError("the document is not encrypted to this link's key, a passphrase or your key file")
+    return identity
+
+
+def _decrypt(sealed: Path, target: Path, identity, meta: dict, progress: Progress) -> None:
     digest = hashlib.sha256()
     fd, plain = tempfile.mkstemp(dir=target.parent, prefix=".carebridge-", suffix=".plain")
     try:
         with open(sealed, "rb") as src, os.fdopen(fd, "wb") as dst:
-            age.decrypt(src, _HashingWriter(dst, digest), [identity])
+            age.decrypt(src, _HashingWriter(dst, digest, progress), [identity])
         if digest.hexdigest() != meta["sha256"]:
             raise LinkError("the decrypted document does not match its metadata")
         os.replace(plain, target)

@@ -18,7 +18,6 @@ import mimetypes
 import os
 import secrets
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -41,6 +40,7 @@ from ...crypto.signing import VerifyKey
 from .api import Client, Progress
 from .clearance import clear
 from .errors import TransferError
+from .progress import QUIET, Meter
 from .transparency import KeyNotLogged, check_published, log_verifier
 
 MAX_META_BYTES = 16 * 1024  # the plaintext metadata object
@@ -129,19 +129,23 @@ def _meta(path: Path, plaintext_sha256: str, size: int, note: str) -> bytes:
     return meta
 
 
-def _encrypt_file(src: Path, dst: Path, recipients: list) -> tuple[str, int, str, int]:
+def _encrypt_file(src: Path, dst: Path, recipients: list,
+                  progress: Progress | None = None) -> tuple[str, int, str, int]:
     """Encrypt *src* into *dst*; returns (plain sha256, plain size, cipher sha256, cipher size)."""
     plain_hash, cipher_hash = hashlib.sha256(), hashlib.sha256()
     with open(src, "rb") as raw, open(dst, "wb") as out:
-        reader = _HashingReader(raw, plain_hash)
+        reader = _HashingReader(raw, plain_hash, progress)
         writer = _HashingWriter(out, cipher_hash)
         age.encrypt(reader, writer, recipients)
     return plain_hash.hexdigest(), reader.count, cipher_hash.hexdigest(), writer.count
 
 
 async def send(client: Client, keys: UserKeys, path: Path, to: list[str], options: SendOptions,
-               *, progress: Callable[[int], Progress] | None = None) -> dict:
-    """Encrypt, sign and upload *path*; returns the gateway's answer (id, expires_at)."""
+               *, progress: Meter = QUIET) -> dict:
+    """Encrypt, sign and upload *path*; returns the gateway's answer (id, expires_at).
+
+    *progress* is told each step (scanning, encrypting, uploading) and its bytes.
+    """
     me = await client.me()
     if me["keys"] is None or me["keys"]["age_recipient"] != keys.recipient:
         raise TransferError("your key file is not your registered key: run `carebridge keys register`")
@@ -152,11 +156,13 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     users = resolved.users
     named, recipients, fragments = await _addressing(client, me, keys, users, options)
     with tempfile.TemporaryDirectory(prefix="carebridge-send-") as work:
+        progress.step("scanning")
         cleared, overrides = await clear(path, Path(work), allow=options.allow_rules,
                                          reason=options.override_reason, allow_text=options.allow_text,
                                          unsafe_skip=options.unsafe_skip_redaction_gate)
         sealed = Path(work) / "content.age"
-        plain_sha, size, cipher_sha, cipher_size = _encrypt_file(cleared, sealed, recipients)
+        encrypting = progress.step("encrypting", cleared.stat().st_size)
+        plain_sha, size, cipher_sha, cipher_size = _encrypt_file(cleared, sealed, recipients, encrypting)
         meta = age.encrypt_bytes(_meta(path, plain_sha, size, options.note), recipients)
         policy = policy_json([u["id"] for u in users], options, spa=resolved.spa,
                              now=datetime.now(timezone.utc))
@@ -170,7 +176,8 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
             policy_digest=policy_digest(policy), overrides=overrides)
         answer = await client.upload(manifest=sign_manifest(manifest, keys.signing_key),
                                      policy=canonical_json(policy), meta=meta, content=sealed,
-                                     progress=progress(cipher_size) if progress else None)
+                                     progress=progress.step("uploading", cipher_size))
+        progress.close()
     # What was encrypted: the sanitized document, which the recipient's fetch reproduces.
     answer = {**answer, "sha256": plain_sha, "size": size, "overrides": [o.rule_id for o in overrides]}
     if fragments is not None:
@@ -288,8 +295,11 @@ async def verified_manifest(client: Client, info: dict) -> Manifest:
 
 
 async def fetch(client: Client, keys: UserKeys, doc_id: str, *, output: Path | None, raw: bool,
-                progress: Callable[[int], Progress] | None = None, purpose: str | None = None) -> Fetched:
-    """Download, verify and decrypt; *purpose* is sent as the purpose of use."""
+                progress: Meter = QUIET, purpose: str | None = None) -> Fetched:
+    """Download, verify and decrypt; *purpose* is sent as the purpose of use.
+
+    *progress* is told each step (downloading, decrypting) and its bytes.
+    """
     info = await client.document(doc_id, purpose=purpose)
     manifest = await verified_manifest(client, info)
     if manifest.document_id != doc_id:
@@ -306,26 +316,28 @@ async def fetch(client: Client, keys: UserKeys, doc_id: str, *, output: Path | N
     folder = target.parent
     with tempfile.NamedTemporaryFile(dir=folder, prefix=".carebridge-", suffix=".part", delete=False) as tmp:
         try:
-            sha = await client.download(doc_id, tmp, progress(manifest.content.size) if progress else None,
+            sha = await client.download(doc_id, tmp, progress.step("downloading", manifest.content.size),
                                         purpose=purpose)
             tmp.flush()
             if sha != manifest.content.sha256:
                 raise TransferError("the ciphertext does not match the manifest (SHA-256)")
-            final = tmp.name if raw else _decrypt_to_temp(Path(tmp.name), folder, keys, meta)
+            final = tmp.name if raw else _decrypt_to_temp(Path(tmp.name), folder, keys, meta,
+                                                          progress.step("decrypting", meta["size"]))
             os.replace(final, target)
         finally:
+            progress.close()
             if os.path.exists(tmp.name):  # the ciphertext, unless it became the --raw output
                 os.unlink(tmp.name)
     return Fetched(doc_id, target, meta["name"], meta["content_type"], meta["size"],
                    manifest.sender.user_id, meta.get("note", ""))
 
 
-def _decrypt_to_temp(sealed: Path, folder: Path, keys: UserKeys, meta: dict) -> str:
+def _decrypt_to_temp(sealed: Path, folder: Path, keys: UserKeys, meta: dict, progress: Progress) -> str:
     digest = hashlib.sha256()
     fd, plain = tempfile.mkstemp(dir=folder, prefix=".carebridge-", suffix=".plain")
     try:
         with open(sealed, "rb") as src, os.fdopen(fd, "wb") as out:
-            age.decrypt(src, _HashingWriter(out, digest), [keys.identity])
+            age.decrypt(src, _HashingWriter(out, digest, progress), [keys.identity])
         if digest.hexdigest() != meta["sha256"]:
             raise TransferError("the decrypted document does not match its recorded SHA-256")
         return plain
@@ -342,8 +354,8 @@ def _safe_name(name: str) -> str:
 
 
 class _HashingReader(io.RawIOBase):
-    def __init__(self, src, digest) -> None:
-        self._src, self._digest, self.count = src, digest, 0
+    def __init__(self, src, digest, progress: Progress | None = None) -> None:
+        self._src, self._digest, self.count, self._progress = src, digest, 0, progress
 
     def readable(self) -> bool:
         return True
@@ -352,14 +364,18 @@ class _HashingReader(io.RawIOBase):
         data = self._src.read(n)
         self._digest.update(data)
         self.count += len(data)
+        if self._progress is not None:
+            self._progress(len(data))
         return data
 
 
 class _HashingWriter:
-    def __init__(self, dst, digest) -> None:
-        self._dst, self._digest, self.count = dst, digest, 0
+    def __init__(self, dst, digest, progress: Progress | None = None) -> None:
+        self._dst, self._digest, self.count, self._progress = dst, digest, 0, progress
 
     def write(self, data: bytes) -> int:
         self._digest.update(data)
         self.count += len(data)
+        if self._progress is not None:
+            self._progress(len(data))
         return self._dst.write(data)
