@@ -15,6 +15,7 @@ set -euo pipefail
 # parts"). Add more here, e.g. chromium for the browser tests.
 APT_PACKAGES=(
     age        # /usr/bin/age + age-keygen 1.1.1: interop tests
+    zsh        # the completion test has zsh parse and bind the script it is given
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -14,6 +14,7 @@ import base64
 import csv
 import io
 import json
+import re
 from datetime import datetime, timezone
 
 from aiohttp import web
@@ -33,6 +34,8 @@ from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
 
 PAGE = 5000  # entries read per database round trip while streaming
+MAX_FILTER_TEXT = 200  # characters of one filter value: ids and action names are far shorter
+_FILTER_TEXT = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_FILTER_TEXT}}}")
 MAX_EXPORT = 10_000_000  # entries in one export; more in several ranges
 NOTE_TYPE = "text/plain; charset=utf-8"
 CSV_FIELDS = ("seq", "time", "actor", "org", "action", "object", "outcome", "reason", "request_id",
@@ -166,9 +169,18 @@ async def consistency_proof(request: web.Request) -> web.Response:
 
 def _filter(request: web.Request) -> ledger.EntryFilter:
     return ledger.EntryFilter(
-        since=_time(request, "since"), until=_time(request, "until"), org=request.query.get("org"),
-        document=request.query.get("document"), actor=request.query.get("actor"),
-        action=request.query.get("action"), outcome=request.query.get("outcome"))
+        since=_time(request, "since"), until=_time(request, "until"), org=_text(request, "org"),
+        document=_text(request, "document"), actor=_text(request, "actor"),
+        action=_text(request, "action"), outcome=_text(request, "outcome"))
+
+
+def _text(request: web.Request, name: str) -> str | None:
+    """A filter value: printable text the database can compare (PostgreSQL refuses NUL), or a 422 now,
+    before any byte of the export is sent."""
+    raw = request.query.get(name)
+    if raw is not None and not _FILTER_TEXT.fullmatch(raw):
+        raise Refusal(Why.invalid_request, f"{name} must be printable text of at most {MAX_FILTER_TEXT} characters")
+    return raw
 
 
 @logs_as(LogAction.audit_export)
@@ -188,17 +200,22 @@ async def export_entries(request: web.Request) -> web.StreamResponse:
             db, start=start, end=end, since=where.since, until=where.until, limit=MAX_EXPORT))
         where = ledger.EntryFilter()
     kind = "application/x-ndjson" if fmt == "jsonl" else "text/csv; charset=utf-8"
+    store = request.app[STORE]
+
+    async def page(position: int):
+        return await store.query(lambda db: db.ledger.select_entries(start=position, end=end, where=where,
+                                                                      limit=PAGE))
+
+    # The first page before the head: a query that fails is still a clean error, not a broken 200.
+    rows = await page(start) if start < end else []
     response = web.StreamResponse(headers={"Content-Type": kind})
     await response.prepare(request)
     if fmt == "csv":
         await response.write(",".join(CSV_FIELDS).encode() + b"\r\n")
-    store, position = request.app[STORE], start
-    while position < end:
-        rows = await store.query(lambda db: db.ledger.select_entries(start=position, end=end, where=where, limit=PAGE))
-        if not rows:
-            break
+    while rows:
         await response.write(_jsonl(rows) if fmt == "jsonl" else _csv(rows))
         position = rows[-1][0] + 1
+        rows = await page(position) if position < end else []
     await response.write_eof()
     return response
 

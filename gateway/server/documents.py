@@ -20,7 +20,7 @@ from carebridge.storage.db import documents
 from .context import BLOBS, SERVICES
 from .refusals import CALLER, logs_as
 from .upload import upload
-from .usecases.documents import access_document, list_documents
+from .usecases.documents import Listed, access_document, list_documents
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
 from .wholefile import WholeFileResponse
@@ -98,21 +98,42 @@ def parse_cursor(query) -> tuple[int, tuple[datetime, str] | None]:
     return int(raw_limit), (after, doc_id)
 
 
-def _page(rows: list[documents.Listing], limit: int) -> dict:
-    items = [{"id": r.id, "sender_id": r.sender_id, "created_at": iso(r.created_at),
-              "expires_at": iso(r.expires_at), "revoked": r.revoked_at is not None,
-              "size": r.content_size} for r in rows]
-    cursor = None
-    if len(rows) == limit:
-        last = rows[-1]
-        cursor = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.id}".encode()).decode()
-    return {"documents": items, "next_cursor": cursor}
+# Where a listing carries the meta ciphertext (file name, note): not once access has ended for good.
+_META_HIDDEN = {"revoked", "revoked_for_me", "purged"}
+
+
+async def _item(request: web.Request, listed: Listed, outbox: bool) -> dict:
+    r, doc = listed.row, listed.document
+    sender = listed.people.get(doc.sender_id)
+    item = {"id": r.id, "sender_id": r.sender_id, "created_at": iso(r.created_at),
+            "expires_at": iso(r.expires_at), "revoked": r.revoked_at is not None, "size": r.content_size,
+            "not_before": iso(doc.not_before), "status": listed.status,
+            "sender": _person(sender, listed.org_names) if sender else None}
+    if outbox:
+        item["recipients"] = [{**_person(listed.people[uid], listed.org_names), "downloads": n,
+                               "downloaded": n > 0, "revoked": uid in doc.revoked_recipients}
+                              for uid, n in sorted(doc.downloads.items())
+                              if uid != doc.sender_id and uid in listed.people]
+    else:
+        item["downloads_left"] = listed.downloads_left
+    if listed.status not in _META_HIDDEN:
+        item["meta"] = base64.b64encode(await read_meta(request, doc)).decode()
+    return item
+
+
+def _person(user, org_names: dict[str, str]) -> dict:
+    return {"id": user.id, "email": user.email, "org_id": user.org_id, "org_name": org_names.get(user.org_id)}
 
 
 async def _listing(request: web.Request, box: str) -> web.Response:
     limit, after = parse_cursor(request.query)
     rows = await list_documents(request.app[SERVICES], request[CALLER], box, limit=limit, after=after)
-    return web.json_response(_page(rows, limit))
+    items = [await _item(request, listed, box == "outbox") for listed in rows]
+    cursor = None
+    if len(rows) == limit:
+        last = rows[-1].row
+        cursor = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.id}".encode()).decode()
+    return web.json_response({"documents": items, "next_cursor": cursor})
 
 
 @logs_as(LogAction.document_list)

@@ -151,6 +151,7 @@ def render(refusal: Refusal, where: str | None) -> web.Response:
         headers["WWW-Authenticate"] = 'Bearer realm="carebridge"'
     if refusal.retry_after is not None:
         headers["Retry-After"] = str(max(1, int(refusal.retry_after + 0.999)))
+        problem.extra["retry_after"] = int(headers["Retry-After"])
     return problem.response(where, headers=headers)
 
 

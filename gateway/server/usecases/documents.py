@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from carebridge.policies import (
+    AccessContext,
     Action,
     Change,
     Decision,
@@ -39,6 +40,7 @@ from carebridge.policies import (
     purge_after,
 )
 from carebridge.storage.db.documents import DocumentRecord, Listing
+from carebridge.storage.db.identity import User
 from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
 
@@ -177,9 +179,11 @@ async def amend_document(svc: Services, caller: Caller, doc_id: str, change: Cha
             decision = amend(principal.actor, state, change, caller.context(tx.now), settings.policy_limits)
             if not decision.allowed and decision.reason.value == "extend_beyond_ceiling":
                 ceiling = settings.policy_limits.max_lifetime
+                latest = iso(doc.created_at + ceiling)
                 raise Refusal(Why.extend_beyond_ceiling,
                               f"cannot {logged_as.verb}: the server allows at most {_days(ceiling)} "
-                              "after the document was sent", max_lifetime_seconds=int(ceiling.total_seconds()),
+                              f"after the document was sent, i.e. until {latest}", max_expires_at=latest,
+                              max_lifetime_seconds=int(ceiling.total_seconds()),
                               hidden=not is_party(principal.user.id, doc))
             refuse_unless(decision, principal.user.id, doc, logged_as, for_change)
             view = _apply(tx, state, change, settings.default_retention)
@@ -211,18 +215,63 @@ def _apply(tx: Tx, state: DocumentState, change: Change, default_retention) -> A
     return Amended(after, purge_after(after, default_retention))
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """One row of an inbox or outbox, with what a person needs to act on it.
+
+    ``status`` is the download decision for the caller now, in one word
+    (``available``, ``not_yet_valid``, ``expired``, ``revoked``,
+    ``revoked_for_me``, ``used_up``, ``purged``); in an outbox, the
+    document's own state. ``people`` has the sender and the recipients.
+    """
+
+    row: Listing
+    document: DocumentRecord
+    status: str
+    downloads_left: int | None  # the caller's, in an inbox; None for no limit
+    people: dict[str, User]
+    org_names: dict[str, str]
+
+
+_STATUS = {Reason.revoked: "revoked", Reason.recipient_revoked: "revoked_for_me", Reason.expired: "expired",
+           Reason.not_yet_valid: "not_yet_valid", Reason.download_limit: "used_up",
+           Reason.total_download_limit: "used_up", Reason.purged: "purged"}
+
+
 async def list_documents(svc: Services, caller: Caller, box: str, *, limit: int,
-                         after: tuple[datetime, str] | None) -> list[Listing]:
+                         after: tuple[datetime, str] | None) -> list[Listed]:
     """A page of the caller's inbox or outbox (``box``); only uploaders have an outbox."""
     store = svc.store
 
-    def read(db: Reader) -> list[Listing]:
-        principal = authenticate(db, caller, store.clock())
+    def read(db: Reader) -> list[Listed]:
+        now = store.clock()
+        principal = authenticate(db, caller, now)
         with acting(principal.user, action=LogAction.document_list):
             if box == "outbox":
                 if principal.user.role != "uploader":
                     raise Refusal(Why.role_forbidden, "only uploaders have an outbox")
-                return db.documents.outbox(principal.user.id, limit=limit, after=after)
-            return db.documents.inbox(principal.user.id, limit=limit, after=after)
+                rows = db.documents.outbox(principal.user.id, limit=limit, after=after)
+            else:
+                rows = db.documents.inbox(principal.user.id, limit=limit, after=after)
+            return _details(db, principal, rows, now, outbox=box == "outbox")
 
     return await store.query(read)
+
+
+def _details(db: Reader, principal: Principal, rows: list[Listing], now: datetime, *,
+             outbox: bool) -> list[Listed]:
+    docs = {row.id: db.documents.load(row.id) for row in rows}
+    user_ids = {d.sender_id for d in docs.values()} | {u for d in docs.values() for u in d.downloads}
+    people = db.identity.find_users(sorted(user_ids))
+    org_names = db.identity.org_names(sorted({u.org_id for u in people.values()}))
+    listed = []
+    for row in rows:
+        doc = docs[row.id]
+        state = document_state(doc)
+        # Decided for the caller: a recipient sees their own standing, a sender the document's.
+        decision = decide(principal.actor, state, Action.download, AccessContext(now, address=None))
+        status = "purged" if doc.purged_at else _STATUS.get(decision.reason, "available")
+        mine = doc.downloads.get(principal.user.id, 0)
+        left = None if outbox or doc.max_downloads is None else max(0, doc.max_downloads - mine)
+        listed.append(Listed(row, doc, status, left, people, org_names))
+    return listed

@@ -9,6 +9,7 @@ the download, in one unit.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from carebridge.policies import Action, Actor, Channel, Role, can_issue_link, decide
@@ -24,7 +25,7 @@ from .documents import document_state, load_visible, log_allowed, refuse_unless,
 from .refusal import Refusal, acting
 from .services import Services
 
-LINK_ID_MAX = 64  # characters of a link id in a path
+LINK_ID = re.compile(r"lnk_[A-Za-z0-9_-]{1,60}")  # what new_link_id makes; anything else names no link
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,7 +70,7 @@ async def revoke_link(svc: Services, caller: Caller, link_id: str) -> None:
     def unit(tx: Tx) -> None:
         principal = authenticate(tx, caller, tx.now)
         with acting(principal.user, action=LogAction.link_revoke):
-            row = tx.links.load(link_id) if len(link_id) <= LINK_ID_MAX else None
+            row = tx.links.load(link_id) if LINK_ID.fullmatch(link_id) else None
             if row is None or row.issued_by != principal.user.id:
                 raise Refusal(Why.not_found, "no such link", hidden=True)
             if not tx.links.revoke(link_id, tx.now):

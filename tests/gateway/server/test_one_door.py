@@ -166,3 +166,35 @@ async def test_huge_integers_and_edge_times_are_4xx(world: World) -> None:
     reply = await world.gw.request("GET", "/api/v1/audit/proof/inclusion", token=recipient,
                                    params={"index": BIG})
     reply.problem(422, "invalid-request")
+
+
+async def test_listings_say_who_what_and_where_it_stands(world: World, tmp_path: Path) -> None:
+    doc_id = await send(world, tmp_path, max_downloads=3)
+    inbox = (await world.gw.request("GET", "/api/v1/inbox", token=world.recipient.token)).json()["documents"]
+    row = next(d for d in inbox if d["id"] == doc_id)
+    assert row["status"] == "available" and row["downloads_left"] == 3
+    assert row["sender"]["email"] == world.uploader.email and row["sender"]["org_name"]
+    info = (await world.gw.request("GET", f"/api/v1/documents/{doc_id}", token=world.recipient.token)).json()
+    assert row["meta"] == info["meta"]  # the same ciphertext the document read gives
+    assert (await world.gw.request("GET", f"/api/v1/documents/{doc_id}/content",
+                                   token=world.recipient.token)).status == 200
+    outbox = (await world.gw.request("GET", "/api/v1/outbox", token=world.uploader.token)).json()["documents"]
+    sent = next(d for d in outbox if d["id"] == doc_id)
+    assert [(r["email"], r["downloads"], r["downloaded"], r["revoked"]) for r in sent["recipients"]] == [
+        (world.recipient.email, 1, True, False)]
+    reply = await world.gw.request("POST", f"/api/v1/documents/{doc_id}/policy", token=world.uploader.token,
+                                   json={"revoke_recipient": world.recipient.user_id})
+    assert reply.status == 200
+    inbox = (await world.gw.request("GET", "/api/v1/inbox", token=world.recipient.token)).json()["documents"]
+    row = next(d for d in inbox if d["id"] == doc_id)
+    assert row["status"] == "revoked_for_me" and "meta" not in row
+    outbox = (await world.gw.request("GET", "/api/v1/outbox", token=world.uploader.token)).json()["documents"]
+    assert next(d for d in outbox if d["id"] == doc_id)["recipients"][0]["revoked"] is True
+
+
+async def test_a_refused_extension_names_the_latest_allowed(world: World, tmp_path: Path) -> None:
+    doc_id = await send(world, tmp_path)
+    reply = await world.gw.request("POST", f"/api/v1/documents/{doc_id}/policy", token=world.uploader.token,
+                                   json={"expires_at": "2099-01-01T00:00:00Z"})
+    body = reply.problem(403, "extend-beyond-ceiling")
+    assert body["max_expires_at"] in body["detail"]
