@@ -1,0 +1,370 @@
+"""Malformed input on every path parameter, query parameter and body of the OpenAPI document.
+
+The cases are generated from the served document: each parameter it
+declares gets every value in :data:`BAD_VALUES` (NUL, bad UTF-8
+percent-escapes, very long, integers past 64 bits, negative, non-numeric, …)
+with the rest of the request valid; each JSON body gets :data:`BAD_JSON` (and
+the route's own wrong types); the multipart upload gets
+:data:`BAD_MULTIPART` (no boundary, truncated, no closing delimiter, …).
+
+Every answer must be below 500, and every error under ``/api/`` (and every
+JSON answer of a link route) an ``application/problem+json`` whose type is
+one of ours. Every request carries canary header values, and the server's
+log output (the ``carebridge`` and ``aiohttp`` loggers, access log included)
+must never contain one, nor an API token or a link token of the suite.
+
+Bodies are also sent anonymously: authentication comes before validation,
+so each of those is a 401, not a 422 (issue 10, item 1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import pytest
+import yarl
+
+from carebridge.gateway.server.openapi import openapi_document
+from carebridge.storage.db import ledger
+
+from ..gateway.server.conftest import PROBLEM, PROBLEM_JSON, Reply, build_upload
+from .conftest import Cast
+from .matrix import METHODS
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+LONG = 4000  # characters: far past any id, yet inside aiohttp's 8190-byte request line
+# Raw (already percent-encoded) values for path and query parameters.
+BAD_VALUES = {
+    "nul": "%00",
+    "nul-inside": "doc_%00" + "A" * 22,
+    "bad-utf8-overlong": "%C0%AF",
+    "bad-utf8-lone-continuation": "%80%80",
+    "bad-utf8-truncated": "%C3%28",
+    "bad-utf8-ff": "%FF%FE",
+    "lone-percent": "%",
+    "bad-percent-escape": "%zz",
+    "very-long": "a" * LONG,
+    "past-64-bits": "18446744073709551617",
+    "huge-integer": "9" * 400,
+    "negative": "-1",
+    "negative-past-64-bits": "-18446744073709551617",
+    "non-numeric": "abc",
+    "float": "1e309",
+    "hex": "0x10",
+    "empty": "",
+    "space": "%20",
+    "dot-dot": "..%2F..%2Fkeys",
+    "control-chars": "%0D%0Aset-cookie%3A%20x",
+    "unicode": "%E2%80%AE%F0%9F%98%80",
+}
+# JSON bodies wrong for every JSON route.
+BAD_JSON: dict[str, bytes] = {
+    "empty": b"",
+    "nul": b"\x00",
+    "bad-utf8": b"\xff\xfe{}",
+    "deep-arrays": b"[" * 100_000,
+    "deep-objects": b'{"a":' * 50_000,
+    "array": b"[]",
+    "string": b'"x"',
+    "number": b"1",
+    "null": b"null",
+    "true": b"true",
+    "empty-object": b"{}",
+    "truncated": b'{"a": "b"',
+    "integer-past-64-bits": b'{"a": 18446744073709551617}',
+    "integer-of-5000-digits": b'{"a": ' + b"9" * 5000 + b"}",
+    "nan": b'{"a": NaN}',
+    "infinity": b'{"a": 1e400}',
+    "duplicate-keys": b'{"a": 1, "a": 2}',
+    "too-large": b'{"a": "' + b"x" * (2 << 20) + b'"}',
+}
+# Per route: fields of the right name with the wrong type or range.
+ROUTE_JSON: dict[str, dict[str, Any]] = {
+    "/api/v1/documents/{id}/policy": {
+        "expires-at-number": {"expires_at": 18446744073709551617},
+        "expires-at-text": {"expires_at": "tomorrow"},
+        "expires-at-year-9999": {"expires_at": "9999-12-31T23:59:59Z"},
+        "expires-at-year-1": {"expires_at": "0001-01-01T00:00:00Z"},
+        "expires-at-nul": {"expires_at": "2030-01-01T00:00:00Z\u0000"},
+        "legal-hold-string": {"legal_hold": "yes"},
+        "legal-hold-number": {"legal_hold": 1},
+        "revoke-false": {"revoke": False},
+        "revoke-recipient-number": {"revoke_recipient": -1},
+        "revoke-recipient-long": {"revoke_recipient": "usr_" + "a" * LONG},
+        "two-changes": {"legal_hold": True, "revoke": True},
+        "nested": {"expires_at": {"expires_at": ["2030-01-01T00:00:00Z"]}},
+    },
+    "/api/v1/documents/{id}/links": {
+        "recipient-number": {"recipient": 18446744073709551617},
+        "recipient-negative": {"recipient": -1},
+        "recipient-list": {"recipient": ["usr_x"]},
+        "recipient-nul": {"recipient": "usr_\u0000"},
+        "recipient-long": {"recipient": "usr_" + "a" * LONG},
+        "mode-number": {"recipient": "usr_x", "mode": 1},
+        "mode-unknown": {"recipient": "usr_x", "mode": "admin"},
+        "extra-field": {"recipient": "usr_x", "uses": 10**30},
+    },
+    "/api/v1/keys": {
+        "registration-wrong-types": {"registration": [], "signature": 1},
+        "registration-fields-wrong": {"registration": {"user_id": 1, "time": 18446744073709551617,
+                                                       "verify_key": None, "age_recipient": {},
+                                                       "version": -1}, "signature": "!!"},
+        "signature-not-base64": {"registration": {}, "signature": "%%%"},
+    },
+}
+MULTIPART = "multipart/form-data"
+_BOUNDARY = "cb-test-boundary"
+
+
+def _multipart_bodies() -> dict[str, tuple[str, bytes]]:
+    """name -> (Content-Type, body) for the upload."""
+    opening = f"--{_BOUNDARY}\r\nContent-Disposition: form-data; name=\"manifest\"\r\n\r\n".encode()
+    one_part = opening + b"{}\r\n"
+    typed = f"{MULTIPART}; boundary={_BOUNDARY}"
+    return {
+        "no-boundary": (MULTIPART, one_part + f"--{_BOUNDARY}--\r\n".encode()),
+        "empty-boundary": (f"{MULTIPART}; boundary=", one_part),
+        "boundary-too-long": (f"{MULTIPART}; boundary={'b' * 200}", b"--" + b"b" * 200 + b"--\r\n"),
+        "no-closing-delimiter": (typed, one_part),
+        "truncated-in-headers": (typed, f"--{_BOUNDARY}\r\nContent-Disposition: form-da".encode()),
+        "truncated-in-part": (typed, opening + b'{"version": 1, "docu'),
+        "empty-body": (typed, b""),
+        "only-closing-delimiter": (typed, f"--{_BOUNDARY}--\r\n".encode()),
+        "garbage": (typed, b"\x00\xff" * 1000),
+        "wrong-part-name": (typed, opening.replace(b"manifest", b"content") + b"x\r\n"
+                            + f"--{_BOUNDARY}--\r\n".encode()),
+        "part-name-nul": (typed, opening.replace(b"manifest", b"man\x00ifest") + b"x\r\n"
+                          + f"--{_BOUNDARY}--\r\n".encode()),
+        "part-header-bad-utf8": (typed, opening.replace(b"manifest", b"\xff\xfe") + b"x\r\n"
+                                 + f"--{_BOUNDARY}--\r\n".encode()),
+        "json-instead": ("application/json", b"{}"),
+        "form-urlencoded": ("application/x-www-form-urlencoded", b"manifest=%00"),
+    }
+
+
+BAD_MULTIPART = _multipart_bodies()
+
+
+# -- the cases, from the OpenAPI document ---------------------------------------------------
+
+
+def _operations() -> Iterator[tuple[str, str, dict]]:
+    for path, item in openapi_document()["paths"].items():
+        for method, op in item.items():
+            if method in METHODS:
+                yield method, path, op
+
+
+def _parameter_cases() -> list[tuple[str, str, str, str, str]]:
+    """(method, route, where, name, value name) for every declared path/query parameter."""
+    return [(method, path, p["in"], p["name"], value)
+            for method, path, op in _operations() for p in op.get("parameters", ())
+            if p["in"] in ("path", "query") for value in BAD_VALUES]
+
+
+def _body_cases() -> list[tuple[str, str, str]]:
+    """(method, route, body name) for every declared request body."""
+    found = []
+    for method, path, op in _operations():
+        content = op.get("requestBody", {}).get("content", {})
+        if "application/json" in content:
+            found += [(method, path, name) for name in [*BAD_JSON, *ROUTE_JSON.get(path, {})]]
+        if MULTIPART in content:
+            found += [(method, path, name) for name in BAD_MULTIPART]
+    return found
+
+
+PARAMETER_CASES = _parameter_cases()
+BODY_CASES = _body_cases()
+
+
+# -- valid defaults for everything not under test ---------------------------------------------
+
+AUDITOR_ROUTES = {("get", "/api/v1/audit/entries"), ("get", "/api/v1/audit/leaves"),
+                  ("post", "/api/v1/audit/checkpoint")}
+CANARY = "canary" + secrets.token_hex(6)  # in header values: must never reach a log line
+
+
+def _role(method: str, route: str) -> str:
+    return "auditor" if (method, route) in AUDITOR_ROUTES else "uploader"
+
+
+async def _valid_path_values(cast: Cast, route: str) -> dict[str, str]:
+    if route.startswith("/api/v1/users/"):
+        return {"id": cast.people["recipient"].user_id}
+    if route.startswith("/api/v1/links/"):
+        return {"id": "lnk_" + secrets.token_urlsafe(16)}  # a revoke of a real one would end it
+    latest = await cast.gw.store.read(ledger.latest_checkpoint)
+    return {"id": cast.doc_a, "token": cast.link_a[1], "size": str(latest.size)}
+
+
+VALID_QUERY = {
+    "/api/v1/directory": {"email": "recipient1@glow.example.test"},
+    "/api/v1/audit/leaves": {"start": "0", "end": "1"},
+    "/api/v1/audit/proof/inclusion": {"index": "0"},
+    "/api/v1/audit/proof/consistency": {"old": "1", "size": "2"},
+}
+
+
+def _headers(role: str | None, cast: Cast) -> dict[str, str]:
+    headers = {"User-Agent": f"ua-{CANARY}", "Referer": f"https://referer-{CANARY}.example.test/",
+               "X-Request-ID": f"bad id {CANARY}", "Cookie": f"session={CANARY}"}
+    if role is not None:
+        headers["Authorization"] = f"Bearer {cast.people[role].token}"
+    return headers
+
+
+def _url(cast: Cast, route: str, path_values: dict[str, str], query: dict[str, str]) -> yarl.URL:
+    path = route
+    for name, value in path_values.items():
+        path = path.replace("{" + name + "}", value)
+    text = "&".join(f"{k}={v}" for k, v in query.items())
+    return yarl.URL(cast.gw.url + path + (f"?{text}" if text else ""), encoded=True)
+
+
+async def _send(method: str, url: yarl.URL, headers: dict[str, str], **kw: Any) -> Reply:
+    async with aiohttp.ClientSession() as session, session.request(method.upper(), url, headers=headers,
+                                                                   **kw) as resp:
+        return Reply(resp.status, resp.headers, await resp.read())
+
+
+def assert_well_answered(route: str, reply: Reply) -> None:
+    assert reply.status < 500, (reply.status, reply.body[:300])
+    is_json = "application/json" in reply.headers.get("Content-Type", "")
+    if reply.status >= 400 and (route.startswith("/api/") or route.endswith("/claim") or is_json):
+        assert reply.content_type == PROBLEM_JSON, (reply.status, reply.content_type, reply.body[:200])
+        assert reply.json()["type"].startswith(PROBLEM), reply.json()
+
+
+@pytest.fixture
+def server_log(caplog: pytest.LogCaptureFixture, cast: Cast) -> Iterator[pytest.LogCaptureFixture]:
+    """The server's log lines during the test; afterwards, none may hold a secret or a canary."""
+    for name in ("carebridge", "aiohttp"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    yield caplog
+    records = caplog.get_records("call")
+    # The capture sees the server: every request leaves an access-log (or parser error) line.
+    assert any(r.name.startswith("aiohttp.") for r in records), "no server log line was captured"
+    text = "\n".join(record.getMessage() + (record.exc_text or "") for record in records)
+    leaked = [s for s in [CANARY, *cast.secrets()] if s in text]
+    assert not leaked, f"{len(leaked)} secret(s) or header value(s) in the server log"
+
+
+# -- the tests --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("method", "route", "where", "name", "value"), PARAMETER_CASES,
+                         ids=[f"{m.upper()} {r} {w}:{n}={v}" for m, r, w, n, v in PARAMETER_CASES])
+async def test_parameter(cast: Cast, server_log, method: str, route: str, where: str, name: str,
+                         value: str) -> None:
+    path_values = await _valid_path_values(cast, route)
+    query = dict(VALID_QUERY.get(route, {}))
+    if where == "path":
+        path_values[name] = BAD_VALUES[value]
+    else:
+        query[name] = BAD_VALUES[value]
+    body = {"json": {"legal_hold": False}} if route.endswith("/policy") else {}
+    if route.endswith("/links"):
+        body = {"json": {"recipient": cast.people["recipient"].user_id, "mode": "sign_in"}}
+    reply = await _send(method, _url(cast, route, path_values, query), _headers(_role(method, route), cast), **body)
+    assert_well_answered(route, reply)
+
+
+def _body(name: str, route: str) -> tuple[str, bytes]:
+    if name in BAD_MULTIPART:
+        return BAD_MULTIPART[name]
+    if name in BAD_JSON:
+        return "application/json", BAD_JSON[name]
+    return "application/json", json.dumps(ROUTE_JSON[route][name]).encode()
+
+
+@pytest.mark.parametrize(("method", "route", "name"), BODY_CASES,
+                         ids=[f"{m.upper()} {r} {n}" for m, r, n in BODY_CASES])
+async def test_body(cast: Cast, server_log, method: str, route: str, name: str) -> None:
+    kind, data = _body(name, route)
+    url = _url(cast, route, await _valid_path_values(cast, route), {})
+    headers = {**_headers(_role(method, route), cast), "Content-Type": kind}
+    reply = await _send(method, url, headers, data=data)
+    assert_well_answered(route, reply)
+    assert 400 <= reply.status < 500, f"a malformed body was accepted: {reply.status} {reply.body[:200]!r}"
+
+
+@pytest.mark.parametrize(("method", "route", "name"), BODY_CASES,
+                         ids=[f"{m.upper()} {r} {n}" for m, r, n in BODY_CASES])
+async def test_body_anonymous_is_401(cast: Cast, server_log, method: str, route: str, name: str) -> None:
+    kind, data = _body(name, route)
+    url = _url(cast, route, await _valid_path_values(cast, route), {})
+    reply = await _send(method, url, {**_headers(None, cast), "Content-Type": kind}, data=data)
+    reply.problem(401, "unauthorized")
+
+
+BAD_AUTHORIZATION = {
+    "no-scheme": f"cb1.{CANARY}.{CANARY}",
+    "basic": f"Basic {CANARY}",
+    "bearer-empty": "Bearer ",
+    "bearer-garbage": f"Bearer {CANARY}",
+    "bearer-forged": f"Bearer cb1.{CANARY}.{CANARY}",
+    "bearer-very-long": f"Bearer cb1.{CANARY}." + "A" * LONG,
+    "bearer-latin1": f"Bearer cb1.{CANARY}.\u00e9\u00e8",
+    "two-tokens": f"Bearer cb1.{CANARY}.x, Bearer cb1.{CANARY}.y",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BAD_AUTHORIZATION))
+async def test_bad_authorization_header(cast: Cast, server_log, name: str) -> None:
+    url = yarl.URL(cast.gw.url + "/api/v1/me")
+    reply = await _send("get", url, {**_headers(None, cast), "Authorization": BAD_AUTHORIZATION[name]})
+    reply.problem(401, "unauthorized")
+
+
+BAD_PURPOSE = {"unknown": f"purpose-{CANARY}", "empty": "", "very-long": "t" * LONG,
+               "latin1": "treatm\u00e9nt", "two": "treatment, care_coordination"}
+
+
+@pytest.mark.parametrize("route", ("/api/v1/documents/{id}", "/api/v1/documents/{id}/content", "/l/{token}/claim"))
+@pytest.mark.parametrize("name", sorted(BAD_PURPOSE))
+async def test_bad_purpose_header(cast: Cast, server_log, route: str, name: str) -> None:
+    method = "post" if route.endswith("/claim") else "get"
+    url = _url(cast, route, await _valid_path_values(cast, route), {})
+    headers = {**_headers("recipient", cast), "Carebridge-Purpose": BAD_PURPOSE[name]}
+    reply = await _send(method, url, headers)
+    assert_well_answered(route, reply)
+    assert reply.status == 400 and reply.json()["type"] == PROBLEM + "invalid-purpose", reply.body[:200]
+
+
+async def test_request_line_past_the_parser_limit_is_a_problem(cast: Cast, server_log) -> None:
+    """Past aiohttp's 8190-byte request line the HTTP parser answers itself, outside the app's middleware."""
+    url = _url(cast, "/api/v1/documents/{id}", {"id": "doc_" + "a" * 9000}, {})
+    reply = await _send("get", url, _headers("uploader", cast))
+    assert 400 <= reply.status < 500
+    assert reply.content_type == PROBLEM_JSON, f"the parser's own answer is {reply.content_type}"
+
+
+async def test_a_valid_upload_still_works(cast: Cast, server_log) -> None:
+    """The control: the multipart the bad bodies were cut from is accepted."""
+    recipient = cast.people["recipient"]
+    made = build_upload(cast, cast.people["uploader"], [(recipient.user_id, recipient.keys.recipient)])
+    form = aiohttp.MultipartWriter("form-data", boundary=_BOUNDARY)
+    for name, value in made.parts():
+        part = form.append(value, {"Content-Type": "application/octet-stream"})
+        part.set_content_disposition("form-data", name=name)
+    reply = await _send("post", yarl.URL(cast.gw.url + "/api/v1/documents"), _headers("uploader", cast),
+                        data=form)
+    assert reply.status == 201, reply.body
+
+
+@pytest.mark.filterwarnings("ignore:The test <Function")  # sync: the module mark is for the async tests
+def test_every_parameter_and_body_of_the_document_is_covered() -> None:
+    declared = {(m, r, p["name"]) for m, r, op in _operations() for p in op.get("parameters", ())
+                if p["in"] in ("path", "query")}
+    assert {(m, r, n) for m, r, _, n, _ in PARAMETER_CASES} == declared
+    bodies = {(m, r) for m, r, op in _operations() if "requestBody" in op}
+    assert {(m, r) for m, r, _ in BODY_CASES} == bodies
+    assert quote("\x00") == BAD_VALUES["nul"]
