@@ -38,10 +38,10 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 
-from carebridge.crypto.linktoken import LinkKey, sign_token
+from carebridge.crypto.linktoken import sign_token
 from carebridge.gateway.server import admin
 from carebridge.gateway.server.app import create_app
-from carebridge.gateway.server.context import CHECKPOINTER, KEYRING, STORE
+from carebridge.gateway.server.context import CHECKPOINTER, KEYRING
 from carebridge.gateway.server.middleware import AccessLogger
 from carebridge.gateway.server.settings import load
 from carebridge.policies.links import LinkClaims

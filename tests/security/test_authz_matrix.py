@@ -15,6 +15,7 @@ at the end of the run (refusals caused = refusals logged, when all is well).
 
 from __future__ import annotations
 
+import json
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -198,7 +199,8 @@ async def test_cell(cast: Cast, method: str, route: str, target: str, role: str,
     path, kw = await BUILDERS[(method, route)](cast, target, role)
     request_id = rid()
     reply = await cast.send(method.upper(), path, role, request_id=request_id, **kw)
-    denies = [e for e in await entries_for(cast.gw, request_id) if e["outcome"] == "deny"]
+    entries = await entries_for(cast.gw, request_id)
+    denies = [e for e in entries if e["outcome"] == "deny"]
     if method == "delete" and route == "/api/v1/keys" and reply.status == 204:
         await reregister(cast, role)  # the rest of the module needs everyone's keys
     got_type = _problem_type(reply)
@@ -216,6 +218,8 @@ async def test_cell(cast: Cast, method: str, route: str, target: str, role: str,
         problems.append(f"{len(denies)} deny entries in the access log for this refusal, want exactly 1")
     if reply.status < 400 and denies:
         problems.append(f"an allowed request logged {len(denies)} deny entries")
+    if any(secret in json.dumps(entries) for secret in cast.secrets()):
+        problems.append("an API token or link token is in the access log")
     assert not problems, "; ".join(problems) + f" (body: {reply.body[:300]!r})"
 
 
