@@ -256,3 +256,14 @@ async def test_only_auditors_sign_a_checkpoint_on_demand(cast: Cast, role: str) 
     after = await cast.gw.store.read(ledger.latest_checkpoint)
     assert after.size == before.size, f"a {role}'s request signed a checkpoint on demand"
     reply.problem(404, "not-found")
+
+
+@on_module_loop
+async def test_control_an_auditor_may_sign_a_checkpoint_on_demand(cast: Cast) -> None:
+    """The control for the test above: the same request by the auditor does sign one."""
+    await cast.send("GET", "/api/v1/me", "anonymous")
+    before = await cast.gw.store.read(ledger.latest_checkpoint)
+    newest = await cast.gw.store.read(ledger.tree_size) - 1
+    reply = await cast.send("GET", "/api/v1/audit/proof/inclusion", "auditor", params={"index": str(newest)})
+    assert reply.status == 200, reply.body
+    assert (await cast.gw.store.read(ledger.latest_checkpoint)).size > before.size

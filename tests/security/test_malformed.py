@@ -14,7 +14,7 @@ log output (the ``carebridge`` and ``aiohttp`` loggers, access log included)
 must never contain one, nor an API token or a link token of the suite.
 
 Bodies are also sent anonymously: authentication comes before validation,
-so each of those is a 401, not a 422 (issue 10, item 1).
+so each of those is a 401 (logged as an ``auth`` deny), not a 422 (issue 10, item 1).
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ import yarl
 from carebridge.gateway.server.openapi import openapi_document
 from carebridge.storage.db import ledger
 
-from ..gateway.server.conftest import PROBLEM, PROBLEM_JSON, Reply, build_upload
-from .conftest import Cast
+from ..gateway.server.conftest import PROBLEM, PROBLEM_JSON, Reply, build_upload, rid
+from .conftest import Cast, entries_for
 from .malformed_inputs import (
     BAD_AUTHORIZATION,
     BAD_JSON,
@@ -199,8 +199,12 @@ async def test_body(cast: Cast, server_log, method: str, route: str, name: str) 
 async def test_body_anonymous_is_401(cast: Cast, server_log, method: str, route: str, name: str) -> None:
     kind, data = _body(name, route)
     url = _url(cast, route, await _valid_path_values(cast, route), {})
-    reply = await _send(method, url, {**_headers(None, cast), "Content-Type": kind}, data=data)
+    request_id = rid()
+    headers = {**_headers(None, cast), "Content-Type": kind, "X-Request-ID": request_id}
+    reply = await _send(method, url, headers, data=data)
     reply.problem(401, "unauthorized")
+    logged = [(e["action"], e["outcome"]) for e in await entries_for(cast.gw, request_id)]
+    assert logged == [("auth", "deny")], logged
 
 
 @pytest.mark.parametrize("name", sorted(BAD_AUTHORIZATION))
