@@ -27,8 +27,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -224,6 +225,26 @@ async def reregister(cast: Cast, role: str) -> None:
     reply = await register_keys(cast.gw, person.token, person.user_id, person.keys)
     assert reply.status == 201, reply.body
 
+
+
+# -- the server's log output -------------------------------------------------------------------
+
+# Put into the header values tests send (test_malformed.py): must never reach a log line.
+CANARY = "canary" + secrets.token_hex(6)
+
+
+@pytest.fixture
+def server_log(caplog: pytest.LogCaptureFixture, cast: Cast) -> Iterator[pytest.LogCaptureFixture]:
+    """The server's log lines during the test; afterwards, none may hold a token or :data:`CANARY`."""
+    for name in ("carebridge", "aiohttp"):
+        caplog.set_level(logging.DEBUG, logger=name)
+    yield caplog
+    records = caplog.get_records("call")
+    # The capture sees the server: every request leaves an access-log (or parser error) line.
+    assert any(r.name.startswith("aiohttp.") for r in records), "no server log line was captured"
+    text = "\n".join(record.getMessage() + (record.exc_text or "") for record in records)
+    leaked = [s for s in [CANARY, *cast.secrets()] if s in text]
+    assert not leaked, f"{len(leaked)} secret(s) or header value(s) in the server log"
 
 
 # -- the matrix, printed at the end of the run ---------------------------------------------------

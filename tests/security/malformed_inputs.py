@@ -7,10 +7,10 @@ every header value the tests send: it must never reach a server log line.
 
 from __future__ import annotations
 
-import secrets
 from typing import Any
 
-CANARY = "canary" + secrets.token_hex(6)
+from .conftest import CANARY
+
 LONG = 4000  # characters: far past any id, yet inside aiohttp's 8190-byte request line
 # Raw (already percent-encoded) values for path and query parameters.
 BAD_VALUES = {
