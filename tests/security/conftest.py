@@ -63,9 +63,9 @@ from ..gateway.server.conftest import (
     register_keys,
     rid,
 )
+from .matrix import ROLES
 
 OTHER_CLINIC = "Other Test Clinic"
-ROLES = ("anonymous", "uploader", "recipient", "recipient_elsewhere", "other_clinic", "auditor", "admin")
 # Settings that keep the suite's own volume from tripping the abuse limits it
 # does not test (hundreds of anonymous requests from 127.0.0.1), and keep the
 # background checkpointer out of the way so tests control when one is signed.
@@ -100,7 +100,7 @@ class Cast:
     def token(self, role: str) -> str | None:
         return None if role == "anonymous" else self.people[role].token
 
-    def secrets(self) -> list[str]:
+    def known_tokens(self) -> list[str]:
         """Every API token and link token the suite holds: none may ever reach a log line."""
         found = [p.token for p in self.people.values()]
         return found + [self.link_a[1], self.link_b[1]]
@@ -243,7 +243,7 @@ def server_log(caplog: pytest.LogCaptureFixture, cast: Cast) -> Iterator[pytest.
     # The capture sees the server: every request leaves an access-log (or parser error) line.
     assert any(r.name.startswith("aiohttp.") for r in records), "no server log line was captured"
     text = "\n".join(record.getMessage() + (record.exc_text or "") for record in records)
-    leaked = [s for s in [CANARY, *cast.secrets()] if s in text]
+    leaked = [s for s in [CANARY, *cast.known_tokens()] if s in text]
     assert not leaked, f"{len(leaked)} secret(s) or header value(s) in the server log"
 
 
