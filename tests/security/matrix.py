@@ -1,0 +1,160 @@
+"""The authorization matrix as data: who gets which answer on every route of the OpenAPI document.
+
+The table in :data:`TABLE` is the reviewer's page: one line per route and
+target, one column per role. It follows these rules (the target behaviour of
+issue 10; where the server disagrees today, the matrix fails):
+
+1. **Public routes** need no API token: ``/api/v1/health``,
+   ``/api/v1/openapi.json`` and the link routes ``/l/{token}``,
+   ``/l/{token}/claim`` (the link token is the credential there).
+2. **Anonymous** on any other route: ``401 unauthorized``, whatever the id or
+   body (authentication comes before validation).
+3. **A role a route is not for** gets ``403 role-forbidden``, whatever the id,
+   so the answer says nothing about the object: uploading and the outbox are
+   for uploaders; exporting entries and leaves and signing a checkpoint on
+   demand are for auditors; ``/api/v1/documents/{id}…`` is never for auditors
+   (the policy's document roles are uploader, recipient and admin).
+4. **An id the caller may not see** (another organisation's, nobody's, or a
+   document the caller is no party to) answers ``404 not-found``: a real id
+   and a random well-formed one look the same.
+5. **A party the policy refuses** gets ``403`` with the reason's slug
+   (``not-sender``); a sign-in link claimed by someone else is ``403
+   link-wrong-user``, claimed anonymously ``401 link-sign-in-required``.
+6. **Every refusal** (any 4xx) appends exactly one ``deny`` entry to the access
+   log, carrying the request's id; an allowed request appends no deny entry.
+
+Targets: ``own`` is the object of the uploader's side (document A, sent by
+the uploader to the recipient; link A; the recipient's user id or e-mail; a
+signed checkpoint's size), ``other`` the other organisations' object
+(document B from the other clinic to the recipient elsewhere; link B; the
+recipient elsewhere's id or e-mail), ``unknown`` a well-formed id that names
+nothing, ``-`` a route without an id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from carebridge.gateway.server.openapi import openapi_document
+
+ROLES = ("anonymous", "uploader", "recipient", "recipient_elsewhere", "other_clinic", "auditor", "admin")
+METHODS = ("get", "put", "post", "delete", "patch")
+
+# Short names for the refusals the table uses, so each line fits on one screen.
+ALIASES = {
+    "401": (401, "unauthorized"),
+    "404": (404, "not-found"),
+    "ROLE": (403, "role-forbidden"),
+    "NOTS": (403, "not-sender"),
+    "WRNG": (403, "link-wrong-user"),
+    "SIGN": (401, "link-sign-in-required"),
+    "UNKL": (403, "link-unknown"),
+    "PAGE403": (403, None),  # the link page is HTML, not problem+json
+}
+
+TABLE = """
+# method route                             target   anonymous uploader recipient r_elsewhere o_clinic auditor admin
+GET    /api/v1/health                      -        200   200   200   200   200   200   200
+GET    /api/v1/openapi.json                -        200   200   200   200   200   200   200
+GET    /api/v1/me                          -        401   200   200   200   200   200   200
+POST   /api/v1/keys                        -        401   201   201   201   201   201   201
+DELETE /api/v1/keys                        -        401   204   204   204   204   204   204
+GET    /api/v1/directory                   own      401   200   200   404   404   200   404
+GET    /api/v1/directory                   other    401   404   404   200   200   200   404
+GET    /api/v1/directory                   unknown  401   404   404   404   404   404   404
+GET    /api/v1/users/{id}/keys             own      401   200   200   404   404   200   404
+GET    /api/v1/users/{id}/keys             other    401   404   404   200   200   200   404
+GET    /api/v1/users/{id}/keys             unknown  401   404   404   404   404   404   404
+POST   /api/v1/documents                   -        401   201   ROLE  ROLE  201   ROLE  ROLE
+GET    /api/v1/documents/{id}              own      401   200   200   404   404   ROLE  404
+GET    /api/v1/documents/{id}              other    401   404   404   200   200   ROLE  404
+GET    /api/v1/documents/{id}              unknown  401   404   404   404   404   ROLE  404
+GET    /api/v1/documents/{id}/content      own      401   200   200   404   404   ROLE  404
+GET    /api/v1/documents/{id}/content      other    401   404   404   200   200   ROLE  404
+GET    /api/v1/documents/{id}/content      unknown  401   404   404   404   404   ROLE  404
+POST   /api/v1/documents/{id}/policy       own      401   200   NOTS  404   404   ROLE  404
+POST   /api/v1/documents/{id}/policy       other    401   404   404   NOTS  200   ROLE  404
+POST   /api/v1/documents/{id}/policy       unknown  401   404   404   404   404   ROLE  404
+POST   /api/v1/documents/{id}/revoke       own      401   204   NOTS  404   404   ROLE  404
+POST   /api/v1/documents/{id}/revoke       other    401   404   404   NOTS  204   ROLE  404
+POST   /api/v1/documents/{id}/revoke       unknown  401   404   404   404   404   ROLE  404
+POST   /api/v1/documents/{id}/links        own      401   201   NOTS  404   404   ROLE  404
+POST   /api/v1/documents/{id}/links        other    401   404   404   NOTS  201   ROLE  404
+POST   /api/v1/documents/{id}/links        unknown  401   404   404   404   404   ROLE  404
+POST   /api/v1/links/{id}/revoke           own      401   204   404   404   404   404   404
+POST   /api/v1/links/{id}/revoke           other    401   404   404   404   204   404   404
+POST   /api/v1/links/{id}/revoke           unknown  401   404   404   404   404   404   404
+GET    /l/{token}                          own      200   200   200   200   200   200   200
+GET    /l/{token}                          other    200   200   200   200   200   200   200
+GET    /l/{token}                          unknown  PAGE403 PAGE403 PAGE403 PAGE403 PAGE403 PAGE403 PAGE403
+POST   /l/{token}/claim                    own      SIGN  WRNG  200   WRNG  WRNG  WRNG  WRNG
+POST   /l/{token}/claim                    other    SIGN  WRNG  WRNG  200   WRNG  WRNG  WRNG
+POST   /l/{token}/claim                    unknown  UNKL  UNKL  UNKL  UNKL  UNKL  UNKL  UNKL
+GET    /api/v1/inbox                       -        401   200   200   200   200   200   200
+GET    /api/v1/outbox                      -        401   200   ROLE  ROLE  200   ROLE  ROLE
+GET    /api/v1/audit/entries               -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
+GET    /api/v1/audit/leaves                -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
+GET    /api/v1/audit/verifier              -        401   200   200   200   200   200   200
+GET    /api/v1/audit/checkpoint            -        401   200   200   200   200   200   200
+POST   /api/v1/audit/checkpoint            -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
+GET    /api/v1/audit/checkpoints/{size}    own      401   200   200   200   200   200   200
+GET    /api/v1/audit/checkpoints/{size}    unknown  401   404   404   404   404   404   404
+GET    /api/v1/audit/proof/inclusion       -        401   200   200   200   200   200   200
+GET    /api/v1/audit/proof/consistency     -        401   200   200   200   200   200   200
+"""
+
+
+@dataclass(frozen=True)
+class Expected:
+    status: int
+    slug: str | None  # the problem type's slug for a refusal; None for a success or the HTML page
+
+    @property
+    def refused(self) -> bool:
+        return self.status >= 400
+
+    def __str__(self) -> str:
+        return f"{self.status} {self.slug}" if self.slug else str(self.status)
+
+
+def _cell(text: str) -> Expected:
+    if text in ALIASES:
+        return Expected(*ALIASES[text])
+    status = int(text)
+    if status >= 400:
+        raise ValueError(f"refusal {text} needs an alias naming its problem type")
+    return Expected(status, None)
+
+
+def parse(table: str = TABLE) -> dict[tuple[str, str], dict[str, dict[str, Expected]]]:
+    """``{(method, route): {target: {role: Expected}}}``; raises ValueError on a malformed line."""
+    rows: dict[tuple[str, str], dict[str, dict[str, Expected]]] = {}
+    for line in table.strip().splitlines():
+        if line.startswith("#"):
+            continue
+        method, route, target, *cells = line.split()
+        if len(cells) != len(ROLES):
+            raise ValueError(f"{method} {route} {target}: {len(cells)} cells for {len(ROLES)} roles")
+        targets = rows.setdefault((method.lower(), route), {})
+        if target in targets:
+            raise ValueError(f"{method} {route} {target}: two lines")
+        targets[target] = {role: _cell(cell) for role, cell in zip(ROLES, cells)}
+    return rows
+
+
+ROWS = parse()
+
+
+def documented_operations(document: dict | None = None) -> list[tuple[str, str]]:
+    """Every (method, route) of the OpenAPI document, in its order."""
+    paths = (document or openapi_document())["paths"]
+    return [(method, path) for path, item in paths.items() for method in item if method in METHODS]
+
+
+def cases() -> list[tuple[str, str, str, str]]:
+    """(method, route, target, role) for every documented operation; "?" where the table has no line."""
+    out = []
+    for method, route in documented_operations():
+        for target in ROWS.get((method, route), {"?": {}}):
+            out.extend((method, route, target, role) for role in ROLES)
+    return out
