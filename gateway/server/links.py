@@ -35,6 +35,7 @@ from .wire import iso
 
 PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 LINK_MODES = ("sign_in", "bearer")
+MAX_LINK_REQUEST = 4096  # a recipient id and a mode
 
 
 @logs_as(LogAction.link_issue)
@@ -65,7 +66,9 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response | None:
     if _wants_json(request):
         return None
     answer = refusal.answer
-    detail = f"<p>{html.escape(refusal.detail or answer.title)}.</p>"
+    reason = answer.value.removeprefix("link_").replace("_", " ")
+    detail = (f"<p>{html.escape(refusal.detail or answer.title)}.</p>"
+              f"<p>Reason: {html.escape(reason)}.</p>")
     return _html(answer.status, "This link cannot be used", detail)
 
 
@@ -134,7 +137,10 @@ def _html(status: int, heading: str, detail: str) -> web.Response:
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    body = parse_json(await request.read(), "the body")
+    raw = await request.content.read(MAX_LINK_REQUEST + 1)
+    if len(raw) > MAX_LINK_REQUEST:
+        raise Refusal(Why.payload_too_large, f"a link request is at most {MAX_LINK_REQUEST} bytes")
+    body = parse_json(raw, "the body")
     if not isinstance(body, dict):
         raise Refusal(Why.malformed_json, "the body must be a JSON object")
     return body

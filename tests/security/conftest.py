@@ -43,7 +43,7 @@ from carebridge.crypto.linktoken import sign_token
 from carebridge.gateway.server import admin
 from carebridge.gateway.server.app import create_app
 from carebridge.gateway.server.context import CHECKPOINTER, KEYRING
-from carebridge.gateway.server.middleware import AccessLogger
+from carebridge.gateway.server import httpserver
 from carebridge.gateway.server.settings import load
 from carebridge.policies.links import LinkClaims
 from carebridge.storage.db import ledger
@@ -170,10 +170,9 @@ async def start_gateway(tmp: Path, **overrides: Any) -> tuple[Gateway, web.AppRu
                        **{**SUITE_SETTINGS, **overrides})
     clock = Clock(datetime.now(UTC))
     app = create_app(settings, clock=clock)
-    runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLogger)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
+    # Served as `carebridge serve` serves it: the protocol edge and the access logger.
+    runner = await httpserver.start(app, host="127.0.0.1", port=0, limits=httpserver.HttpLimits(),
+                                    handle_signals=False)
     port = runner.addresses[0][1]
     return Gateway(f"http://127.0.0.1:{port}", app, settings, clock, ("sqlite", "folder")), runner
 

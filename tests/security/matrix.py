@@ -13,7 +13,8 @@ issue 10; where the server disagrees today, the matrix fails):
    so the answer says nothing about the object: uploading and the outbox are
    for uploaders; exporting entries and leaves and signing a checkpoint on
    demand are for auditors; ``/api/v1/documents/{id}…`` is never for auditors
-   (the policy's document roles are uploader, recipient and admin).
+   (the policy's document roles are uploader, recipient and admin). Uploading says
+   it in sending's words: ``403 send-role-forbidden`` (``SEND``).
 4. **An id the caller may not see** (another organisation's, nobody's, or a
    document the caller is no party to) answers ``404 not-found``: a real id
    and a random well-formed one look the same.
@@ -45,6 +46,7 @@ ALIASES = {
     "401": (401, "unauthorized"),
     "404": (404, "not-found"),
     "ROLE": (403, "role-forbidden"),
+    "SEND": (403, "send-role-forbidden"),  # sending's own words for it (can_send's reason)
     "NOTS": (403, "not-sender"),
     "WRNG": (403, "link-wrong-user"),
     "SIGN": (401, "link-sign-in-required"),
@@ -65,7 +67,7 @@ GET    /api/v1/directory                   unknown  401   404   404   404   404 
 GET    /api/v1/users/{id}/keys             own      401   200   200   404   404   200   404
 GET    /api/v1/users/{id}/keys             other    401   404   404   200   200   200   404
 GET    /api/v1/users/{id}/keys             unknown  401   404   404   404   404   404   404
-POST   /api/v1/documents                   -        401   201   ROLE  ROLE  201   ROLE  ROLE
+POST   /api/v1/documents                   -        401   201   SEND  SEND  201   SEND  SEND
 GET    /api/v1/documents/{id}              own      401   200   200   404   404   ROLE  404
 GET    /api/v1/documents/{id}              other    401   404   404   200   200   ROLE  404
 GET    /api/v1/documents/{id}              unknown  401   404   404   404   404   ROLE  404

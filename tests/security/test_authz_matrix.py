@@ -260,10 +260,12 @@ async def test_only_auditors_sign_a_checkpoint_on_demand(cast: Cast, role: str) 
 
 @on_module_loop
 async def test_control_an_auditor_may_sign_a_checkpoint_on_demand(cast: Cast) -> None:
-    """The control for the test above: the same request by the auditor does sign one."""
+    """The control for the test above: the auditor signs one on demand (POST), and then the proof is there."""
     await cast.send("GET", "/api/v1/me", "anonymous")
     before = await cast.gw.store.read(ledger.latest_checkpoint)
     newest = await cast.gw.store.read(ledger.tree_size) - 1
+    signed = await cast.send("POST", "/api/v1/audit/checkpoint", "auditor")
+    assert signed.status == 200, signed.body
+    assert (await cast.gw.store.read(ledger.latest_checkpoint)).size > before.size
     reply = await cast.send("GET", "/api/v1/audit/proof/inclusion", "auditor", params={"index": str(newest)})
     assert reply.status == 200, reply.body
-    assert (await cast.gw.store.read(ledger.latest_checkpoint)).size > before.size

@@ -50,7 +50,7 @@ from carebridge.gateway.client.api import Client
 from carebridge.gateway.server import admin
 from carebridge.gateway.server.app import create_app
 from carebridge.gateway.server.context import STORE
-from carebridge.gateway.server.middleware import AccessLogger
+from carebridge.gateway.server import httpserver
 from carebridge.gateway.server.settings import Settings, load
 from carebridge.storage.db.store import Store
 
@@ -214,12 +214,11 @@ async def gateway_factory(request: pytest.FixtureRequest, backend: tuple[str, st
         app = create_app(settings, clock=clock)
         if prepare is not None:
             prepare(app)
-        # The access logger `carebridge serve` uses: it never writes a path (links carry tokens).
-        runner = web.AppRunner(app, handle_signals=False, access_log_class=AccessLogger)
-        await runner.setup()
+        # Served as `carebridge serve` serves it: the protocol-level edge (problem+json for
+        # malformed requests) and the access logger that never writes a path.
+        runner = await httpserver.start(app, host="127.0.0.1", port=0, limits=httpserver.HttpLimits(),
+                                        handle_signals=False)
         runners.append(runner)
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
         port = runner.addresses[0][1]
         return Gateway(f"http://127.0.0.1:{port}", app, settings, clock, backend, s3, bucket, pg_url)
 
