@@ -111,7 +111,9 @@ async def _item(request: web.Request, listed: Listed, outbox: bool) -> dict:
             "sender": _person(sender, listed.org_names) if sender else None}
     if outbox:
         item["recipients"] = [{**_person(listed.people[uid], listed.org_names), "downloads": n,
-                               "downloaded": n > 0, "revoked": uid in doc.revoked_recipients}
+                               "downloaded": n > 0, "revoked": uid in doc.revoked_recipients,
+                               "first_downloaded_at": iso(doc.download_times.get(uid, (None, None))[0]),
+                               "last_downloaded_at": iso(doc.download_times.get(uid, (None, None))[1])}
                               for uid, n in sorted(doc.downloads.items())
                               if uid != doc.sender_id and uid in listed.people]
     else:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import Integer, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Integer, and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .schema import UTCDateTime, document_recipients, documents
@@ -67,6 +67,8 @@ class DocumentRecord:
     purge_after: datetime | None
     downloads: dict[str, int]  # per recipient user id (the sender's own row too)
     revoked_recipients: dict[str, datetime] = field(default_factory=dict)  # revoked alone, by user id
+    # (first, last) download time per recipient who downloaded at least once
+    download_times: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
 
 
 def insert_document(conn: Connection, doc: NewDocument) -> None:
@@ -80,10 +82,11 @@ def insert_document(conn: Connection, doc: NewDocument) -> None:
 
 # Prebuilt, and run straight through the driver: every download runs it. One
 # round trip: the document's columns on each of its recipient rows.
-_PER_RECIPIENT = ("downloads", "revoked_recipients")
+_PER_RECIPIENT = ("downloads", "revoked_recipients", "download_times")
 _DOCUMENT_COLUMNS = tuple(k for k in DocumentRecord.__slots__ if k not in _PER_RECIPIENT)
 _TIME_COLUMNS = frozenset(k for k in _DOCUMENT_COLUMNS if isinstance(documents.c[k].type, UTCDateTime))
-_LOAD_SQL = (f"SELECT {', '.join('d.' + k for k in _DOCUMENT_COLUMNS)}, r.user_id, r.downloads, r.revoked_at"
+_LOAD_SQL = (f"SELECT {', '.join('d.' + k for k in _DOCUMENT_COLUMNS)}, r.user_id, r.downloads, r.revoked_at,"
+             " r.first_downloaded_at, r.last_downloaded_at"
              " FROM documents d LEFT JOIN document_recipients r ON r.document_id = d.id WHERE d.id = ?")
 
 
@@ -98,9 +101,11 @@ def load(conn: Connection, document_id: str) -> DocumentRecord | None:
     data["manifest"] = bytes(data["manifest"])
     data["legal_hold"] = bool(data["legal_hold"])
     recipients = [row[width:] for row in rows if row[width] is not None]
-    return DocumentRecord(**data, downloads={user: n for user, n, _ in recipients},
-                          revoked_recipients={user: stored_time(at) for user, _, at in recipients
-                                              if at is not None})
+    return DocumentRecord(**data, downloads={user: n for user, n, *_ in recipients},
+                          revoked_recipients={user: stored_time(at) for user, _, at, *_ in recipients
+                                              if at is not None},
+                          download_times={user: (stored_time(first), stored_time(last))
+                                          for user, _, _, first, last in recipients if first is not None})
 
 
 _COUNT = (update(document_recipients)
@@ -108,6 +113,9 @@ _COUNT = (update(document_recipients)
                       document_recipients.c.user_id == bindparam("user"),
                       document_recipients.c.downloads < bindparam("limit", type_=Integer)))
           .values(downloads=document_recipients.c.downloads + 1))
+_COUNT_AT = _COUNT.values(first_downloaded_at=func.coalesce(document_recipients.c.first_downloaded_at,
+                                                            bindparam("now", type_=UTCDateTime)),
+                           last_downloaded_at=bindparam("now", type_=UTCDateTime))
 _UNCOUNT = (update(document_recipients)
             .where(and_(document_recipients.c.document_id == bindparam("doc"),
                         document_recipients.c.user_id == bindparam("user")))
@@ -121,20 +129,24 @@ _NO_LIMIT = 2**31 - 1  # stands for "no limit" in the prebuilt statements
 Refused = Literal["download_limit", "total_download_limit"]
 
 
-def count_download(conn: Connection, doc: DocumentRecord, user_id: str) -> Refused | None:
+def count_download(conn: Connection, doc: DocumentRecord, user_id: str, *,
+                   now: datetime | None = None) -> Refused | None:
     """Add one download for *user_id* and to the document's total, within the document's limits.
 
     The limits are the record's ``max_downloads`` (per recipient) and
     ``max_total_downloads``. Both counters move together or not at all: each
     UPDATE is conditional on its limit, so two transactions racing for the
     last download cannot both succeed (the row lock serialises them; the
-    loser's condition fails). Returns None when counted, else the limit that
-    stopped it (the policy's reason code).
+    loser's condition fails). With *now*, the recipient's first and last
+    download times move with the count. Returns None when counted, else the
+    limit that stopped it (the policy's reason code).
     """
     params = {"doc": doc.id, "user": user_id,
               "limit": _NO_LIMIT if doc.max_downloads is None else doc.max_downloads,
               "total": _NO_LIMIT if doc.max_total_downloads is None else doc.max_total_downloads}
-    if conn.execute(_COUNT, params).rowcount != 1:
+    if now is not None:
+        params["now"] = now
+    if conn.execute(_COUNT if now is None else _COUNT_AT, params).rowcount != 1:
         return "download_limit"
     if conn.execute(_COUNT_TOTAL, params).rowcount != 1:
         conn.execute(_UNCOUNT, params)  # same transaction: the pair is undone together

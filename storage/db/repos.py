@@ -32,8 +32,8 @@ class Documents:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def count_download(self, doc: DocumentRecord, user_id: str) -> Refused | None:
-        return documents.count_download(self._conn, doc, user_id)
+    def count_download(self, doc: DocumentRecord, user_id: str, *, now: datetime | None = None) -> Refused | None:
+        return documents.count_download(self._conn, doc, user_id, now=now)
 
     def exists(self, document_id: str) -> bool:
         return documents.exists(self._conn, document_id)

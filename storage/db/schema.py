@@ -143,6 +143,8 @@ document_recipients = Table(
     Column("age_recipient", Text, nullable=False),
     Column("downloads", Integer, nullable=False, server_default="0"),
     Column("revoked_at", UTCDateTime),  # the sender revoked this recipient alone
+    Column("first_downloaded_at", UTCDateTime),  # set with the count (0005)
+    Column("last_downloaded_at", UTCDateTime),
     Index("document_recipients_inbox", "user_id", "document_id"),
 )
 

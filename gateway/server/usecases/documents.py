@@ -152,7 +152,7 @@ async def access_document(svc: Services, caller: Caller, doc_id: str, action: Ac
             decision = decide(principal.actor, document_state(doc), action, caller.context(tx.now))
             refuse_unless(decision, user.id, doc, logged_as)
             if action is Action.download and user.id != doc.sender_id:
-                refused = tx.documents.count_download(doc, user.id)
+                refused = tx.documents.count_download(doc, user.id, now=tx.now)
                 if refused is not None:
                     raise Refusal(Why(refused), "you have used all your downloads of this document")
                 if doc.downloads_total == 0:

@@ -111,7 +111,7 @@ async def claim_link(svc: Services, caller: Caller, token: str) -> Opened:
             _decide(tx, caller, record, doc, principal, Action.download)
             if not tx.links.consume(record.link_id):
                 raise Refusal(Why.link_used_up, "this link is used up")
-            counted = tx.documents.count_download(doc, record.recipient_id)
+            counted = tx.documents.count_download(doc, record.recipient_id, now=tx.now)
             if counted is not None:
                 raise Refusal(Why(counted), "the recipient has used all their downloads of this document")
             if doc.downloads_total == 0:

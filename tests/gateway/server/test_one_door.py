@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -182,6 +182,9 @@ async def test_listings_say_who_what_and_where_it_stands(world: World, tmp_path:
     sent = next(d for d in outbox if d["id"] == doc_id)
     assert [(r["email"], r["downloads"], r["downloaded"], r["revoked"]) for r in sent["recipients"]] == [
         (world.recipient.email, 1, True, False)]
+    moment = world.clock.now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    first = sent["recipients"][0]["first_downloaded_at"]
+    assert first.startswith(moment) and sent["recipients"][0]["last_downloaded_at"] == first
     reply = await world.gw.request("POST", f"/api/v1/documents/{doc_id}/policy", token=world.uploader.token,
                                    json={"revoke_recipient": world.recipient.user_id})
     assert reply.status == 200
