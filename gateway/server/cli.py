@@ -21,33 +21,35 @@ def _deployment_flags(parser: argparse.ArgumentParser) -> None:
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="run the gateway")
     _deployment_flags(p)
-    p.add_argument("--host")
-    p.add_argument("--port", type=int)
+    p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, help="port to listen on (default 8080)")
     p.set_defaults(run=serve)
 
     admin = sub.add_parser("admin", help="manage a deployment (directly, also while it runs)")
     verbs = admin.add_subparsers(dest="admin_verb", required=True, metavar="VERB")
     p = verbs.add_parser("init", help="create the operator admin and print its API token")
-    p.add_argument("--email", default="admin@carebridge.localhost")
+    p.add_argument("--email", default="admin@carebridge.localhost", help="the operator admin's e-mail")
     p = verbs.add_parser("migrate", help="bring the database schema up to date")
     p = verbs.add_parser("verify-log", help="check the database's log against every anchored checkpoint")
     org = verbs.add_parser("org", help="organisations").add_subparsers(dest="org_verb", required=True)
-    p = org.add_parser("create")
-    p.add_argument("name")
-    p.add_argument("--kind", required=True, choices=["clinic", "spa", "compliance", "operator"])
+    p = org.add_parser("create", help="create an organisation")
+    p.add_argument("name", help="its name (letters, digits, spaces and .&'-)")
+    p.add_argument("--kind", required=True, choices=["clinic", "spa", "compliance", "operator"],
+                   help="clinics send, spas receive, compliance offices audit")
     user = verbs.add_parser("user", help="users").add_subparsers(dest="user_verb", required=True)
-    p = user.add_parser("create")
-    p.add_argument("email")
-    p.add_argument("--org", required=True)
-    p.add_argument("--role", required=True, choices=["uploader", "recipient", "auditor", "admin"])
+    p = user.add_parser("create", help="create a user; prints its id and API token (once)")
+    p.add_argument("email", help="the user's e-mail (their name in the directory)")
+    p.add_argument("--org", required=True, help="the organisation's name")
+    p.add_argument("--role", required=True, choices=["uploader", "recipient", "auditor", "admin"],
+                   help="uploader (clinic), recipient (spa), auditor (compliance) or admin")
     ref = verbs.add_parser("referral", help="clinic -> spa referrals").add_subparsers(
         dest="referral_verb", required=True)
-    p = ref.add_parser("add")
-    p.add_argument("clinic")
-    p.add_argument("spa")
+    p = ref.add_parser("add", help="allow a clinic to send to a spa")
+    p.add_argument("clinic", help="the clinic's name")
+    p.add_argument("spa", help="the spa's name")
     tok = verbs.add_parser("token", help="API tokens").add_subparsers(dest="token_verb", required=True)
-    p = tok.add_parser("revoke")
-    p.add_argument("token_id")
+    p = tok.add_parser("revoke", help="revoke an API token now")
+    p.add_argument("token_id", help="the token's id (the part of cb1.ID.SECRET before the second dot)")
     lk = verbs.add_parser("link-key", help="the keys that sign expiring links").add_subparsers(
         dest="link_key_verb", required=True)
     lk.add_parser("rotate", help="sign new links with a new key; old links keep working until they expire")
@@ -56,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                    ref.choices["add"], tok.choices["revoke"],
                                                    lk.choices["rotate"]]:
         _deployment_flags(parser)
-        parser.add_argument("--json", action="store_true")
+        parser.add_argument("--json", action="store_true", help="print one JSON document")
         parser.set_defaults(run=admin_main)
 
 
@@ -98,11 +100,25 @@ def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     return 0
 
 
+def _require_deployment(settings) -> None:
+    """Only ``admin init`` (or ``serve``) makes a deployment: any other verb pointed at a folder
+    without one refuses, naming the folder, instead of quietly creating one there."""
+    from .app import LOG_KEY_FILE
+
+    key_file = settings.keys_dir / LOG_KEY_FILE
+    if not key_file.is_file():
+        raise SystemExit(f"carebridge: error: no deployment at {settings.data_dir.resolve()} (no {key_file.name}"
+                         f" in {settings.keys_dir.resolve()}); create one with `carebridge admin init --data DIR`,"
+                         " or point --data or --config at yours")
+
+
 def admin_main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     from . import admin
     from .app import open_store, prepare_data_dir
 
     settings = _settings(args, env)
+    if args.admin_verb != "init":
+        _require_deployment(settings)
     prepare_data_dir(settings)
     store = open_store(settings)
     try:

@@ -18,6 +18,7 @@ def run(capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
 
 def test_link_key_rotation_keeps_the_old_key_and_is_logged(tmp_path: Path, capsys) -> None:
     data = str(tmp_path / "var")
+    assert run(capsys, "admin", "init", "--data", data)[0] == 0
     code, out, _ = run(capsys, "admin", "link-key", "rotate", "--data", data, "--json")
     assert code == 0
     first = json.loads(out)["kid"]
@@ -32,6 +33,19 @@ def test_link_key_rotation_keeps_the_old_key_and_is_logged(tmp_path: Path, capsy
 
 
 def test_purge_verb_runs_one_pass(tmp_path: Path, capsys) -> None:
+    assert run(capsys, "admin", "init", "--data", str(tmp_path / "var"))[0] == 0
     code, out, err = run(capsys, "admin", "purge", "--data", str(tmp_path / "var"), "--json")
     assert code == 0, err
     assert json.loads(out) == {"purged": 0, "held": 0}
+
+
+@pytest.mark.parametrize("verb", [["org", "create", "Test Clinic", "--kind", "clinic"], ["purge"], ["migrate"],
+                                  ["verify-log"], ["link-key", "rotate"],
+                                  ["user", "create", "x@example.test", "--org", "X", "--role", "uploader"]])
+def test_only_init_creates_a_deployment(tmp_path: Path, capsys, verb: list[str]) -> None:
+    data = tmp_path / "not-a-deployment"
+    with pytest.raises(SystemExit) as stopped:
+        main(["admin", *verb, "--data", str(data)])
+    message = str(stopped.value)
+    assert "no deployment at" in message and str(data.resolve()) in message and "admin init" in message
+    assert not data.exists()  # nothing was created there
