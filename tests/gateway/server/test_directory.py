@@ -203,5 +203,6 @@ async def test_lookup_input_with_nul_is_a_client_error(world: World) -> None:
     for path in ("/api/v1/directory?email=a%00b@example.test", "/api/v1/directory?org=Glow%00",
                  f"/api/v1/users/{world.recipient.user_id}%00/keys"):
         reply = await world.gw.request("GET", path, token=world.recipient.token)
-        assert reply.status in (404, 422), (path, reply.status, reply.body)
+        # 400 from the protocol edge (a control character in the target), or the route's 404/422
+        assert reply.status in (400, 404, 422), (path, reply.status, reply.body)
         assert reply.content_type == "application/problem+json"
