@@ -21,7 +21,7 @@ from pathlib import Path
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
-from . import audit
+from . import audit, verifyweb
 from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
 from .linkkey import fetch_link, parse_link
@@ -127,6 +127,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=lambda a, e: _run(amend_verb(a, e)))
 
     audit.register(sub, connect=_client)
+    verifyweb.register(sub)  # public: needs no token, only the pinned log key
 
 
 def _run(coro) -> int:

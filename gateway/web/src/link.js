@@ -1,4 +1,4 @@
-// The link page (GET /l/{token}): verifies, claims and decrypts in the page.
+// The bearer link page (GET /l/{token}): verifies, claims and decrypts in the page.
 //
 // Opening the page spends nothing: it reads the link's summary (manifest and
 // meta ciphertext). Only the person's click claims the link (one use) and
@@ -137,11 +137,6 @@ async function attempt(info, opener, status) {
 }
 
 async function start() {
-  if (root.dataset.mode === "sign_in") {
-    show(root, "Sign in to open this document", el("p", {},
-      "This link is for its recipient, signed in. Open it with ", el("code", { text: CLI_HINT }), "."));
-    return;
-  }
   const fragment = location.hash.slice(1);
   if (fragment && !fragment.startsWith("AGE-SECRET-KEY-")) {
     throw new Stop("The part of the link after # is not a key. Was the link cut short?");
