@@ -65,7 +65,8 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response | None:
     if _wants_json(request):
         return None
     answer = refusal.answer
-    detail = f"<p>{html.escape(refusal.detail or answer.title)}.</p>{_SPENDS_NOTHING}"
+    words = refusal.detail or answer.title
+    detail = f"<p>{html.escape(words[:1].upper() + words[1:])}.</p>{_SPENDS_NOTHING}"
     return page(request, status=answer.status, heading="This link cannot be used", body=detail)
 
 

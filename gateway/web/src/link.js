@@ -85,7 +85,7 @@ function offer(info, opener, manifest, meta) {
   const note = meta.note ? el("p", {}, el("strong", { text: "Note from the sender: " }), meta.note) : null;
   show(root, "A document is ready", el("p", {}, el("strong", { text: "File: " }), safeName(meta.name),
     ` (${sizeText(meta.size)})`), note,
-    el("p", { text: `Signed by its sender. ${info.uses_left} download(s) left on this link; downloading uses one.` }),
+    el("p", { text: `The sender's signature checks out. ${info.uses_left} download(s) left on this link; downloading uses one.` }),
     button, status);
 }
 

@@ -15,7 +15,7 @@ export function el(tag, props = {}, ...children) {
 /** Replace the app's content, move focus to its heading (screen readers announce it). */
 export function show(root, heading, ...children) {
   const h = el("h1", { text: heading, tabindex: "-1" });
-  root.replaceChildren(h, ...children);
+  root.replaceChildren(h, ...children.filter((c) => c !== null && c !== undefined));
   root.dataset.state = heading;
   h.focus();
 }
