@@ -132,7 +132,7 @@ def load_bundle(folder: Path = DIST) -> Bundle | None:
 
 async def load_release(app: web.Application) -> None:
     """``on_startup``: load (and check) the bundle; it is logged when first served."""
-    bundle = await asyncio.to_thread(load_bundle)
+    bundle = await asyncio.to_thread(load_bundle, DIST)
     app[RELEASE] = Release(bundle) if bundle else None
 
 
