@@ -15,15 +15,16 @@ keys, no whitespace) of the list of ``{"path", "sha256"}`` objects of every
 asset, sorted by path. The gateway logs it as a ``web.release`` entry, and
 ``carebridge verify-web`` recomputes it from the bytes it is served.
 
-Skipped when the sources, package-lock.json, this script and the esbuild
-version are unchanged since the last build (the stamp in dist/.stamp).
+Skipped when the sources, package-lock.json (which pins esbuild) and this
+script are unchanged since the last build (the stamp in dist/.stamp).
 Stdlib only: it runs before and without the Python package.
 
-Usage: scripts/build_web.py [--force]
+Usage: scripts/build_web.py [--force] [--out DIR]
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import json
@@ -49,9 +50,7 @@ def fingerprint() -> str:
     inputs = sorted(p for p in SRC.rglob("*") if p.is_file())
     for path in [*inputs, ROOT / "package-lock.json", Path(__file__).resolve()]:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
-    version = subprocess.run([ESBUILD, "--version"], capture_output=True, text=True, check=True).stdout
-    digest.update(version.encode())
-    return digest.hexdigest()
+    return digest.hexdigest()  # package-lock.json pins esbuild and every bundled package
 
 
 def bundle(out: Path) -> None:
@@ -82,31 +81,40 @@ def hash_names(out: Path) -> dict:
 
 
 def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description="Build the browser app into content-hashed files.")
+    parser.add_argument("--force", action="store_true", help="build even if nothing changed")
+    parser.add_argument("--out", type=Path, default=DIST, help=f"output folder (default {DIST})")
+    args = parser.parse_args(argv)
     if not ESBUILD.exists():
         print("build_web: node_modules/.bin/esbuild is missing (run npm ci)", file=sys.stderr)
         return 1
-    stamp = fingerprint()
-    if "--force" not in argv and (DIST / ".stamp").is_file() and (DIST / ".stamp").read_text() == stamp:
+    out, stamp = args.out.resolve(), fingerprint()
+    if not args.force and (out / ".stamp").is_file() and (out / ".stamp").read_text() == stamp:
         print("build_web: web app up to date", file=sys.stderr)
         return 0
-    DIST.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=DIST.parent))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".dist-", dir=out.parent))
     staging.chmod(0o755)  # static files: readable by a reverse proxy serving them
     try:
         bundle(staging)
         manifest = hash_names(staging)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         (staging / ".stamp").write_text(stamp)
-        old = DIST.with_name(".dist-old")
-        shutil.rmtree(old, ignore_errors=True)
-        if DIST.exists():
-            os.rename(DIST, old)
-        os.rename(staging, DIST)
-        shutil.rmtree(old, ignore_errors=True)
+        _replace(out, staging)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"build_web: built release {manifest['root']}", file=sys.stderr)
     return 0
+
+
+def _replace(out: Path, staging: Path) -> None:
+    """Swap the new build in by renames: a reader sees the old folder or the new one."""
+    old = out.with_name(".dist-old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        os.rename(out, old)
+    os.rename(staging, out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 if __name__ == "__main__":
