@@ -15,6 +15,7 @@ is made checkable:
 - ``GET /app/{name}``: an asset of the bundle, from disk, cached for good
   (its name is its hash). ``GET /api/v1/web/release``: the manifest, the
   entry and a C2SP tlog-proof of it, for ``carebridge verify-web``.
+  ``GET /keys/new``: the key setup page (a key file made in the browser).
 - Pages are tiny server-rendered shells that load the assets with SRI under
   :data:`PAGE_CSP` (no inline script or style). Without a built bundle the
   gateway starts all the same, and its pages say the web app is not built.
@@ -180,6 +181,15 @@ async def release(request: web.Request) -> web.Response:
                               "entry": base64.b64encode(entry).decode(), "proof": proof})
 
 
+@logs_as(LogAction.web_release, public=True)
+async def key_setup(request: web.Request) -> web.Response:
+    """The key setup page: keys made in the browser (gateway/web/src/keys.js), needing no sign-in."""
+    body = ("<p>Your keys are made in this page and never leave your device.</p>"
+            "<noscript><p>This page needs JavaScript. Without it, use <code>carebridge keygen -o FILE</code>."
+            "</p></noscript>")
+    return page(request, status=200, heading="Make your key file", body=body, script="keys.js")
+
+
 def page(request: web.Request, *, status: int, heading: str, body: str, script: str | None = None,
          data: Mapping[str, str] | None = None) -> web.Response:
     """A page shell: *body* (trusted HTML, escaped by the caller) in ``<main id=app>``, and
@@ -211,4 +221,5 @@ def setup(app: web.Application) -> None:
     """Routes and the release hook (after the store and checkpointer are up)."""
     app[RELEASE] = None
     app.on_startup.append(load_release)
-    app.add_routes([web.get("/app/{name}", asset), web.get("/api/v1/web/release", release)])
+    app.add_routes([web.get("/app/{name}", asset), web.get("/api/v1/web/release", release),
+                    web.get("/keys/new", key_setup)])

@@ -7,9 +7,10 @@
 //   typage's own ceiling, and a page must not freeze on a hostile header.
 // - Post-quantum and classical recipients never share a file (a classical
 //   stanza would undo the post-quantum protection); our CLI refuses such files.
-import { Decrypter, armor } from "age-encryption";
+import { Decrypter, Encrypter, armor } from "age-encryption";
 
 export const MAX_SCRYPT_LOG_N = 20; // typage refuses more; 2^20 costs 1 GiB and seconds in a page
+export const DEFAULT_SCRYPT_LOG_N = 18; // crypto/age/scrypt.py DEFAULT_LOG_N: what `carebridge keygen` uses
 const MAX_HEADER_BYTES = 64 * 1024; // far above any header we write (one stanza per recipient)
 const ARMOR_BEGIN = "-----BEGIN AGE ENCRYPTED FILE-----";
 const WHITESPACE = new Set([0x09, 0x0a, 0x0d, 0x20]);
@@ -65,4 +66,15 @@ export async function decrypt(bytes, { identities = [], passphrase = null } = {}
   for (const identity of identities) decrypter.addIdentity(identity);
   if (passphrase !== null) decrypter.addPassphrase(passphrase);
   return decrypter.decrypt(file);
+}
+
+/** Armored age file of *bytes* sealed to *passphrase* alone (scrypt), as crypto/keyfile.py seals. */
+export async function sealWithPassphrase(bytes, passphrase, logN = DEFAULT_SCRYPT_LOG_N) {
+  if (!Number.isInteger(logN) || logN < 1 || logN > MAX_SCRYPT_LOG_N) {
+    throw new AgeRuleError(`the passphrase work factor must be at most 2^${MAX_SCRYPT_LOG_N}`);
+  }
+  const encrypter = new Encrypter();
+  encrypter.setPassphrase(passphrase);
+  encrypter.setScryptWorkFactor(logN);
+  return armor.encode(await encrypter.encrypt(bytes));
 }
