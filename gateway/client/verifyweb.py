@@ -14,6 +14,8 @@ from outside, that what is sent is what the access log says was released
    root, at the stated seq, and be included in a checkpoint signed by the
    log key the caller pinned (``--key`` or ``CAREBRIDGE_LOG_VERIFIER``;
    refused without one, like ``audit verify``).
+4. A page (:data:`PAGE`, which needs no link) loads only released assets,
+   each with its released SRI string, and has no inline script.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
@@ -35,6 +38,10 @@ from .api import ApiError, Client
 LOG_VERIFIER_ENV = "CAREBRIDGE_LOG_VERIFIER"
 RELEASE_ACTION = "web.release"
 MAX_ASSET_BYTES = 16 << 20  # the page budget is 200 KB gzipped; anything near this is not our bundle
+PAGE = "/keys/new"  # a page of the web app anyone may open
+MAX_PAGE_BYTES = 1 << 20  # a page shell is a few hundred bytes
+_LOADS = re.compile(r'<(script|link)\b[^>]*?(?:src|href)="/app/([^"]+)"[^>]*?integrity="([^"]+)"')
+_SCRIPT = re.compile(r"<script\b[^>]*>")
 MAX_ASSETS = 256  # a bundle has a handful of files; bounds the requests a hostile manifest can cause
 
 
@@ -55,6 +62,11 @@ class _WebClient(Client):
 
     async def release(self) -> dict:
         return await self._json("GET", "/api/v1/web/release")
+
+    async def page(self) -> str:
+        response = await self._request("GET", PAGE)
+        async with response:
+            return (await response.content.read(MAX_PAGE_BYTES)).decode("utf-8", errors="replace")
 
     async def asset(self, path: str) -> bytes:
         response = await self._request("GET", f"/app/{path}")
@@ -87,6 +99,7 @@ async def verify_web(url: str, verifier: note.Verifier) -> Verified:
         served = {}
         for path in sorted(listed):
             served[path] = hashlib.sha256(await api.asset(path)).hexdigest()
+        _check_page(await api.page(), manifest)
     for path, sha in served.items():
         if sha != listed[path]:
             raise WebNotVerified(f"the served {path} is not the released file (SHA-256 {sha[:16]}…)")
@@ -94,6 +107,18 @@ async def verify_web(url: str, verifier: note.Verifier) -> Verified:
         raise WebNotVerified("the served assets do not make up the released root")
     size = _check_logged(release, root, seq, verifier)
     return Verified(root, seq, len(served), size)
+
+
+def _check_page(html: str, manifest: dict) -> None:
+    """Step 4: the page's scripts and styles are released assets, pinned by their released SRI."""
+    released = {a["path"]: a.get("integrity") for a in manifest["assets"]}
+    loads = _LOADS.findall(html)
+    scripts = _SCRIPT.findall(html)
+    if not loads or any("src=" not in tag for tag in scripts) or len(scripts) > sum(t == "script" for t, _, _ in loads):
+        raise WebNotVerified(f"the page {PAGE} runs code that is not a released asset")
+    for _, path, integrity in loads:
+        if released.get(path) != integrity:
+            raise WebNotVerified(f"the page {PAGE} loads {path} without its released integrity")
 
 
 def _check_logged(release: dict, root: str, seq: int, verifier: note.Verifier) -> int:

@@ -2,7 +2,8 @@
 
 It passes while the gateway serves what it logged, and fails, in one line,
 when one served file is altered on disk after the start (the gateway serves
-assets from disk), or when no log key is pinned.
+assets from disk), when no log key is pinned, or when a page loads code
+that is not a released asset with its released SRI.
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from carebridge.crypto.note import Signer
+from carebridge.gateway.client import verifyweb
 from carebridge.gateway.server.app import LOG_KEY_FILE
 from carebridge.gateway.server.web import DIST
 from tests.test_e2e import CAREBRIDGE, clean_env, running_server
@@ -62,3 +66,18 @@ def test_verify_web_passes_for_the_served_release_and_fails_when_a_file_is_alter
         assert altered.returncode == 1 and altered.stderr.count("\n") == 1, altered.stderr
         assert f"the served {script.name} is not the released file" in altered.stderr, altered.stderr
         assert verify_web(url, "--key", key).returncode == 0, "restored: verifies again"
+
+
+def test_verify_web_refuses_a_page_that_loads_other_code() -> None:
+    manifest = require_bundle()
+    sri = {a["path"]: a["integrity"] for a in manifest["assets"]}
+    css, js = manifest["entries"]["app.css"], manifest["entries"]["keys.js"]
+    good = (f'<link rel="stylesheet" href="/app/{css}" integrity="{sri[css]}">'
+            f'<script type="module" src="/app/{js}" integrity="{sri[js]}"></script>')
+    verifyweb._check_page(good, manifest)
+    for bad in (good.replace(sri[js], "sha256-" + "A" * 43 + "="),  # another integrity
+                good + "<script>document.title = 1</script>",  # inline code
+                good + '<script src="https://cdn.example.test/x.js"></script>',  # code from elsewhere
+                good.replace(f"/app/{js}", "/app/other-0000000000000000.js")):  # not in the release
+        with pytest.raises(verifyweb.WebNotVerified):
+            verifyweb._check_page(bad, manifest)
