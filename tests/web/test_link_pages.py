@@ -65,7 +65,7 @@ def marker() -> str:
     return f"CBWEB-{secrets.token_hex(6)}"
 
 
-def download(page, button_name: str) -> bytes:
+def download(page, button_name: str) -> tuple[bytes, str]:
     with page.expect_download() as caught:
         page.get_by_role("button", name=button_name).click()
     return Path(caught.value.path()).read_bytes(), caught.value.suggested_filename
