@@ -56,6 +56,7 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
 # A hashed name never changes meaning: browsers may keep it for a year without asking.
 ASSET_CACHE = "public, max-age=31536000, immutable"
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
+ENTRIES = frozenset({"app.css", "link.js", "keys.js"})  # what the pages load (scripts/build_web.py ENTRIES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,8 @@ def load_bundle(folder: Path = DIST) -> Bundle | None:
         if root_of(manifest["assets"]) != manifest["root"]:
             raise ValueError("the root does not match the assets")
         entries = {source: path for source, path in manifest["entries"].items() if path in assets}
+        if not ENTRIES <= entries.keys():
+            raise ValueError("an entry point is missing")
     except FileNotFoundError:
         log.warning("web app not built (no %s): pages will say so; run scripts/build_web.py", folder / MANIFEST_NAME)
         return None
@@ -190,13 +193,11 @@ async def key_setup(request: web.Request) -> web.Response:
     return page(request, status=200, heading="Make your key file", body=body, script="keys.js")
 
 
-def page(request: web.Request, *, status: int, heading: str, body: str, script: str | None = None,
-         data: Mapping[str, str] | None = None) -> web.Response:
+def page(request: web.Request, *, status: int, heading: str, body: str, script: str | None = None) -> web.Response:
     """A page shell: *body* (trusted HTML, escaped by the caller) in ``<main id=app>``, and
     *script* (a source name, e.g. ``link.js``) loaded with SRI to take it over."""
     served = request.app.get(RELEASE)
     bundle = served.bundle if served else None
-    attrs = "".join(f' data-{k}="{html.escape(v, quote=True)}"' for k, v in (data or {}).items())
     head = '<meta name="viewport" content="width=device-width, initial-scale=1">'
     footer = ""
     if bundle is not None:
@@ -208,10 +209,9 @@ def page(request: web.Request, *, status: int, heading: str, body: str, script: 
         head += f'<meta name="carebridge-release" content="{bundle.root}">'
         footer = f"<footer>carebridge web release {bundle.root}</footer>"
     elif script:
-        body += ("<p>The web app is not built on this gateway, so this page cannot open the document: "
-                 "use the carebridge command line.</p>")
+        body += "<p>The web app is not built on this gateway, so this page cannot work: use the carebridge CLI.</p>"
     text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(heading)} '
-            f'– carebridge</title>{head}</head><body><main id="app"{attrs}><h1>{html.escape(heading)}</h1>'
+            f'– carebridge</title>{head}</head><body><main id="app"><h1>{html.escape(heading)}</h1>'
             f"{body}</main>{footer}</body></html>")
     return web.Response(status=status, text=text, content_type="text/html",
                         headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"})
