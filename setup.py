@@ -23,5 +23,7 @@ setup(
                   # The redaction gate's identifier rules (shared with the web form).
                   "carebridge.gateway.client.redaction": ["rules.json"],
                   # The policy JSON schema, published beside the parser it mirrors.
-                  "carebridge.policies": ["policy.schema.json"]},
+                  "carebridge.policies": ["policy.schema.json"],
+                  # The built web app (scripts/build_web.py), served under /app/.
+                  "carebridge.gateway": ["web/dist/*"]},
 )

@@ -64,6 +64,7 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     )),
     ("audit (a compliance officer)", (
         ("audit", "audit pubkey | checkpoint | export | verify", "the access log, exported and verified offline"),
+        ("verify-web", "verify-web URL --key KEY", "prove the web app a gateway serves is the release in its log"),
     )),
     ("admin (an operator, on the gateway's machine)", (
         ("serve", "serve", "run the gateway"),
@@ -79,7 +80,8 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
 
 OWNERS: dict[str, Half] = {
     **dict.fromkeys(("serve", "admin"), SERVER),
-    **dict.fromkeys(("keys", "send", "outbox", "revoke", "amend", "inbox", "fetch", "link", "audit"), CLIENT),
+    **dict.fromkeys(("keys", "send", "outbox", "revoke", "amend", "inbox", "fetch", "link", "audit", "verify-web"),
+                    CLIENT),
     **dict.fromkeys(("keygen", "encrypt", "decrypt"), OFFLINE),
     "inspect": INSPECT,
     "completion": COMPLETION,

@@ -7,6 +7,8 @@
 #      redone only when pyproject.toml, setup.py or the interpreter changed
 #   3. node_modules from package.json / package-lock.json, redone only when
 #      either changed
+#   4. the web app (gateway/web/dist) by scripts/build_web.py, rebuilt only
+#      when its sources, package-lock.json or the build script changed
 #
 # Usage: scripts/bootstrap.sh      (PYTHON=/path/to/python3 to pick another interpreter)
 set -euo pipefail
@@ -16,6 +18,7 @@ set -euo pipefail
 APT_PACKAGES=(
     age        # /usr/bin/age + age-keygen 1.1.1: interop tests
     zsh        # the completion test has zsh parse and bind the script it is given
+    chromium   # the browser tests (tests/web), driven by Playwright for Python
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -119,9 +122,14 @@ start_postgres() {
     log "postgresql: did not come up on 127.0.0.1:5432"
 }
 
+build_web() {
+    "$PYTHON" scripts/build_web.py
+}
+
 start=$SECONDS
 install_apt_packages
 install_venv
 install_node_modules
+build_web
 start_postgres
 log "done in $((SECONDS - start))s"

@@ -58,6 +58,7 @@ _FIXTURE_MARKERS = {
     "age_cli": "age_cli",
     "age_keygen": "age_cli",
     "cctv_vectors": "cctv",
+    "browser": "browser",
     "s3_endpoint": "s3",
     "s3_client": "s3",
     "s3_bucket": "s3",
@@ -271,3 +272,31 @@ def pg_url(pg_server: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- the browser ---------------------------------------------------------------------------
+
+# Debian's chromium, headless as root. Without the background-networking flags it
+# keeps trying to reach Google's services and, on a closed network, crawls.
+CHROMIUM_ARGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's ``chromium`` driven by Playwright for Python (sync API), one per test module.
+
+    Never Playwright's own browser download (``playwright install``): the package's
+    driver with the system browser, as deployments' users run it.
+    """
+    chromium = shutil.which("chromium")
+    require(chromium is not None, "`chromium` on PATH (Debian package chromium)")
+    require(importlib.util.find_spec("playwright") is not None, "Playwright for Python (pip install -e '.[test]')")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium, args=list(CHROMIUM_ARGS))
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
-from . import audit, profile, progress
+from . import audit, profile, progress, verifyweb
 from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
 from .errors import TransferError
@@ -139,6 +139,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(run=lambda a, e: _run(amend_verb(a, e)))
 
     audit.register(sub, connect=_client)
+    verifyweb.register(sub)  # public: needs no token, only the pinned log key
 
 
 def _run(coro) -> int:

@@ -30,6 +30,7 @@ from .usecases.services import Services
 from .vocabulary import LogAction
 from .openapi import openapi_document
 from .settings import Settings
+from .web import setup as setup_web_app
 
 log = logging.getLogger("carebridge.server")
 LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key (Ed25519) for the log's checkpoints
@@ -55,6 +56,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         web.get("/api/v1/health", health),
         web.get("/api/v1/openapi.json", openapi),
     ])
+    setup_web_app(app)  # /app/ assets, /api/v1/web/release, the release log entry at start
     return app
 
 

@@ -31,9 +31,9 @@ from .upload import parse_json
 from .usecases.links import Opened, claim_link, issue_link, open_link, revoke_link
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
+from .web import page
 from .wire import iso
 
-PAGE_CSP = "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 LINK_MODES = ("sign_in", "bearer")
 MAX_LINK_REQUEST = 4096  # a recipient id and a mode
 
@@ -66,10 +66,11 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response | None:
     if _wants_json(request):
         return None
     answer = refusal.answer
+    words = refusal.detail or answer.title
     reason = answer.value.removeprefix("link_").replace("_", " ")
-    detail = (f"<p>{html.escape(refusal.detail or answer.title)}.</p>"
-              f"<p>Reason: {html.escape(reason)}.</p>")
-    return _html(answer.status, "This link cannot be used", detail)
+    detail = (f"<p>{html.escape(words[:1].upper() + words[1:])}.</p>"
+              f"<p>Reason: {html.escape(reason)}.</p>{_SPENDS_NOTHING}")
+    return page(request, status=answer.status, heading="This link cannot be used", body=detail)
 
 
 @logs_as(LogAction.link_open, page=refusal_page, public=True)
@@ -113,27 +114,23 @@ async def _summary(request: web.Request, opened: Opened) -> dict[str, Any]:
 
 
 def _page(request: web.Request, opened: Opened) -> web.Response:
-    token = html.escape(request.match_info["token"], quote=True)
+    """The link's page: for a bearer link, the shell of the link app (gateway/web/src/link.js),
+    which verifies and decrypts in the page."""
     record = opened.record
     detail = (f"<p>Available until {iso(record.expires_at)}; "
               f"{record.max_uses - record.uses} download(s) left on this link.</p>")
-    if record.mode == "bearer":
-        detail += (f'<form method="post" action="/l/{token}/claim">'
-                   "<button>Download the encrypted file</button></form>")
-    else:
+    if record.mode != "bearer":
         detail += ("<p>This link needs its recipient to sign in: use "
                    "<code>carebridge fetch --link 'LINK'</code> with your API token and key file.</p>")
-    detail += ("<p>If the link you were given has a part after <code>#</code>, it holds the key that "
-               "opens the file. That part never reached this server: keep it with the link, and open "
-               "the file with <code>carebridge fetch --link 'LINK'</code>.</p>")
-    return _html(200, "A document is waiting for you", detail)
+        return page(request, status=200, heading="A document is waiting for you", body=detail + _SPENDS_NOTHING)
+    detail += ("<p>Checking the document in this page…</p>"
+               "<noscript><p>This page opens the document with JavaScript, in your browser. Without it, use "
+               "<code>carebridge fetch --link 'LINK'</code>.</p></noscript>")
+    return page(request, status=200, heading="A document is waiting for you", body=detail + _SPENDS_NOTHING,
+                script="link.js")
 
 
-def _html(status: int, heading: str, detail: str) -> web.Response:
-    body = (f"<!doctype html><html lang=en><meta charset=utf-8><title>carebridge</title>"
-            f"<h1>{heading}</h1>{detail}<p>Opening this page does not use up the link.</p></html>")
-    return web.Response(status=status, text=body, content_type="text/html",
-                        headers={"Content-Security-Policy": PAGE_CSP})
+_SPENDS_NOTHING = "<p>Opening this page does not use up the link.</p>"
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:

@@ -62,6 +62,7 @@ class LogAction(StrEnum):
     audit_export = "audit.export", "export the access log"
     mail_failed = "mail.failed", "send a notification"
     admin = "admin", "administer the gateway"
+    web_release = "web.release", "serve this web release"
 
 
 class Why(StrEnum):

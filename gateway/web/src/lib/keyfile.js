@@ -1,0 +1,56 @@
+// The carebridge key file (crypto/keyfile.py) opened in the page: an armored
+// age file sealed with a passphrase whose plaintext is an age identity file
+// starting with MAGIC_LINE. Unlocked or new secrets stay in memory only.
+import { ed25519 } from "@noble/curves/ed25519.js";
+import { generateX25519Identity, identityToRecipient } from "age-encryption";
+import { decrypt, sealWithPassphrase } from "./age.js";
+import { fromUtf8 } from "./bytes.js";
+
+const MAGIC_LINE = "# carebridge key file v1";
+export const MAX_KEY_FILE_SIZE = 64 * 1024; // crypto/keyfile.py: ~5 KB even with a post-quantum key
+
+export class KeyFileError extends Error {}
+
+/** {identity, recipient} from a key file's bytes and passphrase; throws KeyFileError. */
+export async function openKeyFile(bytes, passphrase) {
+  if (bytes.length > MAX_KEY_FILE_SIZE) throw new KeyFileError("that file is too large to be a key file");
+  let plain;
+  try {
+    plain = fromUtf8(await decrypt(bytes, { passphrase }));
+  } catch {
+    throw new KeyFileError("the key file does not open with this passphrase");
+  }
+  if (!plain.startsWith(MAGIC_LINE + "\n")) throw new KeyFileError("this is not a carebridge key file");
+  const keys = plain.split("\n").filter((l) => l.startsWith("AGE-SECRET-KEY-"));
+  if (keys.length !== 1) throw new KeyFileError("a key file holds exactly one identity");
+  return { identity: keys[0], recipient: await identityToRecipient(keys[0]) };
+}
+
+const SIGNING_SECRET_PREFIX = "CAREBRIDGE-SIGNING-KEY-1-"; // crypto/signing.py SECRET_KEY_PREFIX
+const hex = (bytes) => Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+const base64 = (bytes) => btoa(String.fromCharCode(...bytes));
+
+/** "2026-11-29T19:41:18Z", as crypto/keyfile.py writes the creation time. */
+const created = (now) => now.toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/**
+ * A new user's keys, as `carebridge keygen` makes them: an age X25519 identity
+ * and an Ed25519 signing key, sealed with *passphrase*, noting the web
+ * *release* (root hash) that made them. Returns the armored
+ * key file and the public halves; the secrets exist only inside this call.
+ */
+export async function makeKeyFile(passphrase, { release = "", now = new Date() } = {}) {
+  const identity = await generateX25519Identity();
+  const recipient = await identityToRecipient(identity);
+  const seed = crypto.getRandomValues(new Uint8Array(32));
+  const publicKey = ed25519.getPublicKey(seed);
+  const signingKey = "ed25519:" + base64(publicKey);
+  // Which served code made the keys: if a release is ever found bad, its key files can be told apart.
+  const made = /^[0-9a-f]{64}$/.test(release) ? [`# web release: ${release}`] : [];
+  const lines = [MAGIC_LINE, `# created: ${created(now)}`, ...made, `# public key: ${recipient}`,
+    `# signing public key: ${signingKey}`, `# signing secret key: ${SIGNING_SECRET_PREFIX}${hex(seed).toUpperCase()}`,
+    identity];
+  const sealed = await sealWithPassphrase(new TextEncoder().encode(lines.join("\n") + "\n"), passphrase);
+  seed.fill(0);
+  return { sealed, recipient, signingKey, publicKey };
+}

@@ -1,0 +1,109 @@
+"""A real ``carebridge serve`` with a clinic and a spa, made with the real CLI, for the web tests.
+
+The served web app is ``gateway/web/dist`` (``scripts/build_web.py``). One
+test alters a served file on purpose (``verify-web`` must notice), so every
+user of the bundle holds :func:`dist_lock`: shared while reading it,
+exclusive while altering it; this keeps parallel workers (``-n``) apart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import tempfile
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from carebridge.gateway.server.web import DIST, MANIFEST_NAME
+from tests.conftest import require
+from tests.test_e2e import Deployment, minimal_pdf, running_server
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
+CLINIC, SPA = "Sunrise Dermatology TEST", "Glow Spa TEST"
+UPLOADER, RECIPIENT = "dr.web@sunrise.example.test", "esthetician.web@glow.example.test"
+DOCUMENT_PASSPHRASE = "synthetic web passphrase 4417"
+
+
+@contextlib.contextmanager
+def dist_lock(*, exclusive: bool) -> Iterator[None]:
+    with open(Path(tempfile.gettempdir()) / "carebridge-web-dist.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def require_bundle() -> dict:
+    """The built bundle's manifest (missing: skip locally, fail under CI)."""
+    path = DIST / MANIFEST_NAME
+    require(path.is_file(), f"the built web app {path} (scripts/build_web.py, run by scripts/bootstrap.sh)")
+    return json.loads(path.read_text())
+
+
+class WebDeployment(Deployment):
+    """The e2e CLI driver, with the document passphrase for ``send --passphrase``."""
+
+    def _env(self, token, identity):
+        return {**super()._env(token, identity), "CAREBRIDGE_DOCUMENT_PASSPHRASE": DOCUMENT_PASSPHRASE}
+
+
+@dataclass
+class Site:
+    url: str
+    data: Path
+    work: Path
+    cli: WebDeployment
+    uploader: dict  # token and identity, as Deployment's keyword arguments
+    recipient: dict
+    recipient_key: Path
+
+    def send(self, name: str, text: str, *flags: str) -> dict:
+        """Send a synthetic one-page PDF to the spa recipient; the CLI's --json answer."""
+        source = self.work / name
+        source.write_bytes(minimal_pdf(text))
+        return self.cli.ok_json("send", source, "--to", RECIPIENT, *flags, **self.uploader)
+
+    def get_json(self, path: str) -> dict:
+        request = urllib.request.Request(self.url + path, headers={"Accept": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    require_bundle()
+    root = tmp_path_factory.mktemp("web-site")
+    data, work = root / "var", root / "work"
+    work.mkdir()
+    with running_server(data, root / "server.log") as url:
+        cli = WebDeployment(data, url, work)
+        keys = {UPLOADER: work / "uploader.key", RECIPIENT: work / "spa.key"}
+        keygens = [cli.start("keygen", "-o", keys[email]) for email in (UPLOADER, RECIPIENT)]
+        try:
+            cli.admin("init")
+            for name, kind in ((CLINIC, "clinic"), (SPA, "spa")):
+                cli.admin("org", "create", name, "--kind", kind)
+            cli.admin("referral", "add", CLINIC, SPA)
+            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
+                     for email, org, role in ((UPLOADER, CLINIC, "uploader"), (RECIPIENT, SPA, "recipient"))}
+            for job in keygens:
+                job.json()
+            for email in (UPLOADER, RECIPIENT):
+                cli.ok_json("keys", "register", token=users[email]["token"], identity=keys[email])
+        finally:
+            cli.stop_background()
+        yield Site(url, data, work, cli, {"token": users[UPLOADER]["token"], "identity": keys[UPLOADER]},
+                   {"token": users[RECIPIENT]["token"], "identity": keys[RECIPIENT]}, keys[RECIPIENT])
+
+
+@pytest.fixture(scope="module")
+def artifacts() -> Path:
+    """Where the screenshots go (tests/artifacts/web, not in git): look at them."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
