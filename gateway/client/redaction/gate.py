@@ -6,10 +6,10 @@ from collections.abc import Iterable
 
 from . import rules
 from ._sandbox import parse_in_child
-from .errors import InvalidOverride, LimitExceeded, RedactionBlocked, UnsupportedType
+from .errors import InvalidOverride, RedactionBlocked, UnsupportedType
 from .limits import Limits
 from .model import Finding, GateResult, Inspection, Override
-from .sniff import PDF, TEXT, sniff
+from .sniff import PDF, TEXT, by_magic, sniff
 
 # The reason is stored in the signed manifest and the access log: keep it short.
 MAX_REASON_LENGTH = 300
@@ -24,11 +24,15 @@ def inspect_document(data: bytes, *, allow_text: bool = False, limits: Limits = 
     Raises UnsupportedType (images, other types, text unless allowed),
     UnreadablePdf or LimitExceeded.
     """
-    found = sniff(data)
+    limits.check_size(len(data), "max_input_bytes", "the file")  # every size before any work
+    found = by_magic(data)
+    if found is None and allow_text:
+        limits.check_size(len(data), "max_text_bytes", "the text")
+    found = found or sniff(data)
     if found.kind == "pdf":
         return _inspect_pdf(data, limits)
     if found.kind == "text" and allow_text:
-        return _inspect_text(data, limits)
+        return _inspect_text(data)
     if found.kind == "text":
         raise UnsupportedType("plain text is refused unless allowed (--allow-text)")
     if found.kind == "image":
@@ -50,9 +54,7 @@ def _inspect_pdf(data: bytes, limits: Limits) -> Inspection:
     return Inspection("pdf", PDF, parsed.sanitized, len(parsed.pages), parsed.actions, tuple(findings))
 
 
-def _inspect_text(data: bytes, limits: Limits) -> Inspection:
-    if len(data) > limits.max_text_bytes:
-        raise LimitExceeded(f"the text is larger than {limits.max_text_bytes} bytes")
+def _inspect_text(data: bytes) -> Inspection:
     text = data.decode("utf-8")  # sniff() decoded it already
     return Inspection("text", TEXT, data, 1, (), tuple(rules.scan_text(text)))
 
