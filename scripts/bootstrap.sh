@@ -15,6 +15,8 @@ set -euo pipefail
 # parts"). Add more here, e.g. chromium for the browser tests.
 APT_PACKAGES=(
     age        # /usr/bin/age + age-keygen 1.1.1: interop tests
+    fonts-dejavu-core  # DejaVu Sans: the redaction corpus set in a TrueType font with ligatures
+    poppler-utils      # pdftotext: the redaction gate's text checked against an independent extractor
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -18,6 +18,7 @@ from importlib import resources
 from types import MappingProxyType
 
 from .model import Finding
+from .normalize import Normalized, normalize
 
 RULES_FILE = "rules.json"
 # Text under a dark box drawn over it: hidden on screen, present in the file.
@@ -55,12 +56,12 @@ class Rule:
     match_examples: tuple[str, ...]
     no_match_examples: tuple[str, ...]
 
-    def findings(self, text: str, page: int | None) -> list[Finding]:
-        """A finding, with a masked snippet, for every match in *text*."""
+    def findings(self, text: Normalized, page: int | None) -> list[Finding]:
+        """A finding for every match in the folded *text*; its snippet is the original, masked."""
         found = []
-        for match in self.pattern.finditer(text):
-            value = next((g for g in match.groups() if g), match.group(0))
-            found.append(Finding(page, self.id, mask(value)))
+        for match in self.pattern.finditer(text.text):
+            group = next((i for i, g in enumerate(match.groups(), start=1) if g), 0)
+            found.append(Finding(page, self.id, mask(text.original_span(*match.span(group)))))
         return found
 
 
@@ -102,8 +103,9 @@ def unscannable(text: str, images: int, image_cover: float) -> bool:
 
 
 def scan_text(text: str, page: int | None = None) -> list[Finding]:
-    """Findings of every rule in *text*, in rule order."""
-    return [finding for rule in load_rules() for finding in rule.findings(text, page)]
+    """Findings of every rule in *text* (folded first, see :mod:`.normalize`), in rule order."""
+    folded = normalize(text)
+    return [finding for rule in load_rules() for finding in rule.findings(folded, page)]
 
 
 def mask(value: str) -> str:
