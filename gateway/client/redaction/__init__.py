@@ -15,8 +15,10 @@ resources the pages never draw, and the Exif/XMP/comments of JPEG images; see
 flattened into their pages and scanned with the text (``flattened-form-fields``),
 while hidden fields and values no appearance shows are dropped
 (``removed-form-fields``). It reports :class:`Finding` s: identifiers matched by the rules of ``rules.json``
-(HIPAA Safe Harbor classes a pattern can find), text under dark boxes drawn
-over it (``fake-redaction``), redaction marks never applied
+(HIPAA Safe Harbor classes a pattern can find, on text folded by
+:mod:`.normalize`), text the page hides (under a
+dark box, path or image painted over it, outside the clipping path, invisible
+or in the colour of what lies under it: ``fake-redaction``), redaction marks never applied
 (``unapplied-redaction``) and pages the rules cannot read
 (``unscannable-page``). :func:`gate` raises :class:`RedactionBlocked`
 unless every finding's rule is overridden, by name, with a reason.

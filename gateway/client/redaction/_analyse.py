@@ -36,7 +36,7 @@ def analyse(reader: PdfReader, budget: Budget) -> tuple[PageReport, ...]:
 def _page(page: PageObject, budget: Budget) -> PageReport:
     contents = page.get_contents()
     budget.charge(len(contents.get_data()) if contents is not None else 0)
-    overlay = Overlay(advance=_Widths().advance)
+    overlay = Overlay(advance=_Widths().advance, images=_opaque_images(page))
     text = page.extract_text(visitor_operand_before=overlay.operator, visitor_text=overlay.text)
     marks = _redact_rects(page)
     hidden = overlay.covered()
@@ -44,6 +44,23 @@ def _page(page: PageObject, budget: Budget) -> PageReport:
     images = image_cover(page, contents, budget.charge)
     return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks),
                       images.count, images.fraction)
+
+
+def _opaque_images(page: PageObject) -> frozenset[str]:
+    """Names of the page's image XObjects that paint every pixel of their square (no mask)."""
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not isinstance(xobjects, DictionaryObject):
+        return frozenset()
+    names = set()
+    for name, ref in xobjects.items():
+        image = ref.get_object()
+        if isinstance(image, DictionaryObject) and image.get("/Subtype") == "/Image" and not (
+                {"/SMask", "/Mask", "/ImageMask"} & set(image)):
+            names.add(name)
+    return frozenset(names)
 
 
 def _redact_rects(page: PageObject) -> list[Box]:

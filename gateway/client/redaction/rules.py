@@ -21,7 +21,7 @@ from .model import Finding
 from .normalize import Normalized, normalize
 
 RULES_FILE = "rules.json"
-# Text under a dark box drawn over it: hidden on screen, present in the file.
+# Text the page hides (covered, clipped, invisible, camouflaged): not on screen, still in the file.
 FAKE_REDACTION = "fake-redaction"
 # A /Redact annotation that was marked but never applied.
 UNAPPLIED_REDACTION = "unapplied-redaction"
@@ -29,7 +29,8 @@ UNAPPLIED_REDACTION = "unapplied-redaction"
 UNSCANNABLE_PAGE = "unscannable-page"
 # The rule ids of the PDF checks, with what a finding of each means (for reports).
 PDF_CHECKS = MappingProxyType({
-    FAKE_REDACTION: "text is drawn under a dark box: hidden on screen, still in the file",
+    FAKE_REDACTION: "text is hidden (under a box or image, clipped away, invisible or in the colour"
+                    " of its background): not on screen, still in the file",
     UNAPPLIED_REDACTION: "a redaction was marked but never applied",
     UNSCANNABLE_PAGE: "the page is an image; it cannot be checked for identifiers (no OCR)",
 })
