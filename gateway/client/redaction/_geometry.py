@@ -22,6 +22,10 @@ class Box:
     def contains(self, x: float, y: float) -> bool:
         return self.x0 <= x <= self.x1 and self.y0 <= y <= self.y1
 
+    def overlaps(self, other: Box) -> bool:
+        """Whether the two share a point (edges included)."""
+        return self.x0 <= other.x1 and other.x0 <= self.x1 and self.y0 <= other.y1 and other.y0 <= self.y1
+
     def intersect(self, other: Box) -> Box:
         """The part of both (empty boxes contain nothing); keeps *other*'s time."""
         x0, y0 = max(self.x0, other.x0), max(self.y0, other.y0)

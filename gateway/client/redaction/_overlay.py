@@ -34,6 +34,8 @@ __all__ = ["GLYPH_ADVANCE", "Box", "Matrix", "Overlay", "apply", "multiply"]
 
 # Average advance of a Latin glyph in em (Helvetica digits are 0.556, Courier 0.6).
 GLYPH_ADVANCE = 0.55
+# The widest advance the caller's *advance* may give (font widths up to 5000/1000 em are believed).
+MAX_GLYPH_ADVANCE = 5.0
 # A glyph's test point sits this far above the baseline (in em): mid x-height.
 GLYPH_MIDLINE = 0.3
 # Boxes thinner than this (in em of the covered text) are rules or underlines, not redactions.
@@ -78,7 +80,7 @@ class Run:
     """Decoded text shown at one position, with the state it was shown in."""
 
     text: str
-    advances: tuple[float, ...]  # per character, in em
+    font: object  # the font resource, for glyph advances
     matrix: Matrix
     font_size: float
     seq: int  # the last show operator in it
@@ -174,17 +176,41 @@ class Overlay:
         """``visitor_text``: remember where, and in what state, each run of text was shown."""
         if text.strip() and self._last_show >= 0:
             matrix = multiply(tuple(float(v) for v in tm), tuple(float(v) for v in cm))
-            advances = tuple(self.advance(font, ch) for ch in text)
-            self.runs.append(Run(text, advances, matrix, float(font_size or 0), self._last_show, self._state))
+            self.runs.append(Run(text, font, matrix, float(font_size or 0), self._last_show, self._state))
 
     def covered(self) -> list[str]:
         """Text a reader cannot see (see the module doc), one string per run of text."""
         hidden = []
         for run in self.runs:
-            text = _chars(run, lambda x, y, em, run=run: self._unseen(run, x, y, em))
+            if not self._may_hide(run):  # most runs: plain text, nothing painted near it
+                continue
+            text = _chars(run, self._advances(run), lambda x, y, em, run=run: self._unseen(run, x, y, em))
             if text:
                 hidden.append(text)
         return hidden
+
+    def _advances(self, run: Run) -> tuple[float, ...]:
+        return tuple(self.advance(run.font, ch) for ch in run.text)
+
+    def _may_hide(self, run: Run) -> bool:
+        """Whether anything could hide a character of *run*: a cheap, conservative test.
+
+        Every test point of the run lies on the segment from its start to
+        MAX_GLYPH_ADVANCE em per character further, at mid x-height.
+        """
+        size = run.font_size or 1.0
+        ends = [apply(run.matrix, x, GLYPH_MIDLINE * size) for x in (0.0, len(run.text) * MAX_GLYPH_ADVANCE * size)]
+        extent = bounds(ends, run.seq)
+        state = run.state
+        if state.render in INVISIBLE_MODES or any(b.seq > run.seq and b.overlaps(extent) for b in self.boxes):
+            return True
+        if state.clip is not None and not all(state.clip.contains(x, y) for x, y in ends):
+            return True
+        if state.render not in FILL_MODES or state.fill is None:
+            return False
+        if any(b.seq < run.seq and b.overlaps(extent) for b, _ in self.fills):
+            return True
+        return max(abs(a - 1.0) for a in state.fill) <= SAME_COLOUR  # against the white page
 
     def _unseen(self, run: Run, x: float, y: float, em: float) -> bool:
         state = run.state
@@ -201,15 +227,16 @@ class Overlay:
 
     def covered_by(self, box: Box) -> str:
         """All text under *box* (say, a redaction mark), whenever it was painted."""
-        return " ".join(filter(None, (_chars(run, lambda x, y, em: box.contains(x, y)) for run in self.runs)))
+        return " ".join(filter(None, (_chars(run, self._advances(run), lambda x, y, em: box.contains(x, y))
+                                      for run in self.runs)))
 
 
-def _chars(run: Run, hidden: Callable[[float, float, float], bool]) -> str:
+def _chars(run: Run, advances: tuple[float, ...], hidden: Callable[[float, float, float], bool]) -> str:
     """The characters of *run* for which *hidden(x, y, em)* holds, runs of others as one space."""
     size = run.font_size or 1.0
     em = abs(apply(run.matrix, 0, size)[1] - apply(run.matrix, 0, 0)[1]) or size
     out, start = [], 0.0
-    for ch, advance in zip(run.text, run.advances):
+    for ch, advance in zip(run.text, advances):
         x, y = apply(run.matrix, (start + advance / 2) * size, GLYPH_MIDLINE * size)
         out.append(ch if hidden(x, y, em) else " ")
         start += advance

@@ -65,15 +65,13 @@ class ResourcePruner:
     def removed(self) -> int:
         return len(self._offered - self._kept)
 
-    def page(self, page: PageObject) -> None:
-        """Give *page* a resources dictionary of what its content uses (shared ones stay as they are).
+    def page(self, page: PageObject, contents: ContentStream | None) -> None:
+        """Give *page* a resources dictionary of what its *contents* use (shared ones stay as they are).
 
+        *contents* is the page's content stream, parsed (and charged) already.
         Raises UnreadablePdf when forms nest deeper than MAX_FORM_DEPTH (or in a loop).
         """
-        contents = page.get_contents()
         operations = contents.operations if contents is not None else []
-        if contents is not None:
-            self.charge(len(contents.get_data()))
         page[NameObject("/Resources")] = self._scope(operations, page.get("/Resources"), 0)
 
     def _scope(self, operations: list, resources: object, depth: int) -> DictionaryObject:

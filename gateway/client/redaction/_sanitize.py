@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Callable
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
+from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 
 from ._jpeg import strip_metadata
 from ._resources import Charge, ResourcePruner
@@ -41,13 +42,15 @@ _CATALOG_ACTIONS = {"/Metadata": "removed-xmp-metadata", "/OpenAction": "removed
 _CATALOG_KEEP = frozenset({"/Type", "/Pages", "/Version", "/Names"})
 
 
-def sanitize(reader: PdfReader, data: bytes, charge: Charge,
-             forms: Counter[str] | None = None) -> tuple[bytes, tuple[Action, ...]]:
+def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str] | None = None,
+             contents: Callable[[PageObject], ContentStream | None] | None = None
+             ) -> tuple[bytes, tuple[Action, ...]]:
     """The rebuilt PDF and the named actions taken, with counts.
 
     *charge* counts the bytes of content streams decoded again to find the
     resources they use; *forms* are the counts of :func:`._forms.flatten_forms`,
-    when it ran. Raises UnreadablePdf (a malformed JPEG, forms nested too
+    when it ran; *contents* gives each page's parsed content stream (parsed here
+    when not given). Raises UnreadablePdf (a malformed JPEG, forms nested too
     deeply) or LimitExceeded; pypdf's errors pass through.
     """
     actions: Counter[str] = Counter(forms or {})
@@ -58,7 +61,7 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge,
     pages = list(reader.pages)
     pruner = ResourcePruner(reader, charge)
     for page in pages:
-        pruner.page(page)
+        pruner.page(page, contents(page) if contents is not None else _parse(page, charge))
     actions["removed-unused-resources"] += pruner.removed
     for xobject in pruner.drawn.values():
         _clean_xobject(xobject, actions)
@@ -76,6 +79,13 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge,
     written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
     actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
     return result, tuple(Action(name, n) for name, n in sorted(actions.items()) if n > 0)
+
+
+def _parse(page: PageObject, charge: Charge) -> ContentStream | None:
+    contents = page.get_contents()
+    if contents is not None:
+        charge(len(contents.get_data()))
+    return contents
 
 
 def _count_document(reader: PdfReader, data: bytes, actions: Counter[str], *, counted_fields: bool) -> None:

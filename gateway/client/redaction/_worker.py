@@ -57,7 +57,7 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError, PyPdfError
 
-    from ._analyse import Budget, analyse
+    from ._analyse import Budget, PageStreams, analyse
     from ._forms import flatten_forms
     from ._sanitize import sanitize
 
@@ -80,8 +80,9 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     rebuild = Budget(limits.max_decompressed_bytes)
     # Filled form fields become page content first, so that their values are scanned too.
     forms = flatten_forms(reader, rebuild.charge)
-    pages = analyse(reader, Budget(limits.max_decompressed_bytes))
-    sanitized, actions = sanitize(reader, data, rebuild.charge, forms)
+    streams = PageStreams(Budget(limits.max_decompressed_bytes).charge)  # each page parsed once
+    pages = analyse(reader, streams)
+    sanitized, actions = sanitize(reader, data, rebuild.charge, forms, streams.get)
     if repairs.seen:  # what a damaged file means is up to each reader: refuse to guess
         raise UnreadablePdf("the PDF's cross-reference table is damaged; save the file again")
     return Parsed(sanitized, actions, pages)
