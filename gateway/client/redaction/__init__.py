@@ -29,6 +29,9 @@ image (XObject or inline) and has no text, or when its images cover at least
 half of it (a scan under an OCR layer); a logo on a text page is not. The
 sender looks at such a page and overrides with a reason, or sends real text.
 
+A clinic's :class:`Profile` (:func:`load_profile`, :mod:`.profile`) sets each
+rule to block, warn or off; ``gate(..., profile=...)`` applies it.
+
 Every error is a :class:`RedactionError`. :mod:`.cli` holds ``carebridge inspect``.
 """
 
@@ -43,6 +46,7 @@ from .errors import (
 from .gate import inspect_document, gate
 from .limits import Limits
 from .model import Action, Finding, GateResult, Inspection, Override
+from .profile import InvalidProfile, Profile, load_profile
 from .rules import FAKE_REDACTION, UNAPPLIED_REDACTION, UNSCANNABLE_PAGE, rule_ids
 
 __all__ = [
@@ -54,14 +58,17 @@ __all__ = [
     "GateResult",
     "Inspection",
     "InvalidOverride",
+    "InvalidProfile",
     "LimitExceeded",
     "Limits",
     "Override",
+    "Profile",
     "RedactionBlocked",
     "RedactionError",
     "UnreadablePdf",
     "UnsupportedType",
     "gate",
     "inspect_document",
+    "load_profile",
     "rule_ids",
 ]

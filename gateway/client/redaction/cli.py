@@ -17,7 +17,8 @@ from . import rules
 from .errors import RedactionError
 from .gate import inspect_document
 from .limits import Limits, human_size, parse_size
-from .model import Inspection
+from .model import Finding, Inspection
+from .profile import MAX_PROFILE_BYTES, Profile, load_profile
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -28,6 +29,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("file", metavar="FILE", help="the document to check (PDF; plain text with --allow-text)")
     p.add_argument("--json", action="store_true", help="print one JSON document")
     p.add_argument("--allow-text", action="store_true", help="accept UTF-8 plain text (scanned the same way)")
+    p.add_argument("--profile", metavar="FILE",
+                   help="the clinic's redaction profile (JSON): per rule, block, warn or off")
     _add_limits(p)
     p.set_defaults(run=lambda args, env: run(args))
 
@@ -74,19 +77,44 @@ def run(args: argparse.Namespace) -> int:
                         max_input_bytes=args.max_input_bytes, max_text_bytes=args.max_text_bytes,
                         max_decompressed_bytes=args.max_decompressed_bytes,
                         max_memory_bytes=args.max_memory_bytes)
+        profile = _profile(args.profile) if args.profile else None
         data = _read(args.file, limits)
         inspection = inspect_document(data, allow_text=args.allow_text, limits=limits)
     except (RedactionError, CLIError, ValueError) as exc:
         print(f"carebridge: error: {args.file}: {exc}", file=sys.stderr)
         return EXIT_ERROR
+    blocking, warnings = profile.split(inspection.findings) if profile else (inspection.findings, ())
     if args.json:
-        print(json.dumps({"file": args.file, **inspection.to_json()}))
+        report = inspection.to_json()
+        for finding in report["findings"]:  # type: ignore[union-attr]
+            finding["action"] = profile.level(finding["rule"]) if profile else "block"
+        print(json.dumps({"file": args.file, **report, "profile": profile.reference() if profile else None}))
     else:
-        print(_text(args.file, inspection))
-    return EXIT_FINDINGS if inspection.findings else EXIT_CLEAN
+        print(_text(args.file, inspection, blocking) + _warnings(inspection, warnings, profile))
+    return EXIT_FINDINGS if blocking else EXIT_CLEAN
 
 
-def _text(name: str, inspection: Inspection) -> str:
+def _profile(path: str) -> Profile:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PROFILE_BYTES + 1)
+    except OSError as exc:
+        raise CLIError(f"cannot read the profile: {exc.strerror}") from None
+    return load_profile(data)
+
+
+def _warnings(inspection: Inspection, warnings: tuple[Finding, ...], profile: Profile | None) -> str:
+    if profile is None:
+        return ""
+    lines = [f"profile {profile.id} v{profile.version}:"]
+    lines += [f"  warning  {'page ' + str(f.page) if f.page else 'text':<8} {f.rule:<24} {f.snippet}" for f in warnings]
+    off = sum(profile.level(f.rule) == "off" for f in inspection.findings)
+    if off:
+        lines.append(f"  {off} finding(s) of rules the profile turns off")
+    return "\n" + "\n".join(lines) if len(lines) > 1 else ""
+
+
+def _text(name: str, inspection: Inspection, blocking: tuple[Finding, ...]) -> str:
     pages = f", {inspection.pages} page(s)" if inspection.kind == "pdf" else ""
     lines = [f"{name}: {inspection.content_type}{pages}"]
     if inspection.actions:
@@ -94,13 +122,13 @@ def _text(name: str, inspection: Inspection) -> str:
         lines += [f"  {a.name}: {a.count}" for a in inspection.actions]
     elif inspection.kind == "pdf":
         lines.append("sanitized: nothing to remove")
-    if not inspection.findings:
-        lines.append("no findings")
+    if not blocking:
+        lines.append("no findings" if not inspection.findings else "no findings block sending")
         return "\n".join(lines)
-    lines.append(f"{len(inspection.findings)} finding(s) would block sending"
+    lines.append(f"{len(blocking)} finding(s) would block sending"
                  " (override: --allow RULE --reason TEXT):")
     lines += [f"  {'page ' + str(f.page) if f.page else 'text':<8} {f.rule:<24} {f.snippet}"
-              for f in inspection.findings]
-    checks = sorted({f.rule for f in inspection.findings} & rules.PDF_CHECKS.keys())
+              for f in blocking]
+    checks = sorted({f.rule for f in blocking} & rules.PDF_CHECKS.keys())
     lines += [f"{rule}: {rules.PDF_CHECKS[rule]}" for rule in checks]
     return "\n".join(lines)

@@ -9,6 +9,7 @@ from ._sandbox import parse_in_child
 from .errors import InvalidOverride, RedactionBlocked, UnsupportedType
 from .limits import Limits
 from .model import Finding, GateResult, Inspection, Override
+from .profile import Profile
 from .sniff import PDF, TEXT, by_magic, sniff
 
 # The reason is stored in the signed manifest and the access log: keep it short.
@@ -59,10 +60,13 @@ def _inspect_text(data: bytes) -> Inspection:
     return Inspection("text", TEXT, data, 1, (), tuple(rules.scan_text(text)))
 
 
-def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | None = None) -> GateResult:
+def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | None = None,
+         profile: Profile | None = None) -> GateResult:
     """Clear an inspected document for sending, or refuse it.
 
-    Every finding blocks unless its rule id is in *allow*, which needs a
+    The clinic's *profile* decides per rule: a finding of a ``warn`` rule is
+    reported in the result's ``warnings``, one of an ``off`` rule is ignored,
+    and every other finding blocks unless its rule id is in *allow*, which needs a
     *reason*. The result's ``override`` names the rules that actually waived a
     finding, with the reason (no snippets); it is ``None`` when nothing was
     waived. Raises RedactionBlocked (carrying the report) when findings remain,
@@ -74,11 +78,13 @@ def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | Non
     if unknown:
         raise InvalidOverride(f"unknown rule id(s): {', '.join(sorted(unknown))}")
     cleaned = _check_reason(reason) if allowed else None
-    blocking = tuple(f for f in inspection.findings if f.rule not in allowed)
+    blocked, warnings = (profile or Profile(id="default", version=1)).split(inspection.findings)
+    blocking = tuple(f for f in blocked if f.rule not in allowed)
     if blocking:
         raise RedactionBlocked(inspection, blocking)
-    waived = tuple(sorted({f.rule for f in inspection.findings} & allowed))
-    return GateResult(inspection, Override(waived, cleaned) if waived and cleaned else None)
+    waived = tuple(sorted({f.rule for f in blocked} & allowed))
+    return GateResult(inspection, Override(waived, cleaned) if waived and cleaned else None,
+                      warnings=warnings, profile=profile)
 
 
 def _check_reason(reason: str | None) -> str:
