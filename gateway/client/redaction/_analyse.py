@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from pypdf import PageObject, PdfReader
-from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 from pypdf.generic._font import Font
 
 from ._images import image_cover
@@ -35,17 +35,23 @@ class PageStreams:
 
     Parsing a content stream is most of the work on a long document; pypdf
     reuses a parsed stream for text extraction when ``/Contents`` holds it.
+    Strings stay bytes (as pypdf's own extraction parses them): text in
+    two-byte fonts is decoded by the font's maps, not as PDFDocEncoding.
     """
 
-    def __init__(self, charge: Callable[[int], None]) -> None:
+    def __init__(self, pdf: PdfReader, charge: Callable[[int], None]) -> None:
+        self.pdf = pdf
         self.charge = charge
         self._parsed: dict[int, ContentStream | None] = {}
 
     def get(self, page: PageObject) -> ContentStream | None:
         """The page's parsed content stream (``None`` when it has none), charged once."""
         if id(page) not in self._parsed:
-            contents = page.get_contents()
-            if contents is not None:
+            value = page.get("/Contents")
+            value = value.get_object() if value is not None else None
+            contents = None
+            if isinstance(value, (ArrayObject, StreamObject)):
+                contents = ContentStream(value, self.pdf, "bytes")
                 self.charge(len(contents.get_data()))
                 contents.operations  # noqa: B018 - parse now, once
             self._parsed[id(page)] = contents

@@ -80,7 +80,7 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     rebuild = Budget(limits.max_decompressed_bytes)
     # Filled form fields become page content first, so that their values are scanned too.
     forms = flatten_forms(reader, rebuild.charge)
-    streams = PageStreams(Budget(limits.max_decompressed_bytes).charge)  # each page parsed once
+    streams = PageStreams(reader, Budget(limits.max_decompressed_bytes).charge)  # each page parsed once
     pages = analyse(reader, streams)
     sanitized, actions = sanitize(reader, data, rebuild.charge, forms, streams.get)
     if repairs.seen:  # what a damaged file means is up to each reader: refuse to guess
