@@ -85,7 +85,7 @@ def _page(page: PageObject, streams: PageStreams, widths: _Widths) -> PageReport
     under_marks = [overlay.covered_by(mark) for mark in marks]
     images = image_cover(page, contents, streams.charge)
     return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks),
-                      images.count, images.fraction)
+                      images.count, images.fraction, overlay.spaced_text())
 
 
 def _opaque_images(page: PageObject) -> frozenset[str]:

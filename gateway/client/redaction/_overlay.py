@@ -36,6 +36,8 @@ __all__ = ["GLYPH_ADVANCE", "Box", "Matrix", "Overlay", "apply", "multiply"]
 GLYPH_ADVANCE = 0.55
 # The widest advance the caller's *advance* may give (font widths up to 5000/1000 em are believed).
 MAX_GLYPH_ADVANCE = 5.0
+# Runs whose baselines differ by less than this (in em) share a line.
+SAME_LINE = 0.3
 # A glyph's test point sits this far above the baseline (in em): mid x-height.
 GLYPH_MIDLINE = 0.3
 # Boxes thinner than this (in em of the covered text) are rules or underlines, not redactions.
@@ -224,6 +226,23 @@ class Overlay:
             under = next((c for b, c in reversed(self.fills) if b.seq < run.seq and b.contains(x, y)), WHITE)
             return under is not None and max(abs(a - b) for a, b in zip(state.fill, under)) <= SAME_COLOUR
         return False
+
+    def spaced_text(self) -> str:
+        """The runs of text in the order shown, set apart by place: a space between runs on one
+        baseline, a line break when the baseline moves.
+
+        pypdf joins pieces that a page sets apart by position only ("Line 1" above
+        "Line 2" reads "Line 1Line 2"); the rules read this text too.
+        """
+        out: list[str] = []
+        previous: Run | None = None
+        for run in self.runs:
+            if previous is not None:
+                em = abs(run.matrix[3]) * (run.font_size or 1.0) or 1.0
+                out.append(" " if abs(run.matrix[5] - previous.matrix[5]) < SAME_LINE * em else "\n")
+            out.append(run.text)
+            previous = run
+        return "".join(out)
 
     def covered_by(self, box: Box) -> str:
         """All text under *box* (say, a redaction mark), whenever it was painted."""

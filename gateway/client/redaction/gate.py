@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from . import rules
@@ -49,7 +50,9 @@ def _inspect_pdf(data: bytes, limits: Limits) -> Inspection:
     for number, page in enumerate(parsed.pages, start=1):
         findings += [Finding(number, rules.UNAPPLIED_REDACTION, rules.mask(t)) for t in page.redact_marks]
         findings += [Finding(number, rules.FAKE_REDACTION, rules.mask(t)) for t in page.hidden]
-        findings += rules.scan_text(page.text, number)
+        found = rules.scan_text(page.text, number)
+        # What only the spaced reading shows (words pypdf ran together), without repeating the rest.
+        findings += found + list((Counter(rules.scan_text(page.spaced, number)) - Counter(found)).elements())
         if rules.unscannable(page.text, page.images, page.image_cover):
             findings.append(Finding(number, rules.UNSCANNABLE_PAGE, rules.IMAGE_SNIPPET))
     return Inspection("pdf", PDF, parsed.sanitized, len(parsed.pages), parsed.actions, tuple(findings))
