@@ -43,6 +43,7 @@ class PageStreams:
         self.pdf = pdf
         self.charge = charge
         self._parsed: dict[int, ContentStream | None] = {}
+        self._forms: dict[int, list] = {}
 
     def get(self, page: PageObject) -> ContentStream | None:
         """The page's parsed content stream (``None`` when it has none), charged once."""
@@ -56,6 +57,14 @@ class PageStreams:
                 contents.operations  # noqa: B018 - parse now, once
             self._parsed[id(page)] = contents
         return self._parsed[id(page)]
+
+    def operations(self, stream: StreamObject) -> list:
+        """The operations of a form XObject, pattern or glyph stream, parsed (and charged) once."""
+        if id(stream) not in self._forms:
+            content = ContentStream(stream, self.pdf, "bytes")
+            self.charge(len(content.get_data()))
+            self._forms[id(stream)] = content.operations
+        return self._forms[id(stream)]
 
 
 def analyse(reader: PdfReader, streams: PageStreams) -> tuple[PageReport, ...]:
@@ -83,7 +92,7 @@ def _page(page: PageObject, streams: PageStreams, widths: _Widths) -> PageReport
     marks = _redact_rects(page)
     hidden = overlay.covered()
     under_marks = [overlay.covered_by(mark) for mark in marks]
-    images = image_cover(page, contents, streams.charge)
+    images = image_cover(page, contents, streams.operations)
     return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks),
                       images.count, images.fraction, overlay.spaced_text())
 

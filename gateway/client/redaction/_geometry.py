@@ -64,3 +64,33 @@ def rgb(values: Sequence[float]) -> Colour | None:
 def luminance(colour: Colour) -> float:
     r, g, b = colour
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+class Bands:
+    """Boxes filed by horizontal band, to find those near a point or box without testing every one.
+
+    A page of figures paints thousands of small shapes; text is tested against those in its band.
+    """
+
+    # Band height in points: a few lines of text.
+    HEIGHT = 48.0
+    # A box spanning more bands than this (a page background) is kept on one list, tested always.
+    MAX_SPAN = 8
+
+    def __init__(self, items: Sequence[tuple[Box, object]]) -> None:
+        self._bands: dict[int, list[tuple[Box, object]]] = {}
+        self._wide: list[tuple[Box, object]] = []
+        for box, value in items:
+            first, last = int(box.y0 // self.HEIGHT), int(box.y1 // self.HEIGHT)
+            if last - first > self.MAX_SPAN:
+                self._wide.append((box, value))
+                continue
+            for band in range(first, last + 1):
+                self._bands.setdefault(band, []).append((box, value))
+
+    def near(self, y0: float, y1: float) -> list[tuple[Box, object]]:
+        """Every box that may reach between *y0* and *y1* (a superset; in the order filed per band)."""
+        found = list(self._wide)
+        for band in range(int(y0 // self.HEIGHT), int(y1 // self.HEIGHT) + 1):
+            found += self._bands.get(band, ())
+        return found

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from ._geometry import Box, Colour, Matrix, apply, bounds, luminance, multiply, rgb
+from ._geometry import Bands, Box, Colour, Matrix, apply, bounds, luminance, multiply, rgb
 
 __all__ = ["GLYPH_ADVANCE", "Box", "Matrix", "Overlay", "apply", "multiply"]
 
@@ -108,6 +108,8 @@ class Overlay:
     _stack: list[_State] = field(default_factory=list)
     _subpaths: list[list[tuple[float, float]]] = field(default_factory=list)
     _clipping: bool = False
+    _near_boxes: Bands = field(default_factory=lambda: Bands(()))
+    _near_fills: Bands = field(default_factory=lambda: Bands(()))
 
     def operator(self, op: bytes, operands: list, cm: list, tm: list) -> None:
         """``visitor_operand_before``: track the state, paths, images and show operators."""
@@ -183,6 +185,8 @@ class Overlay:
     def covered(self) -> list[str]:
         """Text a reader cannot see (see the module doc), one string per run of text."""
         hidden = []
+        self._near_boxes = Bands([(b, None) for b in self.boxes])
+        self._near_fills = Bands(self.fills)
         for run in self.runs:
             if not self._may_hide(run):  # most runs: plain text, nothing painted near it
                 continue
@@ -204,13 +208,14 @@ class Overlay:
         ends = [apply(run.matrix, x, GLYPH_MIDLINE * size) for x in (0.0, len(run.text) * MAX_GLYPH_ADVANCE * size)]
         extent = bounds(ends, run.seq)
         state = run.state
-        if state.render in INVISIBLE_MODES or any(b.seq > run.seq and b.overlaps(extent) for b in self.boxes):
+        boxes = (b for b, _ in self._near_boxes.near(extent.y0, extent.y1))
+        if state.render in INVISIBLE_MODES or any(b.seq > run.seq and b.overlaps(extent) for b in boxes):
             return True
         if state.clip is not None and not all(state.clip.contains(x, y) for x, y in ends):
             return True
         if state.render not in FILL_MODES or state.fill is None:
             return False
-        if any(b.seq < run.seq and b.overlaps(extent) for b, _ in self.fills):
+        if any(b.seq < run.seq and b.overlaps(extent) for b, _ in self._near_fills.near(extent.y0, extent.y1)):
             return True
         return max(abs(a - 1.0) for a in state.fill) <= SAME_COLOUR  # against the white page
 

@@ -53,9 +53,10 @@ class ResourcePruner:
     object) that no kept content uses.
     """
 
-    def __init__(self, pdf: object, charge: Charge) -> None:
+    def __init__(self, pdf: object, charge: Charge, parse: Callable[[StreamObject], list] | None = None) -> None:
         self.pdf = pdf
         self.charge = charge
+        self.parse = parse  # a shared, caching parser (the analysis parsed these streams already)
         self.drawn: dict[int, StreamObject] = {}
         self._pruned: set[int] = set()  # forms and patterns whose resources are rebuilt already
         self._offered: set[tuple[str, object]] = set()
@@ -126,6 +127,8 @@ class ResourcePruner:
         self._pruned.add(id(stream))
 
     def _operations(self, stream: StreamObject) -> list:
+        if self.parse is not None:
+            return self.parse(stream)
         content = ContentStream(stream, self.pdf)
         self.charge(len(content.get_data()))
         return content.operations

@@ -43,14 +43,14 @@ _CATALOG_KEEP = frozenset({"/Type", "/Pages", "/Version", "/Names"})
 
 
 def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str] | None = None,
-             contents: Callable[[PageObject], ContentStream | None] | None = None
-             ) -> tuple[bytes, tuple[Action, ...]]:
+             contents: Callable[[PageObject], ContentStream | None] | None = None,
+             parse: Callable[[StreamObject], list] | None = None) -> tuple[bytes, tuple[Action, ...]]:
     """The rebuilt PDF and the named actions taken, with counts.
 
     *charge* counts the bytes of content streams decoded again to find the
     resources they use; *forms* are the counts of :func:`._forms.flatten_forms`,
-    when it ran; *contents* gives each page's parsed content stream (parsed here
-    when not given). Raises UnreadablePdf (a malformed JPEG, forms nested too
+    when it ran; *contents* gives each page's parsed content stream and *parse*
+    the operations of other streams (both parsed here when not given). Raises UnreadablePdf (a malformed JPEG, forms nested too
     deeply) or LimitExceeded; pypdf's errors pass through.
     """
     actions: Counter[str] = Counter(forms or {})
@@ -59,7 +59,7 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     # copied: the writer copies only what the pruned pages reach, and its own sweep of
     # unreferenced objects would keep whatever an orphan still points to.
     pages = list(reader.pages)
-    pruner = ResourcePruner(reader, charge)
+    pruner = ResourcePruner(reader, charge, parse)
     for page in pages:
         pruner.page(page, contents(page) if contents is not None else _parse(page, charge))
     actions["removed-unused-resources"] += pruner.removed

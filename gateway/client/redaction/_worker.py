@@ -82,7 +82,7 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     forms = flatten_forms(reader, rebuild.charge)
     streams = PageStreams(reader, Budget(limits.max_decompressed_bytes).charge)  # each page parsed once
     pages = analyse(reader, streams)
-    sanitized, actions = sanitize(reader, data, rebuild.charge, forms, streams.get)
+    sanitized, actions = sanitize(reader, data, rebuild.charge, forms, streams.get, streams.operations)
     if repairs.seen:  # what a damaged file means is up to each reader: refuse to guess
         raise UnreadablePdf("the PDF's cross-reference table is damaged; save the file again")
     return Parsed(sanitized, actions, pages)
