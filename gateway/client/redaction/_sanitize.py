@@ -19,6 +19,7 @@ from collections.abc import Callable
 from pypdf import PageObject, PdfReader, PdfWriter
 from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 
+from ._jp2 import strip_jp2_metadata
 from ._jpeg import strip_metadata
 from ._resources import Charge, ResourcePruner
 from .errors import UnreadablePdf
@@ -32,6 +33,8 @@ KEEP_PAGE_KEYS = frozenset({"/Type", "/MediaBox", "/CropBox", "/BleedBox", "/Tri
 # versions of an image, for printing, which a viewer does not show).
 DROP_XOBJECT_KEYS = ("/Metadata", "/PieceInfo", "/OPI", "/AF", "/Alternates")
 _DCT = frozenset({"/DCTDecode", "/DCT"})
+# Image filters whose data carries metadata, and what strips it.
+_STRIPPERS = {"/DCTDecode": strip_metadata, "/DCT": strip_metadata, "/JPXDecode": strip_jp2_metadata}
 _PAGE_ACTIONS = {"/Annots": "removed-annotations", "/AA": "removed-additional-actions",
                  "/Thumb": "removed-thumbnails", "/PieceInfo": "removed-page-piece-data",
                  "/Metadata": "removed-xmp-metadata", "/AF": "removed-embedded-files"}
@@ -60,8 +63,12 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     # unreferenced objects would keep whatever an orphan still points to.
     pages = list(reader.pages)
     pruner = ResourcePruner(reader, charge, parse)
+    rewritten: dict[int, ContentStream] = {}
     for page in pages:
-        pruner.page(page, contents(page) if contents is not None else _parse(page, charge))
+        parsed = contents(page) if contents is not None else _parse(page, charge)
+        pruner.page(page, parsed)
+        if parsed is not None and _strip_inline_jpegs(parsed, actions):
+            rewritten[id(page)] = parsed
     actions["removed-unused-resources"] += pruner.removed
     for xobject in pruner.drawn.values():
         _clean_xobject(xobject, actions)
@@ -70,7 +77,9 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
         dropped = [key for key in page if key not in KEEP_PAGE_KEYS]
         for key in (k for k in dropped if k != "/Parent"):  # the new page tree replaces /Parent
             actions[_PAGE_ACTIONS.get(key, "removed-other-page-entries")] += _size(page[key], key)
-        writer.add_page(page, excluded_keys=dropped)
+        added = writer.add_page(page, excluded_keys=dropped)
+        if id(page) in rewritten:  # its inline JPEGs lost their metadata: the content is re-serialized
+            added.replace_contents(rewritten[id(page)])
     writer.metadata = None  # no /Info at all, not even a /Producer
     writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
     out = io.BytesIO()
@@ -141,29 +150,55 @@ def _clean_xobject(xobject: StreamObject, actions: Counter[str]) -> None:
 
 
 def _strip_jpeg(image: StreamObject) -> int:
-    """Strip the JPEG metadata of a /DCTDecode image in place; how many pieces went."""
+    """Strip the JPEG or JPEG 2000 metadata of a /DCTDecode or /JPXDecode image in place; how many pieces went."""
     value = image.get("/Filter")
     value = value.get_object() if value is not None else None
     filters = list(value) if isinstance(value, ArrayObject) else [value]
-    if not _DCT & set(filters):
+    if not _STRIPPERS.keys() & set(filters):
         return 0
-    if filters[-1] not in _DCT:  # DCT must be the last filter: its output is samples, not bytes
+    if filters[-1] not in _STRIPPERS:  # DCT/JPX must be the last filter: its output is samples, not bytes
         raise UnreadablePdf("an image of the PDF is encoded in an unsupported way (JPEG data re-encoded)")
-    jpeg, removed = strip_metadata(image.get_data())  # earlier filters decoded; DCT passes through
+    # Earlier filters are decoded by get_data; DCT and JPX pass through.
+    jpeg, removed = _STRIPPERS[filters[-1]](image.get_data())
     if removed or len(filters) > 1:
         if isinstance(value, ArrayObject):
-            _as_dct_only(image, len(filters))
+            _as_dct_only(image, len(filters), filters[-1])
         # pypdf offers no setter for the encoded bytes of a stream under a filter it cannot encode.
         image._data = jpeg
         image.decoded_self = None
     return removed
 
 
-def _as_dct_only(image: StreamObject, filters: int) -> None:
-    """Make an image's filter chain, now decoded up to its last filter, plain /DCTDecode."""
+def _strip_inline_jpegs(contents: ContentStream, actions: Counter[str]) -> bool:
+    """Strip the metadata of the page's inline JPEG images (BI /F /DCT ... ID ... EI) in place.
+
+    Only a lone DCT filter is read; an inline JPEG under another filter (ASCIIHex, say) is left.
+    Whether anything changed.
+    """
+    operations, changed = contents.operations, False
+    for operands, operator in operations:
+        if operator != b"INLINE IMAGE" or not isinstance(operands, dict):
+            continue
+        settings = operands.get("settings")
+        value = settings.get("/F", settings.get("/Filter")) if isinstance(settings, DictionaryObject) else None
+        value = value[0] if isinstance(value, ArrayObject) and len(value) == 1 else value
+        if value not in _DCT:
+            continue
+        jpeg, removed = strip_metadata(bytes(operands.get("data", b"")))
+        if removed:
+            operands["data"] = jpeg
+            actions["removed-image-metadata"] += removed
+            changed = True
+    if changed:
+        contents.operations = operations  # re-serialized from the operations when written
+    return changed
+
+
+def _as_dct_only(image: StreamObject, filters: int, last_filter: str) -> None:
+    """Make an image's filter chain, now decoded up to its last filter, that filter alone."""
     params = image.get("/DecodeParms")
     last = params[-1].get_object() if isinstance(params, ArrayObject) and len(params) == filters else None
-    image[NameObject("/Filter")] = NameObject("/DCTDecode")
+    image[NameObject("/Filter")] = NameObject("/DCTDecode" if last_filter in _DCT else last_filter)
     if "/DecodeParms" in image:
         del image["/DecodeParms"]
     if isinstance(last, DictionaryObject):
