@@ -10,7 +10,8 @@ runs here. You want two calls::
 
 :func:`inspect_document` rebuilds a PDF from its visible pages (dropping
 metadata, scripts, attachments, annotations, forms, earlier revisions,
-resources the pages never draw, and the Exif/XMP/comments of JPEG images; see
+resources the pages never draw, and the metadata of JPEG (also inline) and
+JPEG 2000 images; see
 ``Inspection.actions``) in a confined child process; filled form fields are
 flattened into their pages and scanned with the text (``flattened-form-fields``),
 while hidden fields and values no appearance shows are dropped

@@ -7,7 +7,8 @@ carried over, and no object is written that the kept pages do not reach.
 Form fields were flattened into the pages beforehand (:mod:`._forms`); the
 widgets and ``/AcroForm`` go here, with the values no appearance showed. Each
 page keeps only the resources its content draws (:mod:`._resources`), and
-the JPEG images it draws lose their Exif, XMP and comments (:mod:`._jpeg`).
+the JPEG images it draws (XObjects and inline) lose their Exif, XMP and comments
+(:mod:`._jpeg`), the JPEG 2000 ones their metadata boxes (:mod:`._jp2`).
 """
 
 from __future__ import annotations
@@ -53,8 +54,9 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     *charge* counts the bytes of content streams decoded again to find the
     resources they use; *forms* are the counts of :func:`._forms.flatten_forms`,
     when it ran; *contents* gives each page's parsed content stream and *parse*
-    the operations of other streams (both parsed here when not given). Raises UnreadablePdf (a malformed JPEG, forms nested too
-    deeply) or LimitExceeded; pypdf's errors pass through.
+    the operations of other streams (both parsed here when not given). Raises
+    UnreadablePdf (a malformed JPEG, forms nested too deeply) or
+    LimitExceeded; pypdf's errors pass through.
     """
     actions: Counter[str] = Counter(forms or {})
     _count_document(reader, data, actions, counted_fields=bool(forms))
@@ -72,6 +74,14 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     actions["removed-unused-resources"] += pruner.removed
     for xobject in pruner.drawn.values():
         _clean_xobject(xobject, actions)
+    result = _write(pages, rewritten, actions)
+    written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
+    actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
+    return result, tuple(Action(name, n) for name, n in sorted(actions.items()) if n > 0)
+
+
+def _write(pages: list[PageObject], rewritten: dict[int, ContentStream], actions: Counter[str]) -> bytes:
+    """A new PDF of *pages* with only the page keys that make up what they show."""
     writer = PdfWriter()
     for page in pages:
         dropped = [key for key in page if key not in KEEP_PAGE_KEYS]
@@ -84,10 +94,7 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
     out = io.BytesIO()
     writer.write(out)
-    result = out.getvalue()
-    written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
-    actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
-    return result, tuple(Action(name, n) for name, n in sorted(actions.items()) if n > 0)
+    return out.getvalue()
 
 
 def _parse(page: PageObject, charge: Charge) -> ContentStream | None:
