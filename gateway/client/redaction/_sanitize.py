@@ -189,7 +189,7 @@ def _strip_inline_jpegs(contents: ContentStream, actions: Counter[str]) -> bool:
         settings = operands.get("settings")
         value = settings.get("/F", settings.get("/Filter")) if isinstance(settings, DictionaryObject) else None
         value = value[0] if isinstance(value, ArrayObject) and len(value) == 1 else value
-        if value not in _DCT:
+        if not isinstance(value, NameObject) or value not in _DCT:  # a chain of filters ([/A85 /DCT]) is left
             continue
         jpeg, removed = strip_metadata(bytes(operands.get("data", b"")))
         if removed:
