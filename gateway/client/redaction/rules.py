@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 from .model import Finding
 from .normalize import Normalized, normalize
+from .prefilter import Finder, Window
 
 RULES_FILE = "rules.json"
 # Text the page hides (covered, clipped, invisible, camouflaged): not on screen, still in the file.
@@ -57,12 +58,14 @@ class Rule:
     match_examples: tuple[str, ...]
     no_match_examples: tuple[str, ...]
 
-    def findings(self, text: Normalized, page: int | None) -> list[Finding]:
-        """A finding for every match in the folded *text*; its snippet is the original, masked."""
+    def findings(self, text: Normalized, page: int | None, windows: list[Window] | None = None) -> list[Finding]:
+        """A finding for every match in the folded *text* (only in *windows* when given: see
+        :mod:`.prefilter`); its snippet is the original, masked."""
         found = []
-        for match in self.pattern.finditer(text.text):
-            group = next((i for i, g in enumerate(match.groups(), start=1) if g), 0)
-            found.append(Finding(page, self.id, mask(text.original_span(*match.span(group)))))
+        for start, end in windows if windows is not None else [(0, len(text.text))]:
+            for match in self.pattern.finditer(text.text, start, end):
+                group = next((i for i, g in enumerate(match.groups(), start=1) if g), 0)
+                found.append(Finding(page, self.id, mask(text.original_span(*match.span(group)))))
         return found
 
 
@@ -106,7 +109,8 @@ def unscannable(text: str, images: int, image_cover: float) -> bool:
 def scan_text(text: str, page: int | None = None) -> list[Finding]:
     """Findings of every rule in *text* (folded first, see :mod:`.normalize`), in rule order."""
     folded = normalize(text)
-    return [finding for rule in load_rules() for finding in rule.findings(folded, page)]
+    finder = Finder(folded.text)
+    return [finding for rule in load_rules() for finding in rule.findings(folded, page, finder.windows(rule.id))]
 
 
 def mask(value: str) -> str:
