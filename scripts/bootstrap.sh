@@ -19,6 +19,8 @@ APT_PACKAGES=(
     age        # /usr/bin/age + age-keygen 1.1.1: interop tests
     zsh        # the completion test has zsh parse and bind the script it is given
     chromium   # the browser tests (tests/web), driven by Playwright for Python
+    fonts-dejavu-core  # DejaVu Sans: the redaction corpus set in a TrueType font with ligatures
+    poppler-utils      # pdftotext: the redaction gate's text checked against an independent extractor
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pypdf import PageObject, PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 from pypdf.generic._font import Font
 
 from ._images import image_cover
@@ -28,22 +30,88 @@ class BudgetExceeded(Exception):
     """More bytes decoded than the limit allows."""
 
 
-def analyse(reader: PdfReader, budget: Budget) -> tuple[PageReport, ...]:
+class PageStreams:
+    """Each page's content stream, parsed once and shared by the analysis and the sanitizer.
+
+    Parsing a content stream is most of the work on a long document; pypdf
+    reuses a parsed stream for text extraction when ``/Contents`` holds it.
+    Strings stay bytes (as pypdf's own extraction parses them): text in
+    two-byte fonts is decoded by the font's maps, not as PDFDocEncoding.
+    """
+
+    def __init__(self, pdf: PdfReader, charge: Callable[[int], None]) -> None:
+        self.pdf = pdf
+        self.charge = charge
+        self._parsed: dict[int, ContentStream | None] = {}
+        self._forms: dict[int, list] = {}
+
+    def get(self, page: PageObject) -> ContentStream | None:
+        """The page's parsed content stream (``None`` when it has none), charged once."""
+        if id(page) not in self._parsed:
+            value = page.get("/Contents")
+            value = value.get_object() if value is not None else None
+            contents = None
+            if isinstance(value, (ArrayObject, StreamObject)):
+                contents = ContentStream(value, self.pdf, "bytes")
+                self.charge(len(contents.get_data()))
+                contents.operations  # noqa: B018 - parse now, once
+            self._parsed[id(page)] = contents
+        return self._parsed[id(page)]
+
+    def operations(self, stream: StreamObject) -> list:
+        """The operations of a form XObject, pattern or glyph stream, parsed (and charged) once."""
+        if id(stream) not in self._forms:
+            content = ContentStream(stream, self.pdf, "bytes")
+            self.charge(len(content.get_data()))
+            self._forms[id(stream)] = content.operations
+        return self._forms[id(stream)]
+
+
+def analyse(reader: PdfReader, streams: PageStreams) -> tuple[PageReport, ...]:
     """A report per page, in order."""
-    return tuple(_page(page, budget) for page in reader.pages)
+    widths = _Widths()  # fonts are shared between pages: read each one's widths once
+    return tuple(_page(page, streams, widths) for page in reader.pages)
 
 
-def _page(page: PageObject, budget: Budget) -> PageReport:
-    contents = page.get_contents()
-    budget.charge(len(contents.get_data()) if contents is not None else 0)
-    overlay = Overlay(advance=_Widths().advance)
-    text = page.extract_text(visitor_operand_before=overlay.operator, visitor_text=overlay.text)
+def _extract(page: PageObject, contents: ContentStream | None, overlay: Overlay) -> str:
+    """The page's text, extracted from the already parsed *contents* (put back as it was after)."""
+    if contents is None:
+        return page.extract_text(visitor_operand_before=overlay.operator, visitor_text=overlay.text)
+    original = page.raw_get("/Contents")
+    page[NameObject("/Contents")] = contents
+    try:
+        return page.extract_text(visitor_operand_before=overlay.operator, visitor_text=overlay.text)
+    finally:
+        page[NameObject("/Contents")] = original
+
+
+def _page(page: PageObject, streams: PageStreams, widths: _Widths) -> PageReport:
+    contents = streams.get(page)
+    overlay = Overlay(advance=widths.advance, images=_opaque_images(page))
+    text = _extract(page, contents, overlay)
     marks = _redact_rects(page)
     hidden = overlay.covered()
     under_marks = [overlay.covered_by(mark) for mark in marks]
-    images = image_cover(page, contents, budget.charge)
+    images = image_cover(page, contents, streams.operations)
     return PageReport(text, tuple(hidden), tuple(t or "(no text under the mark)" for t in under_marks),
-                      images.count, images.fraction)
+                      images.count, images.fraction, overlay.spaced_text())
+
+
+def _opaque_images(page: PageObject) -> frozenset[str]:
+    """Names of the page's image XObjects that paint every pixel of their square (no mask)."""
+    resources = page.get("/Resources")
+    resources = resources.get_object() if resources is not None else None
+    xobjects = resources.get("/XObject") if isinstance(resources, DictionaryObject) else None
+    xobjects = xobjects.get_object() if xobjects is not None else None
+    if not isinstance(xobjects, DictionaryObject):
+        return frozenset()
+    names = set()
+    for name, ref in xobjects.items():
+        image = ref.get_object()
+        if isinstance(image, DictionaryObject) and image.get("/Subtype") == "/Image" and not (
+                {"/SMask", "/Mask", "/ImageMask"} & set(image)):
+            names.add(name)
+    return frozenset(names)
 
 
 def _redact_rects(page: PageObject) -> list[Box]:

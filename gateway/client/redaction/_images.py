@@ -29,8 +29,8 @@ from .errors import LimitExceeded, UnreadablePdf
 MAX_FORM_DEPTH = 8
 # Form XObjects painted per page: a form painting another many times multiplies the work.
 MAX_FORM_PAINTS = 1000
-# Counts decoded bytes against the page's budget (see _analyse.Budget).
-Charge = Callable[[int], None]
+# A form XObject's content operations, parsed once and charged (see _analyse.PageStreams).
+Parse = Callable[[StreamObject], list]
 _IDENTITY: Matrix = (1.0, 0.0, 0.0, 1.0, 0.0, 0.0)
 _UNIT_SQUARE = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))
 
@@ -46,14 +46,12 @@ class ImageCover:
 class _Walk:
     """The state of one page's walk: what was painted, and the work done."""
 
-    def __init__(self, page_box: tuple[float, float, float, float], pdf: object, charge: Charge) -> None:
+    def __init__(self, page_box: tuple[float, float, float, float], parse: Parse) -> None:
         self.page_box = page_box
-        self.pdf = pdf
-        self.charge = charge
+        self.parse = parse
         self.count = 0
         self.area = 0.0
         self.form_paints = 0
-        self._parsed: dict[int, list] = {}  # a form painted again is not parsed again
 
     def image(self, ctm: Matrix) -> None:
         self.count += 1
@@ -90,28 +88,21 @@ class _Walk:
             if self.form_paints > MAX_FORM_PAINTS:
                 raise LimitExceeded(f"a page of the PDF paints more than {MAX_FORM_PAINTS} form XObjects")
             inner = xobject.get("/Resources")
-            self.operations(self._form_operations(xobject), inner if inner is not None else resources,
+            self.operations(self.parse(xobject), inner if inner is not None else resources,
                             multiply(_matrix(xobject.get("/Matrix")) or _IDENTITY, ctm), depth + 1)
 
-    def _form_operations(self, form: StreamObject) -> list:
-        if id(form) not in self._parsed:
-            content = ContentStream(form, self.pdf)
-            self.charge(len(content.get_data()))
-            self._parsed[id(form)] = content.operations
-        return self._parsed[id(form)]
 
-
-def image_cover(page: PageObject, contents: ContentStream | None, charge: Charge) -> ImageCover:
+def image_cover(page: PageObject, contents: ContentStream | None, parse: Parse) -> ImageCover:
     """The images *page* paints; *contents* is its content stream, already charged.
 
-    *charge* counts the bytes each form XObject decodes to (and raises when
-    they are too many). Raises UnreadablePdf (forms nested too deeply or in a
+    *parse* gives a form XObject's operations (parsed once per document, its
+    decoded bytes charged against the budget, which raises when they are too many). Raises UnreadablePdf (forms nested too deeply or in a
     loop) or LimitExceeded (too many form paints).
     """
     if contents is None:
         return ImageCover(0, 0.0)
     page_box = _box(page.get("/CropBox")) or _box(page.get("/MediaBox")) or (0.0, 0.0, 0.0, 0.0)
-    walk = _Walk(page_box, contents.pdf, charge)
+    walk = _Walk(page_box, parse)
     walk.operations(contents.operations, page.get("/Resources"), _IDENTITY, 0)
     page_area = (page_box[2] - page_box[0]) * (page_box[3] - page_box[1])
     if walk.count == 0:

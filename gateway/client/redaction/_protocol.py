@@ -22,13 +22,15 @@ MAX_HEADER_BYTES = 64 * 1024 * 1024
 @dataclass(frozen=True)
 class PageReport:
     """One page: extracted text, text under dark boxes, text under unapplied /Redact marks,
-    how many images it paints and the share of the page they cover (0 to 1)."""
+    how many images it paints and the share of the page they cover (0 to 1); ``spaced``
+    is the text again, its pieces set apart by their place on the page (see ``_overlay``)."""
 
     text: str
     hidden: tuple[str, ...]
     redact_marks: tuple[str, ...]
     images: int
     image_cover: float
+    spaced: str = ""
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,7 @@ class Parsed:
 def encode_result(parsed: Parsed) -> bytes:
     header = {"ok": True, "size": len(parsed.sanitized),
               "actions": [[a.name, a.count] for a in parsed.actions],
-              "pages": [[p.text, list(p.hidden), list(p.redact_marks), p.images, p.image_cover]
+              "pages": [[p.text, list(p.hidden), list(p.redact_marks), p.images, p.image_cover, p.spaced]
                         for p in parsed.pages]}
     return json.dumps(header).encode() + b"\n" + parsed.sanitized
 
@@ -65,8 +67,8 @@ def decode(output: bytes) -> Parsed:
         if len(body) != header["size"]:
             raise ValueError("size mismatch")
         actions = tuple(Action(str(n), int(c)) for n, c in header["actions"])
-        pages = tuple(PageReport(str(t), tuple(h), tuple(m), int(n), float(c))
-                      for t, h, m, n, c in header["pages"])
+        pages = tuple(PageReport(str(t), tuple(h), tuple(m), int(n), float(c), str(s))
+                      for t, h, m, n, c, s in header["pages"])
     except (ValueError, KeyError, TypeError, IndexError):
         raise errors.UnreadablePdf("the PDF parser failed without a usable answer") from None
     return Parsed(body, actions, pages)

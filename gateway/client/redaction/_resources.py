@@ -53,9 +53,10 @@ class ResourcePruner:
     object) that no kept content uses.
     """
 
-    def __init__(self, pdf: object, charge: Charge) -> None:
+    def __init__(self, pdf: object, charge: Charge, parse: Callable[[StreamObject], list] | None = None) -> None:
         self.pdf = pdf
         self.charge = charge
+        self.parse = parse  # a shared, caching parser (the analysis parsed these streams already)
         self.drawn: dict[int, StreamObject] = {}
         self._pruned: set[int] = set()  # forms and patterns whose resources are rebuilt already
         self._offered: set[tuple[str, object]] = set()
@@ -65,15 +66,13 @@ class ResourcePruner:
     def removed(self) -> int:
         return len(self._offered - self._kept)
 
-    def page(self, page: PageObject) -> None:
-        """Give *page* a resources dictionary of what its content uses (shared ones stay as they are).
+    def page(self, page: PageObject, contents: ContentStream | None) -> None:
+        """Give *page* a resources dictionary of what its *contents* use (shared ones stay as they are).
 
+        *contents* is the page's content stream, parsed (and charged) already.
         Raises UnreadablePdf when forms nest deeper than MAX_FORM_DEPTH (or in a loop).
         """
-        contents = page.get_contents()
         operations = contents.operations if contents is not None else []
-        if contents is not None:
-            self.charge(len(contents.get_data()))
         page[NameObject("/Resources")] = self._scope(operations, page.get("/Resources"), 0)
 
     def _scope(self, operations: list, resources: object, depth: int) -> DictionaryObject:
@@ -128,6 +127,8 @@ class ResourcePruner:
         self._pruned.add(id(stream))
 
     def _operations(self, stream: StreamObject) -> list:
+        if self.parse is not None:
+            return self.parse(stream)
         content = ContentStream(stream, self.pdf)
         self.charge(len(content.get_data()))
         return content.operations

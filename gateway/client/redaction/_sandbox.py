@@ -14,7 +14,7 @@ import subprocess
 import sys
 
 from ._protocol import Parsed, decode
-from .errors import LimitExceeded, UnreadablePdf
+from .errors import UnreadablePdf
 from .limits import Limits
 
 WORKER_MODULE = __package__ + "._worker"
@@ -26,8 +26,7 @@ def parse_in_child(data: bytes, limits: Limits) -> Parsed:
     Raises LimitExceeded (too large, too slow, too much memory) or
     UnreadablePdf (encrypted, malformed, crashed the parser).
     """
-    if len(data) > limits.max_input_bytes:
-        raise LimitExceeded(f"the PDF is larger than {limits.max_input_bytes} bytes")
+    limits.check_size(len(data), "max_input_bytes", "the PDF")
     # -I: ignore PYTHON* variables, the user site folder and the current directory.
     command = [sys.executable, "-I", "-m", WORKER_MODULE, json.dumps(limits.to_json())]
     with subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -37,9 +36,9 @@ def parse_in_child(data: bytes, limits: Limits) -> Parsed:
         except subprocess.TimeoutExpired:
             child.kill()
             child.communicate()
-            raise LimitExceeded(f"reading the PDF took longer than {limits.timeout_seconds:g} s") from None
+            raise limits.exceeded("timeout_seconds", "reading the PDF took longer than") from None
     if child.returncode == -signal.SIGXCPU or child.returncode == -signal.SIGKILL:
-        raise LimitExceeded(f"reading the PDF took longer than {limits.timeout_seconds:g} s")
+        raise limits.exceeded("timeout_seconds", "reading the PDF took longer than")
     if child.returncode != 0:
         raise UnreadablePdf("the PDF crashed the parser")
     return decode(output)

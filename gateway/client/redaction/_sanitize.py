@@ -7,17 +7,20 @@ carried over, and no object is written that the kept pages do not reach.
 Form fields were flattened into the pages beforehand (:mod:`._forms`); the
 widgets and ``/AcroForm`` go here, with the values no appearance showed. Each
 page keeps only the resources its content draws (:mod:`._resources`), and
-the JPEG images it draws lose their Exif, XMP and comments (:mod:`._jpeg`).
+the JPEG images it draws (XObjects and inline) lose their Exif, XMP and comments
+(:mod:`._jpeg`), the JPEG 2000 ones their metadata boxes (:mod:`._jp2`).
 """
 
 from __future__ import annotations
 
 import io
 from collections import Counter
+from collections.abc import Callable
 
-from pypdf import PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, DictionaryObject, NameObject, StreamObject
+from pypdf import PageObject, PdfReader, PdfWriter
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 
+from ._jp2 import strip_jp2_metadata
 from ._jpeg import strip_metadata
 from ._resources import Charge, ResourcePruner
 from .errors import UnreadablePdf
@@ -31,6 +34,8 @@ KEEP_PAGE_KEYS = frozenset({"/Type", "/MediaBox", "/CropBox", "/BleedBox", "/Tri
 # versions of an image, for printing, which a viewer does not show).
 DROP_XOBJECT_KEYS = ("/Metadata", "/PieceInfo", "/OPI", "/AF", "/Alternates")
 _DCT = frozenset({"/DCTDecode", "/DCT"})
+# Image filters whose data carries metadata, and what strips it.
+_STRIPPERS = {"/DCTDecode": strip_metadata, "/DCT": strip_metadata, "/JPXDecode": strip_jp2_metadata}
 _PAGE_ACTIONS = {"/Annots": "removed-annotations", "/AA": "removed-additional-actions",
                  "/Thumb": "removed-thumbnails", "/PieceInfo": "removed-page-piece-data",
                  "/Metadata": "removed-xmp-metadata", "/AF": "removed-embedded-files"}
@@ -41,14 +46,17 @@ _CATALOG_ACTIONS = {"/Metadata": "removed-xmp-metadata", "/OpenAction": "removed
 _CATALOG_KEEP = frozenset({"/Type", "/Pages", "/Version", "/Names"})
 
 
-def sanitize(reader: PdfReader, data: bytes, charge: Charge,
-             forms: Counter[str] | None = None) -> tuple[bytes, tuple[Action, ...]]:
+def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str] | None = None,
+             contents: Callable[[PageObject], ContentStream | None] | None = None,
+             parse: Callable[[StreamObject], list] | None = None) -> tuple[bytes, tuple[Action, ...]]:
     """The rebuilt PDF and the named actions taken, with counts.
 
     *charge* counts the bytes of content streams decoded again to find the
     resources they use; *forms* are the counts of :func:`._forms.flatten_forms`,
-    when it ran. Raises UnreadablePdf (a malformed JPEG, forms nested too
-    deeply) or LimitExceeded; pypdf's errors pass through.
+    when it ran; *contents* gives each page's parsed content stream and *parse*
+    the operations of other streams (both parsed here when not given). Raises
+    UnreadablePdf (a malformed JPEG, forms nested too deeply) or
+    LimitExceeded; pypdf's errors pass through.
     """
     actions: Counter[str] = Counter(forms or {})
     _count_document(reader, data, actions, counted_fields=bool(forms))
@@ -56,26 +64,44 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge,
     # copied: the writer copies only what the pruned pages reach, and its own sweep of
     # unreferenced objects would keep whatever an orphan still points to.
     pages = list(reader.pages)
-    pruner = ResourcePruner(reader, charge)
+    pruner = ResourcePruner(reader, charge, parse)
+    rewritten: dict[int, ContentStream] = {}
     for page in pages:
-        pruner.page(page)
+        parsed = contents(page) if contents is not None else _parse(page, charge)
+        pruner.page(page, parsed)
+        if parsed is not None and _strip_inline_jpegs(parsed, actions):
+            rewritten[id(page)] = parsed
     actions["removed-unused-resources"] += pruner.removed
     for xobject in pruner.drawn.values():
         _clean_xobject(xobject, actions)
+    result = _write(pages, rewritten, actions)
+    written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
+    actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
+    return result, tuple(Action(name, n) for name, n in sorted(actions.items()) if n > 0)
+
+
+def _write(pages: list[PageObject], rewritten: dict[int, ContentStream], actions: Counter[str]) -> bytes:
+    """A new PDF of *pages* with only the page keys that make up what they show."""
     writer = PdfWriter()
     for page in pages:
         dropped = [key for key in page if key not in KEEP_PAGE_KEYS]
         for key in (k for k in dropped if k != "/Parent"):  # the new page tree replaces /Parent
             actions[_PAGE_ACTIONS.get(key, "removed-other-page-entries")] += _size(page[key], key)
-        writer.add_page(page, excluded_keys=dropped)
+        added = writer.add_page(page, excluded_keys=dropped)
+        if id(page) in rewritten:  # its inline JPEGs lost their metadata: the content is re-serialized
+            added.replace_contents(rewritten[id(page)])
     writer.metadata = None  # no /Info at all, not even a /Producer
     writer.compress_identical_objects(remove_duplicates=False, remove_unreferenced=True)
     out = io.BytesIO()
     writer.write(out)
-    result = out.getvalue()
-    written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
-    actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
-    return result, tuple(Action(name, n) for name, n in sorted(actions.items()) if n > 0)
+    return out.getvalue()
+
+
+def _parse(page: PageObject, charge: Charge) -> ContentStream | None:
+    contents = page.get_contents()
+    if contents is not None:
+        charge(len(contents.get_data()))
+    return contents
 
 
 def _count_document(reader: PdfReader, data: bytes, actions: Counter[str], *, counted_fields: bool) -> None:
@@ -131,29 +157,55 @@ def _clean_xobject(xobject: StreamObject, actions: Counter[str]) -> None:
 
 
 def _strip_jpeg(image: StreamObject) -> int:
-    """Strip the JPEG metadata of a /DCTDecode image in place; how many pieces went."""
+    """Strip the JPEG or JPEG 2000 metadata of a /DCTDecode or /JPXDecode image in place; how many pieces went."""
     value = image.get("/Filter")
     value = value.get_object() if value is not None else None
     filters = list(value) if isinstance(value, ArrayObject) else [value]
-    if not _DCT & set(filters):
+    if not _STRIPPERS.keys() & set(filters):
         return 0
-    if filters[-1] not in _DCT:  # DCT must be the last filter: its output is samples, not bytes
+    if filters[-1] not in _STRIPPERS:  # DCT/JPX must be the last filter: its output is samples, not bytes
         raise UnreadablePdf("an image of the PDF is encoded in an unsupported way (JPEG data re-encoded)")
-    jpeg, removed = strip_metadata(image.get_data())  # earlier filters decoded; DCT passes through
+    # Earlier filters are decoded by get_data; DCT and JPX pass through.
+    jpeg, removed = _STRIPPERS[filters[-1]](image.get_data())
     if removed or len(filters) > 1:
         if isinstance(value, ArrayObject):
-            _as_dct_only(image, len(filters))
+            _as_dct_only(image, len(filters), filters[-1])
         # pypdf offers no setter for the encoded bytes of a stream under a filter it cannot encode.
         image._data = jpeg
         image.decoded_self = None
     return removed
 
 
-def _as_dct_only(image: StreamObject, filters: int) -> None:
-    """Make an image's filter chain, now decoded up to its last filter, plain /DCTDecode."""
+def _strip_inline_jpegs(contents: ContentStream, actions: Counter[str]) -> bool:
+    """Strip the metadata of the page's inline JPEG images (BI /F /DCT ... ID ... EI) in place.
+
+    Only a lone DCT filter is read; an inline JPEG under another filter (ASCIIHex, say) is left.
+    Whether anything changed.
+    """
+    operations, changed = contents.operations, False
+    for operands, operator in operations:
+        if operator != b"INLINE IMAGE" or not isinstance(operands, dict):
+            continue
+        settings = operands.get("settings")
+        value = settings.get("/F", settings.get("/Filter")) if isinstance(settings, DictionaryObject) else None
+        value = value[0] if isinstance(value, ArrayObject) and len(value) == 1 else value
+        if not isinstance(value, NameObject) or value not in _DCT:  # a chain of filters ([/A85 /DCT]) is left
+            continue
+        jpeg, removed = strip_metadata(bytes(operands.get("data", b"")))
+        if removed:
+            operands["data"] = jpeg
+            actions["removed-image-metadata"] += removed
+            changed = True
+    if changed:
+        contents.operations = operations  # re-serialized from the operations when written
+    return changed
+
+
+def _as_dct_only(image: StreamObject, filters: int, last_filter: str) -> None:
+    """Make an image's filter chain, now decoded up to its last filter, that filter alone."""
     params = image.get("/DecodeParms")
     last = params[-1].get_object() if isinstance(params, ArrayObject) and len(params) == filters else None
-    image[NameObject("/Filter")] = NameObject("/DCTDecode")
+    image[NameObject("/Filter")] = NameObject("/DCTDecode" if last_filter in _DCT else last_filter)
     if "/DecodeParms" in image:
         del image["/DecodeParms"]
     if isinstance(last, DictionaryObject):

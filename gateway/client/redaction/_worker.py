@@ -57,7 +57,7 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     from pypdf import PdfReader
     from pypdf.errors import LimitReachedError, PyPdfError
 
-    from ._analyse import Budget, analyse
+    from ._analyse import Budget, PageStreams, analyse
     from ._forms import flatten_forms
     from ._sanitize import sanitize
 
@@ -76,12 +76,13 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
         raise _translate(exc, limits) if _from_recursion(exc) else UnreadablePdf(
             "the PDF's page tree is malformed (a loop or a broken reference)") from None
     if int(declared) > limits.max_pages or count > limits.max_pages:
-        raise LimitExceeded(f"the PDF has more than {limits.max_pages} pages")
+        raise limits.exceeded("max_pages", "the PDF has more pages than")
     rebuild = Budget(limits.max_decompressed_bytes)
     # Filled form fields become page content first, so that their values are scanned too.
     forms = flatten_forms(reader, rebuild.charge)
-    pages = analyse(reader, Budget(limits.max_decompressed_bytes))
-    sanitized, actions = sanitize(reader, data, rebuild.charge, forms)
+    streams = PageStreams(reader, Budget(limits.max_decompressed_bytes).charge)  # each page parsed once
+    pages = analyse(reader, streams)
+    sanitized, actions = sanitize(reader, data, rebuild.charge, forms, streams.get, streams.operations)
     if repairs.seen:  # what a damaged file means is up to each reader: refuse to guess
         raise UnreadablePdf("the PDF's cross-reference table is damaged; save the file again")
     return Parsed(sanitized, actions, pages)
@@ -120,10 +121,10 @@ def _translate(exc: BaseException, limits: Limits) -> RedactionError:
     if isinstance(exc, FileNotDecryptedError):
         return UnreadablePdf("the PDF is encrypted; send an unencrypted copy")
     if isinstance(exc, (LimitReachedError, BudgetExceeded)):
-        return LimitExceeded(f"the PDF exceeds a parser limit (a stream decompresses to more than"
-                             f" {limits.max_decompressed_bytes} bytes, or too many objects)")
+        decoded = limits.exceeded("max_decompressed_bytes", "the PDF's streams decompress to more than")
+        return LimitExceeded(f"{decoded}, or the PDF has too many objects")
     if isinstance(exc, MemoryError):
-        return LimitExceeded(f"the PDF needs more than {limits.max_memory_bytes // 2**20} MiB of memory")
+        return limits.exceeded("max_memory_bytes", "reading the PDF needs more memory than")
     if _from_recursion(exc):
         return UnreadablePdf("the PDF nests objects too deeply to be read safely")
     return UnreadablePdf("the PDF is malformed and cannot be read safely")
@@ -151,8 +152,7 @@ def main() -> int:
     _confine(limits)
     data = sys.stdin.buffer.read(limits.max_input_bytes + 1)
     try:
-        if len(data) > limits.max_input_bytes:
-            raise LimitExceeded(f"the PDF is larger than {limits.max_input_bytes} bytes")
+        limits.check_size(len(data), "max_input_bytes", "the PDF")
         _configure(limits)
         output = encode_result(_parse_noting_repairs(data, limits))
     except Exception as exc:  # noqa: BLE001 - every parser failure must end as one clear line

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from . import rules
 from ._sandbox import parse_in_child
-from .errors import InvalidOverride, LimitExceeded, RedactionBlocked, UnsupportedType
+from .errors import InvalidOverride, RedactionBlocked, UnsupportedType
 from .limits import Limits
 from .model import Finding, GateResult, Inspection, Override
-from .sniff import PDF, TEXT, sniff
+from .profile import Profile
+from .sniff import PDF, TEXT, by_magic, sniff
 
 # The reason is stored in the signed manifest and the access log: keep it short.
 MAX_REASON_LENGTH = 300
@@ -24,11 +26,15 @@ def inspect_document(data: bytes, *, allow_text: bool = False, limits: Limits = 
     Raises UnsupportedType (images, other types, text unless allowed),
     UnreadablePdf or LimitExceeded.
     """
-    found = sniff(data)
+    limits.check_size(len(data), "max_input_bytes", "the file")  # every size before any work
+    found = by_magic(data)
+    if found is None and allow_text:
+        limits.check_size(len(data), "max_text_bytes", "the text")
+    found = found or sniff(data)
     if found.kind == "pdf":
         return _inspect_pdf(data, limits)
     if found.kind == "text" and allow_text:
-        return _inspect_text(data, limits)
+        return _inspect_text(data)
     if found.kind == "text":
         raise UnsupportedType("plain text is refused unless allowed (--allow-text)")
     if found.kind == "image":
@@ -44,23 +50,26 @@ def _inspect_pdf(data: bytes, limits: Limits) -> Inspection:
     for number, page in enumerate(parsed.pages, start=1):
         findings += [Finding(number, rules.UNAPPLIED_REDACTION, rules.mask(t)) for t in page.redact_marks]
         findings += [Finding(number, rules.FAKE_REDACTION, rules.mask(t)) for t in page.hidden]
-        findings += rules.scan_text(page.text, number)
+        found = rules.scan_text(page.text, number)
+        # What only the spaced reading shows (words pypdf ran together), without repeating the rest.
+        findings += found + list((Counter(rules.scan_text(page.spaced, number)) - Counter(found)).elements())
         if rules.unscannable(page.text, page.images, page.image_cover):
             findings.append(Finding(number, rules.UNSCANNABLE_PAGE, rules.IMAGE_SNIPPET))
     return Inspection("pdf", PDF, parsed.sanitized, len(parsed.pages), parsed.actions, tuple(findings))
 
 
-def _inspect_text(data: bytes, limits: Limits) -> Inspection:
-    if len(data) > limits.max_text_bytes:
-        raise LimitExceeded(f"the text is larger than {limits.max_text_bytes} bytes")
+def _inspect_text(data: bytes) -> Inspection:
     text = data.decode("utf-8")  # sniff() decoded it already
     return Inspection("text", TEXT, data, 1, (), tuple(rules.scan_text(text)))
 
 
-def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | None = None) -> GateResult:
+def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | None = None,
+         profile: Profile | None = None) -> GateResult:
     """Clear an inspected document for sending, or refuse it.
 
-    Every finding blocks unless its rule id is in *allow*, which needs a
+    The clinic's *profile* decides per rule: a finding of a ``warn`` rule is
+    reported in the result's ``warnings``, one of an ``off`` rule is ignored,
+    and every other finding blocks unless its rule id is in *allow*, which needs a
     *reason*. The result's ``override`` names the rules that actually waived a
     finding, with the reason (no snippets); it is ``None`` when nothing was
     waived. Raises RedactionBlocked (carrying the report) when findings remain,
@@ -72,11 +81,13 @@ def gate(inspection: Inspection, *, allow: Iterable[str] = (), reason: str | Non
     if unknown:
         raise InvalidOverride(f"unknown rule id(s): {', '.join(sorted(unknown))}")
     cleaned = _check_reason(reason) if allowed else None
-    blocking = tuple(f for f in inspection.findings if f.rule not in allowed)
+    blocked, warnings = (profile or Profile(id="default", version=1)).split(inspection.findings)
+    blocking = tuple(f for f in blocked if f.rule not in allowed)
     if blocking:
         raise RedactionBlocked(inspection, blocking)
-    waived = tuple(sorted({f.rule for f in inspection.findings} & allowed))
-    return GateResult(inspection, Override(waived, cleaned) if waived and cleaned else None)
+    waived = tuple(sorted({f.rule for f in blocked} & allowed))
+    return GateResult(inspection, Override(waived, cleaned) if waived and cleaned else None,
+                      warnings=warnings, profile=profile)
 
 
 def _check_reason(reason: str | None) -> str:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from .profile import Profile
 
 Kind = Literal["pdf", "text"]
 
@@ -76,14 +79,22 @@ class Override:
 
 @dataclass(frozen=True)
 class GateResult:
-    """A document cleared to send: the bytes to encrypt, and the override if one was used."""
+    """A document cleared to send: the bytes to encrypt, and the override if one was used.
+
+    ``warnings`` are the findings the clinic's profile lets through with a
+    warning; ``profile`` is that profile (its ``reference()`` goes into the
+    manifest and the log), ``None`` when none applied.
+    """
 
     inspection: Inspection
     override: Override | None
+    warnings: tuple[Finding, ...] = ()
+    profile: Profile | None = None
 
     @property
     def content(self) -> bytes:
         return self.inspection.sanitized
 
     def __repr__(self) -> str:
-        return f"GateResult({self.inspection!r}, override={self.override!r})"
+        return (f"GateResult({self.inspection!r}, override={self.override!r}, warnings={len(self.warnings)}, "
+                f"profile={self.profile.reference() if self.profile else None})")

@@ -18,9 +18,11 @@ from importlib import resources
 from types import MappingProxyType
 
 from .model import Finding
+from .normalize import Normalized, normalize
+from .prefilter import Finder, Window
 
 RULES_FILE = "rules.json"
-# Text under a dark box drawn over it: hidden on screen, present in the file.
+# Text the page hides (covered, clipped, invisible, camouflaged): not on screen, still in the file.
 FAKE_REDACTION = "fake-redaction"
 # A /Redact annotation that was marked but never applied.
 UNAPPLIED_REDACTION = "unapplied-redaction"
@@ -28,7 +30,8 @@ UNAPPLIED_REDACTION = "unapplied-redaction"
 UNSCANNABLE_PAGE = "unscannable-page"
 # The rule ids of the PDF checks, with what a finding of each means (for reports).
 PDF_CHECKS = MappingProxyType({
-    FAKE_REDACTION: "text is drawn under a dark box: hidden on screen, still in the file",
+    FAKE_REDACTION: "text is hidden (under a box or image, clipped away, invisible or in the colour"
+                    " of its background): not on screen, still in the file",
     UNAPPLIED_REDACTION: "a redaction was marked but never applied",
     UNSCANNABLE_PAGE: "the page is an image; it cannot be checked for identifiers (no OCR)",
 })
@@ -55,12 +58,14 @@ class Rule:
     match_examples: tuple[str, ...]
     no_match_examples: tuple[str, ...]
 
-    def findings(self, text: str, page: int | None) -> list[Finding]:
-        """A finding, with a masked snippet, for every match in *text*."""
+    def findings(self, text: Normalized, page: int | None, windows: list[Window] | None = None) -> list[Finding]:
+        """A finding for every match in the folded *text* (only in *windows* when given: see
+        :mod:`.prefilter`); its snippet is the original, masked."""
         found = []
-        for match in self.pattern.finditer(text):
-            value = next((g for g in match.groups() if g), match.group(0))
-            found.append(Finding(page, self.id, mask(value)))
+        for start, end in windows if windows is not None else [(0, len(text.text))]:
+            for match in self.pattern.finditer(text.text, start, end):
+                group = next((i for i, g in enumerate(match.groups(), start=1) if g), 0)
+                found.append(Finding(page, self.id, mask(text.original_span(*match.span(group)))))
         return found
 
 
@@ -102,8 +107,10 @@ def unscannable(text: str, images: int, image_cover: float) -> bool:
 
 
 def scan_text(text: str, page: int | None = None) -> list[Finding]:
-    """Findings of every rule in *text*, in rule order."""
-    return [finding for rule in load_rules() for finding in rule.findings(text, page)]
+    """Findings of every rule in *text* (folded first, see :mod:`.normalize`), in rule order."""
+    folded = normalize(text)
+    finder = Finder(folded.text)
+    return [finding for rule in load_rules() for finding in rule.findings(folded, page, finder.windows(rule.id))]
 
 
 def mask(value: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -25,7 +26,7 @@ _OTHERS = (
     (b"{\\rtf", "RTF document"),
 )
 # Controls that do not occur in plain text (tab, newlines and form feed do).
-_TEXT_CONTROLS = frozenset(range(0x20)) - {0x09, 0x0A, 0x0C, 0x0D}
+_TEXT_CONTROLS = re.compile("[\x00-\x08\x0b\x0e-\x1f]")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,12 @@ class Sniffed:
 
 def sniff(data: bytes) -> Sniffed:
     """Classify *data* as PDF, UTF-8 plain text, an image, or something else."""
+    return by_magic(data) or (Sniffed("text", "UTF-8 plain text") if _is_text(data)
+                              else Sniffed("other", "binary data of an unknown type"))
+
+
+def by_magic(data: bytes) -> Sniffed | None:
+    """The kind *data*'s first bytes announce (PDF, image, archive), or ``None``: cheap, reads no more."""
     if data.startswith(PDF_MAGIC):
         return Sniffed("pdf", "PDF document")
     for magic, name in _IMAGES:
@@ -52,9 +59,7 @@ def sniff(data: bytes) -> Sniffed:
     for magic, name in _OTHERS:
         if data.startswith(magic):
             return Sniffed("other", name)
-    if _is_text(data):
-        return Sniffed("text", "UTF-8 plain text")
-    return Sniffed("other", "binary data of an unknown type")
+    return None
 
 
 def _is_text(data: bytes) -> bool:
@@ -62,4 +67,4 @@ def _is_text(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return not any(ord(ch) in _TEXT_CONTROLS for ch in text)
+    return _TEXT_CONTROLS.search(text) is None

@@ -43,7 +43,7 @@ def clean_summary(seed: int) -> list[str]:
     day = rng.randint(1, 28)
     return [
         "Treatment summary - Example Dermatology Clinic (synthetic test document)",
-        f"Client: Test Patient {seed}",
+        "Client: [redacted]",
         f"Date of service: 2024-{rng.randint(1, 12):02d}-{day:02d}",
         f"Fitzpatrick skin type: {rng.choice(SKIN_TYPES)}",
         f"Treatment: {rng.choice(TREATMENTS)}",
@@ -60,25 +60,40 @@ def clean_summary(seed: int) -> list[str]:
     ]
 
 
-# rule id -> lines that plant one identifier of that rule (all synthetic).
+# rule id -> lines that plant one identifier of that rule (all synthetic), written the ways
+# real summaries write them: separators, label variants, a label a few words before its value.
+# A "\n" splits a line where a typesetter would have broken (and hyphenated) it.
 PLANTED = {
-    "ssn": ["SSN: 123-45-6789", "Social Security number 123456789"],
-    "phone": ["Phone: (555) 010-1234", "Fax: 555-010-9999", "Mobile +1 555 010 0142"],
-    "email": ["Email: test.patient@example.com"],
+    "person-name": ["Patient: Jane Q. Testperson", "Client name: Testa Exampledottir", "Name: Doe, Jane",
+                    "CLIENT: TESTA EXAMPLEDOTTIR"],
+    "ssn": ["SSN: 123-45-6789", "Social Security number 123456789", "SSN: 123 45 6789", "SS# 123.45.6789",
+            "Social security number (on file): 123456789"],
+    "phone": ["Phone: (555) 010-1234", "Fax: 555-010-9999", "Mobile +1 555 010 0142", "Tel. 5550100199",
+              "Referring office +44 20 7946 0958", "Phone no. 0044 20 7946 0958", "Mobile: +49 (0)30 1234 5678",
+              "call 555.010.1234 to book"],
+    "email": ["Email: test.patient@example.com", "Contact: effie.officer@example.org"],
     "url": ["Portal: https://portal.example.com/records/4471", "See www.example.org/test-patient"],
-    "ip-address": ["Uploaded from 192.0.2.44", "Device address 2001:db8::17"],
-    "medical-record-number": ["MRN: 00482913", "Medical record no. MR-2291-07"],
-    "health-plan-number": ["Member ID: XJH4418207", "Insurance no. 77812-0042"],
-    "account-number": ["Account number: 4400-1234-88"],
-    "license-number": ["Driver's license: D1234-5678-9012", "Licence no. LE-20931"],
+    "ip-address": ["Uploaded from 192.0.2.44", "Device address 2001:db8::17", "Uploaded from 10.0.0.7.",
+                   "Kiosk 172.16.254.3, front desk", "Loopback test from ::1"],
+    "medical-record-number": ["MRN: 00482913", "Medical record no. MR-2291-07", "MRN 0048 2913", "Patient ID: PT.44812",
+                              "File number: 2024/0193", "Chart Nr. 55821", "MRN (this clinic): 00482913"],
+    "health-plan-number": ["Member ID: XJH4418207", "Insurance no. 77812-0042", "Beneficiary No. 77812 0042",
+                           "Policy #: PL.2291.07", "Member ID on file: XJH4418207",
+                           "Insurance bene-\nficiary number: 77812-0042"],
+    "account-number": ["Account number: 4400-1234-88", "Acct. No. 9912 0044", "Account Nr: 4400.1234.88",
+                       "Billing account ID: BA-55012"],
+    "license-number": ["Driver's license: D1234-5678-9012", "Licence no. LE-20931", "Certificate number: LE 20931",
+                       "Cert. No. 7731002", "Certificate number (state board): 7731002"],
     "vehicle-vin": ["Vehicle VIN 1HGCM82633A004352"],
-    "vehicle-plate": ["License plate: 7ABC123"],
-    "device-identifier": ["Pacemaker serial number: PMK-88213", "Implant UDI: 00844588003288"],
-    "date-of-birth": ["DOB: 03/14/1961", "Date of birth: March 14, 1961"],
-    "admission-date": ["Admitted: 02/01/2024"],
-    "discharge-date": ["Discharge date: 2024-02-05"],
-    "death-date": ["Date of death: 04/30/2023"],
-    "age-over-89": ["Age: 93"],
+    "vehicle-plate": ["License plate: 7ABC123", "Plate no. TST-4821"],
+    "device-identifier": ["Pacemaker serial number: PMK-88213", "Implant UDI: 00844588003288", "Serial No. PMK 88213",
+                          "Device ID: DEV.4471"],
+    "date-of-birth": ["DOB: 03/14/1961", "Date of birth: March 14, 1961", "DOB 14.03.1961", "Date of birth: 14th March 1961",
+                      "Born on the 14th of March, 1961", "Date of birth (per ID): 1961/03/14"],
+    "admission-date": ["Admitted: 02/01/2024", "Admitted on the 1st of February 2024"],
+    "discharge-date": ["Discharge date: 2024-02-05", "Discharged on 5th February, 2024"],
+    "death-date": ["Date of death: 04/30/2023", "Date of death: April 30th, 2023"],
+    "age-over-89": ["Age: 93", "A 94yo client", "95 years of age"],
     "street-address": ["Address: 100 Example Street", "Mail to PO Box 1234"],
     "zip-code": ["Springfield, IL 62701"],
 }

@@ -73,8 +73,24 @@ def test_errors_are_one_line_and_exit_2(write, capsys) -> None:
     assert _main(["inspect", write("e.pdf", hostile.encrypted())]) == 2
     assert capsys.readouterr().err.endswith("the PDF is encrypted; send an unencrypted copy\n")
     assert _main(["inspect", write("p.pdf", hostile.many_pages()), "--max-pages", "20"]) == 2
-    assert "more than 20 pages" in capsys.readouterr().err
+    assert "more pages than the limit of 20 pages (--max-pages)" in capsys.readouterr().err
     assert _main(["inspect", "/nonexistent/file.pdf"]) == 2
     assert "cannot read" in capsys.readouterr().err
     assert _main(["inspect", write("x.pdf", b"%PDF-1.7\n"), "--timeout", "0"]) == 2
     assert "timeout_seconds must be a positive number" in capsys.readouterr().err
+
+
+def test_sizes_are_checked_before_reading_and_shown_in_human_units(write, capsys) -> None:
+    path = write("big.txt", b"Follow-up in 4 weeks\n" * 600)  # 12.6 KiB of text
+    assert _main(["inspect", path, "--allow-text", "--max-input-size", "8KiB"]) == 2
+    assert capsys.readouterr().err.endswith(
+        "the file is larger than the limit of 8 KiB (--max-input-size)\n")
+    assert _main(["inspect", path, "--allow-text", "--max-text-size", "0.5 KiB"]) == 2
+    assert capsys.readouterr().err.endswith("the text is larger than the limit of 512 bytes (--max-text-size)\n")
+    assert _main(["inspect", path, "--allow-text", "--max-text-size", "13KiB"]) == 0
+
+
+def test_a_bad_size_option_is_a_usage_error(write, capsys) -> None:
+    with pytest.raises(SystemExit):
+        _main(["inspect", write("a.txt", b"x"), "--max-text-size", "lots"])
+    assert "not a size: 'lots'" in capsys.readouterr().err

@@ -79,7 +79,7 @@ def test_plain_text_needs_allow_text_and_is_scanned() -> None:
 
 
 def test_text_size_is_capped() -> None:
-    with pytest.raises(LimitExceeded, match="larger than 10 bytes"):
+    with pytest.raises(LimitExceeded, match=r"^the text is larger than the limit of 10 bytes \(--max-text-size\)$"):
         inspect_document(TEXT, allow_text=True, limits=Limits(max_text_bytes=10))
 
 
