@@ -31,7 +31,11 @@ TOTP_DIGITS = 6
 TOTP_PERIOD = 30  # seconds per step (RFC 6238's default, what authenticator apps expect)
 TOTP_DRIFT_STEPS = 1  # accept the previous and the next code too: phones' clocks drift
 TOTP_ISSUER = "carebridge"  # shown by authenticator apps beside the account
-_DUMMY_PASSWORD = "not a password: verified when the e-mail is unknown"
+# Verified instead of a real hash when the e-mail is unknown: a hash made with
+# the library's current parameters, so it costs what a real check costs. Should
+# the library's defaults change, Hasher makes a new one at first use.
+_DUMMY_HASH = "$argon2id$v=19$m=65536,t=3,p=4$OoAHDMf8idUC6XHaeMHxvA$FGQjwJpltCRwQXHPgTxgkfAjU1RbC8+nHqd5np3CpLQ"
+_DUMMY_PASSWORD = "carebridge dummy: verified when the e-mail is unknown"
 
 
 class Hasher:
@@ -40,7 +44,7 @@ class Hasher:
     def __init__(self) -> None:
         self._argon2 = PasswordHasher()  # the library's recommended (RFC 9106) parameters
         self._slots = asyncio.Semaphore(MAX_CONCURRENT_HASHES)
-        self._dummy: str | None = None
+        self._dummy: str | None = None if self._argon2.check_needs_rehash(_DUMMY_HASH) else _DUMMY_HASH
 
     async def hash(self, password: str) -> str:
         async with self._slots:
