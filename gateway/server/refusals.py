@@ -28,10 +28,11 @@ from .middleware import REQUEST_ID, instance
 from .problems import Problem
 from .usecases.caller import Caller, Credentials, IPAddress, SessionCredentials, authenticate
 from .usecases.refusal import Refusal
-from .usecases.signin import SignInRefusal, touch
+from .usecases.signin import SignInRefusal, Touches, touch
 from .vocabulary import LogAction, Why
 
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)
+TOUCHES: web.AppKey[Touches] = web.AppKey("session_touches", Touches)  # set by signin.install
 PURPOSE_HEADER = "Carebridge-Purpose"
 ADDRESS_CACHE_SIZE = 4096  # parsed client addresses: parsing costs more than the rest of a small download
 _ACTION = "carebridge_log_action"
@@ -70,8 +71,8 @@ async def decisions(request: web.Request, handler):
         await record(request.app, caller, refusal, getattr(handler_fn, _ACTION, None))
         page = getattr(handler_fn, _PAGE, None)
         return (page and page(request, refusal)) or render(refusal, instance(request))
-    if isinstance(caller.credentials, SessionCredentials) and response.status < 400:
-        await touch(request.app[SERVICES], caller)  # a session in use does not go idle
+    if isinstance(caller.credentials, SessionCredentials) and response.status < 400 and TOUCHES in request.app:
+        await touch(request.app[SERVICES], caller, request.app[TOUCHES])  # a session in use does not go idle
     return response
 
 

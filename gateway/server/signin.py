@@ -22,12 +22,12 @@ from aiohttp import web
 from . import cookies
 from .context import SERVICES, SETTINGS
 from .passwords import MAX_PASSWORD_LENGTH, Hasher
-from .refusals import CALLER, logs_as, with_account
+from .refusals import CALLER, TOUCHES, logs_as, with_account
 from .upload import parse_json
 from .usecases.caller import Caller
 from .usecases.enrollment import complete_enrollment, open_enrollment
 from .usecases.refusal import Refusal
-from .usecases.signin import account_key, list_sessions, revoke_session, sign_in, sign_out
+from .usecases.signin import Touches, account_key, list_sessions, revoke_session, sign_in, sign_out
 from .vocabulary import LogAction, Why
 from .wire import iso
 
@@ -38,8 +38,9 @@ MAX_FIELD = 200  # characters of an enrollment token or a TOTP code
 
 
 def install(app: web.Application) -> None:
-    """Add the routes, and the password hasher they share."""
+    """Add the routes, the password hasher they share, and the sessions' activity record."""
     app[HASHER] = Hasher()
+    app[TOUCHES] = Touches()
     app.add_routes(routes())
 
 

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from ._driver import driver_select, stored_time
 from .identity import User
 from .schema import enrollments, orgs, sessions, user_credentials, users
 
@@ -149,9 +150,21 @@ def _session(row) -> SessionRecord:
                          row.end_reason, row.user_agent)
 
 
+# Prebuilt, and run straight through the driver: every request from a browser runs it.
+_FIND_SESSION_SQL = (
+    "SELECT s.id, s.created_at, s.last_seen_at, s.expires_at, s.ended_at, s.end_reason, s.user_agent,"
+    " u.id, u.email, u.org_id, u.role, o.kind, u.disabled_at"
+    " FROM sessions s JOIN users u ON u.id = s.user_id JOIN orgs o ON o.id = u.org_id"
+    " WHERE s.secret_hash = ?")
+
+
 def find_session(conn: Connection, secret_hash: bytes) -> SessionRecord | None:
-    row = conn.execute(_with_user(*_SESSION, table=sessions).where(sessions.c.secret_hash == secret_hash)).first()
-    return None if row is None else _session(row)
+    rows = driver_select(conn, _FIND_SESSION_SQL, (secret_hash,))
+    if not rows:
+        return None
+    ((sid, created, seen, expires, ended, reason, agent, user_id, email, org_id, role, kind, disabled),) = rows
+    return SessionRecord(sid, User(user_id, email, org_id, role, kind, disabled is not None), stored_time(created),
+                         stored_time(seen), stored_time(expires), stored_time(ended), reason, agent)
 
 
 def live_sessions(conn: Connection, user_id: str, now: datetime, idle_since: datetime) -> list[SessionRecord]:

@@ -17,10 +17,11 @@ sign-in.
 from __future__ import annotations
 
 import hashlib
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from carebridge.storage.db.accounts import SessionRecord, StoredCredentials
+from carebridge.storage.db.accounts import TOUCH_EVERY, SessionRecord, StoredCredentials
 from carebridge.storage.db.identity import User
 from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
@@ -37,6 +38,7 @@ from .services import Services
 SIGNED_OUT, REVOKED = "signed_out", "revoked"  # sessions' end reasons
 SIGN_IN_FAILED = "e-mail, password or code not accepted"
 MAX_USER_AGENT = 200  # characters kept of the User-Agent, to tell one's sessions apart
+MAX_TRACKED_SESSIONS = 100_000  # sessions whose last write a process remembers: bounds its memory
 
 
 class SignInRefusal(Refusal):
@@ -157,14 +159,35 @@ async def revoke_session(svc: Services, caller: Caller, session_id: str) -> bool
     return await svc.store.write(unit)
 
 
-async def touch(svc: Services, caller: Caller) -> None:
+class Touches:
+    """When this process last recorded each session's activity, so that it writes at most once a
+    :data:`~carebridge.storage.db.accounts.TOUCH_EVERY` per session (the database checks it too)."""
+
+    def __init__(self, tracked: int = MAX_TRACKED_SESSIONS) -> None:
+        self._last: OrderedDict[bytes, datetime] = OrderedDict()
+        self._tracked = tracked
+
+    def due(self, secret_hash: bytes, now: datetime) -> bool:
+        """True (and remembered) when a write is due for this session at *now*."""
+        last = self._last.get(secret_hash)
+        if last is not None and timedelta(0) <= now - last < TOUCH_EVERY:
+            return False
+        self._last[secret_hash] = now
+        self._last.move_to_end(secret_hash)
+        while len(self._last) > self._tracked:
+            self._last.popitem(last=False)
+        return True
+
+
+async def touch(svc: Services, caller: Caller, touches: Touches) -> None:
     """Record activity on the caller's session, from which the idle timeout counts.
 
     At most once per :data:`~carebridge.storage.db.accounts.TOUCH_EVERY` per
     session the row is written; the idle timeout is that much less exact.
     """
     credentials = caller.credentials
-    if not isinstance(credentials, SessionCredentials):
+    if not isinstance(credentials, SessionCredentials) or not touches.due(credentials.secret_hash,
+                                                                          svc.store.clock()):
         return
     idle = credentials.idle_timeout
     await svc.store.write(lambda tx: tx.accounts.touch_session(credentials.secret_hash, tx.now, tx.now - idle))
