@@ -11,6 +11,12 @@ request or the lockout counters.
 
 Each route names the action its refusals are logged under with
 :func:`logs_as` on its handler.
+
+Failed sign-ins (:class:`~.usecases.signin.SignInRefusal`) count like failed
+tokens, against the address and the account the e-mail names; a session
+cookie's failures count against the address. After a request a session
+cookie served, the session's activity is recorded (its idle timeout counts
+from it).
 """
 
 from __future__ import annotations

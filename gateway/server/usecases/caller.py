@@ -7,6 +7,13 @@ of the aiohttp request. The principal is resolved by :func:`authenticate`
 inside the use case's own read or write unit, so the hottest path (a
 download) costs one database round trip, and a revoked token stops working
 at once.
+
+A browser signed in to a session (:mod:`..cookies`) authenticates the same
+way, with :class:`SessionCredentials` instead of a bearer token (which wins
+when both are sent), to the same :class:`Principal`. A session also ends
+after its idle and absolute timeouts, and a cookie-authenticated request
+that changes something is refused (``csrf_header``, ``csrf_origin``) unless
+it shows it was not sent by another site.
 """
 
 from __future__ import annotations
@@ -116,6 +123,9 @@ def authenticate(db: Reader, caller: Caller, now: datetime) -> Principal:
     return Principal(record.user, record.id)
 
 
+SIGN_IN_AGAIN = "the session has ended; sign in again (or use an API token)"
+
+
 def _session_principal(db: Reader, caller: Caller, credentials: SessionCredentials, now: datetime) -> Principal:
     """The principal of a session cookie: like a token, plus the idle and absolute timeouts and CSRF."""
     session = db.accounts.find_session(credentials.secret_hash)
@@ -129,12 +139,9 @@ def _session_principal(db: Reader, caller: Caller, credentials: SessionCredentia
         raise _unauthorized(fault, SIGN_IN_AGAIN, object=session.id, actor=session.user)
     if caller.csrf_fault is not None:
         # Not an authentication failure (the cookie is good): refused under the route's action.
-        raise Refusal(caller.csrf_fault, f"a signed-in browser request that changes something needs the "
-                      f"X-Carebridge-CSRF header and this gateway's Origin", actor=session.user)
+        raise Refusal(caller.csrf_fault, "a signed-in browser request that changes something needs the "
+                      "X-Carebridge-CSRF header and this gateway's Origin", actor=session.user)
     return Principal(session.user, session.id, session_id=session.id)
-
-
-SIGN_IN_AGAIN = "the session has ended; sign in again (or use an API token)"
 
 
 def _unauthorized(why: Why, detail: str = "a valid API token is required (Authorization: Bearer cb1.…)",

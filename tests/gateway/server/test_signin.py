@@ -11,10 +11,9 @@ from http.cookies import SimpleCookie
 
 import pyotp
 import pytest
-from carebridge.gateway.server import admin
 
-from .conftest import DB_BACKENDS, SPA, World, matching, rid
-from .signin_helpers import CSRF, PASSWORD, Browser, code_now, enroll, enrollment_token, sign_in, sign_in_reply
+from .conftest import DB_BACKENDS, World, matching, rid
+from .signin_helpers import CSRF, PASSWORD, code_now, enroll, enrollment_token, sign_in, sign_in_reply
 
 pytestmark = pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
 

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 
 import pytest
 from carebridge.gateway.cli import main
-from carebridge.gateway.server import admin
 
 from .conftest import DB_BACKENDS, SPA, World, matching
 from .signin_helpers import CSRF, PASSWORD, code_now, enroll, enrollment_token, sign_in, sign_in_reply
