@@ -13,8 +13,8 @@
 # Usage: scripts/bootstrap.sh      (PYTHON=/path/to/python3 to pick another interpreter)
 set -euo pipefail
 
-# Debian packages the test suite drives as real parts (ARCHITECTURE.md, "Real
-# parts"). Add more here, e.g. chromium for the browser tests.
+# Debian packages the test suite drives as real parts (docs/architecture.md, "Real
+# parts").
 APT_PACKAGES=(
     age        # /usr/bin/age + age-keygen 1.1.1: interop tests
     zsh        # the completion test has zsh parse and bind the script it is given

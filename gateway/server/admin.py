@@ -7,14 +7,15 @@ so the access log records who was created and which referrals exist.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from carebridge.policies import OrgKind, Role
 from carebridge.storage.db import identity
 from carebridge.storage.db.store import Store, Tx
 
-from . import linkkeys, tokens
+from . import enrollment, linkkeys, tokens
 from .settings import Settings
+from .vocabulary import LogAction
 
 CLI_ACTOR = "operator-cli"
 OPERATOR_ORG = "operator"
@@ -30,6 +31,7 @@ class AdminError(Exception):
 class CreatedUser:
     user: identity.User
     token: str  # shown once
+    enrollment: enrollment.IssuedLink | None = None  # its URL is shown (or mailed) once
 
 
 def _log(tx: Tx, action: str, object_id: str | None) -> None:
@@ -81,7 +83,8 @@ def create_user(store: Store, settings: Settings, email: str, org_name: str, rol
         org = _org(tx, org_name)
         if tx.identity.find_user_by_email(email) is not None:
             raise AdminError("a user with this e-mail exists")
-        return _create_user(tx, settings, email, org, role)
+        created = _create_user(tx, settings, email, org, role)
+        return replace(created, enrollment=_issue_enrollment(tx, settings, created.user))
 
     return store.write_sync(unit)
 
@@ -91,6 +94,27 @@ def _create_user(tx: Tx, settings: Settings, email: str, org: identity.Org, role
                                 role=role, now=tx.now)
     _log(tx, "user.create", user.id)
     return CreatedUser(user, _issue_token(tx, user, settings))
+
+
+def _issue_enrollment(tx: Tx, settings: Settings, user: identity.User) -> enrollment.IssuedLink:
+    link = enrollment.issue(tx, settings, user)
+    _log(tx, LogAction.enroll_issue.value, link.enrollment_id)
+    return link
+
+
+def enroll(store: Store, settings: Settings, email: str) -> tuple[identity.User, enrollment.IssuedLink]:
+    """A fresh enrollment link for an existing user (older links keep working until used or expired)."""
+    email = _email(email)
+
+    def unit(tx: Tx) -> tuple[identity.User, enrollment.IssuedLink]:
+        user = tx.identity.find_user_by_email(email)
+        if user is None:
+            raise AdminError("no user with this e-mail")
+        if user.disabled:
+            raise AdminError("this user is disabled")
+        return user, _issue_enrollment(tx, settings, user)
+
+    return store.write_sync(unit)
 
 
 def add_referral(store: Store, clinic_name: str, spa_name: str) -> None:

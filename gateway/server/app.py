@@ -18,7 +18,7 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import amendments, audit, directory, documents, jobs, linkkeys, links
+from . import amendments, audit, directory, documents, jobs, linkkeys, links, signin
 from .checkpoints import Checkpointer, verify_anchors
 from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SERVICES, SETTINGS, STORE
 from .lifecycle import Purger
@@ -57,6 +57,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
         web.get("/api/v1/openapi.json", openapi),
     ])
     setup_web_app(app)  # /app/ assets, /api/v1/web/release, the release log entry at start
+    signin.install(app)
     return app
 
 

@@ -37,11 +37,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kind", required=True, choices=["clinic", "spa", "compliance", "operator"],
                    help="clinics send, spas receive, compliance offices audit")
     user = verbs.add_parser("user", help="users").add_subparsers(dest="user_verb", required=True)
-    p = user.add_parser("create", help="create a user; prints its id and API token (once)")
+    p = user.add_parser("create", help="create a user; prints its id, API token and enrollment link (once)")
     p.add_argument("email", help="the user's e-mail (their name in the directory)")
     p.add_argument("--org", required=True, help="the organisation's name")
     p.add_argument("--role", required=True, choices=["uploader", "recipient", "auditor", "admin"],
                    help="uploader (clinic), recipient (spa), auditor (compliance) or admin")
+    enroll = user.add_parser("enroll", help="issue a fresh one-time enrollment link (password + second factor)")
+    enroll.add_argument("email", help="the user's e-mail")
     ref = verbs.add_parser("referral", help="clinic -> spa referrals").add_subparsers(
         dest="referral_verb", required=True)
     p = ref.add_parser("add", help="allow a clinic to send to a spa")
@@ -54,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="link_key_verb", required=True)
     lk.add_parser("rotate", help="sign new links with a new key; old links keep working until they expire")
     verbs.add_parser("purge", help="run one pass of the purge job now (expired and revoked documents)")
-    for parser in list(verbs.choices.values()) + [org.choices["create"], user.choices["create"],
+    for parser in list(verbs.choices.values()) + [org.choices["create"], user.choices["create"], enroll,
                                                    ref.choices["add"], tok.choices["revoke"],
                                                    lk.choices["rotate"]]:
         _deployment_flags(parser)
@@ -172,6 +174,25 @@ def _purge(store, settings) -> dict:
     return asyncio.run(run())
 
 
+def _user(args, store, settings, admin) -> dict:
+    """``admin user create`` / ``enroll``: the enrollment link is printed, and mailed when SMTP is set."""
+    from . import enrollment_mail
+    from .wire import iso
+
+    if args.user_verb == "enroll":
+        user, link = admin.enroll(store, settings, args.email)
+        result = {"user_id": user.id, "email": user.email}
+    else:
+        created = admin.create_user(store, settings, args.email, args.org, args.role)
+        user, link = created.user, created.enrollment
+        result = {"user_id": user.id, "email": user.email, "token": created.token}
+    result |= {"enrollment_url": link.url, "enrollment_expires_at": iso(link.expires_at)}
+    if enrollment_mail.enabled(settings):
+        error = enrollment_mail.send(settings, user.email, link)
+        result["enrollment_mail"] = "sent" if error is None else f"not sent ({error})"
+    return result
+
+
 def _dispatch(args, store, settings, admin) -> dict | None:
     verb = args.admin_verb
     if verb == "migrate":
@@ -185,8 +206,7 @@ def _dispatch(args, store, settings, admin) -> dict | None:
         org = admin.create_org(store, args.name, args.kind)
         return {"org_id": org.id, "name": org.name, "kind": org.kind}
     if verb == "user":
-        created = admin.create_user(store, settings, args.email, args.org, args.role)
-        return {"user_id": created.user.id, "email": created.user.email, "token": created.token}
+        return _user(args, store, settings, admin)
     if verb == "referral":
         admin.add_referral(store, args.clinic, args.spa)
         return {"referral": f"{args.clinic} -> {args.spa}"}

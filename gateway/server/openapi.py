@@ -67,8 +67,73 @@ _LISTING = {"type": "object", "properties": {"documents": {"type": "array", "ite
                                              "next_cursor": {"type": ["string", "null"]}}}
 
 
-def _paths() -> dict:
+_CSRF = [{"name": "X-Carebridge-CSRF", "in": "header", "required": True, "schema": {"const": "1"},
+          "description": "1. Also required, with this gateway's Origin, on every POST, PUT, PATCH and DELETE"
+                         " authenticated by the session cookie"}]
+_SIGNIN = {"type": "object", "required": ["email", "password"], "additionalProperties": True,
+           "properties": {"email": {"type": "string", "maxLength": 320},
+                          "password": {"type": "string", "maxLength": 1024},
+                          "totp_code": {"type": "string", "description": "the authenticator app's 6 digits"
+                                        " (required when the account has a second factor)"}}}
+_ENROLL = {"type": "object", "required": ["token"],
+           "properties": {"token": {"type": "string", "description": "ce1.…, the enrollment link's fragment"}}}
+_ENROLL_DONE = {"type": "object", "required": ["token", "password"],
+                "properties": {"token": {"type": "string"}, "password": {"type": "string", "minLength": 12},
+                               "totp_code": {"type": "string", "description": "a code for the offered secret;"
+                                             " required when totp_required"}}}
+_SESSION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+                "description": "a session id (ses_…) from GET /api/v1/auth/sessions"}]
+
+
+def _body(schema: dict) -> dict:
+    return {"required": True, "content": {"application/json": {"schema": schema}}}
+
+
+def _signin_paths() -> dict:
     return {
+        "/api/v1/auth/enrollment": {"post": _op(
+            "check an enrollment link and get the TOTP secret to set up (the same one until enrollment"
+            " completes; logged as auth.enroll.open)",
+            {"200": _json(_OBJ, "user_id, email, role, totp_required, totp_secret, totp_uri, expires_at"),
+             "401": _error("unknown enrollment link (logged)"),
+             "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
+             "410": _error("enrollment link expired or used (logged)"), "422": _error("malformed body")},
+            auth=False, params=_CSRF, body=_body(_ENROLL))},
+        "/api/v1/auth/enrollment/complete": {"post": _op(
+            "set the password and confirm the second factor with a code; uses up the user's enrollment"
+            " links and ends their sessions (logged as auth.enroll)",
+            {"201": _json(_OBJ, "user_id, email"), "401": _error("unknown enrollment link (logged)"),
+             "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
+             "410": _error("enrollment link expired or used (logged)"),
+             "422": _error("weak password, a code that does not match, a code required, or malformed body")},
+            auth=False, params=_CSRF, body=_body(_ENROLL_DONE))},
+        "/api/v1/auth/signin": {"post": _op(
+            "sign in with e-mail, password and TOTP code: sets the session cookie (__Host-carebridge-session;"
+            " carebridge-session on plain-http loopback), HttpOnly, SameSite=Strict (logged as auth.signin)",
+            {"200": _json(_OBJ, "user_id, email, role, session_id, expires_at, idle_timeout_seconds,"
+                                " csrf_header; Set-Cookie"),
+             "401": _error("sign-in failed: every cause answers the same (logged with the cause)"),
+             "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
+             "422": _error("malformed body"),
+             "429": _error("too many failures from this address or for this account (Retry-After)")},
+            auth=False, params=_CSRF, body=_body(_SIGNIN))},
+        "/api/v1/auth/signout": {"post": _op(
+            "end this session and clear the cookie (logged as auth.signout)",
+            {"204": {"description": "signed out"},
+             "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
+             "409": _error("the request used an API token, not a session")})},
+        "/api/v1/auth/sessions": {"get": _op(
+            "your sessions that still work (current: the one this request came with)", {"200": _json(_OBJ)})},
+        "/api/v1/auth/sessions/{id}/revoke": {"post": _op(
+            "end one of your sessions (logged as auth.session.revoke)",
+            {"204": {"description": "ended (the cookie is cleared when it was this session)"},
+             "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
+             "404": _error("no such open session of yours")}, params=_SESSION_ID)},
+    }
+
+
+def _paths() -> dict:
+    return _signin_paths() | {
         "/api/v1/health": {"get": _op("liveness", {"200": _json(_OBJ)}, auth=False)},
         "/api/v1/openapi.json": {"get": _op("this document", {"200": _json(_OBJ)}, auth=False)},
         "/api/v1/me": {"get": _op("the calling user and their active keys", {"200": _json(_OBJ)})},
@@ -140,6 +205,18 @@ def _paths() -> dict:
             "end one link now (its issuer only; logged)",
             {"204": {"description": "revoked"}, "404": _error("no such link of yours"),
              "410": _error("already revoked")}, params=_ID)},
+        "/api/v1/web/release": {"get": _op(
+            "the served web app's manifest (assets, SHA-256, SRI, root), its web.release log entry"
+            " and a C2SP tlog-proof of it (null until a checkpoint covers it); for verify-web",
+            {"200": _json(_OBJ), "404": _error("this gateway serves no web app")}, auth=False)},
+        "/app/{name}": {"get": _op(
+            "a static asset of the web app, by its content-hashed name (immutable)",
+            {"200": {"description": "the asset", "content": {"text/javascript": {}, "text/css": {}}},
+             "404": _error("not an asset of the served release")}, auth=False,
+            params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}])},
+        "/keys/new": {"get": _op("the key setup page: a key file made in the browser",
+                                 {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
+                                 auth=False)},
         "/l/{token}": {"get": _op(
             "open a link: an HTML page (or, with Accept: application/json, the manifest and the meta"
             " ciphertext); spends nothing, so a mail scanner's prefetch cannot use a link up (logged)",
@@ -213,10 +290,14 @@ def openapi_document() -> dict:
                  "description": "End-to-end encrypted document exchange. Errors are RFC 9457 "
                                 f"problem details whose type starts with {PROBLEM_TYPE_PREFIX}."},
         "paths": _paths(),
-        "security": [{"token": []}],
+        "security": [{"token": []}, {"session": []}],
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer",
-                                          "description": "API token cb1.<id>.<secret>"}},
+                                          "description": "API token cb1.<id>.<secret>"},
+                                "session": {"type": "apiKey", "in": "cookie", "name": "__Host-carebridge-session",
+                                            "description": "a browser session from /api/v1/auth/signin"
+                                                           " (carebridge-session on plain-http loopback);"
+                                                           " the bearer token wins when both are sent"}},
             "schemas": {"Problem": {"type": "object", "required": ["type", "title", "status"],
                                     "properties": {"type": {"type": "string"},
                                                    "title": {"type": "string"},

@@ -11,25 +11,34 @@ request or the lockout counters.
 
 Each route names the action its refusals are logged under with
 :func:`logs_as` on its handler.
+
+Failed sign-ins (:class:`~.usecases.signin.SignInRefusal`) count like failed
+tokens, against the address and the account the e-mail names; a session
+cookie's failures count against the address. After a request a session
+cookie served, the session's activity is recorded (its idle timeout counts
+from it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 from collections.abc import Callable
 
 from aiohttp import web
 
-from . import tokens
-from .context import LOCKOUTS, SETTINGS, STORE
+from . import cookies, tokens
+from .context import LOCKOUTS, SERVICES, SETTINGS, STORE
 from .middleware import REQUEST_ID, instance
 from .problems import Problem
-from .usecases.caller import Caller, Credentials, IPAddress, authenticate
+from .usecases.caller import Caller, Credentials, IPAddress, SessionCredentials, authenticate
 from .usecases.refusal import Refusal
+from .usecases.signin import SignInRefusal, Touches, touch
 from .vocabulary import LogAction, Why
 
 CALLER: web.RequestKey[Caller] = web.RequestKey("caller", Caller)
+TOUCHES: web.AppKey[Touches] = web.AppKey("session_touches", Touches)  # set by signin.install
 PURPOSE_HEADER = "Carebridge-Purpose"
 ADDRESS_CACHE_SIZE = 4096  # parsed client addresses: parsing costs more than the rest of a small download
 _ACTION = "carebridge_log_action"
@@ -60,7 +69,7 @@ async def decisions(request: web.Request, handler):
     caller = build_caller(request)
     request[CALLER] = caller
     try:
-        return await handler(request)
+        response = await handler(request)
     except Refusal as refusal:
         handler_fn = getattr(request.match_info, "handler", None)
         if refusal.actor is None and not getattr(handler_fn, _PUBLIC, True) and refusal.action is not LogAction.auth:
@@ -68,6 +77,9 @@ async def decisions(request: web.Request, handler):
         await record(request.app, caller, refusal, getattr(handler_fn, _ACTION, None))
         page = getattr(handler_fn, _PAGE, None)
         return (page and page(request, refusal)) or render(refusal, instance(request))
+    if isinstance(caller.credentials, SessionCredentials) and response.status < 400 and TOUCHES in request.app:
+        await touch(request.app[SERVICES], caller, request.app[TOUCHES])  # a session in use does not go idle
+    return response
 
 
 async def _authenticated_first(app: web.Application, caller: Caller, refusal: Refusal) -> Refusal:
@@ -85,9 +97,11 @@ async def _authenticated_first(app: web.Application, caller: Caller, refusal: Re
 def build_caller(request: web.Request) -> Caller:
     address = client_address(request)
     header = request.headers.get("Authorization")
-    credentials, fault = None, None
-    if header is None:
-        fault = Why.missing_token
+    credentials, fault, csrf = None, None, None
+    if header is None:  # a bearer token wins over a session cookie: the cookie counts only without one
+        credentials, fault = _session_cookie(request)
+        if credentials is not None:
+            csrf = cookies.csrf_fault(request.method, request.headers, request.app[SETTINGS])
     else:
         scheme, _, token = header.partition(" ")
         parsed = tokens.parse(token.strip()) if scheme.lower() == "bearer" else None
@@ -100,7 +114,27 @@ def build_caller(request: web.Request) -> Caller:
     waits = [w for w in waits if w is not None]
     return Caller(request_id=request[REQUEST_ID], address=address, ip=_parse_address(address),
                   credentials=credentials, credential_fault=fault, locked_for=max(waits) if waits else None,
-                  purpose=request.headers.get(PURPOSE_HEADER))
+                  purpose=request.headers.get(PURPOSE_HEADER), csrf_fault=csrf)
+
+
+def _session_cookie(request: web.Request) -> tuple[SessionCredentials | None, Why | None]:
+    """The session cookie's credentials, else None and why (no cookie, or not one of ours)."""
+    settings = request.app[SETTINGS]
+    value = request.cookies.get(cookies.name(settings))
+    if value is None:
+        return None, Why.missing_token
+    secret_hash = cookies.parse(value)
+    if secret_hash is None:
+        return None, Why.bad_session
+    return SessionCredentials(secret_hash, settings.session_idle_timeout), None
+
+
+def with_account(request: web.Request, caller: Caller, account: str) -> Caller:
+    """*caller*, also locked out while the sign-in *account* key is (see usecases.signin.account_key)."""
+    wait = request.app[LOCKOUTS].retry_after(account)
+    if wait is None:
+        return caller
+    return dataclasses.replace(caller, locked_for=max(wait, caller.locked_for or 0.0))
 
 
 async def record(app: web.Application, caller: Caller, refusal: Refusal, route_action: LogAction | None) -> None:
@@ -111,7 +145,8 @@ async def record(app: web.Application, caller: Caller, refusal: Refusal, route_a
                   request_id=caller.request_id, client=caller.address)
     entries = [dict(action=action.value, outcome="deny", reason=refusal.why.value, object=refusal.object,
                     **fields)]
-    if action is LogAction.auth and refusal.why is not Why.locked_out and refusal.why.status == 401:
+    counted = action is LogAction.auth or isinstance(refusal, SignInRefusal)
+    if counted and refusal.why is not Why.locked_out and refusal.why.status == 401:
         entries += _count_failure(app, caller, refusal, fields)
 
     def unit(tx) -> None:
@@ -124,19 +159,24 @@ async def record(app: web.Application, caller: Caller, refusal: Refusal, route_a
 def _count_failure(app: web.Application, caller: Caller, refusal: Refusal, fields: dict) -> list[dict]:
     """Count a failed authentication against the address and the account; the lockouts it starts."""
     credentials = caller.credentials
-    token_id = refusal.token_id or (credentials.token_id if credentials else None)
+    token_id = refusal.token_id or (credentials.token_id if isinstance(credentials, Credentials) else None)
+    address_key, account_key = _lockout_keys(caller.address, credentials, token_id)
+    # The logged object names a token id or (a sign-in's account) a user id; never a secret or an e-mail.
+    account_object = token_id
+    if isinstance(refusal, SignInRefusal):  # the account an e-mail names, existing or not
+        account_key, account_object = refusal.account, fields["actor"]
     started = []
-    for key in _lockout_keys(caller.address, credentials, token_id):
+    for key, obj in ((address_key, None), (account_key, account_object)):
         if key and app[LOCKOUTS].fail(key):
-            # The account key names a token id, never its secret.
             started.append(dict(action=LogAction.auth_lockout.value, outcome="deny", reason="too_many_failures",
-                                object=key.partition(":")[2] if key.startswith("token:") else None, **fields))
+                                object=obj, **fields))
     return started
 
 
-def _lockout_keys(address: str | None, credentials: Credentials | None,
+def _lockout_keys(address: str | None, credentials: Credentials | SessionCredentials | None,
                   token_id: str | None = None) -> tuple[str | None, str | None]:
-    token_id = token_id or (credentials.token_id if credentials else None)
+    """The address's and the account's lockout keys; a session cookie counts against its address only."""
+    token_id = token_id or (credentials.token_id if isinstance(credentials, Credentials) else None)
     return (f"addr:{address}" if address else None, f"token:{token_id}" if token_id else None)
 
 

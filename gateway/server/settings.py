@@ -101,6 +101,14 @@ class Settings:
     auth_failure_window: timedelta = timedelta(minutes=5)
     lockout_duration: timedelta = timedelta(minutes=15)
 
+    # -- sign-in for people (browser sessions) ----------------------------------
+    #: A session ends after this long without a request, and this long after
+    #: sign-in whatever happens (the idle and the absolute timeout).
+    session_idle_timeout: timedelta = timedelta(minutes=30)
+    session_lifetime: timedelta = timedelta(hours=12)
+    #: How long an enrollment link (``admin user create`` / ``admin user enroll``) works.
+    enrollment_lifetime: timedelta = timedelta(hours=72)
+
     # -- lifecycle --------------------------------------------------------------
     #: How often the purge job looks for expired and revoked documents.
     purge_interval: timedelta = timedelta(minutes=5)
@@ -154,7 +162,7 @@ class Settings:
 _DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after",
               "checkpoint_interval", "anchor_retention", "default_retention", "max_retention",
               "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval",
-              "mail_interval"}
+              "mail_interval", "session_idle_timeout", "session_lifetime", "enrollment_lifetime"}
 # PolicyLimits fields whose setting has another name.
 _LIMIT_SETTINGS = {"default_lifetime": "default_document_lifetime", "max_lifetime": "max_document_lifetime"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -253,6 +261,8 @@ def _check(s: Settings) -> None:
             raise SettingsError(f"{name}: must be positive")
     if s.default_retention > s.max_retention:
         raise SettingsError("default_retention: longer than max_retention")
+    if s.session_idle_timeout > s.session_lifetime:
+        raise SettingsError("session_idle_timeout: longer than session_lifetime")
     if s.smtp_security not in ("starttls", "tls", "none"):
         raise SettingsError("smtp_security: must be 'starttls', 'tls' or 'none'")
     if not 0 < s.smtp_port <= 65535:

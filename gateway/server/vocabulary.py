@@ -63,6 +63,13 @@ class LogAction(StrEnum):
     mail_failed = "mail.failed", "send a notification"
     admin = "admin", "administer the gateway"
     web_release = "web.release", "serve this web release"
+    signin = "auth.signin", "sign in"
+    signout = "auth.signout", "sign out"
+    session_list = "auth.sessions", "list your sessions"
+    session_revoke = "auth.session.revoke", "end one of your sessions"
+    enroll_open = "auth.enroll.open", "open an enrollment link"
+    enroll = "auth.enroll", "set a password and a second factor"
+    enroll_issue = "auth.enroll.issue", "issue an enrollment link"
 
 
 class Why(StrEnum):
@@ -173,6 +180,29 @@ class Why(StrEnum):
     no_active_keys = "no_active_keys", 404, "not-found", "No active keys"
     # -- the access log -----------------------------------------------------------------------
     no_checkpoint = "no_checkpoint", 404, "not-found", "No such checkpoint"
+    # -- sessions (logged as action ``auth``): a cookie that does not work ------------------
+    bad_session = "bad_session", 401, "unauthorized", "Authentication required"
+    session_ended = "session_ended", 401, "unauthorized", "Authentication required"
+    session_idle = "session_idle", 401, "unauthorized", "Authentication required"
+    session_expired = "session_expired", 401, "unauthorized", "Authentication required"
+    # -- a cookie-authenticated request that may come from another site --------------------
+    csrf_header = "csrf_header", 403, "csrf", "Cross-site request refused"
+    csrf_origin = "csrf_origin", 403, "csrf", "Cross-site request refused"
+    # -- sign-in (auth.signin): every failure answers the same; the log keeps which ----------
+    unknown_account = "unknown_account", 401, "sign-in-failed", "Sign-in failed"
+    wrong_password = "wrong_password", 401, "sign-in-failed", "Sign-in failed"
+    wrong_totp = "wrong_totp", 401, "sign-in-failed", "Sign-in failed"
+    totp_replayed = "totp_replayed", 401, "sign-in-failed", "Sign-in failed"
+    not_enrolled = "not_enrolled", 401, "sign-in-failed", "Sign-in failed"
+    account_disabled = "account_disabled", 401, "sign-in-failed", "Sign-in failed"
+    no_session = "no_session", 409, "no-session", "Not signed in with a session"
+    # -- enrollment links (auth.enroll…) ------------------------------------------------------
+    enrollment_unknown = "enrollment_unknown", 401, "enrollment-invalid", "This enrollment link cannot be used"
+    enrollment_expired = "enrollment_expired", 410, "enrollment-ended", "This enrollment link has ended"
+    enrollment_used = "enrollment_used", 410, "enrollment-ended", "This enrollment link has ended"
+    weak_password = "weak_password", 422, "weak-password", "Choose another password"
+    totp_required = "totp_required", 422, "totp-required", "A second factor is required"
+    totp_mismatch = "totp_mismatch", 422, "totp-mismatch", "The code does not match"
 
     @property
     def type(self) -> str:

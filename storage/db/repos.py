@@ -15,7 +15,8 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from . import documents, identity, keys, leases, ledger, lifecycle, links, outbox
+from . import accounts, documents, identity, keys, leases, ledger, lifecycle, links, outbox
+from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
 from .keys import KeyRecord
@@ -332,11 +333,72 @@ class Ledger:
         return ledger.tree_size(self._conn)
 
 
+class Accounts:
+    """Sign-in for people (passwords, TOTP, enrollment links, sessions): :mod:`.accounts` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def create_enrollment(self, *, id: str, user_id: str, token_hash: bytes, now: datetime,
+                          expires_at: datetime) -> None:
+        return accounts.create_enrollment(self._conn, id=id, user_id=user_id, token_hash=token_hash, now=now,
+                                          expires_at=expires_at)
+
+    def create_session(self, *, id: str, user_id: str, secret_hash: bytes, now: datetime, expires_at: datetime,
+                       user_agent: str | None) -> None:
+        return accounts.create_session(self._conn, id=id, user_id=user_id, secret_hash=secret_hash, now=now,
+                                       expires_at=expires_at, user_agent=user_agent)
+
+    def end_session(self, session_id: str, user_id: str, now: datetime, reason: str) -> bool:
+        return accounts.end_session(self._conn, session_id, user_id, now, reason)
+
+    def find_credentials(self, user_id: str) -> StoredCredentials | None:
+        return accounts.find_credentials(self._conn, user_id)
+
+    def find_enrollment(self, token_hash: bytes) -> EnrollmentRecord | None:
+        return accounts.find_enrollment(self._conn, token_hash)
+
+    def find_session(self, secret_hash: bytes) -> SessionRecord | None:
+        return accounts.find_session(self._conn, secret_hash)
+
+    def finish_enrollments(self, user_id: str, now: datetime) -> int:
+        return accounts.finish_enrollments(self._conn, user_id, now)
+
+    def live_sessions(self, user_id: str, now: datetime, idle_since: datetime) -> list[SessionRecord]:
+        return accounts.live_sessions(self._conn, user_id, now, idle_since)
+
+    def offer_totp(self, enrollment_id: str, secret: str) -> str:
+        return accounts.offer_totp(self._conn, enrollment_id, secret)
+
+    def recipient_totp(self, org_id: str) -> bool:
+        return accounts.recipient_totp(self._conn, org_id)
+
+    def set_credentials(self, *, user_id: str, password_hash: str, totp_secret: str | None,
+                        totp_step: int | None, now: datetime) -> None:
+        return accounts.set_credentials(self._conn, user_id=user_id, password_hash=password_hash,
+                                        totp_secret=totp_secret, totp_step=totp_step, now=now)
+
+    def set_recipient_totp(self, org_id: str, required: bool) -> bool:
+        return accounts.set_recipient_totp(self._conn, org_id, required)
+
+    def touch_session(self, secret_hash: bytes, now: datetime, idle_since: datetime) -> bool:
+        return accounts.touch_session(self._conn, secret_hash, now, idle_since)
+
+    def use_totp_step(self, user_id: str, step: int) -> bool:
+        return accounts.use_totp_step(self._conn, user_id, step)
+
+
 class Reader:
     """What a read sees: one repository per storage module, on one connection."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
+
+    @cached_property
+    def accounts(self) -> Accounts:
+        return Accounts(self._conn)
 
     @cached_property
     def documents(self) -> Documents:

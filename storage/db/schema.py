@@ -60,6 +60,9 @@ orgs = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("kind", String(20), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
+    # Whether this organisation's recipients must set up a TOTP second factor
+    # (uploaders, auditors and admins always must). Migration 0005.
+    Column("recipient_totp", Integer, nullable=False, server_default="1"),
 )
 
 users = Table(
@@ -182,6 +185,46 @@ mail_outbox = Table(
     Column("failed_at", UTCDateTime),  # given up after the last attempt
     Column("last_error", String(200)),
     Index("mail_outbox_due", "sent_at", "failed_at", "next_attempt_at"),
+)
+
+# Sign-in for people (migration 0005). A user's password (an Argon2id hash in
+# PHC string form) and TOTP secret (base32; NULL when the user has none), and
+# the last TOTP time step accepted, so that a code is never accepted twice.
+user_credentials = Table(
+    "user_credentials", metadata,
+    Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
+    Column("password_hash", String(200), nullable=False),
+    Column("totp_secret", String(64)),
+    Column("totp_last_step", BigInteger),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# One-time enrollment links: only the SHA-256 of the link's secret is kept. The
+# TOTP secret offered while enrolling waits here until the enrollment completes.
+enrollments = Table(
+    "enrollments", metadata,
+    _id(),
+    _ref("user_id", "users.id", index=True),
+    Column("token_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("totp_secret", String(64)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("used_at", UTCDateTime),
+)
+
+# Browser sessions: the id is a public handle (lists, revocation, the log); the
+# cookie's secret is kept only as its SHA-256.
+sessions = Table(
+    "sessions", metadata,
+    _id(),
+    _ref("user_id", "users.id", index=True),
+    Column("secret_hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),  # the absolute timeout
+    Column("ended_at", UTCDateTime),
+    Column("end_reason", String(20)),  # signed_out | revoked
+    Column("user_agent", String(200)),
 )
 
 # Leases, so that a background job runs in one gateway process at a time.

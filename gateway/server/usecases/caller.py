@@ -7,6 +7,13 @@ of the aiohttp request. The principal is resolved by :func:`authenticate`
 inside the use case's own read or write unit, so the hottest path (a
 download) costs one database round trip, and a revoked token stops working
 at once.
+
+A browser signed in to a session (:mod:`..cookies`) authenticates the same
+way, with :class:`SessionCredentials` instead of a bearer token (which wins
+when both are sent), to the same :class:`Principal`. A session also ends
+after its idle and absolute timeouts, and a cookie-authenticated request
+that changes something is refused (``csrf_header``, ``csrf_origin``) unless
+it shows it was not sent by another site.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from carebridge.policies import AccessContext, Actor, Channel, Purpose, Role
 from carebridge.storage.db.identity import User
@@ -37,11 +44,20 @@ class Credentials:
 
 
 @dataclass(frozen=True, slots=True)
+class SessionCredentials:
+    """A well-formed session cookie as presented: its secret's hash, and the idle timeout in force."""
+
+    secret_hash: bytes = field(repr=False)
+    idle_timeout: timedelta
+
+
+@dataclass(frozen=True, slots=True)
 class Principal:
-    """An authenticated user, and the token they used."""
+    """An authenticated user, and the token (or the session: its id, in both fields) they used."""
 
     user: User
     token_id: str
+    session_id: str | None = None
 
     @property
     def actor(self) -> Actor:
@@ -60,10 +76,12 @@ class Caller:
     request_id: str
     address: str | None  # the client's address after trusted proxies; None when unknown
     ip: IPAddress | None  # the same, parsed (None fails every network rule closed)
-    credentials: Credentials | None  # a well-formed bearer token, or None
+    # a well-formed bearer token, else a well-formed session cookie (when no Authorization header), or None
+    credentials: Credentials | SessionCredentials | None
     credential_fault: Why | None = None  # missing_token or malformed_token when credentials is None
     locked_for: float | None = None  # seconds the address or the account stays locked out
     purpose: str | None = None  # the Carebridge-Purpose header as sent
+    csrf_fault: Why | None = None  # why a cookie-authenticated request looks cross-site (see ..cookies)
 
     @property
     def presented_token(self) -> bool:
@@ -92,6 +110,8 @@ def authenticate(db: Reader, caller: Caller, now: datetime) -> Principal:
     credentials = caller.credentials
     if credentials is None:
         raise _unauthorized(caller.credential_fault or Why.missing_token)
+    if isinstance(credentials, SessionCredentials):
+        return _session_principal(db, caller, credentials, now)
     record = db.identity.find_token(credentials.token_id)
     if record is None or not tokens.secret_matches(credentials.secret, record.secret_hash):
         raise _unauthorized(Why.bad_token, token_id=credentials.token_id)
@@ -103,9 +123,30 @@ def authenticate(db: Reader, caller: Caller, now: datetime) -> Principal:
     return Principal(record.user, record.id)
 
 
-def _unauthorized(why: Why, **fields) -> Refusal:
-    return Refusal(why, "a valid API token is required (Authorization: Bearer cb1.…)", action=LogAction.auth,
-                   **fields)
+SIGN_IN_AGAIN = "the session has ended; sign in again (or use an API token)"
+
+
+def _session_principal(db: Reader, caller: Caller, credentials: SessionCredentials, now: datetime) -> Principal:
+    """The principal of a session cookie: like a token, plus the idle and absolute timeouts and CSRF."""
+    session = db.accounts.find_session(credentials.secret_hash)
+    if session is None:
+        raise _unauthorized(Why.bad_session, SIGN_IN_AGAIN)
+    fault = (Why.session_ended if session.ended_at is not None
+             else Why.session_expired if session.expires_at <= now
+             else Why.session_idle if session.last_seen_at + credentials.idle_timeout <= now
+             else Why.user_disabled if session.user.disabled else None)
+    if fault is not None:
+        raise _unauthorized(fault, SIGN_IN_AGAIN, object=session.id, actor=session.user)
+    if caller.csrf_fault is not None:
+        # Not an authentication failure (the cookie is good): refused under the route's action.
+        raise Refusal(caller.csrf_fault, "a signed-in browser request that changes something needs the "
+                      "X-Carebridge-CSRF header and this gateway's Origin", actor=session.user)
+    return Principal(session.user, session.id, session_id=session.id)
+
+
+def _unauthorized(why: Why, detail: str = "a valid API token is required (Authorization: Bearer cb1.…)",
+                  **fields) -> Refusal:
+    return Refusal(why, detail, action=LogAction.auth, **fields)
 
 
 async def identify(store, caller: Caller) -> Principal:

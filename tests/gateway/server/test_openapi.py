@@ -67,7 +67,9 @@ async def test_document_is_valid_openapi_31(served: tuple[Gateway, dict]) -> Non
 @pytest.mark.parametrize("backend", DB_BACKENDS[:1], indirect=True)
 async def test_operations_document_auth_and_problems(served: tuple[Gateway, dict]) -> None:
     _, document = served
-    public = {"/api/v1/health", "/api/v1/openapi.json", "/l/{token}"}  # the link page needs no token
+    # the link page, the web app's assets, release and key page need no token
+    public = {"/api/v1/health", "/api/v1/openapi.json", "/l/{token}", "/api/v1/web/release", "/app/{name}",
+              "/keys/new"}
     assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
     for path, item in document["paths"].items():
         for method, op in item.items():
