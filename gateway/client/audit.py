@@ -82,15 +82,16 @@ def register(sub: argparse._SubParsersAction, *, connect: Connect) -> None:
     for name in ("since", "until"):
         p.add_argument(f"--{name}", metavar="TIME", help="RFC 3339 time, e.g. 2026-01-31T00:00:00Z")
     for name in ("org", "document", "actor"):
-        p.add_argument(f"--{name}", metavar="ID")
+        p.add_argument(f"--{name}", metavar="ID",
+                       help=f"only entries of this {name} id (a selection: not provably complete)")
     p.add_argument("--action", metavar="ACTION", help="e.g. document.download")
-    p.add_argument("--outcome", choices=("allow", "deny"))
+    p.add_argument("--outcome", choices=("allow", "deny"), help="only allowed or only denied actions")
     p.add_argument("--previous", type=Path, metavar="CHECKPOINT_FILE",
                    help="include the proof that the log extends this earlier checkpoint")
     p.set_defaults(run=lambda a, e: _run(export(a, connect(a, e))))
 
     p = verbs.add_parser("verify", help="verify a bundle offline")
-    p.add_argument("bundle", type=Path, metavar="BUNDLE")
+    p.add_argument("bundle", type=Path, metavar="BUNDLE", help="the ZIP bundle that `audit export -o` wrote")
     p.add_argument("--previous", type=Path, metavar="CHECKPOINT_FILE",
                    help="an earlier checkpoint of the log: prove the bundle extends it")
     trust = p.add_mutually_exclusive_group()
@@ -103,8 +104,9 @@ def register(sub: argparse._SubParsersAction, *, connect: Connect) -> None:
 
     p = verbs.add_parser("checkpoint", help="save the log's latest signed checkpoint")
     _network_flags(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE")
-    p.add_argument("--fresh", action="store_true", help="have the gateway sign one of the log as it is now")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the signed checkpoint")
+    p.add_argument("--fresh", action="store_true",
+                   help="have the gateway sign one of the log as it is now (auditors only)")
     p.set_defaults(run=lambda a, e: _run(save_checkpoint(a, connect(a, e))))
 
     p = verbs.add_parser("pubkey", help="print the log's origin and verifier key")

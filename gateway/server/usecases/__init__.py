@@ -10,7 +10,9 @@ Each takes the :class:`~.services.Services` and a frozen per-request
 - links: :func:`~.links.issue_link`, :func:`~.links.open_link`, :func:`~.links.claim_link`,
   :func:`~.links.revoke_link`;
 - keys: :func:`~.keys.register_keys`, :func:`~.keys.revoke_keys`, :func:`~.keys.lookup`, …;
-- the log: :func:`~.audit.require_auditor`.
+- the log: :func:`~.audit.require_auditor`;
+- people in a browser: :mod:`.enrollment` (one-time links: password and second factor) and
+  :mod:`.signin` (sessions).
 
 An allowed decision's log entry is written in the same unit as its effect;
 a refusal rolls its unit back and reaches the log through the one refusal
