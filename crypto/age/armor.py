@@ -24,6 +24,7 @@ BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 END = b"-----END AGE ENCRYPTED FILE-----"
 COLUMNS = 64  # RFC 7468 strict: 64 base64 characters per line
 _BYTES_PER_LINE = COLUMNS // 4 * 3
+_LINES_PER_EMIT = 1024  # the writer encodes 48 KiB at a time, whatever it is handed
 _WHITESPACE = b" \t\r\n"
 MAX_SURROUNDING_WHITESPACE = 1 << 16  # whitespace tolerated around the block
 _LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
@@ -151,6 +152,8 @@ class _Prefixed(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
+        if hasattr(self._src, "readinto"):  # straight into the caller's buffer: no copy
+            return self._src.readinto(buffer) or 0
         data = self._src.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
@@ -188,12 +191,15 @@ class ArmorWriter:
         dst.write(BEGIN + b"\n")
 
     def write(self, data) -> int:  # type: ignore[override]
-        self._pending += data
-        whole = len(self._pending) - len(self._pending) % _BYTES_PER_LINE
-        if whole:
-            self._emit(bytes(self._pending[:whole]))
-            del self._pending[:whole]
-        return len(data)
+        view = memoryview(data).cast("B")
+        block = _BYTES_PER_LINE * _LINES_PER_EMIT
+        for start in range(0, len(view), block):
+            self._pending += view[start:start + block]
+            whole = len(self._pending) - len(self._pending) % _BYTES_PER_LINE
+            if whole:
+                self._emit(bytes(self._pending[:whole]))
+                del self._pending[:whole]
+        return len(view)
 
     def _emit(self, data: bytes) -> None:
         encoded = base64.b64encode(data)
