@@ -82,18 +82,25 @@ def read_batches(src: BinaryIO, pool: BufferPool) -> Iterator[tuple[bytearray, i
 def read_into(src: BinaryIO, view: memoryview) -> int:
     """Fill *view* from *src* as far as it goes, looping over short reads (pipes)."""
     got = 0
-    readinto = getattr(src, "readinto", None)
     while got < len(view):
-        if readinto is not None:
-            count = readinto(view[got:]) or 0
-        else:
-            data = src.read(len(view) - got) or b""
-            count = len(data)
-            view[got:got + count] = data
+        count = read_some(src, view[got:])
         if not count:
             break
         got += count
     return got
+
+
+def read_some(src: BinaryIO, view: memoryview) -> int:
+    """One read of *src* into *view*: ``readinto`` where it works, else ``read``."""
+    readinto = getattr(src, "readinto", None)
+    if readinto is not None:
+        try:
+            return readinto(view) or 0
+        except NotImplementedError:  # io.RawIOBase's own, in a subclass that defines only read
+            pass
+    data = src.read(len(view)) or b""
+    view[:len(data)] = data
+    return len(data)
 
 
 def ordered_map(fn: Callable[[T], R], items: Iterable[T], *, workers: int) -> Iterator[R]:

@@ -19,6 +19,7 @@ import re
 from typing import BinaryIO
 
 from ..errors import ArmorError
+from ._pipeline import read_some
 
 BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 END = b"-----END AGE ENCRYPTED FILE-----"
@@ -152,11 +153,7 @@ class _Prefixed(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        if hasattr(self._src, "readinto"):  # straight into the caller's buffer: no copy
-            return self._src.readinto(buffer) or 0
-        data = self._src.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return read_some(self._src, memoryview(buffer))
 
 
 class _Raw(io.RawIOBase):
@@ -169,11 +166,7 @@ class _Raw(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        if hasattr(self._src, "readinto"):
-            return self._src.readinto(buffer) or 0
-        data = self._src.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return read_some(self._src, memoryview(buffer))
 
 
 class ArmorWriter:

@@ -276,3 +276,35 @@ def test_closing_the_chunk_iterator_early_stops_the_workers():
     assert next(chunks) == plaintext[:CHUNK]
     chunks.close()
     assert not [t for t in threading.enumerate() if t.name.startswith("age-stream")]
+
+
+class ReadOnlyRaw(io.RawIOBase):
+    """A raw stream that defines only ``read`` (io.RawIOBase.readinto then raises)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._src = io.BytesIO(data)
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n: int = -1) -> bytes:
+        return self._src.read(min(n, 1000) if n > 0 else n)  # short reads, as a pipe gives
+
+
+class ReadOnly:
+    """Not an io object at all: only ``read``."""
+
+    def __init__(self, data: bytes) -> None:
+        self.read = io.BytesIO(data).read
+
+
+@pytest.mark.parametrize("armor", [False, True])
+@pytest.mark.parametrize("source", [ReadOnlyRaw, ReadOnly])
+def test_sources_with_only_read_work_both_ways(source, armor):
+    # gateway/client/transfer.py hashes what it encrypts through such a reader
+    plaintext = plaintext_of(2 * BATCH * CHUNK + 3)
+    sealed = io.BytesIO()
+    age.encrypt(source(plaintext), sealed, [X1.recipient], armor=armor)
+    opened = io.BytesIO()
+    age.decrypt(source(sealed.getvalue()), opened, [X1], armor=armor)
+    assert opened.getvalue() == plaintext
