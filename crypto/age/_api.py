@@ -60,8 +60,10 @@ def encrypt(src: BinaryIO, dst: BinaryIO, recipients: Sequence[Recipient], *,
             armor: bool = False) -> None:
     """Encrypt all of *src* into *dst* as one age file, in constant memory.
 
-    Raises ValueError for an invalid recipient set (none; a passphrase beside
-    another recipient; post-quantum beside classical).
+    As the io contract says, ``dst.write`` must not keep the object it is
+    given past the call: its buffer is reused. Raises ValueError for an
+    invalid recipient set (none; a passphrase beside another recipient;
+    post-quantum beside classical).
     """
     _encrypt(src, dst, recipients, armor=armor,
              file_key=p.random_bytes(FILE_KEY_SIZE), nonce=p.random_bytes(_stream.NONCE_SIZE))
@@ -135,8 +137,9 @@ def decrypt(src: BinaryIO, dst: BinaryIO, identities: Sequence[Identity], *,
             armor: bool = False) -> None:
     """Decrypt the age file in *src* into *dst*, in constant memory, on every core.
 
-    Raises the errors of :func:`open_payload`; *dst* may then hold a prefix
-    of the plaintext, which the caller must discard.
+    ``dst.write`` must not keep the object it is given past the call (its
+    buffer is reused). Raises the errors of :func:`open_payload`; *dst* may
+    then hold a prefix of the plaintext, which the caller must discard.
     """
     cipher, reader = _open_header(src, identities, armor=armor)
     for batch in _stream.decrypt_payload(cipher, reader):
