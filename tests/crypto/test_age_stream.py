@@ -215,7 +215,7 @@ def test_data_after_a_full_final_chunk_is_refused(config, extra):
 
 # -- threads and memory ------------------------------------------------------------
 
-def test_a_payload_of_one_batch_starts_no_thread():
+def test_a_payload_of_one_batch_starts_no_thread(monkeypatch):
     seen: set[str] = set()
     original = _stream.seal_batch
 
@@ -223,14 +223,11 @@ def test_a_payload_of_one_batch_starts_no_thread():
         seen.add(threading.current_thread().name)
         return original(*args)
 
-    _stream.seal_batch, saved = spy, _stream.seal_batch
-    try:
-        seal(plaintext_of(BATCH * CHUNK - 1), (None, BATCH))
-        assert seen == {threading.current_thread().name}
-        seal(plaintext_of(4 * CHUNK), (2, 1))
-        assert any(name.startswith("age-stream") for name in seen)
-    finally:
-        _stream.seal_batch = saved
+    monkeypatch.setattr(_stream, "seal_batch", spy)
+    seal(plaintext_of(BATCH * CHUNK - 1), (None, BATCH))
+    assert seen == {threading.current_thread().name}
+    seal(plaintext_of(4 * CHUNK), (2, 1))
+    assert any(name.startswith("age-stream") for name in seen)
 
 
 def test_reads_stay_a_bounded_distance_ahead_of_the_writer():
