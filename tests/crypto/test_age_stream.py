@@ -305,3 +305,25 @@ def test_sources_with_only_read_work_both_ways(source, armor):
     opened = io.BytesIO()
     age.decrypt(source(sealed.getvalue()), opened, [X1], armor=armor)
     assert opened.getvalue() == plaintext
+
+
+class FullDisk:
+    """A sink that fails on its third write, as a full disk would."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    def write(self, data) -> int:
+        self.writes += 1
+        if self.writes == 3:
+            raise OSError("no space left on device")
+        return len(data)
+
+
+def test_a_failing_sink_stops_encryption_and_its_workers():
+    with pytest.raises(OSError, match="no space"):
+        sink = FullDisk()
+        _stream.encrypt_payload(_stream.payload_cipher(FILE_KEY, NONCE),
+                                io.BytesIO(plaintext_of(40 * CHUNK)), sink, workers=2, batch_chunks=2)
+    assert sink.writes == 3
+    assert not [t for t in threading.enumerate() if t.name.startswith("age-stream")]
