@@ -321,8 +321,8 @@ class FullDisk:
 
 
 def test_a_failing_sink_stops_encryption_and_its_workers():
+    sink = FullDisk()
     with pytest.raises(OSError, match="no space"):
-        sink = FullDisk()
         _stream.encrypt_payload(_stream.payload_cipher(FILE_KEY, NONCE),
                                 io.BytesIO(plaintext_of(40 * CHUNK)), sink, workers=2, batch_chunks=2)
     assert sink.writes == 3
