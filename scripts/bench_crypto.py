@@ -26,14 +26,18 @@ PASSPHRASE = "bench-passphrase-not-a-secret"
 MIB = 1 << 20
 
 
-def run(cmd: list[str], *, env: dict[str, str], stdin=None, stdout=None) -> tuple[float, int]:
-    """Run *cmd*; return (wall seconds, peak RSS in bytes) of that process alone."""
+def run(cmd: list[str], *, env: dict[str, str], stdin=None, stdout=None,
+        ok: tuple[int, ...] = (0,)) -> tuple[float, int]:
+    """Run *cmd*; return (wall seconds, peak RSS in bytes) of that process alone.
+
+    Exits the benchmark when the status is not in *ok*.
+    """
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdin=stdin, stdout=stdout or subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
+    if os.waitstatus_to_exitcode(status) not in ok:
         sys.exit(f"bench: {' '.join(cmd[:2])} failed: {proc.stderr.read().decode().strip()}")
     return elapsed, usage.ru_maxrss * 1024
 

@@ -2,7 +2,8 @@
 
 What you want:
 
-* :func:`encrypt` / :func:`decrypt` — file-like to file-like, constant memory;
+* :func:`encrypt` / :func:`decrypt` — file-like to file-like, constant memory,
+  the chunks of a large file sealed or opened on one thread per core;
   :func:`encrypt_bytes` / :func:`decrypt_bytes` for small values;
   :func:`open_payload` to consume plaintext chunk by chunk.
 * Recipients (``wrap(file_key) -> stanzas``): :class:`X25519Recipient`

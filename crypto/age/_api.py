@@ -60,22 +60,27 @@ def encrypt(src: BinaryIO, dst: BinaryIO, recipients: Sequence[Recipient], *,
             armor: bool = False) -> None:
     """Encrypt all of *src* into *dst* as one age file, in constant memory.
 
-    Raises ValueError for an invalid recipient set (none; a passphrase beside
-    another recipient; post-quantum beside classical).
+    As the io contract says, ``dst.write`` must not keep the object it is
+    given past the call: its buffer is reused. Raises ValueError for an
+    invalid recipient set (none; a passphrase beside another recipient;
+    post-quantum beside classical).
     """
     _encrypt(src, dst, recipients, armor=armor,
              file_key=p.random_bytes(FILE_KEY_SIZE), nonce=p.random_bytes(_stream.NONCE_SIZE))
 
 
 def _encrypt(src: BinaryIO, dst: BinaryIO, recipients: Sequence[Recipient], *,
-             armor: bool, file_key: bytes, nonce: bytes) -> None:
-    """encrypt with the randomness supplied: the seam tests and vectors use."""
+             armor: bool, file_key: bytes, nonce: bytes, workers: int | None = None) -> None:
+    """encrypt with the randomness supplied: the seam tests and vectors use.
+
+    *workers*: threads that seal chunks (default one per core, 0 for none);
+    the bytes written do not depend on it.
+    """
     _check_recipient_mix(recipients)
     out: BinaryIO = ArmorWriter(dst) if armor else dst  # type: ignore[assignment]
     _write_header(out, recipients, file_key)
     out.write(nonce)
-    for chunk in _stream.encrypt_chunks(_stream.payload_cipher(file_key, nonce), src):
-        out.write(chunk)
+    _stream.encrypt_payload(_stream.payload_cipher(file_key, nonce), src, out, workers=workers)
     if armor:
         out.close()  # only now, after the last chunk: a failed encryption gets no END line
 
@@ -110,25 +115,35 @@ def open_payload(src: BinaryIO, identities: Sequence[Identity], *,
     chunks were yielded; those were authenticated one by one, but the caller
     must discard them all, since the file as a whole is not.
     """
+    cipher, reader = _open_header(src, identities, armor=armor)
+    return _stream.decrypt_chunks(cipher, reader)
+
+
+def _open_header(src: BinaryIO, identities: Sequence[Identity], *,
+                 armor: bool) -> tuple[p.AEAD, BinaryIO]:
+    """Steps up to the payload: parse, unwrap, check the MAC, read the nonce."""
     reader = armored_reader(src) if armor else _buffered(src)
     header = parse_header(reader)
     file_key = _unwrap(header, identities)
     if not p.constant_time_equal(_header_mac(file_key, header), header.mac):
         raise HeaderMACError("header MAC does not verify")
-    nonce = _stream._read_full(reader, _stream.NONCE_SIZE)
+    nonce = _stream.read_full(reader, _stream.NONCE_SIZE)
     if len(nonce) != _stream.NONCE_SIZE:
         raise HeaderError("file ends before the payload nonce")
-    return _stream.decrypt_chunks(_stream.payload_cipher(file_key, nonce), reader)
+    return _stream.payload_cipher(file_key, nonce), reader
 
 
 def decrypt(src: BinaryIO, dst: BinaryIO, identities: Sequence[Identity], *,
             armor: bool = False) -> None:
-    """Decrypt the age file in *src* into *dst*, in constant memory.
+    """Decrypt the age file in *src* into *dst*, in constant memory, on every core.
 
-    Raises the errors of :func:`open_payload`.
+    ``dst.write`` must not keep the object it is given past the call (its
+    buffer is reused). Raises the errors of :func:`open_payload`; *dst* may
+    then hold a prefix of the plaintext, which the caller must discard.
     """
-    for chunk in open_payload(src, identities, armor=armor):
-        dst.write(chunk)
+    cipher, reader = _open_header(src, identities, armor=armor)
+    for batch in _stream.decrypt_payload(cipher, reader):
+        dst.write(batch)
 
 
 def decrypt_bytes(ciphertext: bytes, identities: Sequence[Identity], *, armor: bool = False) -> bytes:

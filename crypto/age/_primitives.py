@@ -62,6 +62,24 @@ class AEAD:
         except InvalidTag:
             raise AuthenticationFailed from None
 
+    # The *_into forms write into a caller's buffer (no allocation per chunk)
+    # and, like seal/open, let other threads run while OpenSSL works.
+
+    def seal_into(self, nonce: bytes, plaintext, out) -> None:
+        """Write the sealed *plaintext* into *out*, exactly TAG_SIZE bytes longer."""
+        self._cipher.encrypt_into(nonce, plaintext, None, out)
+
+    def open_into(self, nonce: bytes, ciphertext, out) -> None:
+        """Write the plaintext into *out* (TAG_SIZE bytes shorter than *ciphertext*).
+
+        Raises AuthenticationFailed when the tag does not verify; *out* then
+        holds unauthenticated bytes, which the caller must never release.
+        """
+        try:
+            self._cipher.decrypt_into(nonce, ciphertext, None, out)
+        except InvalidTag:
+            raise AuthenticationFailed from None
+
 
 def seal(key: bytes, nonce: bytes, plaintext: bytes) -> bytes:
     return AEAD(key).seal(nonce, plaintext)

@@ -19,11 +19,13 @@ import re
 from typing import BinaryIO
 
 from ..errors import ArmorError
+from ._pipeline import read_some
 
 BEGIN = b"-----BEGIN AGE ENCRYPTED FILE-----"
 END = b"-----END AGE ENCRYPTED FILE-----"
 COLUMNS = 64  # RFC 7468 strict: 64 base64 characters per line
 _BYTES_PER_LINE = COLUMNS // 4 * 3
+_LINES_PER_EMIT = 1024  # the writer encodes 48 KiB at a time, whatever it is handed
 _WHITESPACE = b" \t\r\n"
 MAX_SURROUNDING_WHITESPACE = 1 << 16  # whitespace tolerated around the block
 _LINE = re.compile(rb"[A-Za-z0-9+/]*={0,2}")
@@ -151,9 +153,7 @@ class _Prefixed(io.RawIOBase):
             buffer[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
-        data = self._src.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return read_some(self._src, memoryview(buffer))
 
 
 class _Raw(io.RawIOBase):
@@ -166,11 +166,7 @@ class _Raw(io.RawIOBase):
         return True
 
     def readinto(self, buffer) -> int:  # type: ignore[override]
-        if hasattr(self._src, "readinto"):
-            return self._src.readinto(buffer) or 0
-        data = self._src.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+        return read_some(self._src, memoryview(buffer))
 
 
 class ArmorWriter:
@@ -188,12 +184,15 @@ class ArmorWriter:
         dst.write(BEGIN + b"\n")
 
     def write(self, data) -> int:  # type: ignore[override]
-        self._pending += data
-        whole = len(self._pending) - len(self._pending) % _BYTES_PER_LINE
-        if whole:
-            self._emit(bytes(self._pending[:whole]))
-            del self._pending[:whole]
-        return len(data)
+        view = memoryview(data).cast("B")
+        block = _BYTES_PER_LINE * _LINES_PER_EMIT
+        for start in range(0, len(view), block):
+            self._pending += view[start:start + block]
+            whole = len(self._pending) - len(self._pending) % _BYTES_PER_LINE
+            if whole:
+                self._emit(bytes(self._pending[:whole]))
+                del self._pending[:whole]
+        return len(view)
 
     def _emit(self, data: bytes) -> None:
         encoded = base64.b64encode(data)

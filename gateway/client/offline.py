@@ -14,9 +14,8 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 
-from ...crypto import age, keyfile
+from ...crypto import age
 from ...crypto.errors import KeyFormatError
-from ...crypto.fingerprint import fingerprint
 from ._terminal import CLIError, atomic_output, open_input, read_limited, read_passphrase
 
 MAX_IDENTITY_FILE_SIZE = 1 << 20  # identity and recipients files are a few lines
@@ -48,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def keygen(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    # Imported here: encrypt and decrypt, the verbs timed against age, need neither.
+    from ...crypto import keyfile
+    from ...crypto.fingerprint import fingerprint
+
     if Path(args.output).exists():  # before the prompts and the seconds of scrypt
         raise CLIError(f"{args.output} already exists; refusing to overwrite it")
     keys = keyfile.UserKeys.generate(post_quantum=args.pq)
