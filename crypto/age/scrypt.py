@@ -21,7 +21,7 @@ STANZA_TYPE = "scrypt"
 LABEL = b"age-encryption.org/v1/scrypt"  # prefix of the scrypt salt (spec)
 SALT_SIZE = 16
 DEFAULT_LOG_N = 18  # age's default: about a second on a laptop
-MAX_LOG_N = 22  # refuse more when opening: 2**22 costs 4 GiB of memory
+MAX_LOG_N = 20  # refuse more when opening: 2**20 is 1 GiB of memory, and the browser (typage) stops there too
 WRAPPED_SIZE = 16 + p.TAG_SIZE
 _DECIMAL = re.compile(r"[1-9][0-9]{0,2}")  # spec: no sign, no leading zero
 
