@@ -251,6 +251,15 @@ def test_every_line_is_a_documented_route() -> None:
                                 {"own", "other", "unknown", *signin_requests.CROSS_SITE}), targets
 
 
+def test_every_expected_status_is_documented() -> None:
+    """The table's answers are the document's: a status a cell expects is listed for its operation."""
+    paths = openapi_document()["paths"]
+    undocumented = sorted({(method.upper(), route, want.status) for (method, route), targets in ROWS.items()
+                           for by_role in targets.values() for want in by_role.values()
+                           if str(want.status) not in paths[route][method]["responses"]})
+    assert not undocumented, f"statuses the matrix expects but openapi.json does not list: {undocumented}"
+
+
 @on_module_loop
 @pytest.mark.parametrize("role", [r for r in ROLES if r not in ("anonymous", "auditor")])
 async def test_only_auditors_sign_a_checkpoint_on_demand(cast: Cast, role: str) -> None:
