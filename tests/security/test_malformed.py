@@ -162,6 +162,12 @@ def assert_well_answered(route: str, reply: Reply) -> None:
         assert reply.json()["type"].startswith(PROBLEM), reply.json()
 
 
+def assert_documented(method: str, route: str, reply: Reply) -> None:
+    """The answer's status is one the document lists for the operation (a client can plan for it)."""
+    listed = openapi_document()["paths"][route][method]["responses"]
+    assert str(reply.status) in listed, f"{reply.status} is not in openapi.json for {method.upper()} {route}"
+
+
 # -- the tests --------------------------------------------------------------------------------
 
 
@@ -201,6 +207,7 @@ async def test_body(cast: Cast, server_log, method: str, route: str, name: str) 
     assert_well_answered(route, reply)
     assert 400 <= reply.status < 500, f"a malformed body was accepted: {reply.status} {reply.body[:200]!r}"
     assert reply.json()["type"] != PROBLEM + "csrf", "refused before the body was read: the test is not testing it"
+    assert_documented(method, route, reply)
 
 
 async def _send_anonymous(cast: Cast, method: str, route: str, name: str) -> tuple[Reply, list[dict]]:
@@ -234,6 +241,7 @@ async def test_body_anonymous_on_a_public_route_is_a_logged_problem(cast: Cast, 
     assert len(denies) == 1 and len(entries) == 1, [(e["action"], e["outcome"], e["reason"]) for e in entries]
     assert denies[0]["action"].startswith("auth."), denies[0]["action"]  # the route's own action, not "auth"
     assert denies[0]["reason"] not in ("csrf_header", "csrf_origin"), "refused before the body was read"
+    assert_documented(method, route, reply)
 
 
 @pytest.mark.parametrize("name", sorted(BAD_AUTHORIZATION))
