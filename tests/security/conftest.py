@@ -19,7 +19,9 @@ recipient's own organisation, used by the oracle tests. Referrals:
 Sunrise -> Glow, Other Clinic -> Other Spa; nothing else.
 
 Every request a test sends carries its own ``X-Request-ID``, so the access-log
-entries it caused are found exactly (:func:`entries_for`).
+entries it caused are found exactly (:func:`entries_for`). People get a
+password, a TOTP secret and sessions only when a test asks
+(:mod:`.signin_requests`); the secrets handed out are in ``Cast.issued``.
 """
 
 from __future__ import annotations
