@@ -85,6 +85,9 @@ _SESSION_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type":
                 "description": "a session id (ses_…) from GET /api/v1/auth/sessions"}]
 
 
+_TOO_LARGE = _error("the body is larger than a sign-in or enrollment needs (logged)")
+
+
 def _body(schema: dict) -> dict:
     return {"required": True, "content": {"application/json": {"schema": schema}}}
 
@@ -97,14 +100,15 @@ def _signin_paths() -> dict:
             {"200": _json(_OBJ, "user_id, email, role, totp_required, totp_secret, totp_uri, expires_at"),
              "401": _error("unknown enrollment link (logged)"),
              "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
-             "410": _error("enrollment link expired or used (logged)"), "422": _error("malformed body")},
+             "410": _error("enrollment link expired or used (logged)"), "413": _TOO_LARGE,
+             "422": _error("malformed body")},
             auth=False, params=_CSRF, body=_body(_ENROLL))},
         "/api/v1/auth/enrollment/complete": {"post": _op(
             "set the password and confirm the second factor with a code; uses up the user's enrollment"
             " links and ends their sessions (logged as auth.enroll)",
             {"201": _json(_OBJ, "user_id, email"), "401": _error("unknown enrollment link (logged)"),
              "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
-             "410": _error("enrollment link expired or used (logged)"),
+             "410": _error("enrollment link expired or used (logged)"), "413": _TOO_LARGE,
              "422": _error("weak password, a code that does not match, a code required, or malformed body")},
             auth=False, params=_CSRF, body=_body(_ENROLL_DONE))},
         "/api/v1/auth/signin": {"post": _op(
@@ -114,7 +118,7 @@ def _signin_paths() -> dict:
                                 " csrf_header; Set-Cookie"),
              "401": _error("sign-in failed: every cause answers the same (logged with the cause)"),
              "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
-             "422": _error("malformed body"),
+             "413": _TOO_LARGE, "422": _error("malformed body"),
              "429": _error("too many failures from this address or for this account (Retry-After)")},
             auth=False, params=_CSRF, body=_body(_SIGNIN))},
         "/api/v1/auth/signout": {"post": _op(

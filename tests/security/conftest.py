@@ -19,7 +19,9 @@ recipient's own organisation, used by the oracle tests. Referrals:
 Sunrise -> Glow, Other Clinic -> Other Spa; nothing else.
 
 Every request a test sends carries its own ``X-Request-ID``, so the access-log
-entries it caused are found exactly (:func:`entries_for`).
+entries it caused are found exactly (:func:`entries_for`). People get a
+password, a TOTP secret and sessions only when a test asks
+(:mod:`.signin_requests`); the secrets handed out are in ``Cast.issued``.
 """
 
 from __future__ import annotations
@@ -63,6 +65,7 @@ from ..gateway.server.conftest import (
     register_keys,
     rid,
 )
+from ..gateway.server.signin_helpers import PASSWORD
 from .matrix import ROLES
 
 OTHER_CLINIC = "Other Test Clinic"
@@ -92,6 +95,8 @@ class Cast:
     doc_b: str = ""
     link_a: tuple[str, str] = ("", "")  # (link id, token), sign-in, for the recipient
     link_b: tuple[str, str] = ("", "")  # (link id, token), sign-in, for recipient_elsewhere
+    totp: dict[str, str] = field(default_factory=dict, repr=False)  # role -> TOTP secret, once enrolled
+    issued: list[str] = field(default_factory=list, repr=False)  # enrollment tokens, cookies, TOTP secrets
 
     @property
     def clock(self) -> Clock:  # build_upload reads the clock from here
@@ -101,9 +106,9 @@ class Cast:
         return None if role == "anonymous" else self.people[role].token
 
     def known_tokens(self) -> list[str]:
-        """Every API token and link token the suite holds: none may ever reach a log line."""
+        """Every API token, link token and sign-in secret the suite holds: none may ever reach a log line."""
         found = [p.token for p in self.people.values()]
-        return found + [self.link_a[1], self.link_b[1]]
+        return found + [self.link_a[1], self.link_b[1], PASSWORD, *self.issued]
 
     async def send(self, method: str, path: str, role: str, *, request_id: str | None = None,
                    headers: dict[str, str] | None = None, **kw: Any) -> Reply:

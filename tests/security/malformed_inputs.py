@@ -83,6 +83,32 @@ ROUTE_JSON: dict[str, dict[str, Any]] = {
         "mode-unknown": {"recipient": "usr_x", "mode": "admin"},
         "extra-field": {"recipient": "usr_x", "uses": 10**30},
     },
+    # Sign-in and enrollment (public): wrong types and sizes, and the canary where a secret goes.
+    "/api/v1/auth/signin": {
+        "email-number": {"email": 18446744073709551617, "password": "x"},
+        "email-list": {"email": ["a@example.test"], "password": "x"},
+        "email-long": {"email": "a" * LONG + "@example.test", "password": "x"},
+        "email-empty": {"email": "", "password": "x"},
+        "password-missing": {"email": "nobody@example.test"},
+        "password-null": {"email": "nobody@example.test", "password": None},
+        "password-long": {"email": "nobody@example.test", "password": "p" * 2000},
+        "password-canary": {"email": "nobody@example.test", "password": f"pw-{CANARY}"},
+        "totp-code-number": {"email": "nobody@example.test", "password": "x", "totp_code": 123456},
+        "totp-code-long": {"email": "nobody@example.test", "password": "x", "totp_code": "1" * LONG},
+    },
+    "/api/v1/auth/enrollment": {
+        "token-number": {"token": 1},
+        "token-nul": {"token": "ce1.\u0000"},
+        "token-long": {"token": "ce1." + "A" * LONG},
+        "token-canary": {"token": f"ce1.{CANARY}"},
+    },
+    "/api/v1/auth/enrollment/complete": {
+        "token-missing": {"password": "correct-horse-battery-TEST-1"},
+        "token-canary": {"token": f"ce1.{CANARY}", "password": f"pw-{CANARY}-long-enough"},
+        "password-number": {"token": "ce1.x", "password": 123456789012},
+        "password-long": {"token": "ce1.x", "password": "p" * 2000},
+        "totp-code-list": {"token": "ce1.x", "password": "correct-horse-battery-TEST-1", "totp_code": ["1"]},
+    },
     "/api/v1/keys": {
         "registration-wrong-types": {"registration": [], "signature": 1},
         "registration-fields-wrong": {"registration": {"user_id": 1, "time": 18446744073709551617,

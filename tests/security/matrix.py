@@ -5,8 +5,9 @@ target, one column per role. It follows these rules (the target behaviour of
 issue 10; where the server disagrees today, the matrix fails):
 
 1. **Public routes** need no API token: ``/api/v1/health``,
-   ``/api/v1/openapi.json`` and the link routes ``/l/{token}``,
-   ``/l/{token}/claim`` (the link token is the credential there).
+   ``/api/v1/openapi.json``, the link routes ``/l/{token}``,
+   ``/l/{token}/claim`` (the link token is the credential there), sign-in and
+   enrollment (rule 7) and the web app (rule 9).
 2. **Anonymous** on any other route: ``401 unauthorized``, whatever the id or
    body (authentication comes before validation).
 3. **A role a route is not for** gets ``403 role-forbidden``, whatever the id,
@@ -23,13 +24,32 @@ issue 10; where the server disagrees today, the matrix fails):
    link-wrong-user``, claimed anonymously ``401 link-sign-in-required``.
 6. **Every refusal** (any 4xx) appends exactly one ``deny`` entry to the access
    log, carrying the request's id; an allowed request appends no deny entry.
+7. **Sign-in and enrollment** (``/api/v1/auth/signin``, ``/api/v1/auth/enrollment``,
+   ``…/enrollment/complete``) are public too: they are how a person gets a
+   session, so the password (with its TOTP code) or the enrollment link is the
+   credential, and a bearer token sent along changes nothing. An unknown
+   account is ``401 sign-in-failed``, an unknown enrollment link ``401
+   enrollment-invalid``. Without ``X-Carebridge-CSRF: 1``, or with it from
+   another site's ``Origin``, each is ``403 csrf``, whoever asks.
+8. **Sessions are one's own.** Sign-out ends the browser session the request
+   came with: with an API token it is ``409 no-session``. Ending another
+   person's session (admins included) is ``404 not-found``, like an id that
+   names nothing.
+9. **The web app is public**: its release manifest, its assets by
+   content-hashed name (a name not in the served release: ``404 not-found``)
+   and the key setup page.
 
 Targets: ``own`` is the object of the uploader's side (document A, sent by
 the uploader to the recipient; link A; the recipient's user id or e-mail; a
-signed checkpoint's size), ``other`` the other organisations' object
-(document B from the other clinic to the recipient elsewhere; link B; the
-recipient elsewhere's id or e-mail), ``unknown`` a well-formed id that names
-nothing, ``-`` a route without an id.
+signed checkpoint's size; the recipient's session, account or a new enrollment
+link of Glow Test Spa; an asset of the served web release), ``other`` the
+other organisations' object (document B from the other clinic to the
+recipient elsewhere; link B; the recipient elsewhere's id, e-mail, session or
+account, or a new enrollment link of Other Test Spa), ``unknown`` a
+well-formed id (token, e-mail, asset name) that names nothing, ``-`` a route
+without an id. On sign-in and enrollment, ``no-csrf`` is the ``own`` request
+without ``X-Carebridge-CSRF``, ``x-origin`` the same with the header but
+another site's ``Origin`` (:mod:`.signin_requests`).
 """
 
 from __future__ import annotations
@@ -52,6 +72,10 @@ ALIASES = {
     "SIGN": (401, "link-sign-in-required"),
     "UNKL": (403, "link-unknown"),
     "PAGE403": (403, None),  # the link page is HTML, not problem+json
+    "CSRF": (403, "csrf"),
+    "SIGNF": (401, "sign-in-failed"),  # every sign-in failure answers the same
+    "ENRL": (401, "enrollment-invalid"),
+    "NOSS": (409, "no-session"),
 }
 
 TABLE = """
@@ -103,6 +127,30 @@ GET    /api/v1/audit/checkpoints/{size}    own      401   200   200   200   200 
 GET    /api/v1/audit/checkpoints/{size}    unknown  401   404   404   404   404   404   404
 GET    /api/v1/audit/proof/inclusion       -        401   200   200   200   200   200   200
 GET    /api/v1/audit/proof/consistency     -        401   200   200   200   200   200   200
+POST   /api/v1/auth/enrollment             own      200   200   200   200   200   200   200
+POST   /api/v1/auth/enrollment             other    200   200   200   200   200   200   200
+POST   /api/v1/auth/enrollment             unknown  ENRL  ENRL  ENRL  ENRL  ENRL  ENRL  ENRL
+POST   /api/v1/auth/enrollment             no-csrf  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF
+POST   /api/v1/auth/enrollment             x-origin CSRF  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF
+POST   /api/v1/auth/enrollment/complete    own      201   201   201   201   201   201   201
+POST   /api/v1/auth/enrollment/complete    other    201   201   201   201   201   201   201
+POST   /api/v1/auth/enrollment/complete    unknown  ENRL  ENRL  ENRL  ENRL  ENRL  ENRL  ENRL
+POST   /api/v1/auth/enrollment/complete    no-csrf  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF
+POST   /api/v1/auth/enrollment/complete    x-origin CSRF  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF
+POST   /api/v1/auth/signin                 own      200   200   200   200   200   200   200
+POST   /api/v1/auth/signin                 other    200   200   200   200   200   200   200
+POST   /api/v1/auth/signin                 unknown  SIGNF SIGNF SIGNF SIGNF SIGNF SIGNF SIGNF
+POST   /api/v1/auth/signin                 no-csrf  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF
+POST   /api/v1/auth/signin                 x-origin CSRF  CSRF  CSRF  CSRF  CSRF  CSRF  CSRF
+POST   /api/v1/auth/signout                -        401   NOSS  NOSS  NOSS  NOSS  NOSS  NOSS
+GET    /api/v1/auth/sessions               -        401   200   200   200   200   200   200
+POST   /api/v1/auth/sessions/{id}/revoke   own      401   404   204   404   404   404   404
+POST   /api/v1/auth/sessions/{id}/revoke   other    401   404   404   204   404   404   404
+POST   /api/v1/auth/sessions/{id}/revoke   unknown  401   404   404   404   404   404   404
+GET    /api/v1/web/release                 -        200   200   200   200   200   200   200
+GET    /app/{name}                         own      200   200   200   200   200   200   200
+GET    /app/{name}                         unknown  404   404   404   404   404   404   404
+GET    /keys/new                           -        200   200   200   200   200   200   200
 """
 
 

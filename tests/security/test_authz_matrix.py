@@ -29,6 +29,7 @@ from carebridge.storage.db import ledger
 
 from ..gateway.server.conftest import PROBLEM, PROBLEM_JSON, Reply, build_upload, multipart, rid
 from .conftest import Cast, entries_for, random_doc_id, random_link_id, random_user_id, reregister
+from . import signin_requests
 from .matrix import ROLES, ROWS, cases, documented_operations
 
 on_module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -178,6 +179,11 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/api/v1/audit/checkpoints/{size}"): _checkpoint_at,
     ("get", "/api/v1/audit/proof/inclusion"): _fixed("/api/v1/audit/proof/inclusion", index="0"),
     ("get", "/api/v1/audit/proof/consistency"): _fixed("/api/v1/audit/proof/consistency", old="1", size="2"),
+    ("post", "/api/v1/auth/signout"): _fixed("/api/v1/auth/signout"),
+    ("get", "/api/v1/auth/sessions"): _fixed("/api/v1/auth/sessions"),
+    ("get", "/api/v1/web/release"): _fixed("/api/v1/web/release"),
+    ("get", "/keys/new"): _fixed("/keys/new"),
+    **signin_requests.BUILDERS,
 }
 
 
@@ -241,7 +247,17 @@ def test_every_line_is_a_documented_route() -> None:
     assert not stale, f"matrix lines for routes openapi.json does not document: {sorted(stale)}"
     assert set(BUILDERS) == set(ROWS), "every line needs a request builder, and no builder is spare"
     for targets in ROWS.values():
-        assert set(targets) in ({"-"}, {"own", "other", "unknown"}, {"own", "unknown"}), targets
+        assert set(targets) in ({"-"}, {"own", "other", "unknown"}, {"own", "unknown"},
+                                {"own", "other", "unknown", *signin_requests.CROSS_SITE}), targets
+
+
+def test_every_expected_status_is_documented() -> None:
+    """The table's answers are the document's: a status a cell expects is listed for its operation."""
+    paths = openapi_document()["paths"]
+    undocumented = sorted({(method.upper(), route, want.status) for (method, route), targets in ROWS.items()
+                           for by_role in targets.values() for want in by_role.values()
+                           if str(want.status) not in paths[route][method]["responses"]})
+    assert not undocumented, f"statuses the matrix expects but openapi.json does not list: {undocumented}"
 
 
 @on_module_loop

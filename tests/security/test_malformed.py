@@ -13,8 +13,14 @@ one of ours. Every request carries canary header values, and the server's
 log output (the ``carebridge`` and ``aiohttp`` loggers, access log included)
 must never contain one, nor an API token or a link token of the suite.
 
-Bodies are also sent anonymously: authentication comes before validation,
-so each of those is a 401 (logged as an ``auth`` deny), not a 422 (issue 10, item 1).
+Bodies are also sent anonymously. On a route that needs a token,
+authentication comes before validation, so each of those is a 401 (logged as
+an ``auth`` deny), not a 422 (issue 10, item 1). On a public route with a body
+(sign-in and enrollment: ``security: []`` in the document) there is nothing
+to authenticate first: each is a 4xx problem+json of its own, logged as one
+deny entry. Required header parameters with a fixed value (the CSRF header
+of sign-in and enrollment) are sent with it, so that the bodies are what gets
+refused.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ import aiohttp
 import pytest
 import yarl
 
+from carebridge.gateway.server import cookies
 from carebridge.gateway.server.openapi import openapi_document
 from carebridge.storage.db import ledger
 
@@ -79,8 +86,15 @@ def _body_cases() -> list[tuple[str, str, str]]:
     return found
 
 
+def _public(method: str, route: str) -> bool:
+    """Whether the document says the operation needs no token (``security: []``)."""
+    return openapi_document()["paths"][route][method].get("security") == []
+
+
 PARAMETER_CASES = _parameter_cases()
 BODY_CASES = _body_cases()
+TOKEN_BODY_CASES = [case for case in BODY_CASES if not _public(case[0], case[1])]
+PUBLIC_BODY_CASES = [case for case in BODY_CASES if _public(case[0], case[1])]
 
 
 # -- valid defaults for everything not under test ---------------------------------------------
@@ -111,11 +125,16 @@ VALID_QUERY = {
 }
 
 
-def _headers(role: str | None, cast: Cast) -> dict[str, str]:
+def _headers(role: str | None, cast: Cast, method: str = "", route: str = "") -> dict[str, str]:
+    """Canary values, *role*'s token, and the fixed-value header parameters the operation requires."""
+    cookie = f"session={CANARY}; {cookies.name(cast.gw.settings)}=cs1.{CANARY}"  # a session cookie of no session
     headers = {"User-Agent": f"ua-{CANARY}", "Referer": f"https://referer-{CANARY}.example.test/",
-               "X-Request-ID": f"bad id {CANARY}", "Cookie": f"session={CANARY}"}
+               "X-Request-ID": f"bad id {CANARY}", "Cookie": cookie}
     if role is not None:
         headers["Authorization"] = f"Bearer {cast.people[role].token}"
+    op = openapi_document()["paths"].get(route, {}).get(method, {})
+    headers.update({p["name"]: p["schema"]["const"] for p in op.get("parameters", ())
+                    if p["in"] == "header" and p.get("required") and "const" in p.get("schema", {})})
     return headers
 
 
@@ -143,6 +162,12 @@ def assert_well_answered(route: str, reply: Reply) -> None:
         assert reply.json()["type"].startswith(PROBLEM), reply.json()
 
 
+def assert_documented(method: str, route: str, reply: Reply) -> None:
+    """The answer's status is one the document lists for the operation (a client can plan for it)."""
+    listed = openapi_document()["paths"][route][method]["responses"]
+    assert str(reply.status) in listed, f"{reply.status} is not in openapi.json for {method.upper()} {route}"
+
+
 # -- the tests --------------------------------------------------------------------------------
 
 
@@ -159,7 +184,8 @@ async def test_parameter(cast: Cast, server_log, method: str, route: str, where:
     body = {"json": {"legal_hold": False}} if route.endswith("/policy") else {}
     if route.endswith("/links"):
         body = {"json": {"recipient": cast.people["recipient"].user_id, "mode": "sign_in"}}
-    reply = await _send(method, _url(cast, route, path_values, query), _headers(_role(method, route), cast), **body)
+    headers = _headers(_role(method, route), cast, method, route)
+    reply = await _send(method, _url(cast, route, path_values, query), headers, **body)
     assert_well_answered(route, reply)
 
 
@@ -176,23 +202,46 @@ def _body(name: str, route: str) -> tuple[str, bytes]:
 async def test_body(cast: Cast, server_log, method: str, route: str, name: str) -> None:
     kind, data = _body(name, route)
     url = _url(cast, route, await _valid_path_values(cast, route), {})
-    headers = {**_headers(_role(method, route), cast), "Content-Type": kind}
+    headers = {**_headers(_role(method, route), cast, method, route), "Content-Type": kind}
     reply = await _send(method, url, headers, data=data)
     assert_well_answered(route, reply)
     assert 400 <= reply.status < 500, f"a malformed body was accepted: {reply.status} {reply.body[:200]!r}"
+    assert reply.json()["type"] != PROBLEM + "csrf", "refused before the body was read: the test is not testing it"
+    assert_documented(method, route, reply)
 
 
-@pytest.mark.parametrize(("method", "route", "name"), BODY_CASES,
-                         ids=[f"{m.upper()} {r} {n}" for m, r, n in BODY_CASES])
-async def test_body_anonymous_is_401(cast: Cast, server_log, method: str, route: str, name: str) -> None:
+async def _send_anonymous(cast: Cast, method: str, route: str, name: str) -> tuple[Reply, list[dict]]:
+    """The malformed body *name* without a token; the answer and the log entries it caused."""
     kind, data = _body(name, route)
     url = _url(cast, route, await _valid_path_values(cast, route), {})
     request_id = rid()
-    headers = {**_headers(None, cast), "Content-Type": kind, "X-Request-ID": request_id}
+    headers = {**_headers(None, cast, method, route), "Content-Type": kind, "X-Request-ID": request_id}
     reply = await _send(method, url, headers, data=data)
+    return reply, await entries_for(cast.gw, request_id)
+
+
+@pytest.mark.parametrize(("method", "route", "name"), TOKEN_BODY_CASES,
+                         ids=[f"{m.upper()} {r} {n}" for m, r, n in TOKEN_BODY_CASES])
+async def test_body_anonymous_is_401(cast: Cast, server_log, method: str, route: str, name: str) -> None:
+    reply, entries = await _send_anonymous(cast, method, route, name)
     reply.problem(401, "unauthorized")
-    logged = [(e["action"], e["outcome"]) for e in await entries_for(cast.gw, request_id)]
+    logged = [(e["action"], e["outcome"]) for e in entries]
     assert logged == [("auth", "deny")], logged
+
+
+@pytest.mark.parametrize(("method", "route", "name"), PUBLIC_BODY_CASES,
+                         ids=[f"{m.upper()} {r} {n}" for m, r, n in PUBLIC_BODY_CASES])
+async def test_body_anonymous_on_a_public_route_is_a_logged_problem(cast: Cast, server_log, method: str,
+                                                                    route: str, name: str) -> None:
+    reply, entries = await _send_anonymous(cast, method, route, name)
+    assert_well_answered(route, reply)
+    assert 400 <= reply.status < 500, f"a malformed body was accepted: {reply.status} {reply.body[:200]!r}"
+    assert reply.content_type == PROBLEM_JSON, reply.content_type
+    denies = [e for e in entries if e["outcome"] == "deny"]
+    assert len(denies) == 1 and len(entries) == 1, [(e["action"], e["outcome"], e["reason"]) for e in entries]
+    assert denies[0]["action"].startswith("auth."), denies[0]["action"]  # the route's own action, not "auth"
+    assert denies[0]["reason"] not in ("csrf_header", "csrf_origin"), "refused before the body was read"
+    assert_documented(method, route, reply)
 
 
 @pytest.mark.parametrize("name", sorted(BAD_AUTHORIZATION))
@@ -241,4 +290,7 @@ def test_every_parameter_and_body_of_the_document_is_covered() -> None:
     assert {(m, r, n) for m, r, _, n, _ in PARAMETER_CASES} == declared
     bodies = {(m, r) for m, r, op in _operations() if "requestBody" in op}
     assert {(m, r) for m, r, _ in BODY_CASES} == bodies
+    assert sorted(TOKEN_BODY_CASES + PUBLIC_BODY_CASES) == sorted(BODY_CASES)
+    assert {r for _, r, _ in PUBLIC_BODY_CASES} == {"/api/v1/auth/signin", "/api/v1/auth/enrollment",
+                                                   "/api/v1/auth/enrollment/complete"}
     assert quote("\x00") == BAD_VALUES["nul"]

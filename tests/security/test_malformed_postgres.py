@@ -67,13 +67,14 @@ async def test_parameter(cast: Cast, server_log, method: str, route: str, where:
     body = {"json": {"legal_hold": False}} if route.endswith("/policy") else {}
     if route.endswith("/links"):
         body = {"json": {"recipient": cast.people["recipient"].user_id, "mode": "sign_in"}}
-    reply = await _send(method, _url(cast, route, path_values, query), _headers(_role(method, route), cast), **body)
+    headers = _headers(_role(method, route), cast, method, route)
+    reply = await _send(method, _url(cast, route, path_values, query), headers, **body)
     assert_well_answered(route, reply)
 
 
 @pytest.mark.parametrize(("route", "name"), NUL_BODIES, ids=[f"POST {r} {n}" for r, n in NUL_BODIES])
 async def test_body_with_nul(cast: Cast, server_log, route: str, name: str) -> None:
     url = _url(cast, route, await _valid_path_values(cast, route), {})
-    reply = await _send("post", url, _headers("uploader", cast), json=ROUTE_JSON[route][name])
+    reply = await _send("post", url, _headers("uploader", cast, "post", route), json=ROUTE_JSON[route][name])
     assert_well_answered(route, reply)
     assert 400 <= reply.status < 500, reply.body[:200]
