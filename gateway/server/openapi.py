@@ -145,7 +145,8 @@ def _paths() -> dict:
             "post": _op("publish or rotate your keys (signed registration, proof of possession)",
                         {"201": _json(_OBJ, "registered; logged"),
                          "422": _error("bad signature, stale or malformed registration (logged)"),
-                         "403": _error("the registration names another user (logged)")},
+                         "403": _error("the registration names another user (logged)"),
+                         "413": _error("a registration is at most 16 KiB (logged)")},
                         body={"required": True, "content": {"application/json": {"schema": _OBJ}}}),
             "delete": _op("revoke your active keys", {"204": {"description": "revoked; logged"},
                                                       "404": _error("no active keys")}),
@@ -203,7 +204,8 @@ def _paths() -> dict:
             " the URL with its token is in this answer once and never stored; logged)",
             {"201": _json(_LINK), "403": _error("links_forbidden, bearer_forbidden, not_sender, recipient_unknown,"
                                                 " recipient_revoked, or the document has ended"),
-             "404": _error("no such document visible to you"), "422": _error("malformed request")},
+             "404": _error("no such document visible to you"), "413": _error("a link request is at most 4 KiB"),
+             "422": _error("malformed request")},
             params=_ID, body={"required": True, "content": {"application/json": {"schema": _LINK_REQUEST}}})},
         "/api/v1/links/{id}/revoke": {"post": _op(
             "end one link now (its issuer only; logged)",
@@ -268,8 +270,9 @@ def _paths() -> dict:
         "/api/v1/audit/checkpoint": {
             "get": _op("the latest signed checkpoint (C2SP signed note)", {
                 "200": _NOTE, "404": _error("none signed yet")}),
-            "post": _op("sign a checkpoint of the current log now (if it grew) and return it", {
-                "200": _NOTE, "404": _error("the log is empty"),
+            "post": _op("sign a checkpoint of the current log now (if it grew) and return it (auditors only;"
+                        " the schedule signs the rest)", {
+                "200": _NOTE, "403": _error("not an auditor (logged)"), "404": _error("the log is empty"),
                 "503": _error("the log is not consistent with the last checkpoint")}),
         },
         "/api/v1/audit/checkpoints/{size}": {"get": _op(

@@ -154,7 +154,7 @@ async def asset(request: web.Request) -> web.StreamResponse:
     served = request.app[RELEASE]
     found = served.bundle.assets.get(request.match_info["name"]) if served else None
     if found is None:  # only the manifest's names: nothing else on disk is reachable
-        raise web.HTTPNotFound()
+        raise Refusal(Why.not_found, "not an asset of the served release")
     await served.logged(request.app[STORE])
     bundle = served.bundle
     kind = CONTENT_TYPES.get(found.path.rsplit(".", 1)[-1], "application/octet-stream")
