@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from carebridge.gateway.client.redaction import prefilter, rules
 from carebridge.gateway.client.redaction.normalize import normalize
 from carebridge.gateway.client.redaction.prefilter import MIN_TEXT, STARTS, Finder
