@@ -6,7 +6,6 @@ from collections import Counter
 from collections.abc import Iterable
 
 from . import rules
-from ._sandbox import parse_in_child
 from .errors import InvalidOverride, RedactionBlocked, UnsupportedType
 from .limits import Limits
 from .model import Finding, GateResult, Inspection, Override
@@ -45,6 +44,9 @@ def inspect_document(data: bytes, *, allow_text: bool = False, limits: Limits = 
 
 
 def _inspect_pdf(data: bytes, limits: Limits) -> Inspection:
+    # Imported here: plain text needs no child, so `inspect --allow-text` skips subprocess & co.
+    from ._sandbox import parse_in_child
+
     parsed = parse_in_child(data, limits)
     findings: list[Finding] = []
     for number, page in enumerate(parsed.pages, start=1):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from types import MappingProxyType
@@ -58,15 +59,29 @@ class Rule:
     match_examples: tuple[str, ...]
     no_match_examples: tuple[str, ...]
 
-    def findings(self, text: Normalized, page: int | None, windows: list[Window] | None = None) -> list[Finding]:
-        """A finding for every match in the folded *text* (only in *windows* when given: see
-        :mod:`.prefilter`); its snippet is the original, masked."""
+    def findings(self, text: Normalized, page: int | None, windows: list[Window] | None = None,
+                 starts: list[int] | None = None) -> list[Finding]:
+        """A finding for every match in the folded *text* (only in *windows*, or only beginning at
+        *starts*, when given: see :mod:`.prefilter`); its snippet is the original, masked."""
         found = []
-        for start, end in windows if windows is not None else [(0, len(text.text))]:
-            for match in self.pattern.finditer(text.text, start, end):
-                group = next((i for i, g in enumerate(match.groups(), start=1) if g), 0)
-                found.append(Finding(page, self.id, mask(text.original_span(*match.span(group)))))
+        for match in self._matches(text.text, windows, starts):
+            group = next((i for i, g in enumerate(match.groups(), start=1) if g), 0)
+            found.append(Finding(page, self.id, mask(text.original_span(*match.span(group)))))
         return found
+
+    def _matches(self, text: str, windows: list[Window] | None,
+                 starts: list[int] | None) -> Iterator[re.Match[str]]:
+        if starts is not None:
+            # What finditer over the whole text yields when no match can begin elsewhere.
+            done = 0
+            for at in starts:
+                match = self.pattern.match(text, at) if at >= done else None
+                if match:
+                    done = max(match.end(), at + 1)
+                    yield match
+            return
+        for start, end in windows if windows is not None else [(0, len(text))]:
+            yield from self.pattern.finditer(text, start, end)
 
 
 def _parse(entry: dict) -> Rule:
@@ -110,7 +125,11 @@ def scan_text(text: str, page: int | None = None) -> list[Finding]:
     """Findings of every rule in *text* (folded first, see :mod:`.normalize`), in rule order."""
     folded = normalize(text)
     finder = Finder(folded.text)
-    return [finding for rule in load_rules() for finding in rule.findings(folded, page, finder.windows(rule.id))]
+    found = []
+    for rule in load_rules():
+        windows = finder.windows(rule.id)
+        found += rule.findings(folded, page, windows, finder.starts(rule.id) if windows is None else None)
+    return found
 
 
 def mask(value: str) -> str:
