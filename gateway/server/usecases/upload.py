@@ -36,6 +36,7 @@ from ..lifecycle import purge_time
 from ..vocabulary import LogAction, Why, for_send
 from .caller import Caller, Principal
 from .documents import DOCUMENT_ID, log_allowed
+from .profiles import check_current
 from .refusal import Refusal, acting
 from .services import Services
 
@@ -95,6 +96,8 @@ async def admit(svc: Services, principal: Principal, manifest_bytes: bytes, poli
             if not decision.allowed:
                 raise Refusal(for_send(decision.reason), decision.reason.description)
             _check_recipient_keys(principal, manifest, policy, parties.keys)
+            named = manifest.redaction_profile
+            await svc.store.query(lambda db: check_current(db, principal.user.org_id, named and tuple(named)))
             if await svc.store.query(lambda db: db.documents.exists(manifest.document_id)):
                 raise Refusal(Why.document_exists, "a document with this id exists")
     return Admitted(principal, manifest, manifest_bytes, policy, canonical_json(policy.to_json()).decode())
@@ -192,6 +195,10 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
         for override in manifest.overrides:
             log_allowed(tx, caller, LogAction.redaction_override, principal, manifest.document_id,
                         reason=override.rule_id)
+        if manifest.redaction_profile is not None:  # ids only: the profile's id@version
+            profile = manifest.redaction_profile
+            log_allowed(tx, caller, LogAction.redaction_profile, principal, manifest.document_id,
+                        reason=f"{profile.id}@{profile.version}")
         notify.on_upload(tx, settings, sender=user, state=fresh, kid=kid)
 
     await svc.store.write(unit)

@@ -4,14 +4,16 @@ refused (and logged) when signed for another clinic, by someone else, badly, or 
 from __future__ import annotations
 
 import base64
+from dataclasses import replace
 
 import pytest
 
 from carebridge.crypto.canonical import canonical_json, parse_canonical_json
 from carebridge.crypto.keyfile import UserKeys
+from carebridge.crypto.manifest import ProfileRef, sign_manifest, verify_manifest
 from carebridge.gateway.server.usecases.profiles import PROFILE_CONTEXT, STATEMENT_FORMAT
 
-from .conftest import CLINIC, DB_BACKENDS, Person, World, matching, rid
+from .conftest import CLINIC, DB_BACKENDS, Person, World, build_upload, matching, multipart, pair, rid
 
 pytestmark = pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
 
@@ -124,3 +126,43 @@ async def test_malformed_and_oversized_bodies(world: World) -> None:
     assert (await put(world, world.uploader, b"{" * (80 * 1024))).problem(413, "payload-too-large")
     # nothing was set
     assert (await world.gw.request("GET", PATH, token=world.uploader.token)).status == 404
+
+
+def naming(world: World, ref: ProfileRef | None):
+    """A valid upload from the uploader to the recipient whose manifest names *ref*."""
+    upload = build_upload(world, world.uploader, [pair(world.recipient)])
+    keys = world.uploader.keys
+    manifest = replace(verify_manifest(upload.manifest, keys.verify_key), redaction_profile=ref)
+    return replace(upload, manifest=sign_manifest(manifest, keys.signing_key))
+
+
+async def post(world: World, upload, request_id: str):
+    return await world.gw.request("POST", "/api/v1/documents", token=world.uploader.token,
+                                  data=multipart(upload.parts()), headers={"X-Request-ID": request_id})
+
+
+async def test_an_upload_names_the_current_profile_or_none(world: World) -> None:
+    clinic = await org_of(world, world.uploader)
+    ref_1, ref_2 = ProfileRef("sunrise-test-profile", 1), ProfileRef("sunrise-test-profile", 2)
+    # no profile yet: naming one is stale, naming none is fine (an older client)
+    stale_id = rid()
+    assert (await post(world, naming(world, ref_1), stale_id)).problem(409, "stale-redaction-profile")
+    assert (await post(world, naming(world, None), rid())).status == 201
+    for version in (1, 2):
+        body = signed(clinic, world.uploader.user_id, profile(version, person_name="off"), world.uploader.keys)
+        assert (await put(world, world.uploader, body)).status == 201
+    old_id, current_id = rid(), rid()
+    old = naming(world, ref_1)
+    assert (await post(world, old, old_id)).problem(409, "stale-redaction-profile")
+    current = naming(world, ref_2)
+    assert (await post(world, current, current_id)).status == 201
+
+    entries = await world.audit()
+    for request_id in (stale_id, old_id):
+        [entry] = matching(entries, request_id=request_id)
+        assert (entry["action"], entry["outcome"], entry["reason"]) == ("document.upload", "deny",
+                                                                       "stale_redaction_profile")
+    assert not matching(entries, object=old.document_id, outcome="allow")
+    logged = matching(entries, request_id=current_id, action="redaction.profile")
+    assert [(e["object"], e["reason"]) for e in logged] == [(current.document_id, "sunrise-test-profile@2")]
+    assert matching(entries, request_id=current_id, action="document.upload", outcome="allow")
