@@ -193,16 +193,14 @@ async def current_profile(svc: Services, caller: Caller) -> ProfileRecord:
     return await store.query(read)
 
 
-def check_current(db: Reader, org_id: str, named: tuple[str, int] | None) -> ProfileRecord | None:
-    """At upload: a manifest that names a profile (id, version) names its clinic's current one.
+def check_named(current: ProfileRecord | None, named: tuple[str, int] | None) -> None:
+    """At upload: a manifest that names a profile (id, version) names its clinic's *current* one.
 
-    Returns the current profile (None when the clinic has none and the
-    manifest names none); raises Refusal ``stale_redaction_profile``.
+    A manifest that names none passes (an older client, or a clinic without a
+    profile: every rule blocked). Raises Refusal ``stale_redaction_profile``.
     """
-    current = db.profiles.current(org_id)
     have = (current.profile_id, current.version) if current else None
     if named is not None and named != have:
         raise Refusal(Why.stale_redaction_profile,
                       "the manifest names a redaction profile that is not your clinic's current one"
                       " (fetch it again)")
-    return current

@@ -3,6 +3,7 @@ refused (and logged) when signed for another clinic, by someone else, badly, or 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import replace
 
@@ -128,9 +129,9 @@ async def test_malformed_and_oversized_bodies(world: World) -> None:
     assert (await world.gw.request("GET", PATH, token=world.uploader.token)).status == 404
 
 
-def naming(world: World, ref: ProfileRef | None):
+def naming(world: World, ref: ProfileRef | None, **kw):
     """A valid upload from the uploader to the recipient whose manifest names *ref*."""
-    upload = build_upload(world, world.uploader, [pair(world.recipient)])
+    upload = build_upload(world, world.uploader, [pair(world.recipient)], **kw)
     keys = world.uploader.keys
     manifest = replace(verify_manifest(upload.manifest, keys.verify_key), redaction_profile=ref)
     return replace(upload, manifest=sign_manifest(manifest, keys.signing_key))
@@ -166,3 +167,48 @@ async def test_an_upload_names_the_current_profile_or_none(world: World) -> None
     logged = matching(entries, request_id=current_id, action="redaction.profile")
     assert [(e["object"], e["reason"]) for e in logged] == [(current.document_id, "sunrise-test-profile@2")]
     assert matching(entries, request_id=current_id, action="document.upload", outcome="allow")
+
+
+def multipart_bytes(parts: list[tuple[str, bytes]], boundary: str) -> bytes:
+    body = b""
+    for name, value in parts:
+        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n"
+                 "Content-Type: application/octet-stream\r\n\r\n").encode() + value + b"\r\n"
+    return body + f"--{boundary}--\r\n".encode()
+
+
+PIECE = 16 * 1024  # the multipart reader looks one read ahead: feed it pieces, one at a time
+
+
+async def test_a_profile_set_while_the_ciphertext_streams_refuses_the_upload(world: World) -> None:
+    clinic = await org_of(world, world.uploader)
+    first = signed(clinic, world.uploader.user_id, profile(1), world.uploader.keys)
+    assert (await put(world, world.uploader, first)).status == 201
+    upload = naming(world, ProfileRef("sunrise-test-profile", 1),
+                    plaintext=b"%PDF-1.4 TEST PATIENT synthetic summary\n" * 8000)
+    boundary = "test-boundary-" + rid()
+    body = multipart_bytes(upload.parts(), boundary)
+    cut = body.index(upload.content) + len(upload.content) // 2
+
+    async def slowly():
+        for start in range(0, cut, PIECE):  # the manifest is admitted and the ciphertext is streaming ...
+            yield body[start:min(start + PIECE, cut)]
+            await asyncio.sleep(0.01)  # one read per piece: the reader needs the next to see a boundary
+        for _ in range(500):
+            if world.gw.staging_files():
+                break
+            await asyncio.sleep(0.01)
+        assert world.gw.staging_files()
+        newer = signed(clinic, world.uploader.user_id, profile(2), world.uploader.keys)
+        assert (await put(world, world.uploader, newer)).status == 201  # ... when the clinic moves on
+        yield body[cut:]
+
+    request_id = rid()
+    reply = await world.gw.request(
+        "POST", "/api/v1/documents", token=world.uploader.token, data=slowly(),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", "X-Request-ID": request_id})
+    assert reply.problem(409, "stale-redaction-profile")
+    [entry] = matching(await world.audit(), request_id=request_id)
+    assert (entry["action"], entry["reason"], entry["object"]) == ("document.upload", "stale_redaction_profile",
+                                                                   upload.document_id)
+    assert world.gw.stored_blob_keys() == [] and world.gw.staged_leftovers() == []
