@@ -37,6 +37,7 @@ from carebridge.storage.errors import Conflict
 from ..vocabulary import LogAction, Why
 from .caller import Caller, authenticate
 from .documents import log_allowed
+from .keys import USER_ID
 from .refusal import Refusal, acting
 from .services import Services
 
@@ -56,7 +57,6 @@ LEVELS = frozenset({"block", "warn", "off"})
 # A document that leaks through these was never redacted at all: no clinic may relax them.
 ALWAYS_BLOCK = frozenset({"fake-redaction", "unapplied-redaction"})
 SIGNER_ROLES = frozenset({"uploader", "admin"})
-USER_ID = re.compile(r"usr_[A-Za-z0-9_-]{1,60}")
 
 
 @dataclass(frozen=True, slots=True)
