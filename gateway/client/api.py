@@ -86,13 +86,8 @@ class Client:
                                 headers={"Content-Type": "application/json"})
 
     async def redaction_profile(self) -> dict | None:
-        """Your organisation's current signed redaction profile, or None when it has none."""
-        try:
-            return await self._json("GET", "/api/v1/redaction-profile")
-        except ApiError as exc:
-            if exc.status == 404:
-                return None
-            raise
+        """Your organisation's current signed redaction profile, or None when it has none (204)."""
+        return await self._json("GET", "/api/v1/redaction-profile")
 
     async def set_redaction_profile(self, signed: bytes) -> dict:
         return await self._json("PUT", "/api/v1/redaction-profile", data=signed,

@@ -157,7 +157,7 @@ def _paths() -> dict:
         },
         "/api/v1/redaction-profile": {
             "get": _op("your organisation's current redaction profile, signed, with its signer",
-                       {"200": _json(_PROFILE), "404": _error("your organisation has no redaction profile")}),
+                       {"200": _json(_PROFILE), "204": {"description": "your organisation has no redaction profile"}}),
             "put": _op("set your clinic's redaction profile (signed by one of its uploaders or admins)",
                        {"201": _json(_PROFILE, "set; logged as redaction.profile.set"),
                         "403": _error("not a clinic's uploader or admin, or signed for another clinic"

@@ -4,7 +4,8 @@
 and makes it the caller's clinic's current one (logged as
 ``redaction.profile.set``, object ``id@version``). ``GET`` returns the
 caller's organisation's current profile as uploaded, with its signer, so the
-client can check the signature against the directory before applying it.
+client can check the signature against the directory before applying it,
+or 204 when the organisation has none.
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ async def set_profile(request: web.Request) -> web.Response:
 @logs_as(LogAction.redaction_profile_read)
 async def get_profile(request: web.Request) -> web.Response:
     record = await profiles_uc.current_profile(request.app[SERVICES], request[CALLER])
+    if record is None:  # every send asks: having none is an answer, not a refusal for the log
+        return web.Response(status=204)
     return web.json_response(profile_view(record))
 
 

@@ -178,17 +178,13 @@ def _check_signer(db: Reader, signed: SignedProfile, org_id: str) -> None:
         raise Refusal(Why.bad_signature, "the signature does not verify under the signer's registered key") from None
 
 
-async def current_profile(svc: Services, caller: Caller) -> ProfileRecord:
-    """The caller's organisation's current profile; Refusal ``not_found`` when it has none."""
+async def current_profile(svc: Services, caller: Caller) -> ProfileRecord | None:
+    """The caller's organisation's current profile, or None (not a refusal: every send asks)."""
     store = svc.store
 
-    def read(db: Reader) -> ProfileRecord:
+    def read(db: Reader) -> ProfileRecord | None:
         principal = authenticate(db, caller, store.clock())
-        with acting(principal.user, action=LogAction.redaction_profile_read):
-            record = db.profiles.current(principal.user.org_id)
-            if record is None:
-                raise Refusal(Why.not_found, "your organisation has no redaction profile")
-            return record
+        return db.profiles.current(principal.user.org_id)
 
     return await store.query(read)
 

@@ -43,7 +43,7 @@ async def put(world: World, person: Person, body: bytes, request_id: str | None 
 
 async def test_a_sender_sets_the_profile_and_the_clinic_reads_it_back(world: World) -> None:
     clinic = await org_of(world, world.uploader)
-    assert (await world.gw.request("GET", PATH, token=world.uploader.token)).problem(404, "not-found")
+    assert (await world.gw.request("GET", PATH, token=world.uploader.token)).status == 204
     body = signed(clinic, world.uploader.user_id, profile(1, person_name="off"), world.uploader.keys)
     reply = await put(world, world.uploader, body)
     assert reply.status == 201, reply.body
@@ -58,7 +58,9 @@ async def test_a_sender_sets_the_profile_and_the_clinic_reads_it_back(world: Wor
     assert [e["object"] for e in entries] == ["sunrise-test-profile@1"]
     assert entries[0]["actor"] == world.uploader.user_id
     # a spa has its own (no) profile: the clinic's is not visible there
-    assert (await world.gw.request("GET", PATH, token=world.recipient.token)).problem(404, "not-found")
+    assert (await world.gw.request("GET", PATH, token=world.recipient.token)).status == 204
+    assert not matching(await world.audit(), action="redaction.profile.read")  # asking is no refusal
+    assert (await world.gw.request("GET", PATH)).problem(401, "unauthorized")
 
     newer = signed(clinic, world.uploader.user_id, profile(2, person_name="warn"), world.uploader.keys)
     assert (await put(world, world.uploader, newer)).status == 201
@@ -126,7 +128,7 @@ async def test_malformed_and_oversized_bodies(world: World) -> None:
         assert reply.problem(422, "invalid-redaction-profile")
     assert (await put(world, world.uploader, b"{" * (80 * 1024))).problem(413, "payload-too-large")
     # nothing was set
-    assert (await world.gw.request("GET", PATH, token=world.uploader.token)).status == 404
+    assert (await world.gw.request("GET", PATH, token=world.uploader.token)).status == 204
 
 
 def naming(world: World, ref: ProfileRef | None, **kw):
