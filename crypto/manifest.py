@@ -12,6 +12,12 @@ Format
       "recipients": [{"age_recipient": "age1..." | "scrypt", "user_id": ID}, ...],
       "sender": {"signing_key": "ed25519:...", "user_id": ID}, "version": 1}
 
+   and one optional key, present only when the sender's clinic has a
+   redaction profile: ``"redaction_profile": {"id": PROFILE_ID, "version": INT}``,
+   the profile the redaction gate applied (PROFILE_ID matches
+   :data:`PROFILE_ID_PATTERN`, the version is 1 to 2**31-1). A manifest
+   without it is the same bytes as before the key existed.
+
    ``age_recipient`` is ``scrypt`` (:data:`PASSPHRASE_RECIPIENT`) for a
    recipient who opens the document with a passphrase shared out of band; the
    files then have that one scrypt stanza and no other (age's rule), so
@@ -48,8 +54,8 @@ from carebridge.crypto.signing import MANIFEST_CONTEXT, SIGNATURE_SIZE, SigningK
 
 __all__ = [
     "ID_PATTERN", "MANIFEST_VERSION", "PASSPHRASE_RECIPIENT", "MAX_ID_LENGTH", "MAX_MANIFEST_BYTES",
-    "MAX_OVERRIDES", "MAX_REASON_LENGTH", "MAX_RECIPIENTS",
-    "CiphertextDigest", "Manifest", "ManifestRecipient", "Override", "Sender",
+    "MAX_OVERRIDES", "MAX_REASON_LENGTH", "MAX_RECIPIENTS", "MAX_PROFILE_VERSION", "PROFILE_ID_PATTERN",
+    "CiphertextDigest", "Manifest", "ManifestRecipient", "Override", "ProfileRef", "Sender",
     "policy_digest", "sign_manifest", "verify_manifest",
 ]  # fmt: skip
 
@@ -69,6 +75,12 @@ MAX_REASON_LENGTH: Final = 1000
 # Wire-form cap, above the largest valid manifest (64 post-quantum recipients
 # and 32 overrides of 4-byte characters come to about 280 KiB).
 MAX_MANIFEST_BYTES: Final = 512 * 1024
+# A redaction profile's id is an opaque label for the log (no spaces, no PHI).
+PROFILE_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+# Profile versions count up from 1; beyond 2**31 is not a settings history.
+MAX_PROFILE_VERSION: Final = 2**31 - 1
+# Keys a manifest may leave out (then it is the same bytes as before they existed).
+_OPTIONAL: Final = frozenset({"redaction_profile"})
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
@@ -126,6 +138,13 @@ class Override(NamedTuple):
     reason: str
 
 
+class ProfileRef(NamedTuple):
+    """The clinic's redaction profile the gate applied: its id and version."""
+
+    id: str
+    version: int
+
+
 def _is_id(value: object) -> bool:
     return isinstance(value, str) and ID_PATTERN.fullmatch(value) is not None
 
@@ -150,6 +169,14 @@ def _is_age_recipient(value: object) -> bool:
         return False
 
 
+def _is_profile_id(value: object) -> bool:
+    return isinstance(value, str) and PROFILE_ID_PATTERN.fullmatch(value) is not None
+
+
+def _is_profile_version(value: object) -> bool:
+    return type(value) is int and 1 <= value <= MAX_PROFILE_VERSION
+
+
 def _is_reason(value: object) -> bool:
     return isinstance(value, str) and 0 < len(value) <= MAX_REASON_LENGTH and value.isprintable()
 
@@ -160,6 +187,8 @@ _RULES: Final[dict[type, _Rules]] = {
     ManifestRecipient: {"user_id": (_is_id, _ID), "age_recipient": (_is_age_recipient, "a valid age recipient")},
     CiphertextDigest: {"sha256": (_is_sha256, _HEX), "size": (_is_size, "an integer from 0 to 2**53-1")},
     Override: {"rule_id": (_is_id, _ID), "reason": (_is_reason, f"1-{MAX_REASON_LENGTH} printable characters")},
+    ProfileRef: {"id": (_is_profile_id, "1-64 characters [a-z0-9._-]"),
+                 "version": (_is_profile_version, f"an integer from 1 to {MAX_PROFILE_VERSION}")},
 }
 
 
@@ -200,6 +229,7 @@ class Manifest:
     created_at: datetime
     policy_digest: str
     overrides: tuple[Override, ...] = ()
+    redaction_profile: ProfileRef | None = None
     version: int = MANIFEST_VERSION
 
     def __post_init__(self) -> None:
@@ -218,6 +248,8 @@ class Manifest:
         _check(ok, "created_at", "an aware UTC datetime in whole seconds")
         _check(_is_sha256(self.policy_digest), "policy_digest", _HEX)
         _check_records("overrides", self.overrides, Override, (0, MAX_OVERRIDES))
+        if self.redaction_profile is not None:
+            _check_record("redaction_profile", self.redaction_profile, ProfileRef)
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -227,7 +259,11 @@ class Manifest:
     @classmethod
     def from_dict(cls, obj: object) -> Manifest:
         """Build a manifest from parsed JSON; raises :class:`ManifestError`."""
-        fields = _members(obj, "", tuple(cls.__dataclass_fields__))
+        present = obj if isinstance(obj, dict) else {}
+        names = tuple(n for n in cls.__dataclass_fields__ if n in present or n not in _OPTIONAL)
+        fields = _members(obj, "", names)
+        if "redaction_profile" in fields:
+            fields["redaction_profile"] = _record(ProfileRef, fields["redaction_profile"], "redaction_profile")
         sender = _record(Sender, fields["sender"], "sender")
         fields["sender"] = sender._replace(signing_key=_parse_key(sender.signing_key))
         fields["content"] = _record(CiphertextDigest, fields["content"], "content")
@@ -238,8 +274,8 @@ class Manifest:
         return cls(**fields)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the JSON object of format step 2."""
-        return {
+        """Return the JSON object of format step 2 (optional keys only when set)."""
+        body = {
             "content": self.content._asdict(),
             # isoformat() pads the year to four digits; strftime("%Y") may not.
             "created_at": self.created_at.astimezone(UTC).replace(tzinfo=None).isoformat() + "Z",
@@ -251,6 +287,9 @@ class Manifest:
             "sender": {"signing_key": self.sender.signing_key.encode(), "user_id": self.sender.user_id},
             "version": self.version,
         }
+        if self.redaction_profile is not None:
+            body["redaction_profile"] = self.redaction_profile._asdict()
+        return body
 
     def to_json(self) -> bytes:
         """Return the canonical JSON of :meth:`to_dict`, the bytes that are signed."""

@@ -85,6 +85,14 @@ class Client:
         return await self._json("POST", "/api/v1/keys", data=registration,
                                 headers={"Content-Type": "application/json"})
 
+    async def redaction_profile(self) -> dict | None:
+        """Your organisation's current signed redaction profile, or None when it has none (204)."""
+        return await self._json("GET", "/api/v1/redaction-profile")
+
+    async def set_redaction_profile(self, signed: bytes) -> dict:
+        return await self._json("PUT", "/api/v1/redaction-profile", data=signed,
+                                headers={"Content-Type": "application/json"})
+
     async def upload(self, *, manifest: bytes, policy: bytes, meta: bytes, content: Path,
                      progress: Progress | None = None) -> dict:
         with aiohttp.MultipartWriter("form-data") as form:

@@ -142,6 +142,23 @@ def register(sub: argparse._SubParsersAction) -> None:
     verifyweb.register(sub)  # public: needs no token, only the pinned log key
 
 
+def register_profile(sub: argparse._SubParsersAction) -> None:
+    """``redaction-profile set FILE | show``, a clinic's setting (a verb of its own in gateway/cli.py)."""
+    verbs = sub.add_parser("redaction-profile", help="your clinic's redaction profile (per rule: block, warn, off)",
+                           description="`send` applies your clinic's current profile, signature checked, and"
+                                       " names it in the signed manifest; to try a profile file locally, use"
+                                       " `carebridge inspect --profile FILE`.").add_subparsers(
+        dest="profile_verb", required=True)
+    p = verbs.add_parser("set", help="sign a profile file with your key file and make it your clinic's (logged)")
+    _common(p)
+    p.add_argument("file", type=Path, metavar="FILE", help="the profile (JSON, carebridge-redaction-profile/1);"
+                                                           " its version must count up from the current one")
+    p.set_defaults(run=lambda a, e: _run(profile_verb(a, e, set_file=a.file)))
+    p = verbs.add_parser("show", help="print your clinic's current profile (its signature checked)")
+    _common(p)
+    p.set_defaults(run=lambda a, e: _run(profile_verb(a, e)))
+
+
 def _run(coro) -> int:
     try:
         return asyncio.run(coro)
@@ -238,6 +255,34 @@ async def send_verb(args, env) -> int:
     for link in result.get("links", []):  # link-key mode: pass each link to its recipient, privately
         text += f"\n{link['recipient']}: {link['url']}"
     _print(args, result, text)
+    return 0
+
+
+async def profile_verb(args, env, *, set_file: Path | None = None) -> int:
+    """``redaction-profile set FILE`` (sign and upload) or ``show`` (fetch and verify)."""
+    from .clearance import clinic_profile
+    from .redaction import RedactionError, load_profile
+    from .redaction.profile import MAX_PROFILE_BYTES, sign_profile
+
+    keys = _keys(args, env) if set_file else None
+    async with _client(args, env) as api:
+        me = await api.me()
+        if set_file is not None:
+            try:
+                with open(set_file, "rb") as handle:
+                    chosen = load_profile(handle.read(MAX_PROFILE_BYTES + 1))
+            except OSError as exc:
+                raise CLIError(f"cannot read {set_file}: {exc.strerror}") from None
+            except RedactionError as exc:
+                raise CLIError(f"{set_file}: {exc}") from None
+            await api.set_redaction_profile(sign_profile(chosen, org_id=me["org_id"], signer_id=me["id"],
+                                                         key=keys.signing_key))
+        current = await clinic_profile(api, me)
+    if current is None:
+        _print(args, {"profile": None}, "your organisation has no redaction profile: every rule blocks")
+        return 0
+    levels = ", ".join(f"{rule} {level}" for rule, level in sorted(current.levels.items())) or "every rule blocks"
+    _print(args, {"profile": current.to_json()}, f"{current.id}@{current.version}: {levels}")
     return 0
 
 

@@ -31,6 +31,7 @@ from ...crypto.manifest import (
     Manifest,
     PASSPHRASE_RECIPIENT,
     ManifestRecipient,
+    ProfileRef,
     Sender,
     policy_digest,
     sign_manifest,
@@ -38,7 +39,7 @@ from ...crypto.manifest import (
 )
 from ...crypto.signing import VerifyKey
 from .api import Client, Progress
-from .clearance import clear
+from .clearance import clear, clinic_profile
 from .errors import TransferError
 from .progress import QUIET, Meter
 from .transparency import KeyNotLogged, check_published, log_verifier
@@ -157,9 +158,10 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     named, recipients, fragments = await _addressing(client, me, keys, users, options)
     with tempfile.TemporaryDirectory(prefix="carebridge-send-") as work:
         progress.step("scanning")
+        profile = None if options.unsafe_skip_redaction_gate else await clinic_profile(client, me)
         cleared, overrides = await clear(path, Path(work), allow=options.allow_rules,
                                          reason=options.override_reason, allow_text=options.allow_text,
-                                         unsafe_skip=options.unsafe_skip_redaction_gate)
+                                         unsafe_skip=options.unsafe_skip_redaction_gate, profile=profile)
         sealed = Path(work) / "content.age"
         encrypting = progress.step("encrypting", cleared.stat().st_size)
         plain_sha, size, cipher_sha, cipher_size = _encrypt_file(cleared, sealed, recipients, encrypting)
@@ -173,13 +175,15 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
             content=CiphertextDigest(cipher_sha, cipher_size),
             meta=CiphertextDigest(hashlib.sha256(meta).hexdigest(), len(meta)),
             created_at=datetime.now(timezone.utc).replace(microsecond=0),
-            policy_digest=policy_digest(policy), overrides=overrides)
+            policy_digest=policy_digest(policy), overrides=overrides,
+            redaction_profile=ProfileRef(profile.id, profile.version) if profile else None)
         answer = await client.upload(manifest=sign_manifest(manifest, keys.signing_key),
                                      policy=canonical_json(policy), meta=meta, content=sealed,
                                      progress=progress.step("uploading", cipher_size))
         progress.close()
     # What was encrypted: the sanitized document, which the recipient's fetch reproduces.
-    answer = {**answer, "sha256": plain_sha, "size": size, "overrides": [o.rule_id for o in overrides]}
+    answer = {**answer, "sha256": plain_sha, "size": size, "overrides": [o.rule_id for o in overrides],
+              "redaction_profile": profile.reference() if profile else None}
     if fragments is not None:
         answer["links"] = await _key_links(client, answer["id"], users, fragments, options.links)
     return answer

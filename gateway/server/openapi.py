@@ -66,6 +66,15 @@ _NOTE = {"description": "a C2SP signed note", "content": {"text/plain": {}}}
 _LISTING = {"type": "object", "properties": {"documents": {"type": "array", "items": _OBJ},
                                              "next_cursor": {"type": ["string", "null"]}}}
 
+_PROFILE = {"type": "object", "properties": {
+    "id": {"type": "string"}, "version": _INT, "signer_id": {"type": "string"}, "log_seq": _INT,
+    "set_at": {"type": "string"},
+    "document": {"type": "string", "description": "base64 of the signed profile as uploaded"}}}
+_SIGNED_PROFILE = {"type": "object", "required": ["signature", "statement"], "additionalProperties": False,
+                   "description": "canonical JSON; statement = {format: carebridge-signed-redaction-profile/1,"
+                                  " org_id, profile: {format, id, version, rules}, signer}, signed Ed25519",
+                   "properties": {"signature": {"type": "string"}, "statement": _OBJ}}
+
 
 _CSRF = [{"name": "X-Carebridge-CSRF", "in": "header", "required": True, "schema": {"const": "1"},
           "description": "1. Also required, with this gateway's Origin, on every POST, PUT, PATCH and DELETE"
@@ -150,6 +159,18 @@ def _paths() -> dict:
                         body={"required": True, "content": {"application/json": {"schema": _OBJ}}}),
             "delete": _op("revoke your active keys", {"204": {"description": "revoked; logged"},
                                                       "404": _error("no active keys")}),
+        },
+        "/api/v1/redaction-profile": {
+            "get": _op("your organisation's current redaction profile, signed, with its signer",
+                       {"200": _json(_PROFILE), "204": {"description": "your organisation has no redaction profile"}}),
+            "put": _op("set your clinic's redaction profile (signed by one of its uploaders or admins)",
+                       {"201": _json(_PROFILE, "set; logged as redaction.profile.set"),
+                        "403": _error("not a clinic's uploader or admin, or signed for another clinic"
+                                      " or by someone else's key (logged)"),
+                        "409": _error("not newer than the current version (logged)"),
+                        "413": _error("larger than 72 KiB"),
+                        "422": _error("malformed profile or bad signature (logged)")},
+                       body=_body(_SIGNED_PROFILE)),
         },
         "/api/v1/directory": {"get": _op(
             "users (with their active keys) by e-mail or organisation name",

@@ -70,6 +70,9 @@ class LogAction(StrEnum):
     enroll_open = "auth.enroll.open", "open an enrollment link"
     enroll = "auth.enroll", "set a password and a second factor"
     enroll_issue = "auth.enroll.issue", "issue an enrollment link"
+    redaction_profile_set = "redaction.profile.set", "set your clinic's redaction profile"
+    redaction_profile_read = "redaction.profile.read", "read your clinic's redaction profile"
+    redaction_profile = "redaction.profile", "send under a redaction profile"
 
 
 class Why(StrEnum):
@@ -203,6 +206,15 @@ class Why(StrEnum):
     weak_password = "weak_password", 422, "weak-password", "Choose another password"
     totp_required = "totp_required", 422, "totp-required", "A second factor is required"
     totp_mismatch = "totp_mismatch", 422, "totp-mismatch", "The code does not match"
+    # -- a clinic's redaction profile (redaction.profile…) --------------------------------------
+    invalid_redaction_profile = ("invalid_redaction_profile", 422, "invalid-redaction-profile",
+                                 "Invalid redaction profile")
+    foreign_redaction_profile = ("foreign_redaction_profile", 403, "redaction-profile-foreign",
+                                 "The profile is not signed for your clinic by one of its senders")
+    redaction_profile_not_newer = ("redaction_profile_not_newer", 409, "redaction-profile-not-newer",
+                                   "Not newer than the current redaction profile")
+    stale_redaction_profile = ("stale_redaction_profile", 409, "stale-redaction-profile",
+                               "Not the clinic's current redaction profile")
 
     @property
     def type(self) -> str:

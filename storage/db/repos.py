@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from . import accounts, documents, identity, keys, leases, ledger, lifecycle, links, outbox
+from . import accounts, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
 from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
@@ -23,6 +23,7 @@ from .keys import KeyRecord
 from .ledger import EntryFilter, StoredCheckpoint
 from .lifecycle import Due
 from .outbox import Mail
+from .profiles import ProfileRecord
 
 
 class Documents:
@@ -390,6 +391,21 @@ class Accounts:
         return accounts.use_totp_step(self._conn, user_id, step)
 
 
+class Profiles:
+    """Each organisation's signed redaction profiles: :mod:`.profiles` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def current(self, org_id: str) -> ProfileRecord | None:
+        return profiles.current(self._conn, org_id)
+
+    def insert(self, record: ProfileRecord) -> None:
+        return profiles.insert_profile(self._conn, record)
+
+
 class Reader:
     """What a read sees: one repository per storage module, on one connection."""
 
@@ -431,3 +447,7 @@ class Reader:
     @cached_property
     def ledger(self) -> Ledger:
         return Ledger(self._conn)
+
+    @cached_property
+    def profiles(self) -> Profiles:
+        return Profiles(self._conn)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
     Table,
     Text,
@@ -106,6 +107,18 @@ user_keys = Table(
     # at most one active key set per user
     Index("user_keys_one_active", "user_id", unique=True,
           sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
+)
+
+redaction_profiles = Table(
+    "redaction_profiles", metadata,
+    _ref("org_id", "orgs.id"),
+    Column("version", BigInteger, nullable=False),  # counts up per org; the highest is current
+    Column("profile_id", String(64), nullable=False),
+    _ref("signer_id", "users.id"),
+    Column("document", LargeBinary, nullable=False),  # the signed profile as uploaded, kept as proof
+    Column("log_seq", BigInteger, nullable=False),  # the log entry that set it
+    Column("created_at", UTCDateTime, nullable=False),
+    PrimaryKeyConstraint("org_id", "version"),
 )
 
 documents = Table(

@@ -17,10 +17,19 @@ The file is one JSON object::
 A rule the profile does not name blocks. The checks that find text hidden in
 the file or marks never applied (``fake-redaction``, ``unapplied-redaction``)
 always block: a document that leaks through them was never redacted at all.
+
+On the gateway the profile travels signed (:func:`sign_profile`,
+:func:`verify_signed_profile`): canonical JSON of ``{"signature": B64,
+"statement": {"format": STATEMENT_FORMAT, "org_id": ORG, "profile": {...},
+"signer": USER_ID}}``, Ed25519 by one of the clinic's uploaders or admins over
+the canonical JSON of ``statement``. The statement names the clinic, so one
+clinic's profile cannot be passed off as another's.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Iterable, Mapping
@@ -28,6 +37,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
+from carebridge.crypto.canonical import canonical_json, parse_canonical_json
+from carebridge.crypto.errors import CryptoError
+from carebridge.crypto.signing import MANIFEST_CONTEXT, SigningKey, VerifyKey
 from . import rules
 from .errors import RedactionError
 from .model import Finding
@@ -41,6 +53,12 @@ MAX_PROFILE_BYTES = 64 * 1024
 ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Versions count up from 1; beyond 2^31 is not a settings history, it is an error.
 MAX_VERSION = 2**31 - 1
+STATEMENT_FORMAT = "carebridge-signed-redaction-profile/1"
+# crypto/signing.py has no label of its own for profiles yet; the gateway verifies
+# under the manifest's (a statement and a manifest share no valid shape).
+PROFILE_CONTEXT = MANIFEST_CONTEXT
+# The profile file's limit plus the statement's few ids.
+MAX_SIGNED_BYTES = 72 * 1024
 # Findings of these checks mean the document was not redacted at all: they always block.
 ALWAYS_BLOCK = frozenset({rules.FAKE_REDACTION, rules.UNAPPLIED_REDACTION})
 
@@ -124,3 +142,36 @@ def _no_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
     if len(set(keys)) != len(keys):
         raise InvalidProfile("profile: a key appears twice")
     return dict(pairs)
+
+
+def sign_profile(profile: Profile, *, org_id: str, signer_id: str, key: SigningKey) -> bytes:
+    """The signed profile's wire form (see the module doc), for ``PUT /api/v1/redaction-profile``."""
+    statement = {"format": STATEMENT_FORMAT, "org_id": org_id, "profile": profile.to_json(), "signer": signer_id}
+    signature = key.sign(PROFILE_CONTEXT, canonical_json(statement))
+    return canonical_json({"signature": base64.b64encode(signature).decode("ascii"), "statement": statement})
+
+
+def verify_signed_profile(data: bytes, keys: Iterable[VerifyKey], *, org_id: str, signer_id: str) -> Profile:
+    """The profile in a signed wire form, checked: for *org_id*, by *signer_id*, under one of *keys*
+    (the signer's registered keys). Raises InvalidProfile naming what is wrong."""
+    try:
+        wire = parse_canonical_json(data, max_size=MAX_SIGNED_BYTES)
+        statement, signature = wire["statement"], base64.b64decode(wire["signature"], validate=True)
+        signed = canonical_json(statement)
+    except (CryptoError, KeyError, TypeError, ValueError, binascii.Error):
+        raise InvalidProfile("the signed profile is not in the signed profile format") from None
+    if not isinstance(statement, dict) or statement.get("format") != STATEMENT_FORMAT:
+        raise InvalidProfile("the signed profile is not in the signed profile format")
+    if statement.get("org_id") != org_id or statement.get("signer") != signer_id:
+        raise InvalidProfile("the signed profile names another clinic or signer")
+    if not any(_verifies(key, signed, signature) for key in keys):
+        raise InvalidProfile("the profile's signature does not verify under its signer's registered keys")
+    return load_profile(canonical_json(statement.get("profile")))
+
+
+def _verifies(key: VerifyKey, message: bytes, signature: bytes) -> bool:
+    try:
+        key.verify(PROFILE_CONTEXT, message, signature)
+    except CryptoError:
+        return False
+    return True

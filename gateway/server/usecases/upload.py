@@ -28,6 +28,7 @@ from carebridge.policies import (
 )
 from carebridge.storage.db.documents import NewDocument
 from carebridge.storage.db.keys import KeyRecord
+from carebridge.storage.db.profiles import ProfileRecord
 from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
 
@@ -36,6 +37,7 @@ from ..lifecycle import purge_time
 from ..vocabulary import LogAction, Why, for_send
 from .caller import Caller, Principal
 from .documents import DOCUMENT_ID, log_allowed
+from .profiles import check_named
 from .refusal import Refusal, acting
 from .services import Services
 
@@ -67,6 +69,7 @@ class _Parties:
     members: dict[str, Membership | None]
     referrals: set[tuple[str, str]]
     keys: dict[str, KeyRecord]
+    profile: ProfileRecord | None  # the sender's clinic's current redaction profile
 
 
 async def admit(svc: Services, principal: Principal, manifest_bytes: bytes, policy_obj: object) -> Admitted:
@@ -95,6 +98,7 @@ async def admit(svc: Services, principal: Principal, manifest_bytes: bytes, poli
             if not decision.allowed:
                 raise Refusal(for_send(decision.reason), decision.reason.description)
             _check_recipient_keys(principal, manifest, policy, parties.keys)
+            check_named(parties.profile, _profile_named(manifest))
             if await svc.store.query(lambda db: db.documents.exists(manifest.document_id)):
                 raise Refusal(Why.document_exists, "a document with this id exists")
     return Admitted(principal, manifest, manifest_bytes, policy, canonical_json(policy.to_json()).decode())
@@ -106,7 +110,12 @@ def _load_parties(db: Reader, principal: Principal, ids: list[str]) -> _Parties:
                for uid in ids}
     spas = db.identity.referred_spas(principal.user.org_id)
     return _Parties(members, {(principal.user.org_id, s) for s in spas},
-                    db.keys.active(ids + [principal.user.id]))
+                    db.keys.active(ids + [principal.user.id]), db.profiles.current(principal.user.org_id))
+
+
+def _profile_named(manifest: Manifest) -> tuple[str, int] | None:
+    named = manifest.redaction_profile
+    return None if named is None else (named.id, named.version)
 
 
 def _check_manifest_fields(manifest: Manifest, principal: Principal, now: datetime) -> None:
@@ -192,6 +201,13 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
         for override in manifest.overrides:
             log_allowed(tx, caller, LogAction.redaction_override, principal, manifest.document_id,
                         reason=override.rule_id)
+        named = _profile_named(manifest)
+        with acting(user, action=LogAction.document_upload, object=manifest.document_id):
+            # again in this unit: the clinic may have set a newer profile while the ciphertext streamed
+            check_named(tx.profiles.current(user.org_id), named)
+        if named is not None:  # ids only: the profile's id@version
+            log_allowed(tx, caller, LogAction.redaction_profile, principal, manifest.document_id,
+                        reason="@".join(map(str, named)))
         notify.on_upload(tx, settings, sender=user, state=fresh, kid=kid)
 
     await svc.store.write(unit)
