@@ -42,6 +42,7 @@ from carebridge.crypto.errors import KeyFormatError, SignatureError
 __all__ = [
     "KEY_REGISTRATION_CONTEXT",
     "MANIFEST_CONTEXT",
+    "REDACTION_PROFILE_CONTEXT",
     "PUBLIC_KEY_PREFIX",
     "SECRET_KEY_PREFIX",
     "SIGNATURE_DOMAIN",
@@ -62,9 +63,13 @@ MANIFEST_CONTEXT: Final = b"document-manifest"
 # gateway's registration challenge, which must never be usable as a manifest.
 KEY_REGISTRATION_CONTEXT: Final = b"key-registration"
 
+# A clinic's redaction profile, signed by one of its senders: never usable as a
+# manifest (the browser's manifest check does not parse with exact key sets).
+REDACTION_PROFILE_CONTEXT: Final = b"redaction-profile"
+
 # Signing under any other label is refused, so every purpose is named here
 # and no two purposes can share a label by accident.
-_CONTEXTS: Final = frozenset({MANIFEST_CONTEXT, KEY_REGISTRATION_CONTEXT})
+_CONTEXTS: Final = frozenset({MANIFEST_CONTEXT, KEY_REGISTRATION_CONTEXT, REDACTION_PROFILE_CONTEXT})
 
 SIGNATURE_SIZE: Final = 64
 PUBLIC_KEY_PREFIX: Final = "ed25519:"

@@ -44,6 +44,7 @@ CLIENT = Half(".client.cli")
 OFFLINE = Half(".client.offline")
 INSPECT = Half(".client.redaction.cli", register="add_parser")
 COMPLETION = Half(".client.completion")
+PROFILE = Half(".client.cli", register="register_profile")
 
 # The top-level help: (group title, ((verb, what to type, what it does), ...)).
 GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
@@ -51,6 +52,8 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         ("keys", "keys register", "publish (or rotate to) the keys of your key file"),
         ("inspect", "inspect FILE", "what sanitizing removes and the redaction check finds; sends nothing"),
         ("send", "send FILE --to RECIPIENT", "sanitize, scan, encrypt, sign and upload a document"),
+        ("redaction-profile", "redaction-profile set FILE | show",
+         "your clinic's redaction profile: per rule block, warn or off"),
         ("outbox", "outbox", "documents you sent: per recipient, whether and when they downloaded"),
         ("revoke", "revoke DOC_ID", "end access now, for everyone or one recipient"),
         ("amend", "amend DOC_ID", "move a document's expiry, or place a legal hold"),
@@ -85,6 +88,7 @@ OWNERS: dict[str, Half] = {
     **dict.fromkeys(("keygen", "encrypt", "decrypt"), OFFLINE),
     "inspect": INSPECT,
     "completion": COMPLETION,
+    "redaction-profile": PROFILE,
 }
 
 ENVIRONMENT = """\

@@ -39,7 +39,7 @@ from typing import Literal
 
 from carebridge.crypto.canonical import canonical_json, parse_canonical_json
 from carebridge.crypto.errors import CryptoError
-from carebridge.crypto.signing import MANIFEST_CONTEXT, SigningKey, VerifyKey
+from carebridge.crypto.signing import REDACTION_PROFILE_CONTEXT, SigningKey, VerifyKey
 from . import rules
 from .errors import RedactionError
 from .model import Finding
@@ -54,9 +54,7 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Versions count up from 1; beyond 2^31 is not a settings history, it is an error.
 MAX_VERSION = 2**31 - 1
 STATEMENT_FORMAT = "carebridge-signed-redaction-profile/1"
-# crypto/signing.py has no label of its own for profiles yet; the gateway verifies
-# under the manifest's (a statement and a manifest share no valid shape).
-PROFILE_CONTEXT = MANIFEST_CONTEXT
+PROFILE_CONTEXT = REDACTION_PROFILE_CONTEXT  # its own label: a profile can never pass as a manifest
 # The profile file's limit plus the statement's few ids.
 MAX_SIGNED_BYTES = 72 * 1024
 # Findings of these checks mean the document was not redacted at all: they always block.

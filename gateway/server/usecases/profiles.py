@@ -28,7 +28,7 @@ from typing import Any
 
 from carebridge.crypto.canonical import canonical_json, parse_canonical_json
 from carebridge.crypto.errors import CryptoError
-from carebridge.crypto.signing import MANIFEST_CONTEXT, SIGNATURE_SIZE, VerifyKey
+from carebridge.crypto.signing import REDACTION_PROFILE_CONTEXT, SIGNATURE_SIZE, VerifyKey
 from carebridge.storage.db.profiles import ProfileRecord
 from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
@@ -43,10 +43,7 @@ from .services import Services
 
 STATEMENT_FORMAT = "carebridge-signed-redaction-profile/1"
 PROFILE_FORMAT = "carebridge-redaction-profile/1"
-# crypto/signing.py has no label of its own for profiles yet; the manifest's is
-# safe meanwhile because a statement and a manifest share no valid shape (both
-# are parsed with exact key sets). TODO(lead): a REDACTION_PROFILE_CONTEXT there.
-PROFILE_CONTEXT = MANIFEST_CONTEXT
+PROFILE_CONTEXT = REDACTION_PROFILE_CONTEXT  # its own label: a profile can never pass as a manifest
 # The client's own limit on a profile file is 64 KiB; the statement adds a few ids.
 MAX_PROFILE_DOCUMENT = 72 * 1024
 MAX_RULES = 256  # the rule set has a few dozen rules; more is not a profile
