@@ -6,7 +6,9 @@ one: signed by Other Test Clinic's uploader for Other Test Clinic (a
 replay), or signed with the Sunrise uploader's own key but naming Other
 Test Clinic. Each is ``403 redaction-profile-foreign`` with exactly one deny
 entry, and neither clinic's current profile changes. A read returns only the
-caller's own clinic's profile.
+caller's own clinic's profile. A body past the 72 KiB limit is ``413
+payload-too-large``, logged once, for a clinic's sender and a spa's
+recipient alike (the size is checked before the role).
 """
 
 from __future__ import annotations
@@ -64,3 +66,16 @@ async def test_each_clinic_reads_only_its_own_profile(cast: Cast) -> None:
         statement = json.loads(base64.b64decode(got["document"]))["statement"]
         assert statement["org_id"] == await org_id(cast, cast.people[role])
         assert got["signer_id"] == statement["signer"] == cast.people[role].user_id
+
+
+@on_module_loop
+@pytest.mark.parametrize("role", ["uploader", "recipient"])
+async def test_an_oversized_profile_is_413_and_logged_once(cast: Cast, server_log, role: str) -> None:
+    """Past the 72 KiB limit the body is not read further; the refusal is on the record like any other."""
+    request_id = rid()
+    reply = await cast.send("PUT", PATH, role, request_id=request_id, data=b"{" * (80 * 1024),
+                            headers={"Content-Type": "application/json"})
+    reply.problem(413, "payload-too-large")
+    entries = await entries_for(cast.gw, request_id)
+    assert [(e["outcome"], e["action"], e["actor"]) for e in entries] == [
+        ("deny", "redaction.profile.set", cast.people[role].user_id)], entries
