@@ -67,6 +67,7 @@ from ..gateway.server.conftest import (
 )
 from ..gateway.server.signin_helpers import PASSWORD
 from .matrix import ROLES
+from .profile_requests import seed_profiles
 
 OTHER_CLINIC = "Other Test Clinic"
 # Settings that keep the suite's own volume from tripping the abuse limits it
@@ -212,6 +213,7 @@ async def build_cast(tmp: Path, stack: contextlib.AsyncExitStack, **overrides: A
     cast.doc_b = await cast.upload("other_clinic", ["recipient_elsewhere"], **ROOMY_POLICY)
     cast.link_a = await cast.link("uploader", cast.doc_a, "recipient")
     cast.link_b = await cast.link("other_clinic", cast.doc_b, "recipient_elsewhere")
+    await seed_profiles(cast)  # both clinics have one: a GET's answer does not depend on the cells' order
     await gw.app[CHECKPOINTER].checkpoint()  # so the checkpoint and proof routes have one to serve
     return cast
 

@@ -38,6 +38,12 @@ issue 10; where the server disagrees today, the matrix fails):
 9. **The web app is public**: its release manifest, its assets by
    content-hashed name (a name not in the served release: ``404 not-found``)
    and the key setup page.
+10. **A clinic's redaction profile** is its own: anyone signed in reads
+   their organisation's (``200`` where it has one, ``204`` where it has
+   none: both clinics have one, the spas, the compliance office and the
+   operator none). It is set by the clinic's uploaders and admins, signed
+   with their registered key (``201``); every other role, the operator admin
+   included (not a clinic's), is ``403 role-forbidden``, whatever the body.
 
 Targets: ``own`` is the object of the uploader's side (document A, sent by
 the uploader to the recipient; link A; the recipient's user id or e-mail; a
@@ -85,6 +91,8 @@ GET    /api/v1/openapi.json                -        200   200   200   200   200 
 GET    /api/v1/me                          -        401   200   200   200   200   200   200
 POST   /api/v1/keys                        -        401   201   201   201   201   201   201
 DELETE /api/v1/keys                        -        401   204   204   204   204   204   204
+GET    /api/v1/redaction-profile           -        401   200   204   204   200   204   204
+PUT    /api/v1/redaction-profile           -        401   201   ROLE  ROLE  201   ROLE  ROLE
 GET    /api/v1/directory                   own      401   200   200   404   404   200   404
 GET    /api/v1/directory                   other    401   404   404   200   200   200   404
 GET    /api/v1/directory                   unknown  401   404   404   404   404   404   404

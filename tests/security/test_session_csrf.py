@@ -80,7 +80,9 @@ async def test_control_the_same_cookie_with_the_proof_is_let_through(cast: Cast,
 
 
 def test_the_writes_were_found() -> None:
-    routes = {route for _, route in _writes()}
+    writes = set(_writes())
+    routes = {route for _, route in writes}
+    assert ("put", "/api/v1/redaction-profile") in writes  # a PUT: the walk is not only POSTs
     assert {"/api/v1/keys", "/api/v1/documents/{id}/revoke", "/api/v1/auth/signout"} <= routes
     assert "/l/{token}/claim" in routes
     assert not routes & {"/api/v1/auth/signin", "/api/v1/auth/enrollment"}  # public: CSRF there is the matrix's
