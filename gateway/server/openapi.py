@@ -168,7 +168,7 @@ def _paths() -> dict:
                         "403": _error("not a clinic's uploader or admin, or signed for another clinic"
                                       " or by someone else's key (logged)"),
                         "409": _error("not newer than the current version (logged)"),
-                        "413": _error("larger than 72 KiB"),
+                        "413": _error("larger than 72 KiB (logged)"),
                         "422": _error("malformed profile or bad signature (logged)")},
                        body=_body(_SIGNED_PROFILE)),
         },
