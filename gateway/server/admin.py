@@ -15,7 +15,7 @@ from carebridge.storage.db.store import Store, Tx
 
 from . import enrollment, linkkeys, tokens
 from .settings import Settings
-from .vocabulary import LogAction
+from .vocabulary import LogAction, Why
 
 CLI_ACTOR = "operator-cli"
 OPERATOR_ORG = "operator"
@@ -34,15 +34,15 @@ class CreatedUser:
     enrollment: enrollment.IssuedLink | None = None  # its URL is shown (or mailed) once
 
 
-def _log(tx: Tx, action: str, object_id: str | None) -> None:
-    tx.log(action=action, outcome="allow", reason="ok", actor=CLI_ACTOR, object=object_id)
+def _log(tx: Tx, action: LogAction, object_id: str | None) -> None:
+    tx.log(action=action.value, outcome="allow", reason=Why.ok.value, actor=CLI_ACTOR, object=object_id)
 
 
 def _issue_token(tx: Tx, user: identity.User, settings: Settings) -> str:
     new = tokens.make_token()
     tx.identity.create_token(id=new.id, user_id=user.id, secret_hash=new.secret_hash,
                           now=tx.now, expires_at=tx.now + settings.token_lifetime)
-    _log(tx, "token.create", new.id)
+    _log(tx, LogAction.token_create, new.id)
     return new.token
 
 
@@ -55,7 +55,7 @@ def init(store: Store, settings: Settings, email: str) -> CreatedUser:
             raise AdminError("already initialised (the operator organisation exists)")
         org = tx.identity.create_org(id=tokens.new_id("org"), name=OPERATOR_ORG,
                                   kind=OrgKind.operator.value, now=tx.now)
-        _log(tx, "org.create", org.id)
+        _log(tx, LogAction.org_create, org.id)
         return _create_user(tx, settings, email, org, Role.admin.value)
 
     return store.write_sync(unit)
@@ -70,8 +70,19 @@ def create_org(store: Store, name: str, kind: str) -> identity.Org:
         if tx.identity.find_org(name) is not None:
             raise AdminError(f"organisation {name!r} exists")
         org = tx.identity.create_org(id=tokens.new_id("org"), name=name, kind=kind, now=tx.now)
-        _log(tx, "org.create", org.id)
+        _log(tx, LogAction.org_create, org.id)
         return org
+
+    return store.write_sync(unit)
+
+
+def set_recipient_totp(store: Store, name: str, required: bool) -> bool:
+    """Whether the recipients of organisation *name* must set a second factor (logged)."""
+    def unit(tx: Tx) -> bool:
+        org = _org(tx, name)
+        tx.accounts.set_recipient_totp(org.id, required)
+        _log(tx, LogAction.org_totp_required if required else LogAction.org_totp_optional, org.id)
+        return required
 
     return store.write_sync(unit)
 
@@ -92,13 +103,13 @@ def create_user(store: Store, settings: Settings, email: str, org_name: str, rol
 def _create_user(tx: Tx, settings: Settings, email: str, org: identity.Org, role: str) -> CreatedUser:
     user = tx.identity.create_user(id=tokens.new_id("usr"), email=email, org=org,
                                 role=role, now=tx.now)
-    _log(tx, "user.create", user.id)
+    _log(tx, LogAction.user_create, user.id)
     return CreatedUser(user, _issue_token(tx, user, settings))
 
 
 def _issue_enrollment(tx: Tx, settings: Settings, user: identity.User) -> enrollment.IssuedLink:
     link = enrollment.issue(tx, settings, user)
-    _log(tx, LogAction.enroll_issue.value, link.enrollment_id)
+    _log(tx, LogAction.enroll_issue, link.enrollment_id)
     return link
 
 
@@ -125,7 +136,7 @@ def add_referral(store: Store, clinic_name: str, spa_name: str) -> None:
         if tx.identity.has_referral(clinic.id, spa.id):
             raise AdminError("this referral exists")
         tx.identity.add_referral(clinic=clinic, spa=spa, now=tx.now)
-        _log(tx, "referral.add", spa.id)
+        _log(tx, LogAction.referral_add, spa.id)
 
     store.write_sync(unit)
 
@@ -134,7 +145,7 @@ def revoke_token(store: Store, token_id: str) -> None:
     def unit(tx: Tx) -> None:
         if not tx.identity.revoke_token(token_id, tx.now):
             raise AdminError("no such active token")
-        _log(tx, "token.revoke", token_id)
+        _log(tx, LogAction.token_revoke, token_id)
 
     store.write_sync(unit)
 
@@ -156,5 +167,5 @@ def _email(email: str) -> str:
 def rotate_link_key(store: Store, settings: Settings) -> dict:
     """Sign new links with a new key (logged); links signed before keep verifying until they expire."""
     kid = linkkeys.rotate(settings)
-    store.write_sync(lambda tx: _log(tx, "link_key.rotate", kid))
+    store.write_sync(lambda tx: _log(tx, LogAction.link_key_rotate, kid))
     return {"kid": kid}

@@ -36,6 +36,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("name", help="its name (letters, digits, spaces and .&'-)")
     p.add_argument("--kind", required=True, choices=["clinic", "spa", "compliance", "operator"],
                    help="clinics send, spas receive, compliance offices audit")
+    totp = org.add_parser("totp", help="whether a spa's recipients must set a second factor at enrollment")
+    totp.add_argument("name", help="the organisation's name")
+    totp.add_argument("setting", choices=["required", "optional"],
+                      help="required (the default) or optional; uploaders, auditors and admins always need one")
     user = verbs.add_parser("user", help="users").add_subparsers(dest="user_verb", required=True)
     p = user.add_parser("create", help="create a user; prints its id, API token and enrollment link (once)")
     p.add_argument("email", help="the user's e-mail (their name in the directory)")
@@ -56,7 +60,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="link_key_verb", required=True)
     lk.add_parser("rotate", help="sign new links with a new key; old links keep working until they expire")
     verbs.add_parser("purge", help="run one pass of the purge job now (expired and revoked documents)")
-    for parser in list(verbs.choices.values()) + [org.choices["create"], user.choices["create"], enroll,
+    for parser in list(verbs.choices.values()) + [org.choices["create"], totp, user.choices["create"], enroll,
                                                    ref.choices["add"], tok.choices["revoke"],
                                                    lk.choices["rotate"]]:
         _deployment_flags(parser)
@@ -202,6 +206,9 @@ def _dispatch(args, store, settings, admin) -> dict | None:
     if verb == "init":
         created = admin.init(store, settings, args.email)
         return {"user_id": created.user.id, "email": created.user.email, "token": created.token}
+    if verb == "org" and args.org_verb == "totp":
+        required = admin.set_recipient_totp(store, args.name, args.setting == "required")
+        return {"org": args.name, "recipient_totp": "required" if required else "optional"}
     if verb == "org":
         org = admin.create_org(store, args.name, args.kind)
         return {"org_id": org.id, "name": org.name, "kind": org.kind}

@@ -21,6 +21,7 @@ from carebridge.storage.db import lifecycle
 from carebridge.storage.db.store import Store
 
 from .jobs import Lease, repeat
+from .vocabulary import LogAction, Why
 
 LEASE = "purge"
 PURGE_BATCH = 100  # documents per run; the next run takes the rest
@@ -75,7 +76,7 @@ class Purger:
         def unit(tx) -> int:
             if not tx.lifecycle.mark_purged(doc.id, tx.now):
                 return 0
-            tx.log(action="document.purge", outcome="allow", reason="ok", actor=OPERATOR_ACTOR,
+            tx.log(action=LogAction.document_purge.value, outcome="allow", reason=Why.ok.value, actor=OPERATOR_ACTOR,
                    org=doc.sender_org_id, object=doc.id)
             return 1
 
@@ -85,7 +86,7 @@ class Purger:
     def _hold(tx, doc: lifecycle.Due) -> int:
         if not tx.lifecycle.park(doc.id):
             return 0
-        tx.log(action="document.purge", outcome="deny", reason="legal_hold", actor=OPERATOR_ACTOR,
+        tx.log(action=LogAction.document_purge.value, outcome="deny", reason=Why.legal_hold.value, actor=OPERATOR_ACTOR,
                org=doc.sender_org_id, object=doc.id)
         return 1
 

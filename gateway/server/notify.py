@@ -27,6 +27,7 @@ from carebridge.storage.db.store import Store, Tx
 from . import linkkeys, linktokens
 from .jobs import Lease, repeat
 from .settings import Settings
+from .vocabulary import LogAction, Why
 from .wire import iso
 
 LEASE = "mail"
@@ -146,7 +147,8 @@ class Mailer:
     def _failed_attempt(self, tx: Tx, mail: outbox.Mail, error: str) -> None:
         if mail.attempts + 1 >= self._settings.mail_max_attempts:
             tx.outbox.failed(mail.id, tx.now, error)
-            tx.log(action="mail.failed", outcome="deny", reason="smtp_error", object=mail.document_id)
+            tx.log(action=LogAction.mail_failed.value, outcome="deny", reason=Why.smtp_error.value,
+                   object=mail.document_id)
             return
         delay = min(RETRY_MAX, RETRY_BASE * (2 ** mail.attempts))
         tx.outbox.retry_later(mail.id, tx.now + delay, error)

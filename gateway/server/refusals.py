@@ -72,7 +72,8 @@ async def decisions(request: web.Request, handler):
         response = await handler(request)
     except Refusal as refusal:
         handler_fn = getattr(request.match_info, "handler", None)
-        if refusal.actor is None and not getattr(handler_fn, _PUBLIC, True) and refusal.action is not LogAction.auth:
+        before_auth = refusal.actor is None and refusal.action is not LogAction.auth
+        if before_auth and not getattr(handler_fn, _PUBLIC, True):
             refusal = await _authenticated_first(request.app, caller, refusal)
         await record(request.app, caller, refusal, getattr(handler_fn, _ACTION, None))
         page = getattr(handler_fn, _PAGE, None)
@@ -168,7 +169,7 @@ def _count_failure(app: web.Application, caller: Caller, refusal: Refusal, field
     started = []
     for key, obj in ((address_key, None), (account_key, account_object)):
         if key and app[LOCKOUTS].fail(key):
-            started.append(dict(action=LogAction.auth_lockout.value, outcome="deny", reason="too_many_failures",
+            started.append(dict(action=LogAction.auth_lockout.value, outcome="deny", reason=Why.too_many_failures.value,
                                 object=obj, **fields))
     return started
 

@@ -61,6 +61,15 @@ class LogAction(StrEnum):
     audit_sign = "audit.checkpoint", "sign a checkpoint now"
     audit_export = "audit.export", "export the access log"
     mail_failed = "mail.failed", "send a notification"
+    # the operator's admin verbs (actor: operator-cli)
+    org_create = "org.create", "create an organisation"
+    org_totp_required = "org.recipient_totp.required", "require recipients' second factor"
+    org_totp_optional = "org.recipient_totp.optional", "make recipients' second factor optional"
+    user_create = "user.create", "create a user"
+    token_create = "token.create", "issue an API token"
+    token_revoke = "token.revoke", "revoke an API token"
+    referral_add = "referral.add", "allow a clinic to send to a spa"
+    link_key_rotate = "link_key.rotate", "rotate the link-signing key"
     admin = "admin", "administer the gateway"
     web_release = "web.release", "serve this web release"
     signin = "auth.signin", "sign in"
@@ -97,6 +106,7 @@ class Why(StrEnum):
     expired_token = "expired_token", 401, "unauthorized", "Authentication required"
     user_disabled = "user_disabled", 401, "unauthorized", "Authentication required"
     locked_out = "locked_out", 429, "rate-limited", "Too many failed attempts"
+    too_many_failures = "too_many_failures", 429, "rate-limited", "This failure started a lockout"
     rate_limited = "rate_limited", 429, "rate-limited", "Too many requests"
     # -- who may see what ----------------------------------------------------------------
     not_found = "not_found", 404, "not-found", "Not found"
@@ -183,6 +193,8 @@ class Why(StrEnum):
     no_active_keys = "no_active_keys", 404, "not-found", "No active keys"
     # -- the access log -----------------------------------------------------------------------
     no_checkpoint = "no_checkpoint", 404, "not-found", "No such checkpoint"
+    # -- jobs (never an HTTP answer; logged by the job) --------------------------------------
+    smtp_error = "smtp_error", 503, "unavailable", "The mail server refused or failed"
     # -- sessions (logged as action ``auth``): a cookie that does not work ------------------
     bad_session = "bad_session", 401, "unauthorized", "Authentication required"
     session_ended = "session_ended", 401, "unauthorized", "Authentication required"

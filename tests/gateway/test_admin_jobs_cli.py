@@ -49,3 +49,24 @@ def test_only_init_creates_a_deployment(tmp_path: Path, capsys, verb: list[str])
     message = str(stopped.value)
     assert "no deployment at" in message and str(data.resolve()) in message and "admin init" in message
     assert not data.exists()  # nothing was created there
+
+
+def test_org_totp_setting_is_stored_and_logged(tmp_path: Path, capsys) -> None:
+    data = str(tmp_path / "var")
+    assert run(capsys, "admin", "init", "--data", data)[0] == 0
+    assert run(capsys, "admin", "org", "create", "Glow Test Spa", "--kind", "spa", "--data", data)[0] == 0
+    code, out, _ = run(capsys, "admin", "org", "totp", "Glow Test Spa", "optional", "--data", data, "--json")
+    assert code == 0 and json.loads(out) == {"org": "Glow Test Spa", "recipient_totp": "optional"}
+    from carebridge.gateway.server.app import open_store
+    from carebridge.gateway.server.settings import load
+
+    store = open_store(load(overrides={"data_dir": Path(data)}))
+    try:
+        org = store.query_sync(lambda db: db.identity.find_org("Glow Test Spa"))
+        assert store.query_sync(lambda db: db.accounts.recipient_totp(org.id)) is False
+    finally:
+        store.close()
+    code, out, _ = run(capsys, "admin", "verify-log", "--data", data, "--json")
+    assert code == 0
+    with pytest.raises(SystemExit, match="no organisation named"):
+        main(["admin", "org", "totp", "No Such Spa", "required", "--data", data])

@@ -78,3 +78,17 @@ async def test_every_route_names_its_log_action(world: World) -> None:
                 getattr(handler, _PUBLIC, None), bool):
             unmarked.append(f"{route.method} {route.resource.canonical}")
     assert unmarked == []
+
+
+def test_no_log_entry_is_written_with_a_bare_string() -> None:
+    """Every action and reason the server logs comes from the vocabulary, never a string literal."""
+    import ast
+
+    bare = []
+    for path in sorted((REPO_ROOT / "gateway" / "server").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", None) == "log":
+                for kw in node.keywords:
+                    if kw.arg in ("action", "reason") and isinstance(kw.value, ast.Constant):
+                        bare.append(f"{path.relative_to(REPO_ROOT)}:{node.lineno} {kw.arg}={kw.value.value!r}")
+    assert bare == []
