@@ -34,7 +34,7 @@ from carebridge.storage.blobs.base import BlobWriter
 from .context import BLOBS, SERVICES
 from .refusals import CALLER, logs_as
 from .usecases.caller import identify
-from .usecases.refusal import Refusal
+from .usecases.refusal import Refusal, acting
 from .usecases.upload import Streamed, admit, check_ciphertexts, record
 from .vocabulary import LogAction, Why
 from .wire import iso
@@ -54,23 +54,10 @@ async def upload(request: web.Request) -> web.Response:
     svc, caller = request.app[SERVICES], request[CALLER]
     principal = await identify(svc.store, caller)  # before a byte of the body is read
     settings = svc.settings
-    if request.content_type != "multipart/form-data":
-        raise Refusal(Why.unsupported_media_type,
-                      "send multipart/form-data with the parts manifest, policy, meta, content", actor=principal.user)
-    limit = settings.max_upload_bytes + settings.max_meta_bytes + MAX_MANIFEST_BYTES + MULTIPART_OVERHEAD
-    if request.content_length is not None and request.content_length > limit:
-        raise Refusal(Why.payload_too_large, f"the upload is larger than {limit} bytes", actor=principal.user)
-    try:
-        reader = await request.multipart()
-    except (ValueError, AssertionError):  # no boundary, or not multipart after all
-        raise Refusal(Why.unsupported_media_type, "multipart/form-data needs a boundary parameter",
-                      actor=principal.user) from None
-    try:
+    with acting(principal.user):
+        reader = await _multipart(request, settings)
         manifest_bytes = await _small_part(reader, "manifest", MAX_MANIFEST_BYTES)
         policy_obj = parse_json(await _small_part(reader, "policy", MAX_POLICY_BYTES), "part policy")
-    except Refusal as refusal:
-        refusal.actor = principal.user
-        raise
     admitted = await admit(svc, principal, manifest_bytes, policy_obj)
     manifest = admitted.manifest
     blobs = request.app[BLOBS]
@@ -81,14 +68,11 @@ async def upload(request: web.Request) -> web.Response:
     content_writer = await blobs.create(f"{prefix}/content")
     writers, committed = (meta_writer, content_writer), []
     try:
-        try:
+        with acting(principal.user, object=manifest.document_id):
             meta = await _stream_part(reader, "meta", meta_writer, settings.max_meta_bytes)
             content = await _stream_part(reader, "content", content_writer, settings.max_upload_bytes)
             if await _next(reader) is not None:
                 raise Refusal(Why.invalid_request, "unexpected part after content")
-        except Refusal as refusal:
-            refusal.actor, refusal.object = principal.user, manifest.document_id
-            raise
         check_ciphertexts(admitted, meta, content)
         for writer in writers:
             await writer.commit()
@@ -99,6 +83,20 @@ async def upload(request: web.Request) -> web.Response:
         raise
     return web.json_response({"id": manifest.document_id,
                               "expires_at": iso(admitted.policy.expires_at)}, status=201)
+
+
+async def _multipart(request: web.Request, settings) -> MultipartReader:
+    """The body's multipart reader, once its type and declared length are right."""
+    if request.content_type != "multipart/form-data":
+        raise Refusal(Why.unsupported_media_type,
+                      "send multipart/form-data with the parts manifest, policy, meta, content")
+    limit = settings.max_upload_bytes + settings.max_meta_bytes + MAX_MANIFEST_BYTES + MULTIPART_OVERHEAD
+    if request.content_length is not None and request.content_length > limit:
+        raise Refusal(Why.payload_too_large, f"the upload is larger than {limit} bytes")
+    try:
+        return await request.multipart()
+    except (ValueError, AssertionError):  # no boundary, or not multipart after all
+        raise Refusal(Why.unsupported_media_type, "multipart/form-data needs a boundary parameter") from None
 
 
 async def _small_part(reader: MultipartReader, name: str, limit: int) -> bytes:

@@ -90,7 +90,7 @@ async def open_link(svc: Services, caller: Caller, token: str, *, summary: bool)
         with acting(principal.user if principal else None, action=LogAction.link_open, object=obj):
             record, doc = _usable(tx, verified, user_id=None, consume=False)
             if summary and record.mode == "sign_in":  # the same who-check as a claim
-                _check_use(tx, verified, record, principal, consume=True)
+                _check_use(tx, verified, record, principal.user.id if principal else None, consume=True)
             _decide(tx, caller, record, doc, principal, Action.read)
             log_allowed(tx, caller, LogAction.link_open, principal, obj)
         return Opened(record, doc)
@@ -129,20 +129,18 @@ def _usable(tx: Tx, verified: LinkClaims | LinkRefusal, *, user_id: str | None,
     if isinstance(verified, LinkRefusal):
         raise Refusal(for_link(verified), "this link cannot be used")
     record = linktokens.record_of(tx, verified.link_id)
-    refusal = check_use(verified, record, tx.now, document_id=verified.document_id, user_id=user_id,
-                        consume=consume)
-    if refusal is not None:
-        raise Refusal(for_link(refusal), _LINK_WORDS.get(refusal, "this link cannot be used"))
+    _check_use(tx, verified, record, user_id, consume=consume)
     doc = tx.documents.load(verified.document_id)
     if doc is None or doc.purged_at is not None:
         raise Refusal(Why.purged, "the document is no longer stored")
     return record, doc
 
 
-def _check_use(tx: Tx, verified: LinkClaims, record: LinkRecord, principal: Principal | None, *,
+def _check_use(tx: Tx, verified: LinkClaims, record: LinkRecord | None, user_id: str | None, *,
                consume: bool) -> None:
-    refusal = check_use(verified, record, tx.now, document_id=verified.document_id,
-                        user_id=principal.user.id if principal else None, consume=consume)
+    """The link's record, times, uses and who (policies.links.check_use), as a Refusal in words."""
+    refusal = check_use(verified, record, tx.now, document_id=verified.document_id, user_id=user_id,
+                        consume=consume)
     if refusal is not None:
         raise Refusal(for_link(refusal), _LINK_WORDS.get(refusal, "this link cannot be used"))
 
