@@ -15,7 +15,7 @@ import csv
 import io
 import json
 import re
-from datetime import datetime, timezone
+from datetime import datetime
 
 from aiohttp import web
 
@@ -32,6 +32,7 @@ from .usecases.audit import require_auditor
 from .usecases.caller import Principal, identify
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
+from .wire import query_int, utc
 
 PAGE = 5000  # entries read per database round trip while streaming
 MAX_FILTER_TEXT = 200  # characters of one filter value: ids and action names are far shorter
@@ -44,26 +45,14 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")  # spreadsheet formula injecti
 
 
 def _int(request: web.Request, name: str, default: int | None, low: int = 0, high: int = MAX_TREE_SIZE) -> int:
-    raw = request.query.get(name)
-    if raw is None:
-        if default is None:
-            raise Refusal(Why.invalid_request, f"the query parameter {name} is required")
-        return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)) or not low <= int(raw) <= high:
-        raise Refusal(Why.invalid_request, f"{name} must be an integer {low}..{high}")
-    return int(raw)
+    return query_int(request.query, name, default, low, high)
 
 
 def _time(request: web.Request, name: str) -> datetime | None:
     raw = request.query.get(name)
     if raw is None:
         return None
-    try:
-        moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        # In UTC now, so that a time at the calendar's edge fails here, not mid-response.
-        moment = moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
-    except (ValueError, OverflowError):
-        moment = None
+    moment = utc(raw)
     if moment is None:
         raise Refusal(Why.invalid_request, f"{name} must be an RFC 3339 time with a zone, e.g. 2026-11-29T12:00:00Z")
     return moment

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timezone
+from datetime import datetime
 
 from aiohttp import web
 
@@ -24,7 +24,7 @@ from .usecases.documents import Listed, access_document, list_documents
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
 from .wholefile import WholeFileResponse
-from .wire import iso
+from .wire import iso, query_int, utc
 
 DEFAULT_PAGE = 50
 DOWNLOAD_CHUNK = 1 << 20
@@ -79,23 +79,20 @@ async def stream_content(request: web.Request, doc: documents.DocumentRecord) ->
 
 def parse_cursor(query) -> tuple[int, tuple[datetime, str] | None]:
     """``limit`` and ``cursor`` of a listing; a Refusal (422) naming the bad one."""
-    raw_limit = query.get("limit", str(DEFAULT_PAGE))
-    if not raw_limit.isascii() or not raw_limit.isdigit() or not 1 <= int(raw_limit[:6]) <= documents.MAX_PAGE:
-        raise Refusal(Why.invalid_request, f"limit must be an integer 1..{documents.MAX_PAGE}")
+    limit = query_int(query, "limit", DEFAULT_PAGE, 1, documents.MAX_PAGE)
     raw = query.get("cursor")
     if not raw:
-        return int(raw_limit), None
+        return limit, None
     after = None
     try:
         if len(raw) <= MAX_CURSOR:
             moment, _, doc_id = base64.urlsafe_b64decode(raw.encode()).decode().partition("|")
-            after = datetime.fromisoformat(moment)
-            after = after.astimezone(timezone.utc) if after.tzinfo is not None else None
-    except (ValueError, OverflowError, binascii.Error, UnicodeError):
+            after = utc(moment)
+    except (ValueError, binascii.Error, UnicodeError):
         after = None
     if after is None:
         raise Refusal(Why.invalid_request, "cursor is malformed (pass back next_cursor as given)")
-    return int(raw_limit), (after, doc_id)
+    return limit, (after, doc_id)
 
 
 # Where a listing carries the meta ciphertext (file name, note): not once access has ended for good.

@@ -1,10 +1,47 @@
-"""How the API writes values that several handlers share: times."""
+"""How the API reads and writes values that several handlers share: times and integers.
+
+The parsers answer a Refusal (422 ``invalid-request``) naming the parameter,
+so a bad value fails before any byte of a response is sent.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import datetime, timezone
+
+from .usecases.refusal import Refusal
+from .vocabulary import Why
 
 
 def iso(moment: datetime | None) -> str | None:
     """A UTC time as the API writes it everywhere, ``YYYY-MM-DDTHH:MM:SSZ`` (None stays None)."""
     return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def utc(text: str) -> datetime | None:
+    """An ISO 8601 / RFC 3339 time with a zone, in UTC; None for anything else.
+
+    Converted now, so that a time at the calendar's edge (year 1 at +14:00)
+    fails here rather than in a query or a comparison later.
+    """
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return moment.astimezone(timezone.utc) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None
+
+
+def query_int(query: Mapping[str, str], name: str, default: int | None, low: int, high: int) -> int:
+    """The integer query parameter *name* in low..high (*default* when absent; None: required).
+
+    Only ASCII digits, and no more of them than *high* has: no int() of a
+    10,000-digit string, no signs, no Unicode digits.
+    """
+    raw = query.get(name)
+    if raw is None:
+        if default is None:
+            raise Refusal(Why.invalid_request, f"the query parameter {name} is required")
+        return default
+    if not raw.isascii() or not raw.isdigit() or len(raw) > len(str(high)) or not low <= int(raw) <= high:
+        raise Refusal(Why.invalid_request, f"{name} must be an integer {low}..{high}")
+    return int(raw)
