@@ -17,7 +17,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
 from carebridge.storage.blobs import BlobStore
-from carebridge.storage.db import documents, leases
 from carebridge.storage.db.store import Store
 from carebridge.storage.errors import Conflict, StorageError
 
