@@ -65,12 +65,12 @@ def refusal_page(request: web.Request, refusal: Refusal) -> web.Response | None:
     """A refused link's page, saying why in words (None: answer problem+json)."""
     if _wants_json(request):
         return None
-    answer = refusal.answer
+    answer, heading = refusal.answer, "This link cannot be used"
     words = refusal.detail or answer.title
     reason = answer.value.removeprefix("link_").replace("_", " ")
-    detail = (f"<p>{html.escape(words[:1].upper() + words[1:])}.</p>"
-              f"<p>Reason: {html.escape(reason)}.</p>{_SPENDS_NOTHING}")
-    return page(request, status=answer.status, heading="This link cannot be used", body=detail)
+    said = "" if words.lower() == heading.lower() else f"<p>{html.escape(words[:1].upper() + words[1:])}.</p>"
+    detail = f"{said}<p>Reason: {html.escape(reason)}.</p>{_SPENDS_NOTHING}"
+    return page(request, status=answer.status, heading=heading, body=detail)
 
 
 @logs_as(LogAction.link_open, page=refusal_page, public=True)
