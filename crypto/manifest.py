@@ -12,11 +12,13 @@ Format
       "recipients": [{"age_recipient": "age1..." | "scrypt", "user_id": ID}, ...],
       "sender": {"signing_key": "ed25519:...", "user_id": ID}, "version": 1}
 
-   and one optional key, present only when the sender's clinic has a
-   redaction profile: ``"redaction_profile": {"id": PROFILE_ID, "version": INT}``,
-   the profile the redaction gate applied (PROFILE_ID matches
-   :data:`PROFILE_ID_PATTERN`, the version is 1 to 2**31-1). A manifest
-   without it is the same bytes as before the key existed.
+   and two optional keys: ``"redaction_profile": {"id": PROFILE_ID, "version": INT}``,
+   present only when the sender's clinic has a redaction profile, the profile
+   the redaction gate applied (PROFILE_ID matches :data:`PROFILE_ID_PATTERN`,
+   the version is 1 to 2**31-1); and ``"case_id": ID``, present only for a
+   document sent under a referral case (:mod:`carebridge.crypto.case`), so
+   the gateway cannot move a document to another case. A manifest without
+   them is the same bytes as before the keys existed.
 
    ``age_recipient`` is ``scrypt`` (:data:`PASSPHRASE_RECIPIENT`) for a
    recipient who opens the document with a passphrase shared out of band; the
@@ -80,7 +82,7 @@ PROFILE_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Profile versions count up from 1; beyond 2**31 is not a settings history.
 MAX_PROFILE_VERSION: Final = 2**31 - 1
 # Keys a manifest may leave out (then it is the same bytes as before they existed).
-_OPTIONAL: Final = frozenset({"redaction_profile"})
+_OPTIONAL: Final = frozenset({"redaction_profile", "case_id"})
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
@@ -230,6 +232,7 @@ class Manifest:
     policy_digest: str
     overrides: tuple[Override, ...] = ()
     redaction_profile: ProfileRef | None = None
+    case_id: str | None = None
     version: int = MANIFEST_VERSION
 
     def __post_init__(self) -> None:
@@ -250,6 +253,8 @@ class Manifest:
         _check_records("overrides", self.overrides, Override, (0, MAX_OVERRIDES))
         if self.redaction_profile is not None:
             _check_record("redaction_profile", self.redaction_profile, ProfileRef)
+        if self.case_id is not None:
+            _check(_is_id(self.case_id), "case_id", _ID)
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -289,6 +294,8 @@ class Manifest:
         }
         if self.redaction_profile is not None:
             body["redaction_profile"] = self.redaction_profile._asdict()
+        if self.case_id is not None:
+            body["case_id"] = self.case_id
         return body
 
     def to_json(self) -> bytes:

@@ -43,6 +43,8 @@ __all__ = [
     "KEY_REGISTRATION_CONTEXT",
     "MANIFEST_CONTEXT",
     "REDACTION_PROFILE_CONTEXT",
+    "RECEIPT_CONTEXT",
+    "CASE_CONTEXT",
     "PUBLIC_KEY_PREFIX",
     "SECRET_KEY_PREFIX",
     "SIGNATURE_DOMAIN",
@@ -67,9 +69,18 @@ KEY_REGISTRATION_CONTEXT: Final = b"key-registration"
 # manifest (the browser's manifest check does not parse with exact key sets).
 REDACTION_PROFILE_CONTEXT: Final = b"redaction-profile"
 
+# A recipient's acknowledgement of a document: a person's signed receipt over
+# the manifest's digest (carebridge.crypto.receipt).
+RECEIPT_CONTEXT: Final = b"document-receipt"
+
+# A referral case as its opener declared it: the parties, the people and the
+# digest of the encrypted case header (carebridge.crypto.case).
+CASE_CONTEXT: Final = b"referral-case"
+
 # Signing under any other label is refused, so every purpose is named here
 # and no two purposes can share a label by accident.
-_CONTEXTS: Final = frozenset({MANIFEST_CONTEXT, KEY_REGISTRATION_CONTEXT, REDACTION_PROFILE_CONTEXT})
+_CONTEXTS: Final = frozenset({MANIFEST_CONTEXT, KEY_REGISTRATION_CONTEXT, REDACTION_PROFILE_CONTEXT,
+                              RECEIPT_CONTEXT, CASE_CONTEXT})
 
 SIGNATURE_SIZE: Final = 64
 PUBLIC_KEY_PREFIX: Final = "ed25519:"

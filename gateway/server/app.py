@@ -18,7 +18,7 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import amendments, audit, directory, documents, jobs, linkkeys, links, profiles, signin
+from . import amendments, audit, cases, directory, documents, jobs, linkkeys, links, profiles, signin
 from .checkpoints import Checkpointer, verify_anchors
 from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SERVICES, SETTINGS, STORE
 from .lifecycle import Purger
@@ -52,7 +52,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app[KEYRING] = linkkeys.KeyringCache(settings)
     app.cleanup_ctx.append(_resources)
     app.add_routes(directory.routes() + documents.routes() + amendments.routes() + links.routes()
-                   + audit.routes() + profiles.routes() + [
+                   + audit.routes() + profiles.routes() + cases.routes() + [
         web.get("/api/v1/health", health),
         web.get("/api/v1/openapi.json", openapi),
     ])

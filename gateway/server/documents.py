@@ -95,6 +95,11 @@ def parse_cursor(query) -> tuple[int, tuple[datetime, str] | None]:
     return limit, (after, doc_id)
 
 
+def next_cursor(moment: datetime, last_id: str) -> str:
+    """The cursor :func:`parse_cursor` reads back: the last row's time (to the microsecond) and id."""
+    return base64.urlsafe_b64encode(f"{moment.isoformat()}|{last_id}".encode()).decode()
+
+
 # Where a listing carries the meta ciphertext (file name, note): not once access has ended for good.
 _META_HIDDEN = {"revoked", "revoked_for_me", "purged"}
 
@@ -131,7 +136,7 @@ async def _listing(request: web.Request, box: str) -> web.Response:
     cursor = None
     if len(rows) == limit:
         last = rows[-1].row
-        cursor = base64.urlsafe_b64encode(f"{last.created_at.isoformat()}|{last.id}".encode()).decode()
+        cursor = next_cursor(last.created_at, last.id)
     return web.json_response({"documents": items, "next_cursor": cursor})
 
 

@@ -146,7 +146,7 @@ def _signin_paths() -> dict:
 
 
 def _paths() -> dict:
-    return _signin_paths() | {
+    return _signin_paths() | _case_paths() | {
         "/api/v1/health": {"get": _op("liveness", {"200": _json(_OBJ)}, auth=False)},
         "/api/v1/openapi.json": {"get": _op("this document", {"200": _json(_OBJ)}, auth=False)},
         "/api/v1/me": {"get": _op("the calling user and their active keys", {"200": _json(_OBJ)})},
@@ -308,6 +308,74 @@ def _paths() -> dict:
             "RFC 9162 consistency proof between two tree sizes", {"200": _json(_OBJ),
                                                                   "404": _error("the log is smaller")},
             params=[_q("old", "the smaller size", _INT), _q("size", "the larger size", _INT)])},
+    }
+
+
+_CASE = {"type": "object", "required": ["id", "ref", "state", "people", "documents"], "properties": {
+    "id": {"type": "string"}, "ref": {"type": "string", "description": "pseudonymous, CB-XXXX-XXXX"},
+    "state": {"enum": ["open", "delivered", "acknowledged", "follow_up_due", "closed"]},
+    "people": {"type": "array", "items": {"type": "string"}},
+    "overdue": {"type": "array", "items": {"type": "string"}},
+    "documents": {"type": "array", "items": _OBJ},
+    "statement": {"type": "string", "description": "the opener's signed statement (base64)"},
+    "header": {"type": "string", "description": "the encrypted case header, an age file (base64)"}}}
+_CASE_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
+             "description": "the case id (case_…) or its reference (CB-…)"}]
+_RECEIPT = {"type": "object", "required": ["receipt"], "properties": {
+    "receipt": {"type": "string", "description": "the signed receipt (crypto.receipt), base64"}}}
+_NOT_A_PARTY = "no such case, or you are not one of its people (logged)"
+
+
+def _case_paths() -> dict:
+    return {
+        "/api/v1/cases": {
+            "post": _op("open a referral case: the opener's signed statement and the encrypted header",
+                        {"201": _json(_CASE, "opened; logged as case.open"),
+                         "403": _error("not a clinic's sender, or no referral to that spa (logged)"),
+                         "409": _error("a case with this id exists (logged)"),
+                         "413": _error("larger than 128 KiB (logged)"),
+                         "422": _error("malformed statement or header, bad signature (logged)")},
+                        body=_body({"type": "object", "required": ["statement", "header"], "properties": {
+                            "statement": {"type": "string"}, "header": {"type": "string"},
+                            "ack_within": {"type": "integer", "description": "seconds"}}})),
+            "get": _op("the cases you are one of the people of, most recently changed first",
+                       {"200": _json({"type": "object", "properties": {
+                           "cases": {"type": "array", "items": _CASE},
+                           "next_cursor": {"type": ["string", "null"]}}}),
+                        "422": _error("a bad filter or cursor")},
+                       params=[_q("state", "open, delivered, acknowledged, follow_up_due or closed (repeatable)"),
+                               _q("overdue", "1: only cases past a follow-up date or an acknowledgement due"),
+                               _q("due_within", "days: only cases whose follow-up falls within them", _INT),
+                               *_PAGE]),
+        },
+        "/api/v1/cases/{id}": {"get": _op("one case, its documents and who acknowledged them",
+                                          {"200": _json(_CASE), "404": _error(_NOT_A_PARTY)}, params=_CASE_ID)},
+        "/api/v1/cases/{id}/follow-up": {"post": _op(
+            "set the follow-up date (the referring clinic's people)",
+            {"200": _json(_CASE), "403": _error("the spa's side may not (logged)"), "404": _error(_NOT_A_PARTY),
+             "409": _error("the case is closed (logged)"), "413": _error("larger than 8 KiB (logged)"),
+             "422": _error("due is not a future time, or the body is not JSON (logged)")},
+            params=_CASE_ID, body=_body({"type": "object", "required": ["due"],
+                                         "properties": {"due": {"type": "string"}}}))},
+        "/api/v1/cases/{id}/close": {"post": _op(
+            "close the case (the referring clinic's people)",
+            {"200": _json(_CASE), "403": _error("the spa's side may not (logged)"), "404": _error(_NOT_A_PARTY),
+             "409": _error("the case is closed already (logged)")}, params=_CASE_ID)},
+        "/api/v1/documents/{id}/receipts": {
+            "post": _op("acknowledge a document you downloaded with a signed receipt",
+                        {"201": _json(_OBJ, "stored; logged as document.acknowledge"),
+                         "403": _error("auditors never touch documents (logged)"),
+                         "404": _error("no such document (logged)"),
+                         "409": _error("not downloaded yet, or acknowledged already (logged)"),
+                         "413": _error("larger than 8 KiB (logged)"),
+                         "422": _error("malformed receipt, bad signature, or for another document (logged)")},
+                        params=_ID, body=_body(_RECEIPT)),
+            "get": _op("the document's signed receipts (its sender and recipients)",
+                       {"200": _json({"type": "object", "properties": {"receipts": {"type": "array",
+                                                                                    "items": _OBJ}}}),
+                        "403": _error("auditors never touch documents (logged)"),
+                        "404": _error("no such document (logged)")}, params=_ID),
+        },
     }
 
 

@@ -82,6 +82,16 @@ class LogAction(StrEnum):
     redaction_profile_set = "redaction.profile.set", "set your clinic's redaction profile"
     redaction_profile_read = "redaction.profile.read", "read your clinic's redaction profile"
     redaction_profile = "redaction.profile", "send under a redaction profile"
+    # referral cases and acknowledgements (issue #16)
+    case_open = "case.open", "open a referral case"
+    case_read = "case.read", "read this case"
+    case_list = "case.list", "list cases"
+    case_deliver = "case.deliver", "mark this case delivered"
+    case_acknowledge = "case.acknowledge", "mark this case acknowledged"
+    case_follow_up = "case.follow_up", "set this case's follow-up date"
+    case_close = "case.close", "close this case"
+    document_acknowledge = "document.acknowledge", "acknowledge this document"
+    receipts_read = "document.receipts", "read this document's receipts"
 
 
 class Why(StrEnum):
@@ -227,6 +237,20 @@ class Why(StrEnum):
                                    "Not newer than the current redaction profile")
     stale_redaction_profile = ("stale_redaction_profile", 409, "stale-redaction-profile",
                                "Not the clinic's current redaction profile")
+
+    # -- referral cases and receipts (case.…, document.acknowledge) -----------------------------
+    invalid_case = "invalid_case", 422, "invalid-case", "The case statement is not valid"
+    case_exists = "case_exists", 409, "case-exists", "A case with this id exists"
+    not_case_party = "not_case_party", 403, "not-case-party", "You are not one of this case's people"
+    case_wrong_side = "case_wrong_side", 403, "case-wrong-side", "The other side of the case does this"
+    case_closed = "case_closed", 409, "case-closed", "The case is closed"
+    case_state = "case_state", 409, "case-state", "The case is not in a state that allows this"
+    case_recipient_outside = ("case_recipient_outside", 403, "case-recipient-outside",
+                              "A recipient is not one of the case's people on the spa's side")
+    invalid_receipt = "invalid_receipt", 422, "invalid-receipt", "The receipt is not valid"
+    receipt_for_other = "receipt_for_other", 422, "receipt-mismatch", "The receipt is not for this document"
+    not_downloaded = "not_downloaded", 409, "not-downloaded", "Download the document before acknowledging it"
+    already_acknowledged = "already_acknowledged", 409, "already-acknowledged", "Already acknowledged"
 
     @property
     def type(self) -> str:

@@ -40,6 +40,7 @@ class NewDocument:
     max_total_downloads: int | None = None
     legal_hold: bool = False
     purge_after: datetime | None = None  # when the purge job looks at it (see gateway lifecycle)
+    case_id: str | None = None  # the referral case it was sent under (signed in its manifest)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +66,7 @@ class DocumentRecord:
     downloads_total: int
     legal_hold: bool
     purge_after: datetime | None
+    case_id: str | None
     downloads: dict[str, int]  # per recipient user id (the sender's own row too)
     revoked_recipients: dict[str, datetime] = field(default_factory=dict)  # revoked alone, by user id
     # (first, last) download time per recipient who downloaded at least once

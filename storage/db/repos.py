@@ -15,8 +15,9 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from . import accounts, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
+from . import accounts, cases, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
 from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials
+from .cases import CaseDocument, CaseRecord, ReceiptRecord
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
 from .keys import KeyRecord
@@ -406,6 +407,48 @@ class Profiles:
         return profiles.insert_profile(self._conn, record)
 
 
+class Cases:
+    """Referral cases, their people and documents, and signed receipts: :mod:`.cases` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def documents_of(self, case_id: str) -> list[CaseDocument]:
+        return cases.documents_of(self._conn, case_id)
+
+    def for_orgs(self, org_ids: list[str], *, states: tuple[str, ...] | None, limit: int,
+                 after: tuple[datetime, str] | None = None) -> list[CaseRecord]:
+        return cases.for_orgs(self._conn, org_ids, states=states, limit=limit, after=after)
+
+    def for_user(self, user_id: str, *, states: tuple[str, ...] | None, limit: int,
+                 after: tuple[datetime, str] | None = None) -> list[CaseRecord]:
+        return cases.for_user(self._conn, user_id, states=states, limit=limit, after=after)
+
+    def insert(self, record: CaseRecord) -> None:
+        return cases.insert_case(self._conn, record)
+
+    def insert_receipt(self, record: ReceiptRecord) -> None:
+        return cases.insert_receipt(self._conn, record)
+
+    def load(self, key: str) -> CaseRecord | None:
+        return cases.load(self._conn, key)
+
+    def receipt_exists(self, document_id: str, user_id: str) -> bool:
+        return cases.receipt_exists(self._conn, document_id, user_id)
+
+    def receipts_for(self, document_id: str) -> list[ReceiptRecord]:
+        return cases.receipts_for(self._conn, document_id)
+
+    def ref_taken(self, ref: str) -> bool:
+        return cases.ref_taken(self._conn, ref)
+
+    def set_state(self, case_id: str, state: str, now: datetime, *, expected: tuple[str, ...],
+                  follow_up_at: datetime | None = None) -> bool:
+        return cases.set_state(self._conn, case_id, state, now, expected=expected, follow_up_at=follow_up_at)
+
+
 class Reader:
     """What a read sees: one repository per storage module, on one connection."""
 
@@ -415,6 +458,10 @@ class Reader:
     @cached_property
     def accounts(self) -> Accounts:
         return Accounts(self._conn)
+
+    @cached_property
+    def cases(self) -> Cases:
+        return Cases(self._conn)
 
     @cached_property
     def documents(self) -> Documents:

@@ -148,7 +148,10 @@ documents = Table(
     Column("downloads_total", Integer, nullable=False, server_default="0"),
     Column("legal_hold", Integer, nullable=False, server_default="0"),
     Column("purge_after", UTCDateTime),
+    # The referral case the document was sent under (migration 0011), signed into its manifest.
+    Column("case_id", String(ID_LENGTH), ForeignKey("cases.id")),
     Index("documents_outbox", "sender_id", "created_at", "id"),
+    Index("documents_case", "case_id"),
     Index("documents_purge_due", "purge_after"),
 )
 
@@ -162,6 +165,47 @@ document_recipients = Table(
     Column("first_downloaded_at", UTCDateTime),  # set with the count (0005)
     Column("last_downloaded_at", UTCDateTime),
     Index("document_recipients_inbox", "user_id", "document_id"),
+)
+
+# Referral cases (migration 0011): a clinic refers a client to a spa. The server
+# keeps a pseudonymous reference, the parties, the opener's signed statement and
+# the encrypted case header (client name and contact: never plaintext here).
+cases = Table(
+    "cases", metadata,
+    _id(),
+    Column("ref", String(20), nullable=False, unique=True),  # pseudonymous, for people and mail
+    _ref("clinic_org_id", "orgs.id"),
+    _ref("spa_org_id", "orgs.id"),
+    _ref("opened_by", "users.id"),
+    Column("statement", LargeBinary, nullable=False),  # crypto.case wire bytes, kept as proof
+    Column("header", LargeBinary, nullable=False),  # age ciphertext, opaque to the server
+    Column("state", String(20), nullable=False),  # open | delivered | acknowledged | follow_up_due | closed
+    Column("ack_within", BigInteger),  # seconds after sending a document is overdue unacknowledged
+    Column("follow_up_at", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Column("closed_at", UTCDateTime),
+    Index("cases_clinic", "clinic_org_id", "updated_at"),
+    Index("cases_spa", "spa_org_id", "updated_at"),
+)
+
+# The people of a case on both sides: who may read its header and act on it.
+case_people = Table(
+    "case_people", metadata,
+    Column("case_id", String(ID_LENGTH), ForeignKey("cases.id"), primary_key=True),
+    Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
+    Index("case_people_user", "user_id"),
+)
+
+# Signed acknowledgements (crypto.receipt): one per document and recipient.
+receipts = Table(
+    "receipts", metadata,
+    Column("document_id", String(ID_LENGTH), ForeignKey("documents.id"), primary_key=True),
+    Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
+    Column("receipt", LargeBinary, nullable=False),  # the signed wire bytes, kept as proof
+    Column("signed_at", UTCDateTime, nullable=False),
+    Column("log_seq", BigInteger, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
 )
 
 # Expiring links (JWT): the server-side record that makes a link revocable and

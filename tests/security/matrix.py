@@ -82,6 +82,8 @@ ALIASES = {
     "SIGNF": (401, "sign-in-failed"),  # every sign-in failure answers the same
     "ENRL": (401, "enrollment-invalid"),
     "NOSS": (409, "no-session"),
+    "SIDE": (403, "case-wrong-side"),
+    "RCPT": (422, "receipt-mismatch"),
 }
 
 TABLE = """
@@ -159,6 +161,23 @@ GET    /api/v1/web/release                 -        200   200   200   200   200 
 GET    /app/{name}                         own      200   200   200   200   200   200   200
 GET    /app/{name}                         unknown  404   404   404   404   404   404   404
 GET    /keys/new                           -        200   200   200   200   200   200   200
+POST   /api/v1/cases                       -        401   201   ROLE  ROLE  201   ROLE  ROLE
+GET    /api/v1/cases                       -        401   200   200   200   200   200   200
+GET    /api/v1/cases/{id}                  own      401   200   200   404   404   404   404
+GET    /api/v1/cases/{id}                  other    401   404   404   200   200   404   404
+GET    /api/v1/cases/{id}                  unknown  401   404   404   404   404   404   404
+POST   /api/v1/cases/{id}/follow-up        own      401   200   SIDE  404   404   404   404
+POST   /api/v1/cases/{id}/follow-up        other    401   404   404   SIDE  200   404   404
+POST   /api/v1/cases/{id}/follow-up        unknown  401   404   404   404   404   404   404
+POST   /api/v1/cases/{id}/close            own      401   200   SIDE  404   404   404   404
+POST   /api/v1/cases/{id}/close            other    401   404   404   SIDE  200   404   404
+POST   /api/v1/cases/{id}/close            unknown  401   404   404   404   404   404   404
+POST   /api/v1/documents/{id}/receipts     own      401   RCPT  201   404   404   ROLE  404
+POST   /api/v1/documents/{id}/receipts     other    401   404   404   201   RCPT  ROLE  404
+POST   /api/v1/documents/{id}/receipts     unknown  401   404   404   404   404   ROLE  404
+GET    /api/v1/documents/{id}/receipts     own      401   200   200   404   404   ROLE  404
+GET    /api/v1/documents/{id}/receipts     other    401   404   404   200   200   ROLE  404
+GET    /api/v1/documents/{id}/receipts     unknown  401   404   404   404   404   ROLE  404
 """
 
 

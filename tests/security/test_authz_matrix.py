@@ -29,7 +29,7 @@ from carebridge.storage.db import ledger
 
 from ..gateway.server.conftest import PROBLEM, PROBLEM_JSON, Reply, build_upload, multipart, rid
 from .conftest import Cast, entries_for, random_doc_id, random_link_id, random_user_id, reregister
-from . import profile_requests, signin_requests
+from . import case_requests, profile_requests, signin_requests
 from .matrix import ROLES, ROWS, cases, documented_operations
 
 on_module_loop = pytest.mark.asyncio(loop_scope="module")
@@ -185,6 +185,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/keys/new"): _fixed("/keys/new"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
+    **case_requests.BUILDERS,
 }
 
 

@@ -158,10 +158,18 @@ async def access_document(svc: Services, caller: Caller, doc_id: str, action: Ac
                 if doc.downloads_total == 0:
                     notify.on_first_download(tx, settings, document_id=doc.id, sender_id=doc.sender_id,
                                              recipient_id=user.id)
+                _deliver_case(tx, caller, principal, doc)
             log_allowed(tx, caller, logged_as, principal, obj)
         return Access(principal, doc)
 
     return await svc.store.write(unit)
+
+
+def _deliver_case(tx: Tx, caller: Caller, principal: Principal, doc: DocumentRecord) -> None:
+    """A spa person's first download of a document of a referral case delivers the case
+    (see .cases), in the download's own unit: logged before the answer, undone with it."""
+    if doc.case_id is not None and tx.cases.set_state(doc.case_id, "delivered", tx.now, expected=("open",)):
+        log_allowed(tx, caller, LogAction.case_deliver, principal, doc.case_id)
 
 
 async def amend_document(svc: Services, caller: Caller, doc_id: str, change: Change) -> Amended:

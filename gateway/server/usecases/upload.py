@@ -36,6 +36,7 @@ from .. import notify
 from ..lifecycle import purge_time
 from ..vocabulary import LogAction, Why, for_send
 from .caller import Caller, Principal
+from .cases import check_sendable
 from .documents import DOCUMENT_ID, log_allowed
 from .profiles import check_named
 from .refusal import Refusal, acting
@@ -99,6 +100,7 @@ async def admit(svc: Services, principal: Principal, manifest_bytes: bytes, poli
                 raise Refusal(for_send(decision.reason), decision.reason.description)
             _check_recipient_keys(principal, manifest, policy, parties.keys)
             check_named(parties.profile, _profile_named(manifest))
+            await svc.store.query(lambda db: check_sendable(db, principal.user, manifest))
             if await svc.store.query(lambda db: db.documents.exists(manifest.document_id)):
                 raise Refusal(Why.document_exists, "a document with this id exists")
     return Admitted(principal, manifest, manifest_bytes, policy, canonical_json(policy.to_json()).decode())
@@ -194,7 +196,8 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
             content_sha256=manifest.content.sha256, meta_key=f"{prefix}/meta",
             meta_size=manifest.meta.size, meta_sha256=manifest.meta.sha256, manifest=admitted.manifest_bytes,
             policy=admitted.policy_json,
-            recipients=tuple((r.user_id, r.age_recipient) for r in manifest.recipients)))
+            recipients=tuple((r.user_id, r.age_recipient) for r in manifest.recipients),
+            case_id=manifest.case_id))
         log_allowed(tx, caller, LogAction.document_upload, principal, manifest.document_id)
         # One entry per redaction rule the sender overrode: the rule id, never the text it
         # matched. The reason itself stays in the signed manifest, which auditors can fetch.
@@ -205,6 +208,7 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
         with acting(user, action=LogAction.document_upload, object=manifest.document_id):
             # again in this unit: the clinic may have set a newer profile while the ciphertext streamed
             check_named(tx.profiles.current(user.org_id), named)
+            check_sendable(tx, user, manifest)  # and the case may have closed meanwhile
         if named is not None:  # ids only: the profile's id@version
             log_allowed(tx, caller, LogAction.redaction_profile, principal, manifest.document_id,
                         reason="@".join(map(str, named)))

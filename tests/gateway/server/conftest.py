@@ -366,7 +366,7 @@ def build_upload(world: World, sender: Person, recipients: list[tuple[str, str]]
                  policy: dict | None = None, document_id: str | None = None,
                  meta: bytes | None = None, content: bytes | None = None,
                  manifest_recipients: list[tuple[str, str]] | None = None,
-                 signing_keys: UserKeys | None = None) -> Upload:
+                 signing_keys: UserKeys | None = None, case_id: str | None = None) -> Upload:
     """A valid signed upload from *sender* to *recipients* ((user id, age recipient) pairs).
 
     Each keyword replaces one piece *before* signing (so the manifest
@@ -393,6 +393,7 @@ def build_upload(world: World, sender: Person, recipients: list[tuple[str, str]]
         meta=CiphertextDigest(hashlib.sha256(meta).hexdigest(), len(meta)),
         created_at=world.clock.whole_seconds(),
         policy_digest=policy_digest(policy),
+        case_id=case_id,
     )
     return Upload(doc_id, sign_manifest(manifest, keys.signing_key), canonical_json(policy),
                   meta, content, plaintext)

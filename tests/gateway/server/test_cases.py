@@ -1,0 +1,246 @@
+"""Referral cases and signed receipts through a real gateway (issue #16, items 1 and 2).
+
+A clinic's sender opens a case with the spa's people; the header (the
+client's name and contact) is encrypted to them and never stored in the
+clear; documents sent under the case carry its id in the signed manifest;
+the spa person's first download delivers the case and their signed receipt
+acknowledges it; each transition belongs to one side and is logged.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+
+import pytest
+
+from carebridge.crypto import age
+from carebridge.crypto.case import read_case, read_header
+from carebridge.crypto.errors import SignatureError
+from carebridge.crypto.receipt import manifest_digest, read_receipt
+
+from .casekit import CLIENT_NAME, CONTACT, case_body, manifest_of, new_case_id, open_case, receipt_body
+from .conftest import DB_BACKENDS, Person, World, build_upload, matching, multipart, pair
+from .test_no_plaintext import server_bytes
+
+PROBLEM = "urn:carebridge:problem:"
+
+
+async def send_under(world: World, case_id: str | None, recipients: list[Person], *,
+                     sender: Person | None = None) -> str:
+    sender = sender or world.uploader
+    made = build_upload(world, sender, [pair(p) for p in recipients], case_id=case_id,
+                        policy={"version": 1, "recipients": sorted(p.user_id for p in recipients)})
+    reply = await world.gw.request("POST", "/api/v1/documents", token=sender.token, data=multipart(made.parts()))
+    assert reply.status == 201, reply.body
+    return made.document_id
+
+
+async def problem(world: World, person: Person, method: str, path: str, status: int, slug: str, **kw) -> None:
+    reply = await world.gw.request(method, path, token=person.token, **kw)
+    assert reply.status == status, reply.body
+    assert reply.json()["type"] == PROBLEM + slug, reply.body
+
+
+async def case_of(world: World, person: Person, key: str) -> dict:
+    reply = await world.gw.request("GET", f"/api/v1/cases/{key}", token=person.token)
+    assert reply.status == 200, reply.body
+    return reply.json()
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_a_case_from_open_to_closed(world: World) -> None:
+    case = await open_case(world.gw, world.clock, world.uploader, [world.recipient], ack_within=3600)
+    assert case["state"] == "open" and case["ref"].startswith("CB-") and len(case["ref"]) == 12
+    assert set(case["people"]) == {world.uploader.user_id, world.recipient.user_id}
+
+    # The spa person reads the header: signed by the opener, decrypted on their side only.
+    seen = await case_of(world, world.recipient, case["ref"])
+    statement = read_case(base64.b64decode(seen["statement"]))
+    header = base64.b64decode(seen["header"])
+    assert statement.user_id == world.uploader.user_id and statement.header_sha256 == hashlib.sha256(header).hexdigest()
+    fields = read_header(age.decrypt_bytes(header, [world.recipient.keys.identity]), case["id"])
+    assert fields["client_name"] == CLIENT_NAME and fields["contact"] == CONTACT
+    with pytest.raises(Exception):  # a person outside the case has no key to it
+        age.decrypt_bytes(header, [world.recipient2.keys.identity])
+
+    doc = await send_under(world, case["id"], [world.recipient])
+    assert (await case_of(world, world.uploader, case["id"]))["documents"][0]["id"] == doc
+    # Not yet downloaded: nothing to acknowledge.
+    manifest = await manifest_of(world.gw, world.uploader, doc)
+    await problem(world, world.recipient, "POST", f"/api/v1/documents/{doc}/receipts", 409, "not-downloaded",
+                  json=receipt_body(world.clock, world.recipient, doc, manifest))
+
+    content = await world.gw.request("GET", f"/api/v1/documents/{doc}/content", token=world.recipient.token)
+    assert content.status == 200
+    assert (await case_of(world, world.uploader, case["id"]))["state"] == "delivered"
+
+    ack = await world.gw.request("POST", f"/api/v1/documents/{doc}/receipts", token=world.recipient.token,
+                                 json=receipt_body(world.clock, world.recipient, doc, manifest))
+    assert ack.status == 201, ack.body
+    after = await case_of(world, world.uploader, case["id"])
+    assert after["state"] == "acknowledged"
+    assert list(after["documents"][0]["acknowledged"]) == [world.recipient.user_id]
+    await problem(world, world.recipient, "POST", f"/api/v1/documents/{doc}/receipts", 409, "already-acknowledged",
+                  json=receipt_body(world.clock, world.recipient, doc, manifest))
+
+    # The clinic checks the receipt offline: the recipient's registered key, its own manifest.
+    listed = await world.gw.request("GET", f"/api/v1/documents/{doc}/receipts", token=world.uploader.token)
+    receipt = read_receipt(base64.b64decode(listed.json()["receipts"][0]["receipt"]))
+    assert receipt.verify_key == world.recipient.keys.verify_key
+    assert receipt.manifest_sha256 == manifest_digest(manifest) and receipt.document_id == doc
+
+    # Follow-up and closing are the clinic's; the spa's side is refused.
+    due = world.clock.whole_seconds().replace(year=world.clock.whole_seconds().year + 1)
+    body = {"due": due.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    await problem(world, world.recipient, "POST", f"/api/v1/cases/{case['id']}/follow-up", 403, "case-wrong-side",
+                  json=body)
+    moved = await world.gw.request("POST", f"/api/v1/cases/{case['id']}/follow-up", token=world.uploader.token,
+                                   json=body)
+    assert moved.status == 200 and moved.json()["state"] == "follow_up_due"
+    closed = await world.gw.request("POST", f"/api/v1/cases/{case['ref']}/close", token=world.uploader.token)
+    assert closed.status == 200 and closed.json()["state"] == "closed" and closed.json()["closed_at"]
+    await problem(world, world.uploader, "POST", f"/api/v1/cases/{case['id']}/close", 409, "case-closed")
+    made = build_upload(world, world.uploader, [pair(world.recipient)], case_id=case["id"])
+    await problem(world, world.uploader, "POST", "/api/v1/documents", 409, "case-closed",
+                  data=multipart(made.parts()))
+
+    # Every transition is on the log, by the side that made it, with the case's id only.
+    entries = await world.audit()
+    for action, actor in (("case.open", world.uploader), ("case.read", world.recipient),
+                          ("case.deliver", world.recipient), ("document.acknowledge", world.recipient),
+                          ("case.acknowledge", world.recipient), ("case.follow_up", world.uploader),
+                          ("case.close", world.uploader)):
+        found = matching(entries, action=action, outcome="allow", actor=actor.user_id)
+        assert found, action
+    assert matching(entries, action="case.follow_up", outcome="deny", reason="case_wrong_side")
+    # No client name, contact or reason anywhere the server keeps things.
+    for where, data in server_bytes(world.gw).items():
+        for secret in (CLIENT_NAME, CONTACT.split(",")[0], "synthetic referral for aftercare"):
+            assert secret.encode() not in data, where
+
+
+async def test_who_and_what_a_case_may_hold(world: World) -> None:
+    gw, clock = world.gw, world.clock
+    # Only a clinic's sender opens one.
+    body = await case_body(gw, clock, world.recipient, [world.recipient2])
+    await problem(world, world.recipient, "POST", "/api/v1/cases", 403, "role-forbidden", json=body)
+    # With a spa the clinic has a referral with.
+    body = await case_body(gw, clock, world.uploader, [world.stranger])
+    await problem(world, world.uploader, "POST", "/api/v1/cases", 403, "send-no-referral", json=body)
+    # People: the clinic's senders and the spa's recipients only (not its auditor, not itself alone).
+    body = await case_body(gw, clock, world.uploader, [world.recipient, world.auditor])
+    await problem(world, world.uploader, "POST", "/api/v1/cases", 422, "invalid-case", json=body)
+    # The header is bound by the statement: swapping it is refused.
+    body = await case_body(gw, clock, world.uploader, [world.recipient])
+    other = await case_body(gw, clock, world.uploader, [world.recipient])
+    await problem(world, world.uploader, "POST", "/api/v1/cases", 422, "invalid-case",
+                  json={**body, "header": other["header"]})
+    # A statement signed by a key the opener never registered.
+    stolen = await case_body(gw, clock, world.uploader, [world.recipient])
+    forged = json.loads(base64.b64decode(stolen["statement"]))
+    forged["signature"] = base64.b64encode(b"\x00" * 64).decode()
+    await problem(world, world.uploader, "POST", "/api/v1/cases", 422, "invalid-case",
+                  json={**stolen, "statement": base64.b64encode(json.dumps(forged).encode()).decode()})
+    # One id, one case.
+    case_id = new_case_id()
+    await open_case(gw, clock, world.uploader, [world.recipient], case_id=case_id)
+    await problem(world, world.uploader, "POST", "/api/v1/cases", 409, "case-exists",
+                  json=await case_body(gw, clock, world.uploader, [world.recipient], case_id=case_id))
+    # Not one of its people: not found, like no case at all (no oracle).
+    await problem(world, world.recipient2, "GET", f"/api/v1/cases/{case_id}", 404, "not-found")
+    await problem(world, world.recipient2, "GET", f"/api/v1/cases/{new_case_id()}", 404, "not-found")
+    # A document under the case goes to the case's spa people only.
+    made = build_upload(world, world.uploader, [pair(world.recipient2)], case_id=case_id)
+    await problem(world, world.uploader, "POST", "/api/v1/documents", 403, "case-recipient-outside",
+                  data=multipart(made.parts()))
+    made = build_upload(world, world.uploader, [pair(world.recipient)], case_id=new_case_id())
+    await problem(world, world.uploader, "POST", "/api/v1/documents", 403, "not-case-party",
+                  data=multipart(made.parts()))
+
+
+async def test_receipts_are_checked_before_they_are_kept(world: World) -> None:
+    doc = await send_under(world, None, [world.recipient, world.recipient2])
+    other = await send_under(world, None, [world.recipient])
+    for d in (doc, other):
+        reply = await world.gw.request("GET", f"/api/v1/documents/{d}/content", token=world.recipient.token)
+        assert reply.status == 200
+    manifest = await manifest_of(world.gw, world.uploader, doc)
+    path = f"/api/v1/documents/{doc}/receipts"
+    # Over another document's manifest, or naming another document.
+    wrong = await manifest_of(world.gw, world.uploader, other)
+    await problem(world, world.recipient, "POST", path, 422, "receipt-mismatch",
+                  json=receipt_body(world.clock, world.recipient, doc, wrong))
+    await problem(world, world.recipient, "POST", path, 422, "receipt-mismatch",
+                  json=receipt_body(world.clock, world.recipient, other, manifest))
+    # Signed by someone else's key, or no receipt at all.
+    signed = receipt_body(world.clock, world.recipient2, doc, manifest)
+    await problem(world, world.recipient, "POST", path, 422, "receipt-mismatch", json=signed)
+    await problem(world, world.recipient, "POST", path, 422, "invalid-receipt",
+                  json={"receipt": base64.b64encode(b'{"receipt":{}}').decode()})
+    await problem(world, world.recipient, "POST", path, 422, "invalid-request", json={"receipt": "not base64!"})
+    # A receipt from the past (a replay) is refused.
+    old = receipt_body(world.clock, world.recipient, doc, manifest)
+    world.clock.advance(minutes=11)
+    await problem(world, world.recipient, "POST", path, 422, "invalid-receipt", json=old)
+    ok = await world.gw.request("POST", path, token=world.recipient.token,
+                                json=receipt_body(world.clock, world.recipient, doc, manifest))
+    assert ok.status == 201, ok.body
+    # The other recipient sees the receipts of the document they were sent; a stranger does not.
+    seen = await world.gw.request("GET", path, token=world.recipient2.token)
+    assert [r["user_id"] for r in seen.json()["receipts"]] == [world.recipient.user_id]
+    await problem(world, world.stranger, "GET", path, 404, "not-found")
+
+
+async def test_overdue_and_due_filters(world: World) -> None:
+    gw, clock = world.gw, world.clock
+    waiting = await open_case(gw, clock, world.uploader, [world.recipient], ack_within=3600)
+    doc = await send_under(world, waiting["id"], [world.recipient])
+    quiet = await open_case(gw, clock, world.uploader, [world.recipient])
+
+    async def listed(person: Person, **params: str) -> list[str]:
+        reply = await gw.request("GET", "/api/v1/cases", token=person.token, params=params)
+        assert reply.status == 200, reply.body
+        return [c["id"] for c in reply.json()["cases"]]
+
+    assert set(await listed(world.recipient)) == {waiting["id"], quiet["id"]}
+    assert await listed(world.uploader, overdue="1") == []
+    clock.advance(hours=2)
+    assert await listed(world.uploader, overdue="1") == [waiting["id"]]
+    assert (await case_of(world, world.uploader, waiting["id"]))["overdue"] == [f"acknowledgement:{doc}"]
+    # Acknowledged: no longer overdue.
+    assert (await gw.request("GET", f"/api/v1/documents/{doc}/content", token=world.recipient.token)).status == 200
+    manifest = await manifest_of(gw, world.uploader, doc)
+    ack = await gw.request("POST", f"/api/v1/documents/{doc}/receipts", token=world.recipient.token,
+                           json=receipt_body(clock, world.recipient, doc, manifest))
+    assert ack.status == 201
+    assert await listed(world.uploader, overdue="1") == []
+    # A follow-up within three days shows under due_within=7, not due_within=1; once passed it is overdue.
+    due = clock.whole_seconds().replace(microsecond=0) + __import__("datetime").timedelta(days=3)
+    reply = await gw.request("POST", f"/api/v1/cases/{quiet['id']}/follow-up", token=world.uploader.token,
+                             json={"due": due.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert reply.status == 200, reply.body
+    assert await listed(world.uploader, due_within="7") == [quiet["id"]]
+    assert await listed(world.uploader, due_within="1") == []
+    assert await listed(world.recipient, state="follow_up_due") == [quiet["id"]]
+    clock.advance(days=4)
+    assert await listed(world.uploader, overdue="1") == [quiet["id"]]
+    # Bad filters are a clear 422, never a 5xx.
+    for params in ({"state": "lost"}, {"due_within": "-1"}, {"cursor": "yesterday"}, {"limit": "0"}):
+        reply = await gw.request("GET", "/api/v1/cases", token=world.uploader.token, params=params)
+        assert reply.status == 422, params
+    # Paging: one case per page, in order of last change, and nothing twice.
+    first = await gw.request("GET", "/api/v1/cases", token=world.recipient.token, params={"limit": "1"})
+    second = await gw.request("GET", "/api/v1/cases", token=world.recipient.token,
+                              params={"limit": "1", "cursor": first.json()["next_cursor"]})
+    ids = [c["id"] for c in first.json()["cases"] + second.json()["cases"]]
+    assert sorted(ids) == sorted({waiting["id"], quiet["id"]})
+
+
+def test_statements_refuse_what_is_not_theirs() -> None:
+    with pytest.raises(SignatureError):
+        read_case(b'{"case":{},"signature":""}')
+    with pytest.raises(SignatureError):
+        read_header(b'{"case_id":"case_other","client_name":"","contact":"","reason":"","version":1}',
+                    "case_" + "a" * 22)
