@@ -45,6 +45,7 @@ OFFLINE = Half(".client.offline")
 INSPECT = Half(".client.redaction.cli", register="add_parser")
 COMPLETION = Half(".client.completion")
 PROFILE = Half(".client.cli", register="register_profile")
+CASES = Half(".client.casecli")
 
 # The top-level help: (group title, ((verb, what to type, what it does), ...)).
 GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
@@ -57,10 +58,16 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         ("outbox", "outbox", "documents you sent: per recipient, whether and when they downloaded"),
         ("revoke", "revoke DOC_ID", "end access now, for everyone or one recipient"),
         ("amend", "amend DOC_ID", "move a document's expiry, or place a legal hold"),
+        ("verify-receipt", "verify-receipt DOC_ID", "check the recipients' signed receipts of a document you sent"),
+    )),
+    ("referral cases (both sides)", (
+        ("case", "case open | list | show | close | …",
+         "a referral from clinic to spa: encrypted header, state, follow-ups, FHIR export"),
     )),
     ("receiving (a spa)", (
         ("inbox", "inbox", "documents sent to you: sender, file name, note, expiry, downloads left"),
         ("fetch", "fetch DOC_ID | --link URL", "download, verify and decrypt"),
+        ("ack", "ack DOC_ID", "acknowledge a document you downloaded, with a receipt signed by your key"),
     )),
     ("links", (
         ("link", "link issue | revoke", "expiring links to a document you sent"),
@@ -89,6 +96,7 @@ OWNERS: dict[str, Half] = {
     "inspect": INSPECT,
     "completion": COMPLETION,
     "redaction-profile": PROFILE,
+    **dict.fromkeys(("case", "ack", "verify-receipt"), CASES),
 }
 
 ENVIRONMENT = """\

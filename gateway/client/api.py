@@ -8,11 +8,13 @@ with the stable ``type`` and the server's ``detail``; network failures become
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import json
 from collections.abc import AsyncIterator, Callable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
+from urllib.parse import quote
 
 import aiohttp
 
@@ -158,6 +160,42 @@ class Client:
         """One amendment of a document you sent: ``{"revoke_recipient": USER_ID}``,
         ``{"expires_at": "YYYY-MM-DDTHH:MM:SSZ"}`` or ``{"legal_hold": BOOL}``; returns the new state."""
         return await self._json("POST", f"/api/v1/documents/{doc_id}/policy", json=change)
+
+    # -- referral cases and receipts ------------------------------------------------
+
+    async def open_case(self, *, statement: bytes, header: bytes, ack_within: int | None) -> dict:
+        body: dict[str, Any] = {"statement": base64.b64encode(statement).decode(),
+                                "header": base64.b64encode(header).decode()}
+        if ack_within is not None:
+            body["ack_within"] = ack_within
+        return await self._json("POST", "/api/v1/cases", json=body)
+
+    async def cases(self, *, states: list[str] | None = None, overdue: bool = False, due_within: int | None = None,
+                    limit: int = 50, cursor: str | None = None) -> dict:
+        params: list[tuple[str, str]] = [("state", s) for s in states or ()] + [("limit", str(limit))]
+        if overdue:
+            params.append(("overdue", "1"))
+        if due_within is not None:
+            params.append(("due_within", str(due_within)))
+        if cursor:
+            params.append(("cursor", cursor))
+        return await self._json("GET", "/api/v1/cases", params=params)
+
+    async def case(self, key: str) -> dict:
+        return await self._json("GET", f"/api/v1/cases/{quote(key, safe='')}")
+
+    async def case_follow_up(self, key: str, due: str) -> dict:
+        return await self._json("POST", f"/api/v1/cases/{quote(key, safe='')}/follow-up", json={"due": due})
+
+    async def close_case(self, key: str) -> dict:
+        return await self._json("POST", f"/api/v1/cases/{quote(key, safe='')}/close")
+
+    async def acknowledge(self, doc_id: str, receipt: bytes) -> dict:
+        return await self._json("POST", f"/api/v1/documents/{doc_id}/receipts",
+                                json={"receipt": base64.b64encode(receipt).decode()})
+
+    async def receipts(self, doc_id: str) -> list[dict]:
+        return (await self._json("GET", f"/api/v1/documents/{doc_id}/receipts"))["receipts"]
 
     async def listing(self, box: str, *, limit: int = 50, cursor: str | None = None) -> dict:
         params = {"limit": str(limit), **({"cursor": cursor} if cursor else {})}

@@ -73,6 +73,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the ciphertext this long after expiry or revocation (0 for none; default: the server's)")
     p.add_argument("--legal-hold", action="store_true", help="never purge until an operator releases the hold")
     p.add_argument("--note", default="", help="a short note, encrypted with the document")
+    p.add_argument("--case", metavar="REF", help="send under this referral case (its CB- reference or id):"
+                                                 " to the case's spa people only, signed into the manifest")
     p.add_argument("--allow", action="append", default=[], metavar="RULE",
                    help="send although the redaction check found RULE (repeatable; needs --reason)")
     p.add_argument("--reason", help="why the overridden findings may go (signed into the manifest)")
@@ -243,7 +245,8 @@ async def send_verb(args, env) -> int:
         link_lifetime=_duration(args.link_lifetime, "--link-lifetime"), link_uses=args.link_uses,
         retention=_duration(args.retention, "--retention", zero=True), legal_hold=args.legal_hold,
         allow_rules=tuple(args.allow), override_reason=args.reason, allow_text=args.allow_text or _allows_text(args, env),
-        link_key=args.link_key, passphrase=_document_passphrase(env, confirm=True) if args.passphrase else None)
+        link_key=args.link_key, passphrase=_document_passphrase(env, confirm=True) if args.passphrase else None,
+        case=args.case)
     keys = _keys(args, env)
     meter = _meter(args)
     try:
@@ -415,15 +418,15 @@ async def revoke_verb(args, env) -> int:
     return 0
 
 
-def _when(text: str) -> str:
-    """``--expires`` of amend: a duration from now, or a UTC time, as policy TIME."""
+def _when(text: str, flag: str = "--expires") -> str:
+    """A time option (amend's ``--expires``, a case's ``--due``): a duration from now, or a UTC time, as policy TIME."""
     from .transfer import policy_time
 
     if _UTC_TIME.fullmatch(text.strip()):
         return text.strip()
     if not _DURATION.fullmatch(text.strip()):
-        raise CLIError(f"--expires takes {TIME_FORMATS}; not {text[:40]!r}")
-    return policy_time(datetime.now(timezone.utc).replace(microsecond=0) + _duration(text))
+        raise CLIError(f"{flag} takes {TIME_FORMATS}; not {text[:40]!r}")
+    return policy_time(datetime.now(timezone.utc).replace(microsecond=0) + _duration(text, flag))
 
 
 async def amend_verb(args, env) -> int:

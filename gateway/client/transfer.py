@@ -81,6 +81,8 @@ class SendOptions:
     link_key: bool = False
     #: Passphrase mode: encrypt to this passphrase alone (age scrypt), shared out of band.
     passphrase: str | None = field(default=None, repr=False)
+    #: The referral case (its id or CB- reference) the document goes under, signed into the manifest.
+    case: str | None = None
     #: Sends the bytes as they are, unsanitized and unscanned. For tests of
     #: the transport with synthetic bytes; never set by the CLI.
     unsafe_skip_redaction_gate: bool = False
@@ -156,6 +158,7 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     resolved = await resolve_recipients(client, to, keyless=keyless)
     users = resolved.users
     named, recipients, fragments = await _addressing(client, me, keys, users, options)
+    case_id = (await client.case(options.case))["id"] if options.case else None
     with tempfile.TemporaryDirectory(prefix="carebridge-send-") as work:
         progress.step("scanning")
         profile = None if options.unsafe_skip_redaction_gate else await clinic_profile(client, me)
@@ -176,14 +179,15 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
             meta=CiphertextDigest(hashlib.sha256(meta).hexdigest(), len(meta)),
             created_at=datetime.now(timezone.utc).replace(microsecond=0),
             policy_digest=policy_digest(policy), overrides=overrides,
-            redaction_profile=ProfileRef(profile.id, profile.version) if profile else None)
+            redaction_profile=ProfileRef(profile.id, profile.version) if profile else None,
+            case_id=case_id)
         answer = await client.upload(manifest=sign_manifest(manifest, keys.signing_key),
                                      policy=canonical_json(policy), meta=meta, content=sealed,
                                      progress=progress.step("uploading", cipher_size))
         progress.close()
     # What was encrypted: the sanitized document, which the recipient's fetch reproduces.
     answer = {**answer, "sha256": plain_sha, "size": size, "overrides": [o.rule_id for o in overrides],
-              "redaction_profile": profile.reference() if profile else None}
+              "redaction_profile": profile.reference() if profile else None, "case_id": case_id}
     if fragments is not None:
         answer["links"] = await _key_links(client, answer["id"], users, fragments, options.links)
     return answer

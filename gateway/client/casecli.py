@@ -1,0 +1,194 @@
+"""``carebridge case …``, ``ack`` and ``verify-receipt``: the care bridge from the terminal.
+
+The case header (the client's name, contact and the referral's reason) is
+read from a file (``--header FILE``, TOML or JSON), never from the command
+line, so that it stays out of shell history and process lists; it is
+encrypted here before anything is sent (see :mod:`.cases`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tomllib
+from pathlib import Path
+
+from ._terminal import CLIError
+from .cli import TIME_FORMATS, _client, _common, _duration, _keys, _print, _profile, _run, _when
+
+MAX_HEADER_FILE = 16 * 1024
+STATES = ("open", "delivered", "acknowledged", "follow_up_due", "closed")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    verbs = sub.add_parser("case", help="referral cases: open, list, show, follow-up, close, export").add_subparsers(
+        dest="case_verb", required=True)
+    p = verbs.add_parser("open", help="open a referral case with a spa's people (the header encrypted to them)")
+    _common(p)
+    p.add_argument("--to", action="append", required=True, metavar="RECIPIENT",
+                   help="a spa person's e-mail or org:NAME (repeatable; one spa)")
+    p.add_argument("--header", type=Path, metavar="FILE",
+                   help="TOML or JSON with client_name, contact and reason (encrypted; never sent in the clear)")
+    p.add_argument("--ack-within", metavar="DURATION",
+                   help="documents unacknowledged this long after sending show as overdue, e.g. 3d")
+    p.set_defaults(run=lambda a, e: _run(open_verb(a, e)))
+
+    p = verbs.add_parser("list", help="your cases, most recently changed first")
+    _common(p)
+    p.add_argument("--state", action="append", choices=STATES, help="only cases in this state (repeatable)")
+    p.add_argument("--overdue", action="store_true", help="only cases past a follow-up or an acknowledgement due")
+    p.add_argument("--due-within", type=int, metavar="DAYS", help="only cases whose follow-up falls within DAYS")
+    p.add_argument("--limit", type=int, default=50, help="cases per page (1-200)")
+    p.add_argument("--cursor", help="next_cursor of the previous page")
+    p.set_defaults(run=lambda a, e: _run(list_verb(a, e)))
+
+    for verb, what in (("show", "one case with its header decrypted, its documents and receipts"),
+                       ("close", "close a case you referred (nothing more is sent under it)")):
+        p = verbs.add_parser(verb, help=what)
+        _common(p)
+        p.add_argument("case", metavar="REF", help="the case's CB- reference or id")
+        p.set_defaults(run=lambda a, e, verb=verb: _run(show_verb(a, e) if verb == "show" else close_verb(a, e)))
+
+    p = verbs.add_parser("follow-up", help="set a case's follow-up date (the referring clinic)")
+    _common(p)
+    p.add_argument("case", metavar="REF")
+    p.add_argument("--due", required=True, help=f"when: {TIME_FORMATS}")
+    p.set_defaults(run=lambda a, e: _run(follow_up_verb(a, e)))
+
+    p = verbs.add_parser("export", help="the case as FHIR R4 JSON (ServiceRequest, Task, DocumentReference)")
+    _common(p, json_flag=False)
+    p.add_argument("case", metavar="REF")
+    p.add_argument("--fhir", action="store_true", required=True, help="FHIR R4 Bundle (the only format)")
+    p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout); holds PHI")
+    p.set_defaults(run=lambda a, e: _run(export_verb(a, e)))
+
+    p = sub.add_parser("ack", help="acknowledge a document you downloaded: a receipt signed with your key")
+    _common(p)
+    p.add_argument("document_id", metavar="DOC_ID")
+    p.set_defaults(run=lambda a, e: _run(ack_verb(a, e)))
+
+    p = sub.add_parser("verify-receipt", help="check the signed receipts of a document you sent")
+    _common(p)
+    p.add_argument("document_id", metavar="DOC_ID")
+    p.set_defaults(run=lambda a, e: _run(verify_receipt_verb(a, e)))
+
+
+def _header(path: Path | None) -> dict[str, str]:
+    if path is None:
+        return {}
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_HEADER_FILE + 1)
+    except OSError as exc:
+        raise CLIError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_HEADER_FILE:
+        raise CLIError(f"{path}: larger than {MAX_HEADER_FILE // 1024} KiB")
+    try:
+        text = raw.decode()
+        values = json.loads(text) if text.lstrip().startswith("{") else tomllib.loads(text)
+    except (UnicodeDecodeError, ValueError, tomllib.TOMLDecodeError):
+        raise CLIError(f"{path}: not TOML or JSON") from None
+    allowed = {"client_name", "contact", "reason"}
+    if not isinstance(values, dict) or not set(values) <= allowed or not all(isinstance(v, str) for v in values.values()):
+        raise CLIError(f"{path}: only the text fields {', '.join(sorted(allowed))}")
+    return values
+
+
+def _line(case: dict) -> str:
+    overdue = " OVERDUE" if case.get("overdue") else ""
+    follow = f" follow-up {case['follow_up_at']}" if case.get("follow_up_at") else ""
+    return f"{case['ref']}  {case['state']:<14} docs {len(case['documents'])}{follow}{overdue}"
+
+
+async def open_verb(args, env) -> int:
+    from .cases import open_case
+
+    header = _header(args.header)
+    keys = _keys(args, env)
+    async with _client(args, env) as api:
+        case = await open_case(api, keys, args.to, ack_within=_duration(args.ack_within, "--ack-within"),
+                               pinned_log_key=_profile(args, env).get("log_verifier"), **header)
+    _print(args, case, case["ref"])
+    return 0
+
+
+async def list_verb(args, env) -> int:
+    if not 1 <= args.limit <= 200:
+        raise CLIError("--limit is 1 to 200")
+    async with _client(args, env) as api:
+        page = await api.cases(states=args.state, overdue=args.overdue, due_within=args.due_within,
+                               limit=args.limit, cursor=args.cursor)
+    lines = [_line(c) for c in page["cases"]] or ["no cases"]
+    if page.get("next_cursor"):
+        lines.append(f"more: --cursor {page['next_cursor']}")
+    _print(args, page, "\n".join(lines))
+    return 0
+
+
+async def show_verb(args, env) -> int:
+    from .cases import read_case
+
+    keys = _keys(args, env)
+    async with _client(args, env) as api:
+        case, fields = await read_case(api, keys, args.case)
+    shown = {k: v for k, v in case.items() if k not in ("statement", "header")} | {"header": fields}
+    lines = [_line(case), f"client: {fields['client_name'] or '-'}", f"contact: {fields['contact'] or '-'}",
+             f"reason: {fields['reason'] or '-'}"]
+    for doc in case["documents"]:
+        acked = ", ".join(doc["acknowledged"]) or "nobody"
+        lines.append(f"  {doc['id']}  sent {doc['created_at']}  downloaded by {len(doc['downloaded'])}"
+                     f"/{len(doc['recipients'])}  acknowledged by {acked}")
+    _print(args, shown, "\n".join(lines))
+    return 0
+
+
+async def follow_up_verb(args, env) -> int:
+    due = _when(args.due, "--due")
+    async with _client(args, env) as api:
+        case = await api.case_follow_up(args.case, due)
+    _print(args, case, _line(case))
+    return 0
+
+
+async def close_verb(args, env) -> int:
+    async with _client(args, env) as api:
+        case = await api.close_case(args.case)
+    _print(args, case, _line(case))
+    return 0
+
+
+async def export_verb(args, env) -> int:
+    from .cases import dumps, fhir_bundle, read_case
+
+    keys = _keys(args, env)
+    values = _profile(args, env)
+    async with _client(args, env) as api:
+        case, fields = await read_case(api, keys, args.case)
+    text = dumps(fhir_bundle(case, fields, base=values["url"].rstrip("/")))
+    if args.output is None:
+        print(text)
+    else:
+        args.output.write_text(text + "\n")
+        args.output.chmod(0o600)
+    return 0
+
+
+async def ack_verb(args, env) -> int:
+    from .cases import acknowledge
+
+    keys = _keys(args, env)
+    async with _client(args, env) as api:
+        stored = await acknowledge(api, keys, args.document_id)
+    _print(args, stored, f"acknowledged {args.document_id} (log entry {stored['log_seq']})")
+    return 0
+
+
+async def verify_receipt_verb(args, env) -> int:
+    from .cases import verify_receipts
+
+    async with _client(args, env) as api:
+        checked = await verify_receipts(api, args.document_id, pinned_log_key=_profile(args, env).get("log_verifier"))
+    lines = [f"{r['user_id']} acknowledged at {r['signed_at']}: signature, manifest and logged key verified"
+             for r in checked] or ["no receipts yet"]
+    _print(args, {"document_id": args.document_id, "receipts": checked}, "\n".join(lines))
+    return 0
