@@ -1,4 +1,5 @@
-"""Notifications by mail: a document arrived (to each recipient), first download (to the sender).
+"""Notifications by mail: a document arrived (to each recipient), first download (to the sender),
+and a referral case's reminders (a follow-up date reached; a document still unacknowledged).
 
 Mail is written to the outbox inside the transaction of the event it reports
 (:func:`on_arrival`, :func:`on_first_download`), so an upload never waits
@@ -7,7 +8,10 @@ retrying with back-off and giving up after ``mail_max_attempts`` (a
 ``mail.failed`` log entry). Off unless ``smtp_host`` is set.
 
 No PHI in mail: no file name, no content, no note — only the sending
-organization, the document id, times, and a link. The link in an arrival
+organization, the document id or the case's pseudonymous reference, times,
+and a link. A reminder is queued for its moment when the date is set, and
+checked again when it falls due: one no longer true (acknowledged, moved,
+closed) is dropped unsent. The link in an arrival
 mail is a sign-in link (the recipient must still authenticate), and its
 token is signed when the mail is sent, so no token is ever stored.
 """
@@ -22,6 +26,7 @@ from typing import Final
 
 from carebridge.policies import DocumentState
 from carebridge.storage.db import identity, outbox
+from carebridge.storage.db.cases import CaseRecord
 from carebridge.storage.db.store import Store, Tx
 
 from . import linkkeys, linktokens
@@ -36,6 +41,7 @@ SMTP_TIMEOUT: Final = 30.0  # seconds per message, connect included
 RETRY_BASE: Final = timedelta(seconds=30)  # first retry; doubles per attempt
 RETRY_MAX: Final = timedelta(hours=1)
 ARRIVAL, FIRST_DOWNLOAD = "document.arrived", "document.first_download"
+FOLLOW_UP_DUE, ACK_DUE = "case.follow_up_due", "case.ack_due"
 
 
 def enabled(settings: Settings) -> bool:
@@ -83,6 +89,40 @@ def on_first_download(tx: Tx, settings: Settings, *, document_id: str, sender_id
                                        "at": iso(tx.now)})
 
 
+def on_follow_up(tx: Tx, settings: Settings, *, case: CaseRecord, due: datetime) -> None:
+    """Queue a reminder for each of the case's people, to go when the follow-up falls due."""
+    if not enabled(settings):
+        return
+    users = tx.identity.find_users(list(case.people))
+    for user_id in case.people:
+        tx.outbox.enqueue(kind=FOLLOW_UP_DUE, to_address=users[user_id].email, document_id=None, now=tx.now,
+                          at=due, fields={"case_id": case.id, "ref": case.ref, "due": iso(due)})
+
+
+def on_case_document(tx: Tx, settings: Settings, *, case: CaseRecord, document_id: str,
+                     recipients: list[str]) -> None:
+    """Queue an acknowledgement reminder per recipient, for when the case's ``ack_within`` has passed."""
+    if not enabled(settings) or case.ack_within is None:
+        return
+    users = tx.identity.find_users(recipients)
+    for user_id in recipients:
+        tx.outbox.enqueue(kind=ACK_DUE, to_address=users[user_id].email, document_id=document_id, now=tx.now,
+                          at=tx.now + timedelta(seconds=case.ack_within),
+                          fields={"case_id": case.id, "ref": case.ref, "user_id": user_id})
+
+
+def still_due(db, mail: outbox.Mail) -> bool:
+    """Whether a reminder is still true when it falls due (other mail always is)."""
+    if mail.kind not in (FOLLOW_UP_DUE, ACK_DUE):
+        return True
+    case = db.cases.load(mail.fields["case_id"])
+    if case is None or case.state == "closed":
+        return False
+    if mail.kind == FOLLOW_UP_DUE:
+        return iso(case.follow_up_at) == mail.fields["due"]
+    return not db.cases.receipt_exists(mail.document_id, mail.fields["user_id"])
+
+
 def render(mail: outbox.Mail, settings: Settings, url: str | None) -> EmailMessage:
     message = EmailMessage()
     message["From"], message["To"] = settings.mail_from, mail.to_address
@@ -94,6 +134,18 @@ def render(mail: outbox.Mail, settings: Settings, url: str | None) -> EmailMessa
             f"{mail.fields['from_org']} sent you a document through carebridge.\n\n{open_line}\n"
             f"Or, with the carebridge CLI: carebridge fetch {mail.document_id}\n\n"
             f"It is available until {mail.fields['expires_at']}.\n"
+            "This message does not contain the document or any detail of it.\n")
+    elif mail.kind == FOLLOW_UP_DUE:
+        message["Subject"] = f"Follow-up due for referral case {mail.fields['ref']}"
+        message.set_content(
+            f"The follow-up of referral case {mail.fields['ref']} is due ({mail.fields['due']}).\n\n"
+            f"Sign in at {base} to see the case, or: carebridge case show {mail.fields['ref']}\n\n"
+            "This message does not contain any detail of the client or the case.\n")
+    elif mail.kind == ACK_DUE:
+        message["Subject"] = f"A document of referral case {mail.fields['ref']} awaits your acknowledgement"
+        message.set_content(
+            f"Document {mail.document_id} of referral case {mail.fields['ref']} has not been acknowledged yet.\n\n"
+            f"Sign in at {base}, or: carebridge fetch {mail.document_id} && carebridge ack {mail.document_id}\n\n"
             "This message does not contain the document or any detail of it.\n")
     else:
         message["Subject"] = "Your document was downloaded"
@@ -127,6 +179,9 @@ class Mailer:
     async def _send(self, mail: outbox.Mail) -> int:
         import aiosmtplib  # only a gateway that sends mail loads it
 
+        if not await self._store.query(lambda db: still_due(db, mail)):
+            await self._store.write(lambda tx: tx.outbox.sent(mail.id, tx.now))  # no longer true: dropped
+            return 0
         try:
             url = await self._link(mail)
             await aiosmtplib.send(render(mail, self._settings, url), **self._smtp_options())

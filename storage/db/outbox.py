@@ -33,11 +33,12 @@ class Mail:
 
 
 def enqueue(conn: Connection, *, kind: str, to_address: str, document_id: str | None,
-            fields: dict[str, Any], now: datetime) -> str:
+            fields: dict[str, Any], now: datetime, at: datetime | None = None) -> str:
+    """Queue a mail, to go at *at* (a reminder) or now."""
     mail_id = "mail_" + secrets.token_urlsafe(16)
     conn.execute(insert(mail_outbox).values(
         id=mail_id, kind=kind, to_address=to_address, document_id=document_id,
-        body=json.dumps(fields, sort_keys=True), created_at=now, next_attempt_at=now))
+        body=json.dumps(fields, sort_keys=True), created_at=now, next_attempt_at=at or now))
     return mail_id
 
 

@@ -227,10 +227,11 @@ class Outbox:
         return outbox.due(self._conn, now, limit)
 
     def enqueue(
-        self, *, kind: str, to_address: str, document_id: str | None, fields: dict[str, Any], now: datetime
+        self, *, kind: str, to_address: str, document_id: str | None, fields: dict[str, Any], now: datetime,
+        at: datetime | None = None,
     ) -> str:
         return outbox.enqueue(
-            self._conn, kind=kind, to_address=to_address, document_id=document_id, fields=fields, now=now
+            self._conn, kind=kind, to_address=to_address, document_id=document_id, fields=fields, now=now, at=at
         )
 
     def failed(self, mail_id: str, now: datetime, error: str) -> None:

@@ -35,6 +35,7 @@ from carebridge.storage.db.identity import User
 from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
 
+from .. import notify
 from ..vocabulary import LogAction, Why
 from .caller import Caller, Principal, authenticate
 from .documents import load_visible, log_allowed, well_formed
@@ -218,16 +219,18 @@ async def _clinic_transition(svc: Services, caller: Caller, key: str, action: Lo
                 if not tx.cases.set_state(case.id, state, tx.now, expected=OPEN_STATES, follow_up_at=follow_up_at):
                     raise Refusal(Why.case_state, "the case changed meanwhile; read it again")
                 log_allowed(tx, caller, action, principal, case.id)
+                if follow_up_at is not None:
+                    notify.on_follow_up(tx, svc.settings, case=case, due=follow_up_at)
             return CaseView(tx.cases.load(case.id), tx.cases.documents_of(case.id), tx.now)
 
     return await svc.store.write(unit)
 
 
-def check_sendable(db: Reader, user: User, manifest: Manifest) -> None:
+def check_sendable(db: Reader, user: User, manifest: Manifest) -> CaseRecord | None:
     """A document may go under a case: the case is open, the sender is one of its clinic's
     people, every recipient one of its spa's people. No case named: nothing to check."""
     if manifest.case_id is None:
-        return
+        return None
     case = db.cases.load(manifest.case_id) if CASE_ID.fullmatch(manifest.case_id) else None
     if case is None or user.id not in case.people:
         raise Refusal(Why.not_case_party, "you are not one of the people of the case the manifest names")
@@ -238,6 +241,7 @@ def check_sendable(db: Reader, user: User, manifest: Manifest) -> None:
     recipients = {r.user_id for r in manifest.recipients} - {user.id}
     if not recipients <= set(case.people):
         raise Refusal(Why.case_recipient_outside, "every recipient must be one of the case's people")
+    return case
 
 
 async def acknowledge(svc: Services, caller: Caller, doc_id: str, receipt: bytes) -> ReceiptRecord:

@@ -208,10 +208,13 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
         with acting(user, action=LogAction.document_upload, object=manifest.document_id):
             # again in this unit: the clinic may have set a newer profile while the ciphertext streamed
             check_named(tx.profiles.current(user.org_id), named)
-            check_sendable(tx, user, manifest)  # and the case may have closed meanwhile
+            case = check_sendable(tx, user, manifest)  # and the case may have closed meanwhile
         if named is not None:  # ids only: the profile's id@version
             log_allowed(tx, caller, LogAction.redaction_profile, principal, manifest.document_id,
                         reason="@".join(map(str, named)))
         notify.on_upload(tx, settings, sender=user, state=fresh, kid=kid)
+        if case is not None:
+            notify.on_case_document(tx, settings, case=case, document_id=manifest.document_id,
+                                    recipients=sorted(policy.recipients))
 
     await svc.store.write(unit)

@@ -22,6 +22,7 @@ from carebridge.crypto.receipt import manifest_digest, read_receipt
 
 from .casekit import CLIENT_NAME, CONTACT, case_body, manifest_of, new_case_id, open_case, receipt_body
 from .conftest import DB_BACKENDS, Person, World, build_upload, matching, multipart, pair
+from .smtp import smtp_inbox, smtp_settings  # noqa: F401  (fixture)
 from .test_no_plaintext import server_bytes
 
 PROBLEM = "urn:carebridge:problem:"
@@ -244,3 +245,51 @@ def test_statements_refuse_what_is_not_theirs() -> None:
     with pytest.raises(SignatureError):
         read_header(b'{"case_id":"case_other","client_name":"","contact":"","reason":"","version":1}',
                     "case_" + "a" * 22)
+
+
+async def test_reminders_go_when_due_hold_no_phi_and_lapse_when_no_longer_true(world_factory, smtp_inbox) -> None:
+    from datetime import timedelta
+
+    from carebridge.gateway.server.app import MAILER
+
+    world = await world_factory(**smtp_settings(smtp_inbox), mail_interval=timedelta(hours=1))
+    gw, clock, mailer = world.gw, world.clock, world.gw.app[MAILER]
+    case = await open_case(gw, clock, world.uploader, [world.recipient, world.recipient2], ack_within=3600)
+    doc = await send_under(world, case["id"], [world.recipient, world.recipient2])
+    due = clock.whole_seconds() + timedelta(days=2)
+    reply = await gw.request("POST", f"/api/v1/cases/{case['id']}/follow-up", token=world.uploader.token,
+                             json={"due": due.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert reply.status == 200, reply.body
+    await mailer.run_once()
+    arrivals = [m for m in smtp_inbox.messages if "waiting for you" in m["Subject"]]
+    reminders = lambda: [m for m in smtp_inbox.messages if case["ref"] in m["Subject"]]  # noqa: E731
+    assert reminders() == []  # nothing is due yet
+
+    # One recipient acknowledges in time; after the hour, only the other is reminded.
+    assert (await gw.request("GET", f"/api/v1/documents/{doc}/content", token=world.recipient.token)).status == 200
+    manifest = await manifest_of(gw, world.uploader, doc)
+    assert (await gw.request("POST", f"/api/v1/documents/{doc}/receipts", token=world.recipient.token,
+                             json=receipt_body(clock, world.recipient, doc, manifest))).status == 201
+    clock.advance(hours=2)
+    await mailer.run_once()
+    [ack] = reminders()
+    assert ack["To"] == world.recipient2.email and "acknowledgement" in ack["Subject"]
+    assert doc in ack.get_content() and f"carebridge ack {doc}" in ack.get_content()
+
+    # The follow-up moved: the reminder for the old date lapses, the new one goes to all three.
+    later = due + timedelta(days=1)
+    reply = await gw.request("POST", f"/api/v1/cases/{case['id']}/follow-up", token=world.uploader.token,
+                             json={"due": later.strftime("%Y-%m-%dT%H:%M:%SZ")})
+    assert reply.status == 200
+    clock.advance(days=2)
+    await mailer.run_once()
+    assert len(reminders()) == 1
+    clock.advance(days=1, hours=1)
+    await mailer.run_once()
+    follow = [m for m in reminders() if "Follow-up" in m["Subject"]]
+    assert sorted(m["To"] for m in follow) == sorted(p.email for p in (world.uploader, world.recipient,
+                                                                         world.recipient2))
+    for message in reminders() + arrivals:
+        text = message.as_string()
+        for secret in (CLIENT_NAME, CONTACT.split(",")[0], "synthetic referral for aftercare", "test-summary"):
+            assert secret not in text
