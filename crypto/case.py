@@ -15,6 +15,12 @@ case header: an age file, to those people's keys, whose plaintext
 (:func:`header_json`) holds what the server must never see — the client's
 name and contact details and the referral's reason. The gateway keeps only
 the case's pseudonymous reference, the parties and these bytes.
+
+A **note** on a case (a question, an answer, a report in a few lines) is the
+same pair: an age file to the case's people, whose plaintext is
+:func:`note_json`, and the author's signed statement ``{"note": {"case_id",
+"body_sha256", "time", "user_id", "verify_key", "version"}, "signature"}``
+under :data:`~carebridge.crypto.signing.CASE_NOTE_CONTEXT`.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from datetime import datetime
 from . import statement
 from .canonical import canonical_json, parse_canonical_json
 from .errors import CanonicalJSONError, SignatureError
-from .signing import CASE_CONTEXT, SigningKey, VerifyKey
+from .signing import CASE_CONTEXT, CASE_NOTE_CONTEXT, SigningKey, VerifyKey
 
 KIND = "case"
 VERSION = 1
@@ -111,3 +117,57 @@ def read_header(data: bytes, case_id: str) -> dict[str, str]:
     if header["case_id"] != case_id:
         raise SignatureError("case header: it belongs to another case")
     return {f: header[f] for f in HEADER_FIELDS}
+
+
+MAX_NOTE_CHARS = 4000
+_NOTE_FIELDS = ("body_sha256", "case_id", "time", "user_id", "verify_key", "version")
+
+
+@dataclass(frozen=True, slots=True)
+class NoteStatement:
+    case_id: str
+    body_sha256: str
+    user_id: str
+    verify_key: VerifyKey
+    time: datetime
+
+
+def sign_note(*, case_id: str, body_sha256: str, user_id: str, key: SigningKey, now: datetime) -> bytes:
+    body = {"body_sha256": body_sha256, "case_id": case_id, "time": statement.utc_text(now), "user_id": user_id,
+            "verify_key": key.public.encode(), "version": VERSION}
+    return statement.sign("note", body, key, CASE_NOTE_CONTEXT)
+
+
+def read_note(data: bytes) -> NoteStatement:
+    """Parse a note statement and check its signature with the key it names; SignatureError if not."""
+    body, signature = statement.read("note", data, _NOTE_FIELDS, version=VERSION, max_size=MAX_CASE_BYTES)
+    if not isinstance(body["case_id"], str) or not CASE_ID.fullmatch(body["case_id"]):
+        raise SignatureError("note: case_id is not a case id")
+    if not isinstance(body["user_id"], str) or not _ID.fullmatch(body["user_id"]):
+        raise SignatureError("note: user_id is not an id")
+    if not isinstance(body["body_sha256"], str) or not _SHA256.fullmatch(body["body_sha256"]):
+        raise SignatureError("note: body_sha256 is not a lower-case SHA-256")
+    key = statement.parse_key("note", body["verify_key"])
+    moment = statement.parse_time("note", body["time"])
+    statement.check("note", body, signature, key, CASE_NOTE_CONTEXT)
+    return NoteStatement(body["case_id"], body["body_sha256"], body["user_id"], key, moment)
+
+
+def note_json(*, case_id: str, text: str) -> bytes:
+    """A note's plaintext (encrypted by its author before it leaves)."""
+    if not text.strip() or len(text) > MAX_NOTE_CHARS:
+        raise ValueError(f"a note is 1 to {MAX_NOTE_CHARS} characters")
+    return canonical_json({"case_id": case_id, "text": text, "version": VERSION})
+
+
+def read_note_text(data: bytes, case_id: str) -> str:
+    try:
+        note = parse_canonical_json(data, max_size=MAX_CASE_BYTES)
+    except CanonicalJSONError as exc:
+        raise SignatureError(f"note: {exc}") from None
+    if (not isinstance(note, dict) or set(note) != {"case_id", "text", "version"} or note["version"] != VERSION
+            or not isinstance(note["text"], str)):
+        raise SignatureError("note: not a version 1 note")
+    if note["case_id"] != case_id:
+        raise SignatureError("note: it belongs to another case")
+    return note["text"]

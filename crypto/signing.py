@@ -45,6 +45,7 @@ __all__ = [
     "REDACTION_PROFILE_CONTEXT",
     "RECEIPT_CONTEXT",
     "CASE_CONTEXT",
+    "CASE_NOTE_CONTEXT",
     "PUBLIC_KEY_PREFIX",
     "SECRET_KEY_PREFIX",
     "SIGNATURE_DOMAIN",
@@ -77,10 +78,13 @@ RECEIPT_CONTEXT: Final = b"document-receipt"
 # digest of the encrypted case header (carebridge.crypto.case).
 CASE_CONTEXT: Final = b"referral-case"
 
+# A short note on a case, by one of its people (carebridge.crypto.case).
+CASE_NOTE_CONTEXT: Final = b"case-note"
+
 # Signing under any other label is refused, so every purpose is named here
 # and no two purposes can share a label by accident.
 _CONTEXTS: Final = frozenset({MANIFEST_CONTEXT, KEY_REGISTRATION_CONTEXT, REDACTION_PROFILE_CONTEXT,
-                              RECEIPT_CONTEXT, CASE_CONTEXT})
+                              RECEIPT_CONTEXT, CASE_CONTEXT, CASE_NOTE_CONTEXT})
 
 SIGNATURE_SIZE: Final = 64
 PUBLIC_KEY_PREFIX: Final = "ed25519:"

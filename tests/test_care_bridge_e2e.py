@@ -74,6 +74,15 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             assert verified["receipts"][0]["checkpoint_size"] > verified["receipts"][0]["key_logged_at"]
             cb.refused(409, "ack", sent["id"], **spa)  # once
 
+            # A note each way: encrypted to the case's people, signed, read and checked on the other side.
+            (work / "q.txt").write_text(f"Synthetic question {unique}: may the client resume retinoids?\n")
+            (work / "a.txt").write_text(f"Synthetic answer {unique}: wait for the clinic's go-ahead.\n")
+            cb.ok_json("case", "note", ref, "--file", work / "q.txt", **spa)
+            cb.ok_json("case", "note", ref, "--file", work / "a.txt", **clinic)
+            thread = cb.ok_json("case", "notes", ref, **clinic)["notes"]
+            assert [n["text"].split(":")[0] for n in thread] == [f"Synthetic question {unique}",
+                                                                 f"Synthetic answer {unique}"]
+
             cb.refused(403, "case", "follow-up", ref, "--due", "14d", **spa)  # the clinic's to set
             moved = cb.ok_json("case", "follow-up", ref, "--due", "14d", **clinic)
             assert moved["state"] == "follow_up_due" and moved["follow_up_at"]
@@ -102,5 +111,5 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
     for path in data.rglob("*"):
         if path.is_file():
             raw = path.read_bytes()
-            for secret in (client_name, contact, reason):
+            for secret in (client_name, contact, reason, f"question {unique}", f"answer {unique}"):
                 assert secret.encode() not in raw, (path, secret)

@@ -190,6 +190,14 @@ class Client:
     async def close_case(self, key: str) -> dict:
         return await self._json("POST", f"/api/v1/cases/{quote(key, safe='')}/close")
 
+    async def add_note(self, key: str, *, statement: bytes, body: bytes) -> dict:
+        return await self._json("POST", f"/api/v1/cases/{quote(key, safe='')}/notes",
+                                json={"statement": base64.b64encode(statement).decode(),
+                                      "body": base64.b64encode(body).decode()})
+
+    async def notes(self, key: str) -> list[dict]:
+        return (await self._json("GET", f"/api/v1/cases/{quote(key, safe='')}/notes"))["notes"]
+
     async def acknowledge(self, doc_id: str, receipt: bytes) -> dict:
         return await self._json("POST", f"/api/v1/documents/{doc_id}/receipts",
                                 json={"receipt": base64.b64encode(receipt).decode()})

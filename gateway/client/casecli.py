@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import tomllib
 from pathlib import Path
 
@@ -17,12 +18,13 @@ from ._terminal import CLIError
 from .cli import TIME_FORMATS, _client, _common, _duration, _keys, _print, _profile, _run, _when
 
 MAX_HEADER_FILE = 16 * 1024
+MAX_NOTE_FILE = 16 * 1024
 STATES = ("open", "delivered", "acknowledged", "follow_up_due", "closed")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    verbs = sub.add_parser("case", help="referral cases: open, list, show, follow-up, close, export").add_subparsers(
-        dest="case_verb", required=True)
+    verbs = sub.add_parser("case", help="referral cases: open, list, show, note(s), follow-up, close, export")
+    verbs = verbs.add_subparsers(dest="case_verb", required=True)
     p = verbs.add_parser("open", help="open a referral case with a spa's people (the header encrypted to them)")
     _common(p)
     p.add_argument("--to", action="append", required=True, metavar="RECIPIENT",
@@ -61,6 +63,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fhir", action="store_true", required=True, help="FHIR R4 Bundle (the only format)")
     p.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (default: stdout); holds PHI")
     p.set_defaults(run=lambda a, e: _run(export_verb(a, e)))
+
+    p = verbs.add_parser("note", help="add a note to a case (encrypted to its people, signed by you)")
+    _common(p)
+    p.add_argument("case", metavar="REF")
+    p.add_argument("--file", type=Path, required=True, metavar="FILE",
+                   help="the note's text (UTF-8, at most 4000 characters; '-' reads stdin)")
+    p.set_defaults(run=lambda a, e: _run(note_verb(a, e)))
+
+    p = verbs.add_parser("notes", help="a case's notes, oldest first, each signature checked and decrypted here")
+    _common(p)
+    p.add_argument("case", metavar="REF")
+    p.set_defaults(run=lambda a, e: _run(notes_verb(a, e)))
 
     p = sub.add_parser("ack", help="acknowledge a document you downloaded: a receipt signed with your key")
     _common(p)
@@ -170,6 +184,38 @@ async def export_verb(args, env) -> int:
     else:
         args.output.write_text(text + "\n")
         args.output.chmod(0o600)
+    return 0
+
+
+async def note_verb(args, env) -> int:
+    from .cases import add_note
+
+    try:
+        raw = sys.stdin.buffer.read(MAX_NOTE_FILE + 1) if str(args.file) == "-" else args.file.read_bytes()[
+            :MAX_NOTE_FILE + 1]
+        text = raw.decode()
+    except OSError as exc:
+        raise CLIError(f"cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise CLIError(f"{args.file}: not UTF-8 text") from None
+    if len(raw) > MAX_NOTE_FILE:
+        raise CLIError(f"{args.file}: a note is at most {MAX_NOTE_FILE // 1024} KiB")
+    keys = _keys(args, env)
+    async with _client(args, env) as api:
+        note = await add_note(api, keys, args.case, text.strip(),
+                              pinned_log_key=_profile(args, env).get("log_verifier"))
+    _print(args, note, f"note {note['id']} added (log entry {note['log_seq']})")
+    return 0
+
+
+async def notes_verb(args, env) -> int:
+    from .cases import read_notes
+
+    keys = _keys(args, env)
+    async with _client(args, env) as api:
+        found = await read_notes(api, keys, args.case)
+    lines = [f"{n['time']} {n['author_id']}:\n  " + n["text"].replace("\n", "\n  ") for n in found] or ["no notes"]
+    _print(args, {"notes": found}, "\n".join(lines))
     return 0
 
 

@@ -101,6 +101,69 @@ async def read_case(client: Client, keys: UserKeys, key: str) -> tuple[dict, dic
     return case, fields
 
 
+async def _people_recipients(client: Client, keys: UserKeys, case: dict, pinned_log_key: str | None) -> list:
+    """The age recipients of the case's people, each key proven in the log (yours from your key file)."""
+    verifier, origin = await log_verifier(client, pinned_log_key)
+    recipients = [age.parse_recipient(keys.recipient)]
+    me = await client.me()
+    for user_id in case["people"]:
+        if user_id == me["id"]:
+            continue
+        history = await client.key_history(user_id)
+        active = next((k for k in history if k["status"] == "active"), None)
+        if active is None:
+            raise TransferError(f"{user_id} of the case has no active keys")
+        try:
+            await check_published(client, {"id": user_id, "keys": active}, verifier, origin)
+        except KeyNotLogged as exc:
+            raise TransferError(f"refusing to encrypt the note: {exc}") from None
+        recipients.append(age.parse_recipient(active["age_recipient"]))
+    if len({r.post_quantum for r in recipients}) > 1:
+        raise TransferError("some of the case's people have post-quantum keys and some do not")
+    return recipients
+
+
+async def add_note(client: Client, keys: UserKeys, key: str, text: str, *,
+                   pinned_log_key: str | None = None) -> dict:
+    """Encrypt *text* to the case's people, sign it, and post it."""
+    case, _ = await read_case(client, keys, key)
+    me = await _me_with_keys(client, keys)
+    try:
+        plain = case_format.note_json(case_id=case["id"], text=text)
+    except ValueError as exc:
+        raise TransferError(str(exc)) from None
+    body = age.encrypt_bytes(plain, await _people_recipients(client, keys, case, pinned_log_key))
+    statement = case_format.sign_note(case_id=case["id"], body_sha256=hashlib.sha256(body).hexdigest(),
+                                      user_id=me["id"], key=keys.signing_key, now=datetime.now(timezone.utc))
+    return await client.add_note(case["id"], statement=statement, body=body)
+
+
+async def read_notes(client: Client, keys: UserKeys, key: str) -> list[dict]:
+    """The case's notes, each author's signature checked against a key they registered, decrypted."""
+    case = await client.case(key)
+    out = []
+    for note in await client.notes(case["id"]):
+        try:
+            signed = case_format.read_note(base64.b64decode(note["statement"]))
+            body = base64.b64decode(note["body"])
+        except (CryptoError, ValueError) as exc:
+            raise TransferError(f"a note does not verify: {exc}") from None
+        if signed.user_id != note["author_id"] or signed.case_id != case["id"]:
+            raise TransferError("a note's statement names another author or case than the gateway says")
+        if hashlib.sha256(body).hexdigest() != signed.body_sha256:
+            raise TransferError("a note's body is not the one its author signed")
+        registered = {k["verify_key"] for k in await client.key_history(signed.user_id)}
+        if signed.verify_key.encode() not in registered:
+            raise TransferError("a note is signed by a key its author never registered")
+        try:
+            text = case_format.read_note_text(age.decrypt_bytes(body, [keys.identity]), case["id"])
+        except CryptoError as exc:
+            raise TransferError(f"cannot open a note with your key: {exc}") from None
+        out.append({"id": note["id"], "author_id": signed.user_id,
+                    "time": signed.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "text": text})
+    return out
+
+
 async def acknowledge(client: Client, keys: UserKeys, doc_id: str) -> dict:
     """Sign and send your receipt for a document you downloaded (over the manifest you verify now)."""
     me = await _me_with_keys(client, keys)

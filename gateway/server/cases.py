@@ -4,6 +4,7 @@
 - ``GET /api/v1/cases``: my cases (``state``, ``overdue=1``, ``due_within`` days, paging).
 - ``GET /api/v1/cases/{id}``: one case (by id or ``CB-`` reference), its documents and receipts.
 - ``POST /api/v1/cases/{id}/follow-up`` (``{"due": TIME}``) and ``/close``: the clinic's transitions.
+- ``POST``/``GET /api/v1/cases/{id}/notes``: short notes both ways, encrypted to the case's people, signed.
 - ``POST /api/v1/documents/{id}/receipts`` (``{"receipt": B64}``): a recipient acknowledges.
 - ``GET /api/v1/documents/{id}/receipts``: the receipts, for the document's parties.
 """
@@ -120,6 +121,26 @@ async def close(request: web.Request) -> web.Response:
     return web.json_response(case_view(view, full=False))
 
 
+@logs_as(LogAction.case_note)
+async def add_note(request: web.Request) -> web.Response:
+    body = await _body(request, MAX_CASE_BODY, "a note")
+    note = await cases_uc.add_note(request.app[SERVICES], request[CALLER], request.match_info["id"],
+                                   _b64(body, "statement"), _b64(body, "body"))
+    return web.json_response(note_view(note), status=201)
+
+
+@logs_as(LogAction.case_notes_read)
+async def notes(request: web.Request) -> web.Response:
+    case, found = await cases_uc.notes(request.app[SERVICES], request[CALLER], request.match_info["id"])
+    return web.json_response({"case_id": case.id, "notes": [note_view(n) for n in found]})
+
+
+def note_view(note) -> dict:
+    return {"id": note.id, "case_id": note.case_id, "author_id": note.author_id,
+            "statement": base64.b64encode(note.statement).decode(), "body": base64.b64encode(note.body).decode(),
+            "created_at": iso(note.created_at), "log_seq": note.log_seq}
+
+
 def receipt_view(record) -> dict:
     return {"document_id": record.document_id, "user_id": record.user_id,
             "receipt": base64.b64encode(record.receipt).decode(), "signed_at": iso(record.signed_at),
@@ -147,6 +168,8 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/cases/{id}", show_case),
         web.post("/api/v1/cases/{id}/follow-up", follow_up),
         web.post("/api/v1/cases/{id}/close", close),
+        web.post("/api/v1/cases/{id}/notes", add_note),
+        web.get("/api/v1/cases/{id}/notes", notes),
         web.post("/api/v1/documents/{id}/receipts", acknowledge),
         web.get("/api/v1/documents/{id}/receipts", receipts),
     ]

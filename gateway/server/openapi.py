@@ -361,6 +361,18 @@ def _case_paths() -> dict:
             "close the case (the referring clinic's people)",
             {"200": _json(_CASE), "403": _error("the spa's side may not (logged)"), "404": _error(_NOT_A_PARTY),
              "409": _error("the case is closed already (logged)")}, params=_CASE_ID)},
+        "/api/v1/cases/{id}/notes": {
+            "post": _op("add a note: an age file to the case's people and your signed statement over it",
+                        {"201": _json(_OBJ, "stored; logged as case.note"), "404": _error(_NOT_A_PARTY),
+                         "409": _error("the case is closed (logged)"), "413": _error("larger than 128 KiB (logged)"),
+                         "422": _error("malformed note, bad signature, or not for this case (logged)")},
+                        params=_CASE_ID, body=_body({"type": "object", "required": ["statement", "body"],
+                                                     "properties": {"statement": {"type": "string"},
+                                                                    "body": {"type": "string"}}})),
+            "get": _op("the case's notes, oldest first (each still encrypted and signed)",
+                       {"200": _json({"type": "object", "properties": {"notes": {"type": "array", "items": _OBJ}}}),
+                        "404": _error(_NOT_A_PARTY)}, params=_CASE_ID),
+        },
         "/api/v1/documents/{id}/receipts": {
             "post": _op("acknowledge a document you downloaded with a signed receipt",
                         {"201": _json(_OBJ, "stored; logged as document.acknowledge"),

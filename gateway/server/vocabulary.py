@@ -90,6 +90,8 @@ class LogAction(StrEnum):
     case_acknowledge = "case.acknowledge", "mark this case acknowledged"
     case_follow_up = "case.follow_up", "set this case's follow-up date"
     case_close = "case.close", "close this case"
+    case_note = "case.note", "add a note to this case"
+    case_notes_read = "case.notes", "read this case's notes"
     document_acknowledge = "document.acknowledge", "acknowledge this document"
     receipts_read = "document.receipts", "read this document's receipts"
 
@@ -247,6 +249,7 @@ class Why(StrEnum):
     case_state = "case_state", 409, "case-state", "The case is not in a state that allows this"
     case_recipient_outside = ("case_recipient_outside", 403, "case-recipient-outside",
                               "A recipient is not one of the case's people on the spa's side")
+    invalid_note = "invalid_note", 422, "invalid-note", "The note is not valid"
     invalid_receipt = "invalid_receipt", 422, "invalid-receipt", "The receipt is not valid"
     receipt_for_other = "receipt_for_other", 422, "receipt-mismatch", "The receipt is not for this document"
     not_downloaded = "not_downloaded", 409, "not-downloaded", "Download the document before acknowledging it"

@@ -12,9 +12,10 @@ from datetime import datetime
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from .schema import case_people, cases, document_recipients, documents, receipts
+from .schema import case_notes, case_people, cases, document_recipients, documents, receipts
 
 MAX_PAGE = 200  # cases per list page
+MAX_NOTES = 500  # notes returned for one case
 STATES = ("open", "delivered", "acknowledged", "follow_up_due", "closed")
 
 
@@ -172,4 +173,27 @@ def receipts_for(conn: Connection, document_id: str) -> list[ReceiptRecord]:
     rows = conn.execute(select(receipts).where(receipts.c.document_id == document_id)
                         .order_by(receipts.c.signed_at, receipts.c.user_id))
     return [ReceiptRecord(r.document_id, r.user_id, bytes(r.receipt), r.signed_at, r.log_seq, r.created_at)
+            for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRecord:
+    id: str
+    case_id: str
+    author_id: str
+    statement: bytes
+    body: bytes
+    created_at: datetime
+    log_seq: int
+
+
+def insert_note(conn: Connection, record: NoteRecord) -> None:
+    conn.execute(insert(case_notes).values(**{k: getattr(record, k) for k in NoteRecord.__slots__}))
+
+
+def notes_of(conn: Connection, case_id: str) -> list[NoteRecord]:
+    """The case's notes, oldest first (at most MAX_NOTES)."""
+    rows = conn.execute(select(case_notes).where(case_notes.c.case_id == case_id)
+                        .order_by(case_notes.c.log_seq).limit(MAX_NOTES))
+    return [NoteRecord(r.id, r.case_id, r.author_id, bytes(r.statement), bytes(r.body), r.created_at, r.log_seq)
             for r in rows]

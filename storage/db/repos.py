@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, Row
 
 from . import accounts, cases, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
 from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials
-from .cases import CaseDocument, CaseRecord, ReceiptRecord
+from .cases import CaseDocument, CaseRecord, NoteRecord, ReceiptRecord
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
 from .keys import KeyRecord
@@ -429,6 +429,12 @@ class Cases:
 
     def insert(self, record: CaseRecord) -> None:
         return cases.insert_case(self._conn, record)
+
+    def insert_note(self, record: NoteRecord) -> None:
+        return cases.insert_note(self._conn, record)
+
+    def notes_of(self, case_id: str) -> list[NoteRecord]:
+        return cases.notes_of(self._conn, case_id)
 
     def insert_receipt(self, record: ReceiptRecord) -> None:
         return cases.insert_receipt(self._conn, record)

@@ -197,6 +197,19 @@ case_people = Table(
     Index("case_people_user", "user_id"),
 )
 
+# Notes on a case (crypto.case): an age file to the case's people and its author's signed statement.
+case_notes = Table(
+    "case_notes", metadata,
+    _id(),
+    _ref("case_id", "cases.id"),
+    _ref("author_id", "users.id"),
+    Column("statement", LargeBinary, nullable=False),
+    Column("body", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("log_seq", BigInteger, nullable=False),
+    Index("case_notes_case", "case_id", "log_seq"),
+)
+
 # Signed acknowledgements (crypto.receipt): one per document and recipient.
 receipts = Table(
     "receipts", metadata,

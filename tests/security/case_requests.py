@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..gateway.server.casekit import case_body, manifest_of, new_case_id, open_case, receipt_body
+from ..gateway.server.casekit import case_body, manifest_of, new_case_id, note_body, open_case, receipt_body
 
 Request = tuple[str, dict[str, Any]]
 # who opens the case a target names, and the spa person it is with
@@ -52,6 +52,18 @@ async def close_request(cast: Any, target: str, role: str) -> Request:
     return f"/api/v1/cases/{await _case(cast, target)}/close", {}
 
 
+async def note_request(cast: Any, target: str, role: str) -> Request:
+    case_id = await _case(cast, target)
+    me = cast.people["uploader" if role == "anonymous" else role]
+    people = [cast.people[r] for r in _SIDES.get(target, ("uploader", "recipient"))]
+    return f"/api/v1/cases/{case_id}/notes", {"json": note_body(cast.clock, me, people, case_id,
+                                                                "Synthetic question: is the aftercare clear?")}
+
+
+async def notes_request(cast: Any, target: str, role: str) -> Request:
+    return f"/api/v1/cases/{await _case(cast, target)}/notes", {}
+
+
 async def _document(cast: Any, target: str, *, downloaded: bool) -> tuple[str, bytes]:
     from .conftest import random_doc_id  # the matrix's conftest: one source of random ids
     if target == "unknown":
@@ -82,6 +94,8 @@ BUILDERS = {
     ("get", "/api/v1/cases/{id}"): show_request,
     ("post", "/api/v1/cases/{id}/follow-up"): follow_up_request,
     ("post", "/api/v1/cases/{id}/close"): close_request,
+    ("post", "/api/v1/cases/{id}/notes"): note_request,
+    ("get", "/api/v1/cases/{id}/notes"): notes_request,
     ("post", "/api/v1/documents/{id}/receipts"): acknowledge_request,
     ("get", "/api/v1/documents/{id}/receipts"): receipts_request,
 }

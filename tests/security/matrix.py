@@ -172,6 +172,12 @@ POST   /api/v1/cases/{id}/follow-up        unknown  401   404   404   404   404 
 POST   /api/v1/cases/{id}/close            own      401   200   SIDE  404   404   404   404
 POST   /api/v1/cases/{id}/close            other    401   404   404   SIDE  200   404   404
 POST   /api/v1/cases/{id}/close            unknown  401   404   404   404   404   404   404
+POST   /api/v1/cases/{id}/notes            own      401   201   201   404   404   404   404
+POST   /api/v1/cases/{id}/notes            other    401   404   404   201   201   404   404
+POST   /api/v1/cases/{id}/notes            unknown  401   404   404   404   404   404   404
+GET    /api/v1/cases/{id}/notes            own      401   200   200   404   404   404   404
+GET    /api/v1/cases/{id}/notes            other    401   404   404   200   200   404   404
+GET    /api/v1/cases/{id}/notes            unknown  401   404   404   404   404   404   404
 POST   /api/v1/documents/{id}/receipts     own      401   RCPT  201   404   404   ROLE  404
 POST   /api/v1/documents/{id}/receipts     other    401   404   404   201   RCPT  ROLE  404
 POST   /api/v1/documents/{id}/receipts     unknown  401   404   404   404   404   ROLE  404

@@ -26,11 +26,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from carebridge.crypto.case import CASE_ID, read_case
+from carebridge.crypto.case import CASE_ID, read_case, read_note
 from carebridge.crypto.errors import CryptoError
 from carebridge.crypto.manifest import Manifest
 from carebridge.crypto.receipt import manifest_digest, read_receipt
-from carebridge.storage.db.cases import STATES, CaseDocument, CaseRecord, ReceiptRecord
+from carebridge.storage.db.cases import STATES, CaseDocument, CaseRecord, NoteRecord, ReceiptRecord
 from carebridge.storage.db.identity import User
 from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Tx
@@ -222,6 +222,51 @@ async def _clinic_transition(svc: Services, caller: Caller, key: str, action: Lo
                 if follow_up_at is not None:
                     notify.on_follow_up(tx, svc.settings, case=case, due=follow_up_at)
             return CaseView(tx.cases.load(case.id), tx.cases.documents_of(case.id), tx.now)
+
+    return await svc.store.write(unit)
+
+
+async def add_note(svc: Services, caller: Caller, key: str, statement: bytes, body: bytes) -> NoteRecord:
+    """A note by one of the case's people: the body an age file to them, the statement signed by its author."""
+
+    def unit(tx: Tx) -> NoteRecord:
+        principal = authenticate(tx, caller, tx.now)
+        user = principal.user
+        with acting(user, action=LogAction.case_note, object=key if CASE_ID.fullmatch(key) else None):
+            case = _visible(tx, principal, key)
+            with acting(None, object=case.id):
+                if case.state == "closed":
+                    raise Refusal(Why.case_closed, "the case is closed")
+                try:
+                    signed = read_note(statement)
+                except CryptoError as exc:
+                    raise Refusal(Why.invalid_note, str(exc)) from None
+                if signed.case_id != case.id or signed.user_id != user.id:
+                    raise Refusal(Why.invalid_note, "the note's statement names another case or author")
+                if tx.keys.by_verify_key(user.id, signed.verify_key.encode()) is None:
+                    raise Refusal(Why.bad_signature, "the note is not signed with a key you registered")
+                if abs(tx.now - signed.time) > STATEMENT_MAX_AGE:
+                    raise Refusal(Why.invalid_note, "the note is older than 10 minutes (or from the future)")
+                if not body.startswith(AGE_MAGIC) or len(body) > MAX_HEADER_BYTES:
+                    raise Refusal(Why.invalid_note, f"a note is an age file of at most {MAX_HEADER_BYTES // 1024} KiB")
+                if hashlib.sha256(body).hexdigest() != signed.body_sha256:
+                    raise Refusal(Why.invalid_note, "the note's body does not match its statement")
+                seq = log_allowed(tx, caller, LogAction.case_note, principal, case.id)
+                record = NoteRecord("note_" + secrets.token_urlsafe(16), case.id, user.id, statement, body,
+                                    tx.now, seq)
+                tx.cases.insert_note(record)
+        return record
+
+    return await svc.store.write(unit)
+
+
+async def notes(svc: Services, caller: Caller, key: str) -> tuple[CaseRecord, list[NoteRecord]]:
+    def unit(tx: Tx) -> tuple[CaseRecord, list[NoteRecord]]:
+        principal = authenticate(tx, caller, tx.now)
+        with acting(principal.user, action=LogAction.case_notes_read, object=key if CASE_ID.fullmatch(key) else None):
+            case = _visible(tx, principal, key)
+            log_allowed(tx, caller, LogAction.case_notes_read, principal, case.id)
+            return case, tx.cases.notes_of(case.id)
 
     return await svc.store.write(unit)
 

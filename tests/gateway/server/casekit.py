@@ -64,3 +64,14 @@ def receipt_body(clock: Any, person: Person, doc_id: str, manifest: bytes) -> di
     signed = sign_receipt(document_id=doc_id, manifest_wire=manifest, user_id=person.user_id,
                           key=person.keys.signing_key, now=clock.whole_seconds())
     return {"receipt": base64.b64encode(signed).decode()}
+
+
+def note_body(clock: Any, author: Person, people: list[Person], case_id: str, text: str) -> dict:
+    """A ``POST /api/v1/cases/{id}/notes`` body: the note encrypted to *people*, signed by *author*."""
+    from carebridge.crypto.case import note_json, sign_note
+
+    body = age.encrypt_bytes(note_json(case_id=case_id, text=text),
+                             [age.parse_recipient(p.keys.recipient) for p in people])
+    statement = sign_note(case_id=case_id, body_sha256=hashlib.sha256(body).hexdigest(), user_id=author.user_id,
+                          key=author.keys.signing_key, now=clock.whole_seconds())
+    return {"statement": base64.b64encode(statement).decode(), "body": base64.b64encode(body).decode()}

@@ -293,3 +293,46 @@ async def test_reminders_go_when_due_hold_no_phi_and_lapse_when_no_longer_true(w
         text = message.as_string()
         for secret in (CLIENT_NAME, CONTACT.split(",")[0], "synthetic referral for aftercare", "test-summary"):
             assert secret not in text
+
+
+async def test_notes_go_both_ways_encrypted_and_signed(world: World) -> None:
+    from carebridge.crypto.case import read_note, read_note_text
+
+    from .casekit import note_body
+
+    gw, clock = world.gw, world.clock
+    case = await open_case(gw, clock, world.uploader, [world.recipient])
+    people = [world.uploader, world.recipient]
+    path = f"/api/v1/cases/{case['id']}/notes"
+    question = "Synthetic question: may the client resume retinoids after 5 days?"
+    answer = "Synthetic answer: the spa will wait for the clinic's go-ahead."
+    for author, text in ((world.uploader, question), (world.recipient, answer)):
+        reply = await gw.request("POST", path, token=author.token, json=note_body(clock, author, people, case["id"], text))
+        assert reply.status == 201, reply.body
+    listed = (await gw.request("GET", path, token=world.recipient.token)).json()["notes"]
+    texts = []
+    for note in listed:
+        signed = read_note(base64.b64decode(note["statement"]))
+        body = base64.b64decode(note["body"])
+        assert signed.user_id == note["author_id"] and signed.body_sha256 == hashlib.sha256(body).hexdigest()
+        texts.append(read_note_text(age.decrypt_bytes(body, [world.uploader.keys.identity]), case["id"]))
+    assert texts == [question, answer]
+    # Someone outside the case: not found; a note signed for another case or by another author: refused.
+    await problem(world, world.recipient2, "POST", path, 404, "not-found",
+                  json=note_body(clock, world.recipient2, people, case["id"], "x"))
+    other = await open_case(gw, clock, world.uploader, [world.recipient])
+    await problem(world, world.recipient, "POST", path, 422, "invalid-note",
+                  json=note_body(clock, world.recipient, people, other["id"], "misfiled"))
+    forged = note_body(clock, world.uploader, people, case["id"], "in someone else's name")
+    await problem(world, world.recipient, "POST", path, 422, "invalid-note", json=forged)
+    swapped = note_body(clock, world.recipient, people, case["id"], "one")
+    swapped["body"] = note_body(clock, world.recipient, people, case["id"], "two")["body"]
+    await problem(world, world.recipient, "POST", path, 422, "invalid-note", json=swapped)
+    # Closed: no more notes. The log names the case and the authors only.
+    assert (await gw.request("POST", f"/api/v1/cases/{case['id']}/close", token=world.uploader.token)).status == 200
+    await problem(world, world.recipient, "POST", path, 409, "case-closed",
+                  json=note_body(clock, world.recipient, people, case["id"], "late"))
+    entries = await world.audit()
+    assert len(matching(entries, action="case.note", outcome="allow", object=case["id"])) == 2
+    for where, data in server_bytes(gw).items():
+        assert b"retinoids" not in data and b"go-ahead" not in data, where

@@ -9,6 +9,7 @@ Create Date: 2026-12-06
 - case_people: who on either side may read the header and act on the case.
 - documents.case_id: the case a document was sent under (signed in its manifest).
 - receipts: a recipient's signed acknowledgement of a document, kept as proof.
+- case_notes: notes on a case, encrypted to its people, with their authors' signed statements.
 """
 
 import sqlalchemy as sa
@@ -52,6 +53,17 @@ def upgrade() -> None:
         batch.create_foreign_key('documents_case_id_fkey', 'cases', ['case_id'], ['id'])
     op.create_index('documents_case', 'documents', ['case_id'])
     op.create_table(
+        'case_notes',
+        sa.Column('id', sa.String(length=64), primary_key=True),
+        sa.Column('case_id', sa.String(length=64), sa.ForeignKey('cases.id'), nullable=False),
+        sa.Column('author_id', sa.String(length=64), sa.ForeignKey('users.id'), nullable=False),
+        sa.Column('statement', sa.LargeBinary(), nullable=False),
+        sa.Column('body', sa.LargeBinary(), nullable=False),
+        sa.Column('created_at', UTCDateTime(), nullable=False),
+        sa.Column('log_seq', sa.BigInteger(), nullable=False),
+    )
+    op.create_index('case_notes_case', 'case_notes', ['case_id', 'log_seq'])
+    op.create_table(
         'receipts',
         sa.Column('document_id', sa.String(length=64), sa.ForeignKey('documents.id'), primary_key=True),
         sa.Column('user_id', sa.String(length=64), sa.ForeignKey('users.id'), primary_key=True),
@@ -64,6 +76,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('receipts')
+    op.drop_index('case_notes_case', table_name='case_notes')
+    op.drop_table('case_notes')
     op.drop_index('documents_case', table_name='documents')
     with op.batch_alter_table('documents') as batch:
         batch.drop_constraint('documents_case_id_fkey', type_='foreignkey')
