@@ -18,7 +18,7 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import amendments, audit, directory, documents, jobs, linkkeys, links, profiles, signin
+from . import amendments, audit, directory, documents, jobs, linkkeys, links, pages, profiles, signin
 from .checkpoints import Checkpointer, verify_anchors
 from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SERVICES, SETTINGS, STORE
 from .lifecycle import Purger
@@ -30,7 +30,7 @@ from .usecases.services import Services
 from .vocabulary import LogAction
 from .openapi import openapi_document
 from .settings import Settings
-from .web import setup as setup_web_app
+from .web import setup as setup_web_app, viewers
 
 log = logging.getLogger("carebridge.server")
 LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key (Ed25519) for the log's checkpoints
@@ -43,7 +43,7 @@ MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> web.Application:
     """The gateway. *clock* (default: the system's UTC time) is the one seam for time."""
-    app = web.Application(middlewares=[request_id, problems, decisions], client_max_size=SMALL_BODY_LIMIT)
+    app = web.Application(middlewares=[request_id, problems, decisions, viewers], client_max_size=SMALL_BODY_LIMIT)
     app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[CLOCK] = clock or _utc_now
@@ -58,6 +58,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     ])
     setup_web_app(app)  # /app/ assets, /api/v1/web/release, the release log entry at start
     signin.install(app)
+    app.add_routes(pages.routes())  # /, /signin, /enroll, /sessions
     return app
 
 

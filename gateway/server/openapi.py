@@ -244,6 +244,13 @@ def _paths() -> dict:
         "/keys/new": {"get": _op("the key setup page: a key file made in the browser",
                                  {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
                                  auth=False)},
+        **{path: {"get": _op(summary, {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
+                             auth=False)}
+           for path, summary in (
+               ("/", "the home page: what the signed-in person can do, or a sign-in button"),
+               ("/signin", "the sign-in page (then to the same-origin path in #next=, or home)"),
+               ("/enroll", "the enrollment page: the link's secret is in the fragment, never sent in a URL"),
+               ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"))},
         "/l/{token}": {"get": _op(
             "open a link: an HTML page (or, with Accept: application/json, the manifest and the meta"
             " ciphertext); spends nothing, so a mail scanner's prefetch cannot use a link up (logged)",

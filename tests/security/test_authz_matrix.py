@@ -183,6 +183,10 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/api/v1/auth/sessions"): _fixed("/api/v1/auth/sessions"),
     ("get", "/api/v1/web/release"): _fixed("/api/v1/web/release"),
     ("get", "/keys/new"): _fixed("/keys/new"),
+    ("get", "/"): _fixed("/"),
+    ("get", "/signin"): _fixed("/signin"),
+    ("get", "/enroll"): _fixed("/enroll"),
+    ("get", "/sessions"): _fixed("/sessions"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
 }

@@ -191,3 +191,33 @@ async def touch(svc: Services, caller: Caller, touches: Touches) -> None:
         return
     idle = credentials.idle_timeout
     await svc.store.write(lambda tx: tx.accounts.touch_session(credentials.secret_hash, tx.now, tx.now - idle))
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who a page is for: the signed-in person, for the header of every signed-in page."""
+
+    user: User
+    org_name: str
+    session_id: str
+
+
+async def viewer(svc: Services, caller: Caller) -> Viewer | None:
+    """The person a browser session belongs to, or None (no session, or one that no longer works).
+
+    Not logged: a page shell holds no data; the page's own API calls are
+    authenticated (and logged) on their own.
+    """
+    if not isinstance(caller.credentials, SessionCredentials):
+        return None
+    store = svc.store
+
+    def read(db: Reader) -> Viewer | None:
+        try:
+            principal = authenticate(db, caller, store.clock())
+        except Refusal:
+            return None
+        org = db.identity.org_names([principal.user.org_id]).get(principal.user.org_id, "")
+        return Viewer(principal.user, org, principal.session_id or "")
+
+    return await store.query(read)
