@@ -22,7 +22,7 @@ from .schema import enrollments, orgs, sessions, user_credentials, users
 __all__ = ["StoredCredentials", "EnrollmentRecord", "SessionRecord", "find_credentials", "set_credentials",
            "use_totp_step", "create_enrollment", "find_enrollment", "offer_totp", "finish_enrollments",
            "create_session", "find_session", "touch_session", "end_session", "live_sessions",
-           "recipient_totp", "set_recipient_totp"]
+           "recipient_totp", "set_recipient_totp", "StoredTotpSecret", "stored_totp_secrets", "replace_totp_secret"]
 
 # A session's last_seen_at is written at most this often: a browser's burst
 # of requests costs one write, and the idle timeout is this much less exact.
@@ -95,6 +95,34 @@ def use_totp_step(conn: Connection, user_id: str, step: int) -> bool:
         c.user_id == user_id, or_(c.totp_last_step.is_(None), c.totp_last_step < step)))
         .values(totp_last_step=step))
     return result.rowcount == 1
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTotpSecret:
+    """A TOTP secret as stored (opaque here), and the row that holds it."""
+
+    table: str  # "user_credentials" or "enrollments"
+    key: str  # the row's user_id (credentials) or id (enrollments)
+    user_id: str
+    value: str = field(repr=False)
+
+
+def stored_totp_secrets(conn: Connection) -> list[StoredTotpSecret]:
+    """Every stored TOTP secret: confirmed ones and those offered by open enrollments."""
+    c, e = user_credentials.c, enrollments.c
+    found = [StoredTotpSecret("user_credentials", row.user_id, row.user_id, row.totp_secret) for row in
+             conn.execute(select(c.user_id, c.totp_secret).where(c.totp_secret.is_not(None)))]
+    found += [StoredTotpSecret("enrollments", row.id, row.user_id, row.totp_secret) for row in
+              conn.execute(select(e.id, e.user_id, e.totp_secret).where(e.totp_secret.is_not(None)))]
+    return found
+
+
+def replace_totp_secret(conn: Connection, stored: StoredTotpSecret, value: str) -> None:
+    """Write *value* in place of *stored*'s secret (sealing one that was kept in plain text)."""
+    table = {"user_credentials": user_credentials, "enrollments": enrollments}[stored.table]
+    row_key = table.c.user_id if stored.table == "user_credentials" else table.c.id
+    conn.execute(update(table).where(and_(row_key == stored.key, table.c.totp_secret == stored.value))
+                 .values(totp_secret=value))
 
 
 # -- enrollment links ----------------------------------------------------------------

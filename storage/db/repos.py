@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from . import accounts, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
-from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials
+from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials, StoredTotpSecret
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
 from .keys import KeyRecord
@@ -389,6 +389,12 @@ class Accounts:
 
     def use_totp_step(self, user_id: str, step: int) -> bool:
         return accounts.use_totp_step(self._conn, user_id, step)
+
+    def stored_totp_secrets(self) -> list[StoredTotpSecret]:
+        return accounts.stored_totp_secrets(self._conn)
+
+    def replace_totp_secret(self, stored: StoredTotpSecret, value: str) -> None:
+        return accounts.replace_totp_secret(self._conn, stored, value)
 
 
 class Profiles:

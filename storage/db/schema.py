@@ -200,14 +200,18 @@ mail_outbox = Table(
     Index("mail_outbox_due", "sent_at", "failed_at", "next_attempt_at"),
 )
 
+# A TOTP secret as stored: sealed (``sb1.…``, about 100 characters; migration 0008).
+TOTP_SECRET_LENGTH = 200
+
 # Sign-in for people (migration 0005). A user's password (an Argon2id hash in
 # PHC string form) and TOTP secret (base32; NULL when the user has none), and
-# the last TOTP time step accepted, so that a code is never accepted twice.
+# the last TOTP time step accepted, so that a code is never accepted twice. The
+# TOTP secret is sealed by the gateway (gateway/server/totp_secrets.py): opaque here.
 user_credentials = Table(
     "user_credentials", metadata,
     Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
     Column("password_hash", String(200), nullable=False),
-    Column("totp_secret", String(64)),
+    Column("totp_secret", String(TOTP_SECRET_LENGTH)),
     Column("totp_last_step", BigInteger),
     Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -219,7 +223,7 @@ enrollments = Table(
     _id(),
     _ref("user_id", "users.id", index=True),
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
-    Column("totp_secret", String(64)),
+    Column("totp_secret", String(TOTP_SECRET_LENGTH)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),

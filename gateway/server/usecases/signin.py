@@ -94,7 +94,7 @@ async def _check(svc: Services, hasher: passwords.Hasher, email: str, password: 
         if found.totp_required:  # the organisation's rule changed since enrollment
             raise SignInRefusal(Why.not_enrolled, key, user)
         return user, None
-    step = passwords.matching_step(stored.totp_secret, code or "", store.clock())
+    step = passwords.matching_step(svc.totp.open(stored.totp_secret, user.id), code or "", store.clock())
     if step is None:
         raise SignInRefusal(Why.wrong_totp, key, user)
     return user, step
