@@ -136,7 +136,8 @@ def _signin_paths() -> dict:
              "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
              "409": _error("the request used an API token, not a session")})},
         "/api/v1/auth/sessions": {"get": _op(
-            "your sessions that still work (current: the one this request came with)", {"200": _json(_OBJ)})},
+            "your sessions that still work (created, last used, user agent, address at sign-in; current: the one"
+            " this request came with)", {"200": _json(_OBJ)})},
         "/api/v1/auth/sessions/{id}/revoke": {"post": _op(
             "end one of your sessions (logged as auth.session.revoke)",
             {"204": {"description": "ended (the cookie is cleared when it was this session)"},

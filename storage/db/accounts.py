@@ -56,6 +56,7 @@ class SessionRecord:
     ended_at: datetime | None
     end_reason: str | None
     user_agent: str | None
+    address: str | None = None  # the client's address at sign-in (read by live_sessions only)
 
 
 _USER = (users.c.id.label("u_id"), users.c.email, users.c.org_id, users.c.role, orgs.c.kind,
@@ -164,18 +165,19 @@ def finish_enrollments(conn: Connection, user_id: str, now: datetime) -> int:
 
 
 def create_session(conn: Connection, *, id: str, user_id: str, secret_hash: bytes, now: datetime,
-                   expires_at: datetime, user_agent: str | None) -> None:
+                   expires_at: datetime, user_agent: str | None, address: str | None = None) -> None:
     conn.execute(insert(sessions).values(id=id, user_id=user_id, secret_hash=secret_hash, created_at=now,
-                                         last_seen_at=now, expires_at=expires_at, user_agent=user_agent))
+                                         last_seen_at=now, expires_at=expires_at, user_agent=user_agent,
+                                         address=address))
 
 
 _SESSION = (sessions.c.id, sessions.c.created_at, sessions.c.last_seen_at, sessions.c.expires_at,
-            sessions.c.ended_at, sessions.c.end_reason, sessions.c.user_agent)
+            sessions.c.ended_at, sessions.c.end_reason, sessions.c.user_agent, sessions.c.address)
 
 
 def _session(row) -> SessionRecord:
     return SessionRecord(row.id, _user(row), row.created_at, row.last_seen_at, row.expires_at, row.ended_at,
-                         row.end_reason, row.user_agent)
+                         row.end_reason, row.user_agent, row.address)
 
 
 # Prebuilt, and run straight through the driver: every request from a browser runs it.

@@ -348,9 +348,9 @@ class Accounts:
                                           expires_at=expires_at)
 
     def create_session(self, *, id: str, user_id: str, secret_hash: bytes, now: datetime, expires_at: datetime,
-                       user_agent: str | None) -> None:
+                       user_agent: str | None, address: str | None = None) -> None:
         return accounts.create_session(self._conn, id=id, user_id=user_id, secret_hash=secret_hash, now=now,
-                                       expires_at=expires_at, user_agent=user_agent)
+                                       expires_at=expires_at, user_agent=user_agent, address=address)
 
     def end_session(self, session_id: str, user_id: str, now: datetime, reason: str) -> bool:
         return accounts.end_session(self._conn, session_id, user_id, now, reason)

@@ -200,6 +200,7 @@ mail_outbox = Table(
     Index("mail_outbox_due", "sent_at", "failed_at", "next_attempt_at"),
 )
 
+ADDRESS_LENGTH = 64  # an IPv6 address with a zone fits in 46 characters
 # A TOTP secret as stored: sealed (``sb1.…``, about 100 characters; migration 0008).
 TOTP_SECRET_LENGTH = 200
 
@@ -242,6 +243,7 @@ sessions = Table(
     Column("ended_at", UTCDateTime),
     Column("end_reason", String(20)),  # signed_out | revoked
     Column("user_agent", String(200)),
+    Column("address", String(ADDRESS_LENGTH)),  # the client's address at sign-in (migration 0008)
 )
 
 # Leases, so that a background job runs in one gateway process at a time.

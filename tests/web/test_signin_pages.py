@@ -190,6 +190,7 @@ def test_enroll_sign_in_with_totp_two_sessions_revoke_and_sign_out(browser, gate
         mine = page.locator("li.session.current")
         assert mine.get_by_role("heading").inner_text() == "This browser"
         assert "HeadlessChrome" in mine.locator(".agent").inner_text()
+        assert "127.0.0.1" in mine.locator("dd").all_inner_texts()  # the address it signed in from
         assert page.locator("header.shell a[aria-current=page]").inner_text() == "Sessions"
         page.screenshot(path=artifacts / "sessions-2-two-desktop.png", full_page=True)
         page.locator("li.session:not(.current)").get_by_role("button", name="End the session").click()

@@ -38,6 +38,7 @@ from .services import Services
 SIGNED_OUT, REVOKED = "signed_out", "revoked"  # sessions' end reasons
 SIGN_IN_FAILED = "e-mail, password or code not accepted"
 MAX_USER_AGENT = 200  # characters kept of the User-Agent, to tell one's sessions apart
+MAX_ADDRESS = 64  # characters of the client's address kept with a session (the column's size)
 MAX_TRACKED_SESSIONS = 100_000  # sessions whose last write a process remembers: bounds its memory
 
 
@@ -114,7 +115,8 @@ async def sign_in(svc: Services, hasher: passwords.Hasher, caller: Caller, *, em
             raise SignInRefusal(Why.totp_replayed, account_key(email), user)
         session_id, expires_at = new_id("ses"), tx.now + settings.session_lifetime
         tx.accounts.create_session(id=session_id, user_id=user.id, secret_hash=new.secret_hash, now=tx.now,
-                                   expires_at=expires_at, user_agent=(user_agent or "")[:MAX_USER_AGENT] or None)
+                                   expires_at=expires_at, user_agent=(user_agent or "")[:MAX_USER_AGENT] or None,
+                                   address=(caller.address or "")[:MAX_ADDRESS] or None)
         log_allowed(tx, caller, LogAction.signin, Principal(user, session_id, session_id), session_id)
         return SignedIn(user, session_id, new.cookie, expires_at)
 
