@@ -261,6 +261,32 @@ def test_optional_second_factor_next_path_and_open_redirects(browser, gate: Gate
     requests.assert_only_in(gate.links[RECIPIENT], "/api/v1/auth/enrollment", "/api/v1/auth/enrollment/complete")
 
 
+def test_sign_in_with_the_keyboard_alone(browser, gate: Gate) -> None:
+    """Focus starts in the e-mail field; Tab walks the labelled fields in order; Enter signs in."""
+    context, page = new_page(browser, PHONE)
+    try:
+        page.goto(gate.url + "/signin#next=%2Fsessions")
+        page.get_by_label("E-mail").wait_for()
+        walked = []
+        for text in (RECIPIENT, PASSWORDS[RECIPIENT], ""):
+            walked.append(page.evaluate("document.activeElement.labels[0].textContent"))
+            page.keyboard.type(text)
+            page.keyboard.press("Tab")
+        assert walked == ["E-mail", "Password", "Code from your authenticator app"]
+        assert page.evaluate("document.activeElement.textContent") == "Sign in"
+        page.keyboard.press("Enter")
+        page.wait_for_url(gate.url + "/sessions")
+        page.get_by_text("You are signed in on").wait_for()
+        page.keyboard.press("Tab")  # from the page's heading (focused when it shows) to its first control
+        assert page.evaluate("document.activeElement.closest('li.session.current') !== null")
+        page.keyboard.press("Shift+Tab")  # back past the heading: the header, ending in its sign-out button
+        assert page.evaluate("document.activeElement.matches('header.shell [data-sign-out]')")
+        page.keyboard.press("Enter")
+        page.wait_for_url(gate.url + "/signin")
+    finally:
+        context.close()
+
+
 def test_the_same_words_for_every_failure_and_a_used_link(browser, gate: Gate, artifacts: Path) -> None:
     context, page = new_page(browser)
     try:

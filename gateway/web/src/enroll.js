@@ -17,8 +17,9 @@ function groups(secret) {
 }
 
 function refused(error) {
-  show(root, "This enrollment link cannot be used", alertBox(refusalText(error)),
-    el("p", { text: "Ask your administrator for a new enrollment link." }));
+  const text = refusalText(error);
+  show(root, "This enrollment link cannot be used", alertBox(text),
+    text.includes("administrator") ? null : el("p", { text: "Ask your administrator for a new enrollment link." }));
 }
 
 async function start() {

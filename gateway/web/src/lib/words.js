@@ -19,6 +19,7 @@ export function refusalText(error) {
   }
   if (slug === "sign-in-failed") return "The e-mail, password or code was not accepted. Check them and try again.";
   if (slug === "csrf") return "The gateway refused this request as coming from another site. Reload the page.";
-  const detail = error.detail ? ` ${error.detail.charAt(0).toUpperCase()}${error.detail.slice(1)}.` : "";
-  return `${error.title || "The request was refused"}.${detail}`;
+  // The API's detail says it for a person ("a password needs at least 12 characters"); else its title.
+  if (error.detail) return `${error.detail.charAt(0).toUpperCase()}${error.detail.slice(1)}.`;
+  return `${error.title || "The request was refused"}.`;
 }
