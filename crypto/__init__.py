@@ -14,6 +14,8 @@ carebridge that imports PyNaCl or pyca/cryptography. What you want:
   :mod:`.registration` — signed key registrations (proof of possession).
 * :mod:`.merkle` — RFC 6962 / 9162 log hashing and proofs; :mod:`.note` —
   C2SP signed notes and checkpoints.
+* :mod:`.sealed` — small secrets sealed at rest (XChaCha20-Poly1305, bound to
+  their owner by associated data): ``SealingKey``.
 * :mod:`.audit_bundle` — access-log exports a compliance officer verifies
   offline: ``BundleWriter`` and ``verify_bundle``.
 

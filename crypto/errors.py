@@ -93,3 +93,7 @@ class AuditBundleError(CryptoError):
         super().__init__(message)
         self.kind = kind
         self.seq = seq
+
+
+class SealedValueError(CryptoError):
+    """A sealed value (or a sealing key) that cannot be used; one message whatever went wrong."""

@@ -18,7 +18,8 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import amendments, audit, cases, directory, documents, jobs, linkkeys, links, profiles, signin
+from . import (amendments, audit, cases, directory, documents, jobs, linkkeys, links, pages, profiles, signin,
+               totp_secrets)
 from .checkpoints import Checkpointer, verify_anchors
 from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SERVICES, SETTINGS, STORE
 from .lifecycle import Purger
@@ -30,7 +31,7 @@ from .usecases.services import Services
 from .vocabulary import LogAction
 from .openapi import openapi_document
 from .settings import Settings
-from .web import setup as setup_web_app
+from .web import setup as setup_web_app, viewers
 
 log = logging.getLogger("carebridge.server")
 LOG_KEY_FILE = "log-signing.key"  # C2SP signed-note key (Ed25519) for the log's checkpoints
@@ -43,7 +44,7 @@ MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> web.Application:
     """The gateway. *clock* (default: the system's UTC time) is the one seam for time."""
-    app = web.Application(middlewares=[request_id, problems, decisions], client_max_size=SMALL_BODY_LIMIT)
+    app = web.Application(middlewares=[request_id, problems, decisions, viewers], client_max_size=SMALL_BODY_LIMIT)
     app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[CLOCK] = clock or _utc_now
@@ -58,6 +59,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     ])
     setup_web_app(app)  # /app/ assets, /api/v1/web/release, the release log entry at start
     signin.install(app)
+    app.add_routes(pages.routes())  # /, /signin, /enroll, /sessions
     return app
 
 
@@ -72,12 +74,14 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def prepare_data_dir(settings: Settings) -> None:
-    """Create the data folder (0700) and the server's keys (0600) on first start."""
+    """Create the data folder (0700) and the server's keys (0600) on first start: the log's
+    signing key and the key that seals TOTP secrets in the database."""
     for folder in (settings.data_dir, settings.keys_dir):
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     key_file = settings.keys_dir / LOG_KEY_FILE
     if not key_file.exists():
         _write_secret(key_file, Signer.generate(settings.log_origin).encode() + "\n")
+    totp_secrets.create_key(settings.keys_dir)
     linkkeys.ensure(settings)
     if not settings.database_url:  # the embedded SQLite file: private, like the keys
         db_file = settings.data_dir / "carebridge.db"
@@ -134,6 +138,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     store = await asyncio.to_thread(open_store, settings, app[CLOCK])
     try:
         signer = await asyncio.to_thread(load_signer, settings)
+        totp = await asyncio.to_thread(totp_secrets.load, settings.keys_dir)
+        await totp_secrets.seal_plain_secrets(store, totp)  # secrets stored before sealing existed
         anchor = await asyncio.to_thread(open_anchor, settings)
         # A database rewritten after a checkpoint was anchored must not serve.
         await verify_anchors(store, anchor, signer.verifier, signer.name)
@@ -144,7 +150,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     checkpointer = Checkpointer(store, signer, anchor, settings.checkpoint_interval.total_seconds(),
                                 settings.checkpoint_entries)
     app[STORE], app[BLOBS], app[CHECKPOINTER] = store, blobs, checkpointer
-    app[SERVICES] = Services(store=store, settings=settings, keyring=app[KEYRING], checkpointer=checkpointer)
+    app[SERVICES] = Services(store=store, settings=settings, keyring=app[KEYRING], checkpointer=checkpointer,
+                             totp=totp)
     purger = Purger(store, blobs, interval=settings.purge_interval)
     mailer = Mailer(store, settings, app[KEYRING])
     app[PURGER], app[MAILER] = purger, mailer

@@ -136,7 +136,8 @@ def _signin_paths() -> dict:
              "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
              "409": _error("the request used an API token, not a session")})},
         "/api/v1/auth/sessions": {"get": _op(
-            "your sessions that still work (current: the one this request came with)", {"200": _json(_OBJ)})},
+            "your sessions that still work (created, last used, user agent, address at sign-in; current: the one"
+            " this request came with)", {"200": _json(_OBJ)})},
         "/api/v1/auth/sessions/{id}/revoke": {"post": _op(
             "end one of your sessions (logged as auth.session.revoke)",
             {"204": {"description": "ended (the cookie is cleared when it was this session)"},
@@ -244,6 +245,13 @@ def _paths() -> dict:
         "/keys/new": {"get": _op("the key setup page: a key file made in the browser",
                                  {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
                                  auth=False)},
+        **{path: {"get": _op(summary, {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
+                             auth=False)}
+           for path, summary in (
+               ("/", "the home page: what the signed-in person can do, or a sign-in button"),
+               ("/signin", "the sign-in page (then to the same-origin path in #next=, or home)"),
+               ("/enroll", "the enrollment page: the link's secret is in the fragment, never sent in a URL"),
+               ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"))},
         "/l/{token}": {"get": _op(
             "open a link: an HTML page (or, with Accept: application/json, the manifest and the meta"
             " ciphertext); spends nothing, so a mail scanner's prefetch cannot use a link up (logged)",

@@ -132,7 +132,8 @@ async def sessions(request: web.Request) -> web.Response:
     rows, current = await list_sessions(request.app[SERVICES], request[CALLER])
     return web.json_response({"sessions": [
         {"id": s.id, "created_at": iso(s.created_at), "last_seen_at": iso(s.last_seen_at),
-         "expires_at": iso(s.expires_at), "user_agent": s.user_agent, "current": s.id == current}
+         "expires_at": iso(s.expires_at), "user_agent": s.user_agent, "address": s.address,
+         "current": s.id == current}
         for s in rows]})
 
 

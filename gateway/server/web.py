@@ -19,6 +19,11 @@ is made checkable:
 - Pages are tiny server-rendered shells that load the assets with SRI under
   :data:`PAGE_CSP` (no inline script or style). Without a built bundle the
   gateway starts all the same, and its pages say the web app is not built.
+- A page opened with a working session cookie carries the signed-in header
+  (:func:`header`: who, which organisation and role, the pages the role has,
+  and a sign-out button wired by ``shell.js``); :func:`viewers` finds the
+  person before the page handler runs. The pages themselves are in
+  :mod:`.pages`.
 """
 
 from __future__ import annotations
@@ -40,9 +45,10 @@ from carebridge.crypto.canonical import canonical_json
 from carebridge.storage.db import ledger
 from carebridge.storage.db.store import Store, Tx
 
-from .context import STORE
-from .refusals import logs_as
+from .context import SERVICES, STORE
+from .refusals import CALLER, logs_as
 from .usecases.refusal import Refusal
+from .usecases.signin import Viewer, viewer
 from .vocabulary import LogAction, Why
 
 log = logging.getLogger("carebridge.server")
@@ -56,7 +62,14 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
 # A hashed name never changes meaning: browsers may keep it for a year without asking.
 ASSET_CACHE = "public, max-age=31536000, immutable"
 CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
-ENTRIES = frozenset({"app.css", "link.js", "keys.js"})  # what the pages load (scripts/build_web.py ENTRIES)
+# What the pages load (scripts/build_web.py ENTRIES); shell.js wires the signed-in header.
+ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js",
+                     "sessions.js"})
+VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer", object)
+_NOT_PAGES = ("/api/", "/app/")  # paths whose answers are never a page shell
+# The signed-in header's links: (path, label, the roles that have the page).
+NAV = (("/inbox", "Inbox", {"recipient"}), ("/send", "Send", {"uploader"}), ("/outbox", "Outbox", {"uploader"}),
+       ("/audit", "Log", {"auditor"}), ("/keys", "Keys", None), ("/sessions", "Sessions", None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,26 +208,53 @@ async def key_setup(request: web.Request) -> web.Response:
 
 def page(request: web.Request, *, status: int, heading: str, body: str, script: str | None = None) -> web.Response:
     """A page shell: *body* (trusted HTML, escaped by the caller) in ``<main id=app>``, and
-    *script* (a source name, e.g. ``link.js``) loaded with SRI to take it over."""
+    *script* (a source name, e.g. ``link.js``) loaded with SRI to take it over. A signed-in
+    visitor (:data:`VIEWER`) gets the signed-in header above it."""
     served = request.app.get(RELEASE)
     bundle = served.bundle if served else None
+    person = request.get(VIEWER)
     head = '<meta name="viewport" content="width=device-width, initial-scale=1">'
     footer = ""
     if bundle is not None:
         css = bundle.entry("app.css")
         head += f'<link rel="stylesheet" href="/app/{css.path}" integrity="{css.integrity}">'
-        if script:
-            js = bundle.entry(script)
+        for name in ([script] if script else []) + (["shell.js"] if person else []):
+            js = bundle.entry(name)
             head += f'<script type="module" src="/app/{js.path}" integrity="{js.integrity}"></script>'
         head += f'<meta name="carebridge-release" content="{bundle.root}">'
         footer = f"<footer>carebridge web release {bundle.root}</footer>"
     elif script:
         body += "<p>The web app is not built on this gateway, so this page cannot work: use the carebridge CLI.</p>"
+    top = header(person, request.path) if person else ""
     text = (f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{html.escape(heading)} '
-            f'– carebridge</title>{head}</head><body><main id="app"><h1>{html.escape(heading)}</h1>'
+            f'– carebridge</title>{head}</head><body>{top}<main id="app"><h1>{html.escape(heading)}</h1>'
             f"{body}</main>{footer}</body></html>")
     return web.Response(status=status, text=text, content_type="text/html",
                         headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"})
+
+
+def header(person: Viewer, current: str) -> str:
+    """The signed-in header: the person, their organisation and role, their pages, sign-out."""
+    role = person.user.role
+    marked = ' aria-current="page"'
+    links = "".join(f'<li><a href="{path}"{marked if current == path else ""}>{label}</a></li>'
+                    for path, label, roles in NAV if roles is None or role in roles)
+    who = (f'<span class="who-name">{html.escape(person.user.email)}</span> '
+           f'<span class="who-org">{html.escape(person.org_name)}</span> '
+           f'<span class="who-role">{html.escape(role)}</span>')
+    return (f'<header class="shell"><a class="brand" href="/">carebridge</a>'
+            f'<nav aria-label="Your pages"><ul>{links}</ul></nav>'
+            f'<p class="who" aria-label="Signed in as">{who}</p>'
+            f'<button type="button" class="sign-out" data-sign-out>Sign out</button></header>')
+
+
+@web.middleware
+async def viewers(request: web.Request, handler):
+    """Find the signed-in person (:data:`VIEWER`) for a page request that carries a session cookie."""
+    request[VIEWER] = None
+    if request.method == "GET" and not request.path.startswith(_NOT_PAGES):
+        request[VIEWER] = await viewer(request.app[SERVICES], request[CALLER])
+    return await handler(request)
 
 
 def setup(app: web.Application) -> None:

@@ -22,7 +22,7 @@ from .schema import enrollments, orgs, sessions, user_credentials, users
 __all__ = ["StoredCredentials", "EnrollmentRecord", "SessionRecord", "find_credentials", "set_credentials",
            "use_totp_step", "create_enrollment", "find_enrollment", "offer_totp", "finish_enrollments",
            "create_session", "find_session", "touch_session", "end_session", "live_sessions",
-           "recipient_totp", "set_recipient_totp"]
+           "recipient_totp", "set_recipient_totp", "StoredTotpSecret", "stored_totp_secrets", "replace_totp_secret"]
 
 # A session's last_seen_at is written at most this often: a browser's burst
 # of requests costs one write, and the idle timeout is this much less exact.
@@ -56,6 +56,7 @@ class SessionRecord:
     ended_at: datetime | None
     end_reason: str | None
     user_agent: str | None
+    address: str | None = None  # the client's address at sign-in (read by live_sessions only)
 
 
 _USER = (users.c.id.label("u_id"), users.c.email, users.c.org_id, users.c.role, orgs.c.kind,
@@ -97,6 +98,34 @@ def use_totp_step(conn: Connection, user_id: str, step: int) -> bool:
     return result.rowcount == 1
 
 
+@dataclass(frozen=True, slots=True)
+class StoredTotpSecret:
+    """A TOTP secret as stored (opaque here), and the row that holds it."""
+
+    table: str  # "user_credentials" or "enrollments"
+    key: str  # the row's user_id (credentials) or id (enrollments)
+    user_id: str
+    value: str = field(repr=False)
+
+
+def stored_totp_secrets(conn: Connection) -> list[StoredTotpSecret]:
+    """Every stored TOTP secret: confirmed ones and those offered by open enrollments."""
+    c, e = user_credentials.c, enrollments.c
+    found = [StoredTotpSecret("user_credentials", row.user_id, row.user_id, row.totp_secret) for row in
+             conn.execute(select(c.user_id, c.totp_secret).where(c.totp_secret.is_not(None)))]
+    found += [StoredTotpSecret("enrollments", row.id, row.user_id, row.totp_secret) for row in
+              conn.execute(select(e.id, e.user_id, e.totp_secret).where(e.totp_secret.is_not(None)))]
+    return found
+
+
+def replace_totp_secret(conn: Connection, stored: StoredTotpSecret, value: str) -> None:
+    """Write *value* in place of *stored*'s secret (sealing one that was kept in plain text)."""
+    table = {"user_credentials": user_credentials, "enrollments": enrollments}[stored.table]
+    row_key = table.c.user_id if stored.table == "user_credentials" else table.c.id
+    conn.execute(update(table).where(and_(row_key == stored.key, table.c.totp_secret == stored.value))
+                 .values(totp_secret=value))
+
+
 # -- enrollment links ----------------------------------------------------------------
 
 
@@ -136,18 +165,19 @@ def finish_enrollments(conn: Connection, user_id: str, now: datetime) -> int:
 
 
 def create_session(conn: Connection, *, id: str, user_id: str, secret_hash: bytes, now: datetime,
-                   expires_at: datetime, user_agent: str | None) -> None:
+                   expires_at: datetime, user_agent: str | None, address: str | None = None) -> None:
     conn.execute(insert(sessions).values(id=id, user_id=user_id, secret_hash=secret_hash, created_at=now,
-                                         last_seen_at=now, expires_at=expires_at, user_agent=user_agent))
+                                         last_seen_at=now, expires_at=expires_at, user_agent=user_agent,
+                                         address=address))
 
 
 _SESSION = (sessions.c.id, sessions.c.created_at, sessions.c.last_seen_at, sessions.c.expires_at,
-            sessions.c.ended_at, sessions.c.end_reason, sessions.c.user_agent)
+            sessions.c.ended_at, sessions.c.end_reason, sessions.c.user_agent, sessions.c.address)
 
 
 def _session(row) -> SessionRecord:
     return SessionRecord(row.id, _user(row), row.created_at, row.last_seen_at, row.expires_at, row.ended_at,
-                         row.end_reason, row.user_agent)
+                         row.end_reason, row.user_agent, row.address)
 
 
 # Prebuilt, and run straight through the driver: every request from a browser runs it.

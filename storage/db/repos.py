@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from . import accounts, cases, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
-from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials
+from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials, StoredTotpSecret
 from .cases import CaseDocument, CaseRecord, NoteRecord, ReceiptRecord
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
@@ -350,9 +350,9 @@ class Accounts:
                                           expires_at=expires_at)
 
     def create_session(self, *, id: str, user_id: str, secret_hash: bytes, now: datetime, expires_at: datetime,
-                       user_agent: str | None) -> None:
+                       user_agent: str | None, address: str | None = None) -> None:
         return accounts.create_session(self._conn, id=id, user_id=user_id, secret_hash=secret_hash, now=now,
-                                       expires_at=expires_at, user_agent=user_agent)
+                                       expires_at=expires_at, user_agent=user_agent, address=address)
 
     def end_session(self, session_id: str, user_id: str, now: datetime, reason: str) -> bool:
         return accounts.end_session(self._conn, session_id, user_id, now, reason)
@@ -391,6 +391,12 @@ class Accounts:
 
     def use_totp_step(self, user_id: str, step: int) -> bool:
         return accounts.use_totp_step(self._conn, user_id, step)
+
+    def stored_totp_secrets(self) -> list[StoredTotpSecret]:
+        return accounts.stored_totp_secrets(self._conn)
+
+    def replace_totp_secret(self, stored: StoredTotpSecret, value: str) -> None:
+        return accounts.replace_totp_secret(self._conn, stored, value)
 
 
 class Profiles:

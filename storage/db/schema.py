@@ -257,14 +257,19 @@ mail_outbox = Table(
     Index("mail_outbox_due", "sent_at", "failed_at", "next_attempt_at"),
 )
 
+ADDRESS_LENGTH = 64  # an IPv6 address with a zone fits in 46 characters
+# A TOTP secret as stored: sealed (``sb1.…``, about 100 characters; migration 0008).
+TOTP_SECRET_LENGTH = 200
+
 # Sign-in for people (migration 0005). A user's password (an Argon2id hash in
 # PHC string form) and TOTP secret (base32; NULL when the user has none), and
-# the last TOTP time step accepted, so that a code is never accepted twice.
+# the last TOTP time step accepted, so that a code is never accepted twice. The
+# TOTP secret is sealed by the gateway (gateway/server/totp_secrets.py): opaque here.
 user_credentials = Table(
     "user_credentials", metadata,
     Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
     Column("password_hash", String(200), nullable=False),
-    Column("totp_secret", String(64)),
+    Column("totp_secret", String(TOTP_SECRET_LENGTH)),
     Column("totp_last_step", BigInteger),
     Column("updated_at", UTCDateTime, nullable=False),
 )
@@ -276,7 +281,7 @@ enrollments = Table(
     _id(),
     _ref("user_id", "users.id", index=True),
     Column("token_hash", LargeBinary(32), nullable=False, unique=True),
-    Column("totp_secret", String(64)),
+    Column("totp_secret", String(TOTP_SECRET_LENGTH)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("expires_at", UTCDateTime, nullable=False),
     Column("used_at", UTCDateTime),
@@ -295,6 +300,7 @@ sessions = Table(
     Column("ended_at", UTCDateTime),
     Column("end_reason", String(20)),  # signed_out | revoked
     Column("user_agent", String(200)),
+    Column("address", String(ADDRESS_LENGTH)),  # the client's address at sign-in (migration 0008)
 )
 
 # Leases, so that a background job runs in one gateway process at a time.

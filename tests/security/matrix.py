@@ -37,7 +37,8 @@ issue 10; where the server disagrees today, the matrix fails):
    names nothing.
 9. **The web app is public**: its release manifest, its assets by
    content-hashed name (a name not in the served release: ``404 not-found``)
-   and the key setup page.
+   and the key setup page; the pages for people (home, sign-in, enrollment,
+   sessions) too: they are shells, and what they show comes from API calls.
 10. **A clinic's redaction profile** is its own: anyone signed in reads
    their organisation's (``200`` where it has one, ``204`` where it has
    none: both clinics have one, the spas, the compliance office and the
@@ -184,6 +185,10 @@ POST   /api/v1/documents/{id}/receipts     unknown  401   404   404   404   404 
 GET    /api/v1/documents/{id}/receipts     own      401   200   200   404   404   ROLE  404
 GET    /api/v1/documents/{id}/receipts     other    401   404   404   200   200   ROLE  404
 GET    /api/v1/documents/{id}/receipts     unknown  401   404   404   404   404   ROLE  404
+GET    /                                   -        200   200   200   200   200   200   200
+GET    /signin                             -        200   200   200   200   200   200   200
+GET    /enroll                             -        200   200   200   200   200   200   200
+GET    /sessions                           -        200   200   200   200   200   200   200
 """
 
 

@@ -64,7 +64,8 @@ async def open_enrollment(svc: Services, caller: Caller, token: str) -> Offer:
     """Check an enrollment link and offer its TOTP secret (logged as ``auth.enroll.open``)."""
     def unit(tx: Tx) -> Offer:
         record = _live(tx, token, tx.now, LogAction.enroll_open)
-        secret = tx.accounts.offer_totp(record.id, passwords.new_totp_secret())
+        sealed = tx.accounts.offer_totp(record.id, svc.totp.seal(passwords.new_totp_secret(), record.user.id))
+        secret = svc.totp.open(sealed, record.user.id)  # the one offered first, on every call
         log_allowed(tx, caller, LogAction.enroll_open, Principal(record.user, record.id), record.id)
         return Offer(record.user, totp_required(record.user, record.recipient_totp), secret,
                      passwords.provisioning_uri(secret, record.user.email), record.expires_at)
@@ -83,7 +84,8 @@ async def complete_enrollment(svc: Services, hasher: passwords.Hasher, caller: C
             raise Refusal(Why.weak_password, problem)
         step = None
         if totp_code:
-            step = passwords.matching_step(record.totp_secret or "", totp_code, store.clock())
+            offered = svc.totp.open(record.totp_secret, record.user.id) if record.totp_secret else ""
+            step = passwords.matching_step(offered, totp_code, store.clock())
             if record.totp_secret is None or step is None:
                 raise Refusal(Why.totp_mismatch, "the code does not match the offered secret (check the"
                               " phone's clock, or open the enrollment link again)")
@@ -96,7 +98,7 @@ async def complete_enrollment(svc: Services, hasher: passwords.Hasher, caller: C
         current = _live(tx, token, tx.now, LogAction.enroll)  # another request may have used it meanwhile
         user = current.user
         tx.accounts.set_credentials(user_id=user.id, password_hash=password_hash,
-                                    totp_secret=current.totp_secret if step is not None else None,
+                                    totp_secret=current.totp_secret if step is not None else None,  # sealed
                                     totp_step=step, now=tx.now)
         tx.accounts.finish_enrollments(user.id, tx.now)
         for session in tx.accounts.live_sessions(user.id, tx.now, datetime.min.replace(tzinfo=tx.now.tzinfo)):

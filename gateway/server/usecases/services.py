@@ -1,4 +1,4 @@
-"""What the use cases work with: the store, the settings, the link keyring. No aiohttp."""
+"""What the use cases work with: the store, the settings, the link keyring, the TOTP sealing key. No aiohttp."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from carebridge.storage.db.store import Store
 from ..checkpoints import Checkpointer
 from ..linkkeys import KeyringCache
 from ..settings import Settings
+from ..totp_secrets import TotpSecrets
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +18,4 @@ class Services:
     settings: Settings
     keyring: KeyringCache
     checkpointer: Checkpointer
+    totp: TotpSecrets  # TOTP secrets are stored sealed under it

@@ -38,6 +38,7 @@ from .services import Services
 SIGNED_OUT, REVOKED = "signed_out", "revoked"  # sessions' end reasons
 SIGN_IN_FAILED = "e-mail, password or code not accepted"
 MAX_USER_AGENT = 200  # characters kept of the User-Agent, to tell one's sessions apart
+MAX_ADDRESS = 64  # characters of the client's address kept with a session (the column's size)
 MAX_TRACKED_SESSIONS = 100_000  # sessions whose last write a process remembers: bounds its memory
 
 
@@ -94,7 +95,7 @@ async def _check(svc: Services, hasher: passwords.Hasher, email: str, password: 
         if found.totp_required:  # the organisation's rule changed since enrollment
             raise SignInRefusal(Why.not_enrolled, key, user)
         return user, None
-    step = passwords.matching_step(stored.totp_secret, code or "", store.clock())
+    step = passwords.matching_step(svc.totp.open(stored.totp_secret, user.id), code or "", store.clock())
     if step is None:
         raise SignInRefusal(Why.wrong_totp, key, user)
     return user, step
@@ -114,7 +115,8 @@ async def sign_in(svc: Services, hasher: passwords.Hasher, caller: Caller, *, em
             raise SignInRefusal(Why.totp_replayed, account_key(email), user)
         session_id, expires_at = new_id("ses"), tx.now + settings.session_lifetime
         tx.accounts.create_session(id=session_id, user_id=user.id, secret_hash=new.secret_hash, now=tx.now,
-                                   expires_at=expires_at, user_agent=(user_agent or "")[:MAX_USER_AGENT] or None)
+                                   expires_at=expires_at, user_agent=(user_agent or "")[:MAX_USER_AGENT] or None,
+                                   address=(caller.address or "")[:MAX_ADDRESS] or None)
         log_allowed(tx, caller, LogAction.signin, Principal(user, session_id, session_id), session_id)
         return SignedIn(user, session_id, new.cookie, expires_at)
 
@@ -191,3 +193,33 @@ async def touch(svc: Services, caller: Caller, touches: Touches) -> None:
         return
     idle = credentials.idle_timeout
     await svc.store.write(lambda tx: tx.accounts.touch_session(credentials.secret_hash, tx.now, tx.now - idle))
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who a page is for: the signed-in person, for the header of every signed-in page."""
+
+    user: User
+    org_name: str
+    session_id: str
+
+
+async def viewer(svc: Services, caller: Caller) -> Viewer | None:
+    """The person a browser session belongs to, or None (no session, or one that no longer works).
+
+    Not logged: a page shell holds no data; the page's own API calls are
+    authenticated (and logged) on their own.
+    """
+    if not isinstance(caller.credentials, SessionCredentials):
+        return None
+    store = svc.store
+
+    def read(db: Reader) -> Viewer | None:
+        try:
+            principal = authenticate(db, caller, store.clock())
+        except Refusal:
+            return None
+        org = db.identity.org_names([principal.user.org_id]).get(principal.user.org_id, "")
+        return Viewer(principal.user, org, principal.session_id or "")
+
+    return await store.query(read)

@@ -44,6 +44,7 @@ async def test_enroll_sign_in_and_use_the_api_with_the_session(world: World) -> 
     assert inbox.status == 200 and inbox.json()["documents"] == []
     listed = (await browser.request("GET", "/api/v1/auth/sessions")).json()["sessions"]
     assert [(s["id"], s["current"]) for s in listed] == [(browser.session_id, True)]
+    assert listed[0]["address"] == "127.0.0.1"  # where it signed in from, to tell one's sessions apart
 
     entries = await world.audit()
     for action, obj in (("auth.enroll.open", None), ("auth.enroll", None), ("auth.signin", browser.session_id)):
