@@ -21,6 +21,8 @@ APT_PACKAGES=(
     chromium   # the browser tests (tests/web), driven by Playwright for Python
     fonts-dejavu-core  # DejaVu Sans: the redaction corpus set in a TrueType font with ligatures
     poppler-utils      # pdftotext: the redaction gate's text checked against an independent extractor
+    nginx      # the reverse proxy that moves download bytes (tests/gateway/server/test_nginx.py)
+    wrk        # HTTP load generator of scripts/bench_scale.py (a C client: the load eats little CPU)
 )
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -17,7 +17,8 @@ from aiohttp import web
 from carebridge.policies import Action
 from carebridge.storage.db import documents
 
-from .context import BLOBS, SERVICES
+from .context import BLOBS, SERVICES, SETTINGS
+from .handoff import accel_response, handed_off
 from .refusals import CALLER, logs_as
 from .upload import upload
 from .usecases.documents import Listed, access_document, list_documents
@@ -66,6 +67,10 @@ async def stream_content(request: web.Request, doc: documents.DocumentRecord) ->
     blob = await request.app[BLOBS].open(doc.content_key)
     headers = {"ETag": f'"{doc.content_sha256}"', "Content-Type": "application/octet-stream",
                "Content-Disposition": f'attachment; filename="{doc.id}.age"'}
+    settings = request.app[SETTINGS]
+    if handed_off(request, settings.accel_redirect):
+        return accel_response(blob, headers, prefix=settings.accel_redirect,
+                              presign_seconds=settings.accel_presign_seconds)
     if blob.local_path is not None:
         return WholeFileResponse(blob.local_path, headers=headers)
     response = web.StreamResponse(headers=headers)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -23,6 +24,8 @@ from carebridge.policies import PolicyLimits, PolicyValidationError
 from carebridge.storage.db.engine import parse_url
 
 ENV_PREFIX = "CAREBRIDGE_"
+MAX_PRESIGN_SECONDS = 3600  # storage.blobs.s3's ceiling: a proxy fetches now, it keeps no link
+_ACCEL_PREFIX = re.compile(r"/(?:[A-Za-z0-9_-]+/)+")  # nginx location prefix; no dots, no escapes
 MIB = 1 << 20
 
 
@@ -93,6 +96,13 @@ class Settings:
     #: ``X-Forwarded-For`` names the client: policies' networks, rate limits and the
     #: log then see the client, not the proxy. Empty: the peer is the client.
     trusted_proxies: str = ""
+    #: Behind nginx: the prefix of its ``internal`` locations (``/_carebridge/``). A
+    #: download, once decided, counted and logged, is answered with ``X-Accel-Redirect``
+    #: to ``<prefix>blobs/<key>`` (folder blobs) or ``<prefix>s3/…`` (a presigned GET of
+    #: that one object, valid ``accel_presign_seconds``) and nginx sends the bytes.
+    #: Empty (the default): the gateway sends them itself. See docker/nginx/.
+    accel_redirect: str = ""
+    accel_presign_seconds: int = 30
 
     # -- abuse limits -----------------------------------------------------------
     #: Failed authentications per address and per account within
@@ -275,6 +285,10 @@ def _check(s: Settings) -> None:
         _networks(s.trusted_proxies)
     except ValueError:
         raise SettingsError("trusted_proxies: comma-separated IP addresses or CIDR networks") from None
+    if s.accel_redirect and not _ACCEL_PREFIX.fullmatch(s.accel_redirect):
+        raise SettingsError("accel_redirect: a path like /_carebridge/ (starts and ends with '/')")
+    if not 1 <= s.accel_presign_seconds <= MAX_PRESIGN_SECONDS:
+        raise SettingsError(f"accel_presign_seconds: must be 1..{MAX_PRESIGN_SECONDS}")
     if s.public_url and not s.public_url.startswith(("https://", "http://")):
         raise SettingsError("public_url: must be an http(s) URL")
     if not s.log_origin or any(c.isspace() for c in s.log_origin):

@@ -45,7 +45,7 @@ from carebridge.crypto.canonical import canonical_json
 from carebridge.storage.db import ledger
 from carebridge.storage.db.store import Store, Tx
 
-from .context import SERVICES, STORE
+from .context import SERVICES, SETTINGS, STORE
 from .refusals import CALLER, logs_as
 from .usecases.refusal import Refusal
 from .usecases.signin import Viewer, viewer
@@ -151,6 +151,10 @@ async def load_release(app: web.Application) -> None:
     """``on_startup``: load (and check) the bundle; it is logged when first served."""
     bundle = await asyncio.to_thread(load_bundle, DIST)
     app[RELEASE] = Release(bundle) if bundle else None
+    if bundle and app[SETTINGS].accel_redirect:
+        # Behind nginx, which serves /app/ from dist itself: logged now, before any
+        # page that loads the bundle can be served (pages come from the gateway).
+        await app[RELEASE].logged(app[STORE])
 
 
 def _release_entry(tx: Tx, root: str) -> int:

@@ -92,6 +92,7 @@ def make_client(config: S3Config) -> BaseClient:
         read_timeout=READ_TIMEOUT,
         retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
         max_pool_connections=S3_WORKERS,
+        signature_version="s3v4",  # SigV4 for presigned GETs too (what S3 and MinIO require)
         # S3-API servers (MinIO, moto, Ceph) rarely resolve bucket subdomains.
         s3={"addressing_style": "path" if config.endpoint_url else "auto"},
     )

@@ -55,6 +55,7 @@ from carebridge.storage.errors import (
 )
 
 S3_MAX_PARTS = 10_000  # S3's limit of parts per multipart upload
+MAX_PRESIGN_SECONDS = 3600  # a presigned GET is for a proxy fetching now, not a link to keep
 
 
 async def open_s3_store(config: S3Config) -> S3BlobStore:
@@ -284,6 +285,24 @@ class S3Blob:
     _store: S3BlobStore = field(repr=False, compare=False)
     _etag: str = field(repr=False)
     local_path: None = None
+
+    def presigned_get(self, expires_in: int, *, response_headers: dict[str, str]) -> str:
+        """A signed URL for one GET of this object, valid *expires_in* seconds.
+
+        It grants nothing else: the signature covers the method, the bucket
+        and key and the *response_headers* overrides (``ResponseContentType``,
+        ``ResponseContentDisposition``, ``ResponseCacheControl``: S3 answers
+        with these). Made locally (no request). The URL is a bearer
+        capability until it expires: hand it to a proxy, never to a client.
+        ``ValueError`` for *expires_in* outside 1..:data:`MAX_PRESIGN_SECONDS`.
+        """
+        if not 1 <= expires_in <= MAX_PRESIGN_SECONDS:
+            raise ValueError(f"expires_in must be between 1 and {MAX_PRESIGN_SECONDS} seconds")
+        store = self._store
+        store._require_open()
+        params = {"Bucket": store.config.bucket, "Key": store.config.prefix + self.key, **response_headers}
+        return call(store._client, "generate_presigned_url", ClientMethod="get_object", Params=params,
+                    ExpiresIn=expires_in)  # type: ignore[no-any-return]
 
     async def chunks(self, chunk_size: int = DEFAULT_CHUNK_SIZE) -> AsyncIterator[bytes]:
         """Stream the object: ``BlobNotFound`` if deleted or replaced since opened, ``BlobStoreUnavailable``."""

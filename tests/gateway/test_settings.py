@@ -40,6 +40,11 @@ def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     ({"CAREBRIDGE_TOKEN_LIFETIME": "-5"}, "token_lifetime"),
     ({"CAREBRIDGE_DEFAULT_DOCUMENT_LIFETIME": "99999999"}, "default_document_lifetime"),
     ({"CAREBRIDGE_LOG_ORIGIN": "has space"}, "log_origin"),
+    ({"CAREBRIDGE_ACCEL_REDIRECT": "/_carebridge"}, "accel_redirect"),
+    ({"CAREBRIDGE_ACCEL_REDIRECT": "/../blobs/"}, "accel_redirect"),
+    ({"CAREBRIDGE_ACCEL_REDIRECT": "_carebridge/"}, "accel_redirect"),
+    ({"CAREBRIDGE_ACCEL_PRESIGN_SECONDS": "0"}, "accel_presign_seconds"),
+    ({"CAREBRIDGE_ACCEL_PRESIGN_SECONDS": "3601"}, "accel_presign_seconds"),
 ])
 def test_errors_name_the_setting(env: dict, name: str) -> None:
     with pytest.raises(SettingsError) as caught:
@@ -73,6 +78,11 @@ def test_secrets_stay_out_of_repr() -> None:
 def test_settings_are_frozen() -> None:
     with pytest.raises(AttributeError):
         Settings().port = 1  # type: ignore[misc]
+
+
+def test_accel_redirect_is_off_unless_set() -> None:
+    assert load().accel_redirect == ""  # the gateway sends the bytes itself
+    assert load(env={"CAREBRIDGE_ACCEL_REDIRECT": "/_carebridge/"}).accel_redirect == "/_carebridge/"
 
 
 def test_trusted_proxies_setting_is_checked() -> None:

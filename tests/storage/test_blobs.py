@@ -461,6 +461,34 @@ async def test_s3_large_bodies_go_up_in_parts(s3_endpoint: str, s3_bucket: str, 
 
 
 @pytest.mark.s3
+async def test_s3_presigned_get_is_that_object_for_seconds(s3_endpoint: str, s3_bucket: str) -> None:
+    import urllib.error
+    import urllib.request
+    from urllib.parse import parse_qs, urlsplit
+
+    store = await open_blob_store(_s3_config(s3_endpoint, s3_bucket))
+    payload = _payload(1000)
+    await _put(store, "doc/one", payload)
+    await _put(store, "doc/two", _payload(10))
+    blob = await store.open("doc/one")
+    url = blob.presigned_get(20, response_headers={"ResponseContentType": "application/octet-stream",
+                                                   "ResponseContentDisposition": 'attachment; filename="x.age"'})
+    parts = urlsplit(url)
+    assert parts.path == f"/{s3_bucket}/{S3_PREFIX}doc/one"
+    assert parse_qs(parts.query)["X-Amz-Expires"] == ["20"]
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.read() == payload
+        assert response.headers["Content-Disposition"] == 'attachment; filename="x.age"'
+    # What is signed: the host alone among headers (nginx sends no other), for GET only;
+    # moto does not check signatures, so S3 itself is what refuses another key or a PUT.
+    assert parse_qs(parts.query)["X-Amz-SignedHeaders"] == ["host"]
+    for seconds in (0, 3601):
+        with pytest.raises(ValueError, match="expires_in"):
+            blob.presigned_get(seconds, response_headers={})
+    await store.close()
+
+
+@pytest.mark.s3
 async def test_s3_missing_bucket_is_unavailable(s3_endpoint: str) -> None:
     with pytest.raises(BlobStoreUnavailable, match="not usable"):
         await open_blob_store(_s3_config(s3_endpoint, "no-such-bucket-here"))
