@@ -159,6 +159,7 @@ GET    /api/v1/web/release                 -        200   200   200   200   200 
 GET    /app/{name}                         own      200   200   200   200   200   200   200
 GET    /app/{name}                         unknown  404   404   404   404   404   404   404
 GET    /keys/new                           -        200   200   200   200   200   200   200
+GET    /send                               -        200   200   200   200   200   200   200
 """
 
 

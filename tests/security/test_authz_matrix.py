@@ -183,6 +183,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/api/v1/auth/sessions"): _fixed("/api/v1/auth/sessions"),
     ("get", "/api/v1/web/release"): _fixed("/api/v1/web/release"),
     ("get", "/keys/new"): _fixed("/keys/new"),
+    ("get", "/send"): _fixed("/send"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
 }
