@@ -13,12 +13,16 @@ const GATE_DIR = "/lib/carebridge-gate"; // the gate's sources and pypdf, on Pyo
 let gate = null; // the Python module carebridge.gateway.client.redaction.inpage, once loaded
 let toBytes = null; // Uint8Array -> a Python bytes object (one copy into the Python heap)
 let heapCeiling = Infinity;
+let refused = false; // whether a growth past the ceiling was refused during this inspection
 
 // Every growth of a WebAssembly heap in this Worker goes through Memory.prototype.grow
 // (Emscripten's resize calls it): refuse growth past the ceiling, and malloc fails cleanly.
 const grow = WebAssembly.Memory.prototype.grow;
 WebAssembly.Memory.prototype.grow = function (pages) {
-  if (this.buffer.byteLength + pages * 65536 > heapCeiling) throw new RangeError("memory limit");
+  if (this.buffer.byteLength + pages * 65536 > heapCeiling) {
+    refused = true;
+    throw new RangeError("memory limit");
+  }
   return grow.call(this, pages);
 };
 
@@ -72,12 +76,14 @@ self.onmessage = async ({ data }) => {
     if (data.type === "load") {
       self.postMessage({ type: "ready", ...(await load(data)) });
     } else if (data.type === "inspect") {
+      refused = false;
       const { report, sanitized } = inspect(data);
       self.postMessage({ type: "result", id: data.id, report, sanitized }, [sanitized.buffer]);
     }
   } catch (error) {
     // Never the file's content: Python's errors about the file come back in the report instead.
-    self.postMessage({ type: "failed", id: data.id, message: error instanceof RangeError
+    // Python may meet the refused growth outside the parse (where the gate would name the limit).
+    self.postMessage({ type: "failed", id: data.id, message: refused || error instanceof RangeError
       ? "memory limit" : "the page's redaction gate failed to run" });
   }
 };
