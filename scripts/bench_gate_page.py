@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     print(f"{'file':<48}{'bytes':>10}{'pages':>6}{'page s':>9}{'CLI s':>8}{'call s':>8}{'page/CLI':>9}")
     for label, size, pages, in_page, process, call in rows:
-        print(f"{label[:47]:<48}{size:>10}{pages:>6}{in_page:>9.2f}{process:>8.2f}{call:>8.2f}{in_page / process:>9.2f}")
+        print(f"{label[:47]:<48}{size:>10}{pages:>6}{in_page:>9.2f}{process:>8.2f}{call:>8.2f}"
+              f"{in_page / process:>9.2f}")
     return 0
 
 

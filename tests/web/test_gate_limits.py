@@ -19,8 +19,9 @@ from .gate_corpus import PUBLIC
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 180_000
-# The corpus's largest file takes seconds in the page: far more than this time limit.
-TIME_LIMIT = 1.5
+# The corpus's largest file takes more than 5 s in CPython and longer in the page; a one-page
+# summary a fraction of a second, several times that on a loaded 2-core machine.
+TIME_LIMIT = 3.0
 # Below the heap Pyodide needs to read that file (the ceiling applies after the gate has loaded).
 MEMORY_LIMIT = 64 * 1024 * 1024
 
@@ -75,7 +76,7 @@ def test_over_the_time_limit_the_worker_is_stopped_and_the_next_file_works(brows
     got = _run(browser, served, {"timeout_seconds": TIME_LIMIT})
     assert got["first"] == {"ok": False, "name": "GateError", "code": "limit",
                             "message": f"reading the PDF took longer than the limit of {TIME_LIMIT:g} s (--timeout)"}
-    assert TIME_LIMIT <= got["seconds"] < TIME_LIMIT + 5  # ended at the limit, not when the parse would have
+    assert TIME_LIMIT <= got["seconds"] < TIME_LIMIT + 10  # ended at the limit, not when the parse would have
     assert got["then"] == {"ok": True, "findings": 1}  # a fresh Worker: the gate goes on working
 
 

@@ -4,6 +4,12 @@ call, in its confined child) give the same findings (page, rule, masked snippet)
 sanitized bytes (SHA-256) and page count, or the same one-line error; hostile files end within
 the limits in the page too, and the page goes on working after them.
 
+Both sides run under the same limits (the page's: the CLI's, with the time limit
+``inpage.PAGE_TIME_FACTOR`` times longer). Where a file ends by a limit, which limit comes first
+can depend on the machine's speed (``hostile.slow_content`` reaches the decoded-bytes cap after
+~14 s of CPython, ~35 s in the page, and the time limit on a loaded machine): when either side
+ended by the time limit, the two are equal if both ended by a limit, and the table says so.
+
 Prints the table "files, equal, different" and fails on any difference. Nothing of a file leaves
 the page: it sends no request but GETs of the released assets, none naming a file.
 """
@@ -16,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from carebridge.gateway.client.redaction import Limits, RedactionError, inspect_document
+from carebridge.gateway.client.redaction import Limits, RedactionError, inpage, inspect_document
 from tests.test_e2e import running_server
 
 from .conftest import dist_lock, require_bundle
@@ -35,10 +41,15 @@ def bundle_unchanged():
         yield
 
 
+# The page's limits (inpage.limits_json): the CLI's, with a longer time limit.
+LIMITS = Limits(timeout_seconds=Limits().timeout_seconds * inpage.PAGE_TIME_FACTOR)
+TIME_LIMIT_WORDS = "reading the PDF took longer than the limit of"
+
+
 def cli_result(data: bytes) -> tuple:
     """What ``carebridge inspect`` decides: ("ok", pages, findings, sha256) or ("error", message)."""
     try:
-        inspection = inspect_document(data, limits=Limits())
+        inspection = inspect_document(data, limits=LIMITS)
     except RedactionError as exc:
         return ("error", str(exc))
     findings = tuple((f.page, f.rule, f.snippet) for f in inspection.findings)
@@ -89,13 +100,15 @@ def test_the_page_gate_equals_the_cli_on_the_whole_corpus(browser, tmp_path: Pat
             page.screenshot(path=artifacts / "gate-parity-last.png", full_page=True)
         finally:
             context.close()
-    different = [name for name, _ in files if got[name] != expected[name]]
+    by_time = {name for name, _ in files if got[name] != expected[name] and _both_limits(got[name], expected[name])}
+    different = [name for name, _ in files if got[name] != expected[name] and name not in by_time]
     print(f"\n{'file':<44}{'page s':>8}  result")
     for name, _ in files:
         outcome = expected[name][1] if expected[name][0] == "error" else f"{len(expected[name][2])} finding(s)"
-        print(f"{name:<44}{seconds[name]:8.1f}  {'equal' if name not in different else 'DIFFERENT'}: {outcome}")
+        verdict = "DIFFERENT" if name in different else "equal (both ended by a limit)" if name in by_time else "equal"
+        print(f"{name:<44}{seconds[name]:8.1f}  {verdict}: {outcome}")
     print(f"files {len(files)}, equal {len(files) - len(different)}, different {len(different)}")
-    for name in different:
+    for name in [*different, *by_time]:
         print(f"  {name}\n    cli:  {expected[name]}\n    page: {got[name]}")
     assert not different
     assert not [e for e in errors if "Content Security Policy" in e or "Refused" in e], errors
@@ -104,3 +117,9 @@ def test_the_page_gate_equals_the_cli_on_the_whole_corpus(browser, tmp_path: Pat
     network = [head.split(" {")[0] for head, _ in recorder.requests if " http" in head.split(" {")[0]]
     assert network and [h for h in network if not h.startswith(f"GET {url}/app/") and h != f"GET {url}/send"] == []
     recorder.assert_nothing_carries(*(name for name, _ in files), "123-45-6789")
+
+
+def _both_limits(page: tuple, cli: tuple) -> bool:
+    """Both ended by a limit, and one of them by the time limit (which depends on the machine)."""
+    return (page[0] == cli[0] == "error" and all("the limit of" in r[1] for r in (page, cli))
+            and any(r[1].startswith(TIME_LIMIT_WORDS) for r in (page, cli)))

@@ -1,6 +1,6 @@
 """The send page in Chromium: a PDF is checked in the page, its findings shown with page, rule and
-masked snippet; each blocking rule can be overridden with a reason; the sanitized PDF (what would
-be encrypted) is previewed, and its SHA-256 is the CLI's sanitized file's. Screenshots: empty,
+masked snippet; each blocking rule can be overridden with a reason, judged by the CLI's gate(); the
+sanitized PDF (what would be encrypted) is previewed, and its SHA-256 is the CLI's sanitized file's. Screenshots: empty,
 findings, overrides. Nothing of the file (its name, its text) leaves the page."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from carebridge.gateway.client.redaction import inspect_document
+from carebridge.gateway.client.redaction import InvalidOverride, RedactionBlocked, gate, inspect_document
 from carebridge.gateway.server.web import SEND_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import running_server
@@ -37,7 +37,9 @@ def test_the_send_page_shows_findings_overrides_and_the_sanitized_preview(browse
     data = pdfgen.summary(LINES, [pdfgen.BoxOver(line=1, start=5, end=16)])
     cli = inspect_document(data)
     with running_server(tmp_path / "var", tmp_path / "server.log") as url:
-        context = browser.new_context(viewport={"width": 900, "height": 1000})
+        # Tall enough for the whole page: a full-page capture then needs no resize, which would make
+        # the browser's PDF viewer draw the preview again (blank while it does).
+        context = browser.new_context(viewport={"width": 900, "height": 1900})
         page = context.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         recorder = Recorder(page)
@@ -55,21 +57,44 @@ def test_the_send_page_shows_findings_overrides_and_the_sanitized_preview(browse
             shown_sha = page.locator("code.sha256").inner_text()
             status = page.locator(".overrides [role=status]")
             assert "Still blocked by: fake-redaction, phone, ssn" in status.inner_text()
+            page.locator("iframe.preview").element_handle().content_frame().wait_for_load_state()
             page.screenshot(path=artifacts / "send-2-findings.png", full_page=True)
             page.get_by_label("phone").check()
             page.locator("#reason-phone").fill("the clinic's own front desk number")
             assert "Still blocked by: fake-redaction, ssn." in status.inner_text()
+            page.get_by_role("button", name="Clear for sending").click()
+            blocked = page.locator(".verdict [role=alert]").inner_text()
+            page.locator("#reason-phone").fill("front desk (555) 010-1234")
+            page.get_by_role("button", name="Clear for sending").click()
+            page.locator(".verdict [role=alert]", has_text="identifier").wait_for()
+            quoted = page.locator(".verdict [role=alert]").inner_text()
+            page.locator("#reason-phone").fill("the clinic's own front desk number")
             page.get_by_label("ssn").check()
             page.locator("#reason-ssn").fill("synthetic test number")
             page.get_by_label("fake-redaction").check()
             page.locator("#reason-fake-redaction").fill("box drawn over a synthetic number")
             assert status.inner_text().startswith("Every finding is overridden with a reason")
+            page.get_by_role("button", name="Clear for sending").click()
+            cleared = page.locator(".verdict [role=status]").inner_text()
             preview = page.locator("iframe.preview")
             assert preview.get_attribute("src").startswith("blob:")
+            preview.element_handle().content_frame().wait_for_load_state()  # the browser's viewer drew it
             page.screenshot(path=artifacts / "send-3-overrides.png", full_page=True)
         finally:
             context.close()
     assert rows == [[str(f.page), f.rule, f.snippet] for f in cli.findings]
+    # The overrides are judged by the CLI's gate(), with the CLI's words.
+    with pytest.raises(RedactionBlocked) as caught:
+        gate(cli, allow={"phone"}, reason="phone: the clinic's own front desk number")
+    assert blocked == f"Not cleared: {caught.value}."
+    with pytest.raises(InvalidOverride) as caught:
+        gate(cli, allow={"phone"}, reason="phone: front desk (555) 010-1234")
+    assert quoted == f"Not cleared: {caught.value}."
+    reason = ("fake-redaction: box drawn over a synthetic number; phone: the clinic's own front desk number; "
+              "ssn: synthetic test number")
+    override = gate(cli, allow={"fake-redaction", "phone", "ssn"}, reason=reason).override
+    assert cleared == ("Cleared for sending. Signed into the manifest and logged: rules "
+                       f"{', '.join(override.rules)}, reason \"{override.reason}\".")
     assert shown_sha == hashlib.sha256(cli.sanitized).hexdigest()
     network = [head.split(" {")[0] for head, _ in recorder.requests if " http" in head.split(" {")[0]]
     assert network and [h for h in network if not h.startswith(f"GET {url}/app/") and h != f"GET {url}/send"] == []

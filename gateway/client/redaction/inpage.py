@@ -13,7 +13,8 @@ runs over the time limit, and its WebAssembly heap cannot grow past
 MemoryError and the child's own translation reports as the memory limit.
 
 Call :func:`install` once, in the page's interpreter only (never in a process
-that also runs the CLI), then :func:`inspect` per document.
+that also runs the CLI), then :func:`inspect` per document and :func:`clear`
+for the sender's overrides (the CLI's :func:`~.gate.gate`, on the page's report).
 """
 
 from __future__ import annotations
@@ -24,14 +25,15 @@ import sys
 from . import _sandbox
 from ._protocol import Parsed, decode, encode_error, encode_result
 from .errors import RedactionError
-from .gate import inspect_document
+from .gate import gate, inspect_document
+from .model import Action, Finding, Inspection
 from .limits import Limits
 from .profile import load_profile
 
-# The page's time limit is the CLI's times this: pypdf under Pyodide (WebAssembly) runs about
-# two to three times slower than under CPython (scripts/bench_gate_page.py measures it), and a
-# file the CLI reads in time must not fail in the page for that alone. Sizes, pages, decoded
-# bytes and memory are the CLI's own.
+# The page's time limit is the CLI's times this: pypdf under Pyodide (WebAssembly) is slower
+# than under CPython (1.4x on the corpus's largest file, scripts/bench_gate_page.py; more on a
+# slow phone), and a file the CLI reads in time must not fail in the page for that alone.
+# Sizes, pages, decoded bytes and memory are the CLI's own.
 PAGE_TIME_FACTOR = 3
 
 
@@ -53,11 +55,24 @@ def parse_here(data: bytes, limits: Limits) -> Parsed:
 
 
 def install() -> None:
-    """Make :func:`~.gate.inspect_document` parse in this interpreter (the page has no child processes)."""
+    """Make :func:`~.gate.inspect_document` parse in this interpreter (the page has no child processes).
+
+    Then checks a blank page once, so that pypdf and the gate's modules are imported while
+    the gate loads, not inside the first document's time limit.
+    """
+    import io
+
+    from pypdf import PdfWriter
+
     _sandbox.parse_in_child = parse_here
-    gate = sys.modules[inspect_document.__module__]  # the module (the package's ``gate`` is the function)
-    if hasattr(gate, "parse_in_child"):  # should it ever import the function at module level
-        gate.parse_in_child = parse_here
+    module = sys.modules[inspect_document.__module__]  # the module (the package's ``gate`` is the function)
+    if hasattr(module, "parse_in_child"):  # should it ever import the function at module level
+        module.parse_in_child = parse_here
+    blank = io.BytesIO()
+    writer = PdfWriter()
+    writer.add_blank_page(width=72, height=72)
+    writer.write(blank)
+    inspect_document(blank.getvalue())
 
 
 def inspect(data: bytes, limits_json: str, profile_json: str | None = None) -> tuple[str, bytes]:
@@ -78,6 +93,26 @@ def inspect(data: bytes, limits_json: str, profile_json: str | None = None) -> t
         finding["action"] = profile.level(finding["rule"]) if profile else "block"
     report.update(ok=True, profile=profile.reference() if profile else None)
     return json.dumps(report), inspection.sanitized
+
+
+def clear(report_json: str, allow_json: str, reason: str | None, profile_json: str | None = None) -> str:
+    """The CLI's :func:`~.gate.gate` on a report of :func:`inspect`: may the document be sent?
+
+    *allow_json* is the list of overridden rule ids; *reason* the sender's reason (as
+    ``--reason``). Answers ``{"ok": true, "override": {"rules", "reason"} or null, "warnings"}``,
+    or ``{"ok": false, "error": "RedactionBlocked" | "InvalidOverride" | ..., "message"}``.
+    """
+    report = json.loads(report_json)
+    findings = tuple(Finding(f["page"], f["rule"], f["snippet"]) for f in report["findings"])
+    actions = tuple(Action(a["name"], a["count"]) for a in report["actions"])
+    inspection = Inspection(report["kind"], report["content_type"], b"", report["pages"], actions, findings)
+    try:
+        profile = load_profile(profile_json.encode()) if profile_json else None
+        result = gate(inspection, allow=json.loads(allow_json), reason=reason, profile=profile)
+    except RedactionError as exc:
+        return json.dumps({"ok": False, "error": type(exc).__name__, "message": str(exc)})
+    return json.dumps({"ok": True, "override": result.override.to_json() if result.override else None,
+                       "warnings": [f.to_json() for f in result.warnings]})
 
 
 def limits_json(overrides_json: str) -> str:

@@ -5,13 +5,16 @@
 // (Python meets a MemoryError, which the gate reports as the memory limit).
 //
 // Messages in:  {type: "load", urls, limits} then {type: "inspect", id, bytes, profile}
+//               | {type: "clear", id, report, allow, reason, profile} (the CLI's gate() on a report)
 // Messages out: {type: "ready", limits, messages, loadMs} | {type: "result", id, report, sanitized}
+//               | {type: "cleared", id, answer}
 //               | {type: "failed", id, message} (a fault of the page's gate itself, not of the file)
 
 const GATE_DIR = "/lib/carebridge-gate"; // the gate's sources and pypdf, on Pyodide's own file system
 
 let gate = null; // the Python module carebridge.gateway.client.redaction.inpage, once loaded
 let toBytes = null; // Uint8Array -> a Python bytes object (one copy into the Python heap)
+let limitsJson = null; // the limits in force, as the gate's Python reads them
 let heapCeiling = Infinity;
 let refused = false; // whether a growth past the ceiling was refused during this inspection
 
@@ -48,17 +51,16 @@ async function load({ urls, limits }) {
   gate = py.pyimport("carebridge.gateway.client.redaction.inpage");
   gate.install();
   toBytes = py.runPython("lambda view: view.to_bytes()");
-  const limitsJson = gate.limits_json(JSON.stringify(limits || {}));
+  limitsJson = gate.limits_json(JSON.stringify(limits || {}));
   const effective = JSON.parse(limitsJson);
   heapCeiling = effective.max_memory_bytes;
-  self.limitsJson = limitsJson;
   return { limits: effective, messages: JSON.parse(gate.messages(limitsJson)),
            loadMs: Math.round(performance.now() - started) };
 }
 
 function inspect({ bytes, profile }) {
   const data = toBytes(bytes);
-  const result = gate.inspect(data, self.limitsJson, profile ? JSON.stringify(profile) : null);
+  const result = gate.inspect(data, limitsJson, profile ? JSON.stringify(profile) : null);
   data.destroy();
   try {
     const report = result.get(0);
@@ -75,6 +77,10 @@ self.onmessage = async ({ data }) => {
   try {
     if (data.type === "load") {
       self.postMessage({ type: "ready", ...(await load(data)) });
+    } else if (data.type === "clear") {
+      const answer = gate.clear(data.report, JSON.stringify(data.allow), data.reason,
+        data.profile ? JSON.stringify(data.profile) : null);
+      self.postMessage({ type: "cleared", id: data.id, answer });
     } else if (data.type === "inspect") {
       refused = false;
       const { report, sanitized } = inspect(data);

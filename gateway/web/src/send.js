@@ -2,8 +2,9 @@
 // redaction gate checks it in this page (lib/gate.js: Python in a Worker), and the
 // page shows what the CLI's `carebridge inspect` shows: what sanitizing removed and
 // the findings (page, rule, masked snippet). Each blocking rule can be overridden
-// with a reason (checked as `gate()` checks it, when the document is sent). The
-// sanitized PDF, the only bytes that would be encrypted, is previewed.
+// with a reason; "Clear for sending" asks the CLI's own `gate()` (in the Worker),
+// which checks the overrides and the reason as `carebridge send --allow --reason`
+// does. The sanitized PDF, the only bytes that would be encrypted, is previewed.
 // Nothing of the file leaves the page: no request carries it or its name.
 // Not yet here: recipients, policy, encrypting, signing and uploading (next part).
 import { GateError, gateUrls, openGate } from "./lib/gate.js";
@@ -63,7 +64,7 @@ async function report(result) {
     el("p", { class: "summary", text: `PDF, ${result.pages} page(s); sanitized: ${sizeText(result.sanitized.length)}` }),
     el("h2", { text: "Sanitizing removed" }), removed,
     blocking.length ? findingsTable(blocking) : null,
-    blocking.length ? overrides(blocking) : el("p", { class: "ok", text: "The sanitized file may be sent." }),
+    blocking.length ? overrides(result, blocking) : el("p", { class: "ok", text: "The sanitized file may be sent." }),
     el("h2", { text: "What would be encrypted" }),
     el("p", {}, "The sanitized PDF, SHA-256 ", el("code", { class: "sha256", text: hex })),
     previewFrame(result.sanitized),
@@ -78,9 +79,10 @@ function findingsTable(findings) {
     el("tbody", {}, ...findings.map(row)));
 }
 
-function overrides(findings) {
+function overrides(result, findings) {
   const rules = [...new Set(findings.map((f) => f.rule))].sort();
   const status = el("p", { role: "status" });
+  const verdict = el("div", { class: "verdict" });
   const rows = rules.map((rule) => {
     const box = el("input", { type: "checkbox", id: `allow-${rule}`, "data-rule": rule });
     const reason = el("input", { type: "text", id: `reason-${rule}`, maxlength: String(MAX_REASON_LENGTH),
@@ -95,10 +97,26 @@ function overrides(findings) {
       ? `Still blocked by: ${open.map((r) => r.rule).join(", ")}. Override each rule with a reason, or fix the file.`
       : "Every finding is overridden with a reason: the sanitized file may be sent.";
   }
+  async function clearForSending() {
+    const chosen = rows.filter((r) => r.box.checked);
+    // One reason goes into the manifest and the log, as with the CLI's --reason: rule by rule here.
+    const reason = chosen.map((r) => `${r.rule}: ${r.reason.value.trim()}`).join("; ");
+    let answer;
+    try {
+      answer = await gate.clear(result, { allow: chosen.map((r) => r.rule), reason: reason || null });
+    } catch (error) {
+      answer = { ok: false, message: error.message };
+    }
+    verdict.replaceChildren(answer.ok
+      ? el("p", { role: "status", class: "ok", text: "Cleared for sending. Signed into the manifest and logged: "
+          + `rules ${answer.override.rules.join(", ")}, reason "${answer.override.reason}".` })
+      : alertBox(`Not cleared: ${answer.message}.`));
+  }
   update();
   return el("fieldset", { class: "overrides" }, el("legend", { text: "Override a rule (with a reason)" }),
     ...rows.map((r) => el("div", { class: "override" },
-      el("label", { for: r.box.id }, r.box, ` ${r.rule}`), r.reason)), status);
+      el("label", { for: r.box.id }, r.box, ` ${r.rule}`), r.reason)), status,
+    el("button", { type: "button", onclick: clearForSending, text: "Clear for sending" }), verdict);
 }
 
 function previewFrame(bytes) {

@@ -3,6 +3,8 @@
 //   const gate = openGate(urls, {limits});          // urls: from the page shell (gateUrls())
 //   const result = await gate.inspectPdf(bytes, {profile});
 //   // -> {findings: [{page, rule, snippet, action}], sanitized: Uint8Array, pages, actions, ...}
+//   const answer = await gate.clear(result, {allow: ["phone"], reason: "..."});
+//   // -> {ok: true, override: {rules, reason} | null, warnings} | {ok: false, error, message}
 //
 // The Worker runs the project's own Python gate (Pyodide), so the findings and the
 // sanitized bytes are those of `carebridge inspect`. It gets the CLI's limits: the
@@ -100,5 +102,21 @@ export function openGate(urls, { limits = {} } = {}) {
     });
   }
 
-  return { load, inspectPdf, close: stop };
+  /** The CLI's gate() on an inspectPdf result: may it be sent with these overrides? */
+  async function clear(result, { allow = [], reason = null, profile = null } = {}) {
+    await load();
+    const { sanitized, ...report } = result;
+    const w = worker, id = nextId++;
+    return new Promise((resolve, reject) => {
+      w.onerror = (event) => { event.preventDefault?.(); stop(); reject(new GateError("gate", "the redaction gate stopped")); };
+      w.onmessage = ({ data }) => {
+        if (data.id !== id) return;
+        if (data.type === "cleared") resolve(JSON.parse(data.answer));
+        else { stop(); reject(new GateError("gate", "the redaction gate stopped")); }
+      };
+      w.postMessage({ type: "clear", id, report: JSON.stringify(report), allow, reason, profile });
+    });
+  }
+
+  return { load, inspectPdf, clear, close: stop };
 }

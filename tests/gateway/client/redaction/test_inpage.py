@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from carebridge.gateway.client.redaction import LimitExceeded, Limits, UnreadablePdf, inpage, inspect_document
+from carebridge.gateway.client.redaction import (
+    LimitExceeded,
+    Limits,
+    RedactionBlocked,
+    UnreadablePdf,
+    gate,
+    inpage,
+    inspect_document,
+)
 from carebridge.gateway.client.redaction._sandbox import parse_in_child
 
 from . import hostile, pdfgen
@@ -78,3 +86,20 @@ def test_the_pages_signing_stand_in_has_the_real_label_and_refuses_keys() -> Non
     assert namespace["REDACTION_PROFILE_CONTEXT"] == real
     with pytest.raises(Exception, match="not checked in the page"):
         namespace["VerifyKey"]("ed25519:AAAA")
+
+
+def test_clear_is_the_clis_gate_on_the_report() -> None:
+    data = pdfgen.summary(LINES)
+    report, _ = inpage.inspect(data, "{}")
+    inspection = inspect_document(data)
+    assert json.loads(inpage.clear(report, '["ssn"]', "synthetic test number")) == {
+        "ok": False, "error": "RedactionBlocked",
+        "message": str(pytest.raises(RedactionBlocked, gate, inspection, allow={"ssn"}, reason="x").value)}
+    cleared = json.loads(inpage.clear(report, '["phone", "ssn"]', "  synthetic   numbers "))
+    assert cleared == {"ok": True, "override": {"rules": ["phone", "ssn"], "reason": "synthetic numbers"},
+                       "warnings": []}
+    for allow, reason, words in (('["ssn", "phone"]', "", "needs a reason"),
+                                 ('["no-such-rule"]', "x", "unknown rule id"),
+                                 ('["ssn", "phone"]', "call (555) 010-1234", "looks like it contains an identifier")):
+        answer = json.loads(inpage.clear(report, allow, reason))
+        assert answer["ok"] is False and answer["error"] == "InvalidOverride" and words in answer["message"]
