@@ -15,9 +15,25 @@ keys, no whitespace) of the list of ``{"path", "sha256"}`` objects of every
 asset, sorted by path. The gateway logs it as a ``web.release`` entry, and
 ``carebridge verify-web`` recomputes it from the bytes it is served.
 
-Skipped when the sources, package-lock.json (which pins esbuild) and this
-script are unchanged since the last build (the stamp in dist/.stamp).
-Stdlib only: it runs before and without the Python package.
+The redaction gate runs in the page as the project's own Python under
+Pyodide (npm ``pyodide``, pinned in package-lock.json), all served from this
+origin and all listed in the manifest, so ``verify-web`` and the root cover them:
+
+- ``pyodide-<16 hex>/``: Pyodide's runtime files, unchanged (Pyodide loads
+  them by fixed names from one folder; the folder's name is the hash of the
+  list of its files' names and SHA-256, so it never changes meaning);
+- ``pypdf-<16 hex>.whl`` and ``fonttools-<16 hex>.whl``: the pure-Python wheels
+  of :data:`WHEELS` (pypdf, and fontTools, which pypdf uses to read CFF font
+  encodings: without it some glyphs extract as other characters), downloaded at
+  build time with ``pip download`` and refused unless their SHA-256 is the pinned one;
+- ``gate-<16 hex>.zip``: the gate's sources (:func:`gate_sources`: the
+  ``carebridge.gateway.client.redaction`` package and what it imports), as a
+  reproducible zip (fixed times and order), with the page's stand-ins from
+  ``gateway/web/pyodide/`` for the two modules Pyodide cannot load.
+
+Skipped when the sources, package-lock.json (which pins esbuild and Pyodide),
+the gate's sources and this script are unchanged since the last build (the
+stamp in dist/.stamp). Stdlib only: it runs before and without the Python package.
 
 Usage: scripts/build_web.py [--force] [--out DIR]
 """
@@ -33,22 +49,55 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "gateway" / "web" / "src"
 DIST = ROOT / "gateway" / "web" / "dist"
 ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
-ENTRIES = ("link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js", "app.css")
+# gate.js (lib/gate.js alone) is an entry too: a page, or a test, may import the gate's host by itself.
+ENTRIES = ("link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js", "gate.worker.js", "send.js",
+           "gate.js", "app.css")
 HASH_CHARS = 16  # 64 bits of SHA-256 in a file name: unique across every release there will be
 # Browsers the page supports: WebCrypto Ed25519 falls back to @noble/curves where missing.
 TARGETS = "chrome111,firefox115,safari16.4"
+PYODIDE = ROOT / "node_modules" / "pyodide"
+# Pyodide's files the gate needs: the loader, the runtime, the standard library, the package lock.
+PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_stdlib.zip", "pyodide-lock.json")
+# (project, version, SHA-256 of its py3-none-any wheel): the versions the project's environment
+# resolves (tests/web/test_gate_build.py checks they agree); pure Python, so the same files run
+# under CPython and Pyodide.
+WHEELS = (
+    ("pypdf", "7.1.1", "04c5680d4b4cfa04ab505b09393fc949860c34a4dad6565284d11a2f5c3ce8b1"),
+    ("fonttools", "4.69.1", "20e9dfac71694d9eeae48bb53c877bdf43b914794d69a769940728a1929cc835"),
+)
+PYODIDE_PYTHON = "3.13"  # Pyodide 0.29's Python: the wheels are picked for it, not for the build's
+WHEEL_CACHE = ROOT / "node_modules" / ".carebridge-wheels"  # beside the other build inputs, not in git
+# The gate's sources: (source in the repository, path inside the zip). The package itself is
+# added whole (its .py files and rules.json, but not its CLI); these are what it imports.
+GATE_PACKAGE = ROOT / "gateway" / "client" / "redaction"
+GATE_LEAVE_OUT = ("cli.py", "coverage.py")  # the CLI verb and the corpus tool: not the page's
+STAND_INS = ROOT / "gateway" / "web" / "pyodide"
+GATE_IMPORTS = (
+    ("crypto/__init__.py", "carebridge/crypto/__init__.py"),
+    ("crypto/canonical.py", "carebridge/crypto/canonical.py"),
+    ("crypto/errors.py", "carebridge/crypto/errors.py"),
+    ("gateway/__init__.py", "carebridge/gateway/__init__.py"),
+    ("gateway/client/__init__.py", "carebridge/gateway/client/__init__.py"),
+    # PyNaCl is native: the page gets a signing module that refuses (profiles come in verified).
+    ("gateway/web/pyodide/signing.py", "carebridge/crypto/signing.py"),
+    # Pyodide has no rlimits: the Worker's host enforces the limits instead.
+    ("gateway/web/pyodide/resource.py", "resource.py"),
+)
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every member's time: the zip depends on the sources only
 
 
 def fingerprint() -> str:
     digest = hashlib.sha256()
     inputs = sorted(p for p in SRC.rglob("*") if p.is_file())
-    for path in [*inputs, ROOT / "package-lock.json", Path(__file__).resolve()]:
+    gate = sorted(source for source, _ in gate_sources())
+    for path in [*inputs, *gate, ROOT / "package-lock.json", Path(__file__).resolve()]:
         digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()  # package-lock.json pins esbuild and every bundled package
 
@@ -59,23 +108,88 @@ def bundle(out: Path) -> None:
                     f"--outdir={out}", "--log-level=warning"], check=True, cwd=ROOT)
 
 
+def gate_sources() -> list[tuple[Path, str]]:
+    """(file, its path in the gate zip) for every file the gate needs in the page, sorted by zip path."""
+    package = [(p, "carebridge/gateway/client/redaction/" + p.name) for p in GATE_PACKAGE.iterdir()
+               if p.suffix in (".py", ".json") and p.name not in GATE_LEAVE_OUT]
+    return sorted([*package, *((ROOT / s, z) for s, z in GATE_IMPORTS)], key=lambda pair: pair[1])
+
+
+def pack_gate(out: Path) -> None:
+    """``gate.zip``: the gate's sources, reproducibly (fixed times, sorted, stored)."""
+    with zipfile.ZipFile(out / "gate.zip", "w", zipfile.ZIP_DEFLATED) as archive:
+        for source, name in gate_sources():
+            info = zipfile.ZipInfo(name, ZIP_TIME)
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
+            archive.writestr(info, source.read_bytes())
+
+
+def wheel(project: str, version: str, sha256: str) -> bytes:
+    """A pinned pure-Python wheel (downloaded once into WHEEL_CACHE); refused unless it has the pinned SHA-256."""
+    name = f"{project}-{version}-py3-none-any.whl"
+    cached = WHEEL_CACHE / name
+    if not cached.is_file():
+        WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", f"{project}=={version}", "--no-deps",
+                        "--only-binary=:all:", "--platform", "any", "--python-version", PYODIDE_PYTHON,
+                        "--quiet", "--dest", str(WHEEL_CACHE)], check=True)
+    data = cached.read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        cached.unlink()
+        raise SystemExit(f"build_web: {name} does not have the pinned SHA-256; not built")
+    return data
+
+
+def add_gate(out: Path) -> list[dict]:
+    """Pyodide's folder, the pypdf wheel and the gate's zip, content-named, as manifest assets."""
+    pack_gate(out)
+    assets = [_rename(out, "gate.zip")]
+    for project, version, sha256 in WHEELS:
+        (out / f"{project}.whl").write_bytes(wheel(project, version, sha256))
+        assets.append(_rename(out, f"{project}.whl"))
+    files = [(name, hashlib.sha256((PYODIDE / name).read_bytes()).hexdigest()) for name in PYODIDE_FILES]
+    listing = "".join(f"{name} {sha}\n" for name, sha in files).encode()
+    folder = f"pyodide-{hashlib.sha256(listing).hexdigest()[:HASH_CHARS]}"
+    (out / folder).mkdir()
+    (out / folder).chmod(0o755)
+    for name, _ in files:
+        shutil.copyfile(PYODIDE / name, out / folder / name)
+        assets.append(_asset(out, f"{folder}/{name}"))
+    return assets
+
+
+def _rename(out: Path, name: str) -> dict:
+    stem, ext = name.rsplit(".", 1)
+    sha = hashlib.sha256((out / name).read_bytes()).hexdigest()
+    hashed = f"{stem}-{sha[:HASH_CHARS]}.{ext}"
+    (out / name).rename(out / hashed)
+    return _asset(out, hashed)
+
+
+def _asset(out: Path, path: str) -> dict:
+    data = (out / path).read_bytes()
+    sha = hashlib.sha256(data)
+    return {"path": path, "sha256": sha.hexdigest(), "size": len(data),
+            "integrity": "sha256-" + base64.b64encode(sha.digest()).decode()}
+
+
 def root_hash(assets: list[dict]) -> str:
     listed = sorted(({"path": a["path"], "sha256": a["sha256"]} for a in assets), key=lambda a: a["path"])
     return hashlib.sha256(json.dumps(listed, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def hash_names(out: Path) -> dict:
-    assets, entries = [], {}
+    assets, entries = add_gate(out), {}
     for entry in ENTRIES:
-        built = out / entry
-        data = built.read_bytes()
-        sha = hashlib.sha256(data)
-        stem, ext = entry.rsplit(".", 1)
-        name = f"{stem}-{sha.hexdigest()[:HASH_CHARS]}.{ext}"
-        built.rename(out / name)
-        entries[entry] = name
-        assets.append({"path": name, "sha256": sha.hexdigest(), "size": len(data),
-                       "integrity": "sha256-" + base64.b64encode(sha.digest()).decode()})
+        asset = _rename(out, entry)
+        entries[entry] = asset["path"]
+        assets.append(asset)
+    for asset in assets:  # what the gate Worker loads besides its own script
+        if asset["path"].startswith(("gate-", *(f"{w[0]}-" for w in WHEELS))) or \
+                asset["path"].endswith("/pyodide.mjs"):
+            base = asset["path"].rsplit("/", 1)[-1]
+            entries[base if "/" in asset["path"] else base.split("-", 1)[0] + "." + base.rsplit(".", 1)[1]] = \
+                asset["path"]
     assets.sort(key=lambda a: a["path"])
     return {"version": 1, "root": root_hash(assets), "assets": assets, "entries": entries}
 

@@ -42,6 +42,9 @@ PAGE = "/keys/new"  # a page of the web app anyone may open
 MAX_PAGE_BYTES = 1 << 20  # a page shell is a few hundred bytes
 _LOADS = re.compile(r'<(script|link)\b[^>]*?(?:src|href)="/app/([^"]+)"[^>]*?integrity="([^"]+)"')
 _SCRIPT = re.compile(r"<script\b[^>]*>")
+# An asset path: a file name, or one folder and a file name (Pyodide's runtime folder), as the
+# gateway's own rule (gateway/server/web.py ASSET_PATH); never "..", never another place.
+ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 MAX_ASSETS = 256  # a bundle has a handful of files; bounds the requests a hostile manifest can cause
 
 
@@ -94,7 +97,7 @@ async def verify_web(url: str, verifier: note.Verifier) -> Verified:
             listed = {a["path"]: a["sha256"] for a in manifest["assets"]}
         except (KeyError, TypeError):
             raise WebNotVerified("the gateway's release answer is malformed") from None
-        if not listed or len(listed) > MAX_ASSETS or any("/" in p or p.startswith(".") for p in listed):
+        if not listed or len(listed) > MAX_ASSETS or any(not ASSET_PATH.fullmatch(p) or ".." in p for p in listed):
             raise WebNotVerified("the release lists no assets, too many, or paths outside /app/")
         served = {}
         for path in sorted(listed):

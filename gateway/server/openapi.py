@@ -238,8 +238,11 @@ def _paths() -> dict:
             " and a C2SP tlog-proof of it (null until a checkpoint covers it); for verify-web",
             {"200": _json(_OBJ), "404": _error("this gateway serves no web app")}, auth=False)},
         "/app/{name}": {"get": _op(
-            "a static asset of the web app, by its content-hashed name (immutable)",
-            {"200": {"description": "the asset", "content": {"text/javascript": {}, "text/css": {}}},
+            "a static asset of the web app, by its content-hashed name, or its content-named folder"
+            " (Pyodide's runtime, for the redaction gate in the page) and a name (immutable)",
+            {"200": {"description": "the asset", "content": {"text/javascript": {}, "text/css": {},
+                                                              "application/wasm": {}, "application/zip": {},
+                                                              "application/json": {}}},
              "404": _error("not an asset of the served release")}, auth=False,
             params=[{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}])},
         "/keys/new": {"get": _op("the key setup page: a key file made in the browser",
@@ -252,6 +255,10 @@ def _paths() -> dict:
                ("/signin", "the sign-in page (then to the same-origin path in #next=, or home)"),
                ("/enroll", "the enrollment page: the link's secret is in the fragment, never sent in a URL"),
                ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"))},
+        "/send": {"get": _op("the send page: a PDF checked and sanitized by the redaction gate in the page"
+                             " (the project's Python gate under Pyodide); nothing of the file is sent",
+                             {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
+                             auth=False)},
         "/l/{token}": {"get": _op(
             "open a link: an HTML page (or, with Accept: application/json, the manifest and the meta"
             " ciphertext); spends nothing, so a mail scanner's prefetch cannot use a link up (logged)",

@@ -16,6 +16,10 @@ is made checkable:
   (its name is its hash). ``GET /api/v1/web/release``: the manifest, the
   entry and a C2SP tlog-proof of it, for ``carebridge verify-web``.
   ``GET /keys/new``: the key setup page (a key file made in the browser).
+  ``GET /send``: the send page, whose redaction gate runs the project's
+  Python gate under Pyodide in a Worker (``scripts/build_web.py`` puts
+  Pyodide's files in one content-named subfolder: an asset path is a name,
+  or one such folder and a name, never more).
 - Pages are tiny server-rendered shells that load the assets with SRI under
   :data:`PAGE_CSP` (no inline script or style). Without a built bundle the
   gateway starts all the same, and its pages say the web app is not built.
@@ -34,6 +38,7 @@ import hashlib
 import html
 import json
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,10 +66,21 @@ PAGE_CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-sr
             "form-action 'self'")
 # A hashed name never changes meaning: browsers may keep it for a year without asking.
 ASSET_CACHE = "public, max-age=31536000, immutable"
-CONTENT_TYPES = {"js": "text/javascript", "css": "text/css"}
-# What the pages load (scripts/build_web.py ENTRIES); shell.js wires the signed-in header.
-ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js",
-                     "sessions.js"})
+CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text/css",
+                 "wasm": "application/wasm", "json": "application/json", "zip": "application/zip",
+                 "whl": "application/zip"}
+# What the pages load (scripts/build_web.py ENTRIES), and what the gate Worker loads; shell.js
+# wires the signed-in header.
+GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
+ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
+                     "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS})
+# An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
+ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+# The gate Worker's own policy (a Worker is governed by the CSP its script is served with):
+# WebAssembly may be compiled there, and only there; no eval, nothing from elsewhere.
+WORKER_CSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'"
+# The send page shows the sanitized PDF from a blob: URL in a frame (the browser's own viewer).
+SEND_CSP = PAGE_CSP + "; frame-src blob:; object-src 'none'"
 VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer", object)
 _NOT_PAGES = ("/api/", "/app/")  # paths whose answers are never a page shell
 # The signed-in header's links: (path, label, the roles that have the page).
@@ -129,7 +145,7 @@ def load_bundle(folder: Path = DIST) -> Bundle | None:
         manifest = json.loads(raw)
         assets = {a["path"]: Asset(a["path"], a["sha256"], a["integrity"]) for a in manifest["assets"]}
         for asset in assets.values():
-            if "/" in asset.path or asset.path.startswith("."):
+            if not ASSET_PATH.fullmatch(asset.path) or ".." in asset.path:
                 raise ValueError("an asset path names another folder")
             if hashlib.sha256((folder / asset.path).read_bytes()).hexdigest() != asset.sha256:
                 raise ValueError(f"{asset.path} does not match the manifest")
@@ -175,8 +191,10 @@ async def asset(request: web.Request) -> web.StreamResponse:
     await served.logged(request.app[STORE])
     bundle = served.bundle
     kind = CONTENT_TYPES.get(found.path.rsplit(".", 1)[-1], "application/octet-stream")
-    return web.FileResponse(bundle.folder / found.path, headers={"Cache-Control": ASSET_CACHE,
-                                                                 "Content-Type": kind})
+    headers = {"Cache-Control": ASSET_CACHE, "Content-Type": kind}
+    if found.path == bundle.entries.get("gate.worker.js"):
+        headers["Content-Security-Policy"] = WORKER_CSP
+    return web.FileResponse(bundle.folder / found.path, headers=headers)
 
 
 @logs_as(LogAction.web_release, public=True)
@@ -210,10 +228,29 @@ async def key_setup(request: web.Request) -> web.Response:
     return page(request, status=200, heading="Make your key file", body=body, script="keys.js")
 
 
-def page(request: web.Request, *, status: int, heading: str, body: str, script: str | None = None) -> web.Response:
+@logs_as(LogAction.web_release, public=True)
+async def send_page(request: web.Request) -> web.Response:
+    """The send page: a PDF checked by the redaction gate in the page (gateway/web/src/send.js)."""
+    body = ("<p>Your summary is checked and sanitized in this page; nothing is sent until you send it.</p>"
+            "<noscript><p>This page needs JavaScript. Without it, use <code>carebridge send</code>.</p></noscript>")
+    return page(request, status=200, heading="Send a treatment summary", body=body, script="send.js",
+                gate=True, csp=SEND_CSP)
+
+
+def gate_meta(bundle: Bundle) -> str:
+    """``<meta name="carebridge-gate">``: the gate Worker's files and the SRI of those it fetches."""
+    urls = {"worker": "/app/" + bundle.entries["gate.worker.js"], "pyodide": "/app/" + bundle.entries["pyodide.mjs"],
+            "archives": [{"url": "/app/" + bundle.entries[name], "integrity": bundle.entry(name).integrity}
+                         for name in (*GATE_WHEELS, "gate.zip")]}
+    return f'<meta name="carebridge-gate" content="{html.escape(json.dumps(urls, sort_keys=True))}">'
+
+
+def page(request: web.Request, *, status: int, heading: str, body: str, script: str | None = None,
+         gate: bool = False, csp: str = PAGE_CSP) -> web.Response:
     """A page shell: *body* (trusted HTML, escaped by the caller) in ``<main id=app>``, and
-    *script* (a source name, e.g. ``link.js``) loaded with SRI to take it over. A signed-in
-    visitor (:data:`VIEWER`) gets the signed-in header above it."""
+    *script* (a source name, e.g. ``link.js``) loaded with SRI to take it over; with *gate*,
+    the redaction gate's files are named for it (:func:`gate_meta`). A signed-in visitor
+    (:data:`VIEWER`) gets the signed-in header above it."""
     served = request.app.get(RELEASE)
     bundle = served.bundle if served else None
     person = request.get(VIEWER)
@@ -226,6 +263,8 @@ def page(request: web.Request, *, status: int, heading: str, body: str, script: 
             js = bundle.entry(name)
             head += f'<script type="module" src="/app/{js.path}" integrity="{js.integrity}"></script>'
         head += f'<meta name="carebridge-release" content="{bundle.root}">'
+        if gate:
+            head += gate_meta(bundle)
         footer = f"<footer>carebridge web release {bundle.root}</footer>"
     elif script:
         body += "<p>The web app is not built on this gateway, so this page cannot work: use the carebridge CLI.</p>"
@@ -234,7 +273,7 @@ def page(request: web.Request, *, status: int, heading: str, body: str, script: 
             f'– carebridge</title>{head}</head><body>{top}<main id="app"><h1>{html.escape(heading)}</h1>'
             f"{body}</main>{footer}</body></html>")
     return web.Response(status=status, text=text, content_type="text/html",
-                        headers={"Content-Security-Policy": PAGE_CSP, "Cache-Control": "no-store"})
+                        headers={"Content-Security-Policy": csp, "Cache-Control": "no-store"})
 
 
 def header(person: Viewer, current: str) -> str:
@@ -265,5 +304,6 @@ def setup(app: web.Application) -> None:
     """Routes and the release hook (after the store and checkpointer are up)."""
     app[RELEASE] = None
     app.on_startup.append(load_release)
-    app.add_routes([web.get("/app/{name}", asset), web.get("/api/v1/web/release", release),
-                    web.get("/keys/new", key_setup)])
+    # {name} may hold one "/" (ASSET_PATH); only the manifest's paths are ever looked up.
+    app.add_routes([web.get("/app/{name:[^/]+(?:/[^/]+)?}", asset), web.get("/api/v1/web/release", release),
+                    web.get("/keys/new", key_setup), web.get("/send", send_page)])

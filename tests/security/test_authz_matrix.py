@@ -187,6 +187,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/signin"): _fixed("/signin"),
     ("get", "/enroll"): _fixed("/enroll"),
     ("get", "/sessions"): _fixed("/sessions"),
+    ("get", "/send"): _fixed("/send"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
     **case_requests.BUILDERS,

@@ -25,5 +25,5 @@ def test_a_rebuild_gives_the_same_root_and_bytes(tmp_path: Path) -> None:
     assert again == built
     for asset in again["assets"]:
         assert (out / asset["path"]).stat().st_size == asset["size"]
-    assert sorted(p.name for p in out.iterdir()) == sorted([*(a["path"] for a in again["assets"]),
-                                                            "manifest.json", ".stamp"])
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == sorted([*(a["path"] for a in again["assets"]), "manifest.json", ".stamp"])

@@ -67,11 +67,12 @@ async def test_document_is_valid_openapi_31(served: tuple[Gateway, dict]) -> Non
 @pytest.mark.parametrize("backend", DB_BACKENDS[:1], indirect=True)
 async def test_operations_document_auth_and_problems(served: tuple[Gateway, dict]) -> None:
     _, document = served
-    # the link page, the web app's assets, release and key page need no token; nor do sign-in and
-    # enrollment (they are how a person gets a session: the password or the enrollment link is the credential)
+    # the link page, the web app's assets, release, key page and send page (a shell: what it sends
+    # will need a token) need no token; nor do sign-in and enrollment (they are how a person gets a
+    # session: the password or the enrollment link is the credential)
     public = {"/api/v1/health", "/api/v1/openapi.json", "/l/{token}", "/api/v1/web/release", "/app/{name}",
-              "/keys/new", "/api/v1/auth/signin", "/api/v1/auth/enrollment", "/api/v1/auth/enrollment/complete",
-              "/", "/signin", "/enroll", "/sessions"}
+              "/keys/new", "/send", "/api/v1/auth/signin", "/api/v1/auth/enrollment",
+              "/api/v1/auth/enrollment/complete", "/", "/signin", "/enroll", "/sessions"}
     assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
     for path, item in document["paths"].items():
         for method, op in item.items():
