@@ -18,10 +18,11 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import (amendments, audit, cases, directory, documents, jobs, linkkeys, links, pages, profiles, signin,
-               totp_secrets)
+from . import (amendments, audit, cases, directory, documents, jobs, linkkeys, links, ops, pages, profiles,
+               signin, totp_secrets)
 from .checkpoints import Checkpointer, verify_anchors
-from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, SERVICES, SETTINGS, STORE
+from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, METRICS, SERVICES, SETTINGS, STORE
+from .metrics import Metrics
 from .lifecycle import Purger
 from .notify import Mailer
 from .ratelimit import Lockouts, Rate
@@ -44,16 +45,18 @@ MAILER: web.AppKey[Mailer] = web.AppKey("mailer", Mailer)
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = None) -> web.Application:
     """The gateway. *clock* (default: the system's UTC time) is the one seam for time."""
-    app = web.Application(middlewares=[request_id, problems, decisions, viewers], client_max_size=SMALL_BODY_LIMIT)
+    app = web.Application(middlewares=[ops.measured, request_id, problems, decisions, viewers],
+                          client_max_size=SMALL_BODY_LIMIT)
     app.on_response_prepare.append(response_headers)
     app[SETTINGS] = settings
     app[CLOCK] = clock or _utc_now
     app[LOCKOUTS] = Lockouts(settings.auth_failure_limit, settings.auth_failure_window, settings.lockout_duration)
     app[LINK_CLAIMS] = Rate(settings.link_claims_per_minute)
     app[KEYRING] = linkkeys.KeyringCache(settings)
+    app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
     app.add_routes(directory.routes() + documents.routes() + amendments.routes() + links.routes()
-                   + audit.routes() + profiles.routes() + cases.routes() + [
+                   + audit.routes() + profiles.routes() + cases.routes() + ops.routes() + [
         web.get("/api/v1/health", health),
         web.get("/api/v1/openapi.json", openapi),
     ])
@@ -101,9 +104,10 @@ def _utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def open_store(settings: Settings, clock: Callable[[], datetime] = _utc_now) -> Store:
+def open_store(settings: Settings, clock: Callable[[], datetime] = _utc_now,
+               on_commit: Callable[[list[tuple[str, str]]], None] | None = None) -> Store:
     """Open the metadata store and bring its schema up to date."""
-    store = Store.open(settings.effective_database_url, clock=clock)
+    store = Store.open(settings.effective_database_url, clock=clock, on_commit=on_commit)
     migrate.upgrade(store.engines.writer)
     return store
 
@@ -135,7 +139,7 @@ def open_anchor(settings: Settings) -> Anchor:
 async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await asyncio.to_thread(prepare_data_dir, settings)
-    store = await asyncio.to_thread(open_store, settings, app[CLOCK])
+    store = await asyncio.to_thread(open_store, settings, app[CLOCK], app[METRICS].committed)
     try:
         signer = await asyncio.to_thread(load_signer, settings)
         totp = await asyncio.to_thread(totp_secrets.load, settings.keys_dir)
@@ -148,18 +152,19 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         raise
     blobs = await open_blob_store(blob_config(settings))
     checkpointer = Checkpointer(store, signer, anchor, settings.checkpoint_interval.total_seconds(),
-                                settings.checkpoint_entries)
+                                settings.checkpoint_entries, on_signed=app[METRICS].checkpoints_signed.inc)
     app[STORE], app[BLOBS], app[CHECKPOINTER] = store, blobs, checkpointer
     app[SERVICES] = Services(store=store, settings=settings, keyring=app[KEYRING], checkpointer=checkpointer,
                              totp=totp)
     purger = Purger(store, blobs, interval=settings.purge_interval)
     mailer = Mailer(store, settings, app[KEYRING])
     app[PURGER], app[MAILER] = purger, mailer
-    tasks = [asyncio.create_task(jobs.sweep_forever(store, blobs, settings.sweep_after)),
-             asyncio.create_task(checkpointer.run_forever()),
-             asyncio.create_task(purger.run_forever())]
+    done = app[METRICS].job_done
+    tasks = [asyncio.create_task(jobs.sweep_forever(store, blobs, settings.sweep_after, done=done)),
+             asyncio.create_task(checkpointer.run_forever(done=done)),
+             asyncio.create_task(purger.run_forever(done=done))]
     if settings.smtp_host:
-        tasks.append(asyncio.create_task(mailer.run_forever()))
+        tasks.append(asyncio.create_task(mailer.run_forever(done=done)))
     try:
         yield
     finally:

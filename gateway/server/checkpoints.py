@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from carebridge.crypto import merkle, note
 from carebridge.crypto.errors import CryptoError
@@ -25,8 +26,13 @@ from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Store
 from carebridge.storage.errors import Conflict, StorageError
 
+from .jobs import Lease
+
 log = logging.getLogger("carebridge.checkpoints")
 POLL_SECONDS = 1.0  # how often the job looks at the log's size
+LEASE = "checkpoint"
+LEASE_TTL = timedelta(seconds=60)  # a crashed signer hands on after this; a signing takes well under it
+LEASE_WAIT_SECONDS = 10.0  # how long an on-demand signing waits for another process's
 
 
 class HistoryRewritten(Exception):
@@ -41,10 +47,15 @@ class Checkpointer:
     interval_seconds: float
     every_entries: int
     monotonic: Callable[[], float] = time.monotonic  # the seam for anchor spacing in tests
+    on_signed: Callable[[], None] | None = None  # after each checkpoint this process signed (metrics)
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
         self._anchored_at: float | None = None  # monotonic time of this process's last anchor write
+        # One signer at a time across gateway processes: the lease is held while a
+        # checkpoint is computed, anchored and recorded, and given up after.
+        self._lease = Lease(self.store, LEASE, LEASE_TTL)
+        self.signed = 0  # checkpoints this process signed (metrics)
 
     @property
     def verifier(self) -> note.Verifier:
@@ -56,7 +67,7 @@ class Checkpointer:
         Raises HistoryRewritten when the log is not an extension of the last
         signed checkpoint.
         """
-        async with self._lock:
+        async with self._lock, self._lease.held(wait=LEASE_WAIT_SECONDS):
             size, latest, root, proof = await self.store.query(self._state)
             if size == 0:
                 return None
@@ -82,6 +93,10 @@ class Checkpointer:
                 if stored is None or stored.note != signed:
                     raise HistoryRewritten(f"a different checkpoint is recorded at size {size}") from None
                 return stored
+            self.signed += 1
+            if self.on_signed is not None:
+                self.on_signed()
+            log.info("signed the checkpoint at size %d (signer %s)", size, self._lease.holder)
             return ledger.StoredCheckpoint(size, root, signed, self.store.clock())
 
     async def _anchor(self, size: int, signed: bytes) -> None:
@@ -102,7 +117,7 @@ class Checkpointer:
                  if latest is not None and 0 < latest.size < size else [])
         return size, latest, root, proof
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, *, done: Callable[[str], None] | None = None) -> None:
         last_signed = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(POLL_SECONDS)
@@ -114,6 +129,8 @@ class Checkpointer:
                 if new >= self.every_entries or (new > 0 and now - last_signed >= self.interval_seconds):
                     await self.checkpoint()
                     last_signed = now
+                if done is not None:
+                    done("checkpoint")
             except (StorageError, HistoryRewritten) as exc:
                 log.error("checkpointing failed: %s", exc)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -23,6 +22,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     _deployment_flags(p)
     p.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    p.add_argument("--workers", type=int, help="gateway processes sharing the port (default 1)")
+    p.add_argument("--log-format", choices=["text", "json"], help="log lines as text (default) or JSON")
+    p.add_argument("--listen-fd", type=int, help=argparse.SUPPRESS)  # a worker of --workers: the shared socket
     p.set_defaults(run=serve)
 
     admin = sub.add_parser("admin", help="manage a deployment (directly, also while it runs)")
@@ -79,31 +81,61 @@ def _settings(args: argparse.Namespace, env: Mapping[str, str], **extra):
 
 
 def serve(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    from . import httpserver
-    from .app import create_app
+    from . import httpserver, logs
 
-    settings = _settings(args, env, host=args.host, port=args.port)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # The logging HOWTO's "Optimization": these lines carry no caller position, thread
-    # or process, so records need not collect them (one access line per request).
-    logging._srcfile = None
-    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
-    data = settings.data_dir
-    print(f"carebridge: serving http://{settings.host}:{settings.port} (data: {data})\n"
-          f"carebridge: first time? create the operator admin with:"
-          f" carebridge admin init --data {data}", flush=True)
+    settings = _settings(args, env, host=args.host, port=args.port, workers=args.workers,
+                         log_format=args.log_format)
+    logs.configure(settings.log_format)
     from carebridge.storage.errors import StorageError
 
     from .checkpoints import HistoryRewritten
 
     try:
-        httpserver.run(create_app(settings), host=settings.host, port=settings.port)
+        if args.listen_fd is not None:  # one worker of `serve --workers N`
+            import socket
+
+            sock = socket.socket(fileno=args.listen_fd)
+            return _serve(settings, httpserver, sock=sock)
+        if settings.workers > 1:
+            return _supervise(args, settings)
+        _banner(settings, settings.port)
+        return _serve(settings, httpserver)
     except HistoryRewritten as exc:
         raise SystemExit(f"carebridge: error: refusing to serve: {exc}"
                          " (investigate; `carebridge admin verify-log` repeats the check)") from None
     except (StorageError, OSError) as exc:
         raise SystemExit(f"carebridge: error: cannot start: {exc}") from None
+
+
+def _serve(settings, httpserver, sock=None) -> int:
+    from .app import create_app
+
+    httpserver.run(create_app(settings), host=settings.host, port=settings.port, sock=sock,
+                   shutdown_grace=settings.shutdown_grace.total_seconds())
     return 0
+
+
+def _supervise(args: argparse.Namespace, settings) -> int:
+    """Prepare the deployment once, bind the port, run the workers (see workers.py)."""
+    from .app import open_store, prepare_data_dir
+    from .workers import bind, supervise
+
+    prepare_data_dir(settings)
+    open_store(settings).close()  # migrations run here, once, not in every worker
+    sock = bind(settings)
+    _banner(settings, sock.getsockname()[1], f" ({settings.workers} workers)")
+    worker_args = [a for flag, value in (("--data", args.data), ("--config", args.config),
+                                         ("--host", args.host), ("--port", args.port),
+                                         ("--log-format", args.log_format)) if value is not None
+                   for a in (flag, str(value))]
+    return supervise(settings, sock, worker_args)
+
+
+def _banner(settings, port: int, extra: str = "") -> None:
+    data = settings.data_dir
+    print(f"carebridge: serving http://{settings.host}:{port} (data: {data}){extra}\n"
+          f"carebridge: first time? create the operator admin with:"
+          f" carebridge admin init --data {data}", flush=True)
 
 
 def _require_deployment(settings) -> None:

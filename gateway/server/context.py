@@ -9,6 +9,7 @@ from carebridge.storage.db.store import Store
 
 from .checkpoints import Checkpointer
 from .linkkeys import KeyringCache
+from .metrics import Metrics
 from .ratelimit import Lockouts, Rate
 from .settings import Settings
 from .usecases.services import Services
@@ -21,3 +22,4 @@ LOCKOUTS: web.AppKey[Lockouts] = web.AppKey("lockouts", Lockouts)
 LINK_CLAIMS: web.AppKey[Rate] = web.AppKey("link_claims", Rate)
 KEYRING: web.AppKey[KeyringCache] = web.AppKey("keyring", KeyringCache)
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics", Metrics)

@@ -30,6 +30,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import signal
+import socket
 import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -236,30 +238,49 @@ class _EdgeRunner(web.AppRunner):
 
 
 async def start(app: web.Application, *, host: str, port: int, limits: HttpLimits,
-                **runner_args: Any) -> web.AppRunner:
-    """Start serving *app* on host:port; the caller owns the runner (``await runner.cleanup()``)."""
+                sock: socket.socket | None = None, **runner_args: Any) -> web.AppRunner:
+    """Start serving *app* on host:port (or on the listening *sock*, shared by the workers of
+    ``serve --workers``); the caller owns the runner (``await runner.cleanup()``).
+
+    ``runner_args`` may set ``shutdown_timeout``: on cleanup the runner stops accepting,
+    lets requests in flight finish for that many seconds, then cancels them.
+    """
     runner = _EdgeRunner(app, access_log_class=AccessLogger, **limits.handler_args(), **runner_args)
     await runner.setup()
     try:
-        await web.TCPSite(runner, host, port).start()
+        site = web.TCPSite(runner, host, port) if sock is None else web.SockSite(runner, sock)
+        await site.start()
     except BaseException:
         await runner.cleanup()
         raise
     return runner
 
 
-def run(app: web.Application, *, host: str, port: int, limits: HttpLimits | None = None) -> None:
-    """Serve until SIGINT or SIGTERM, like ``web.run_app``; startup errors propagate."""
+def run(app: web.Application, *, host: str, port: int, limits: HttpLimits | None = None,
+        sock: socket.socket | None = None, shutdown_grace: float = 60.0) -> None:
+    """Serve until SIGINT or SIGTERM, like ``web.run_app``; startup errors propagate.
+
+    On the signal it stops accepting, gives requests in flight *shutdown_grace*
+    seconds to finish, cuts the rest, then runs the app's cleanup (jobs stop,
+    leases are given up, the store closes).
+    """
     redact_framework_logs()
 
     async def serve() -> None:
-        runner = await start(app, host=host, port=port, limits=limits or HttpLimits(), handle_signals=True)
+        runner = await start(app, host=host, port=port, limits=limits or HttpLimits(), sock=sock,
+                             shutdown_timeout=shutdown_grace)
+        # Our own handlers, not aiohttp's handle_signals: its GracefulExit leaves the event
+        # loop at once, and asyncio.run then cancels the requests in flight instead of
+        # letting runner.cleanup() drain them.
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
+            log.info("stopping: no new connections; draining requests in flight for up to %.0f s",
+                     shutdown_grace)
         finally:
             await runner.cleanup()
 
-    try:
-        asyncio.run(serve())
-    except (web.GracefulExit, KeyboardInterrupt):
-        pass
+    asyncio.run(serve())

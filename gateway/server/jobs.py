@@ -22,6 +22,11 @@ from carebridge.storage.errors import Conflict, StorageError
 
 log = logging.getLogger("carebridge.jobs")
 SWEEP_BATCH = 500  # blob keys checked against the database per query
+LEASE_POLL_SECONDS = 0.05  # how often a run waiting for a lease asks again
+
+
+class LeaseBusy(StorageError):
+    """Another gateway process held a lease for longer than this one would wait."""
 
 
 async def sweep_once(store: Store, blobs: BlobStore, older_than: timedelta) -> tuple[int, int]:
@@ -40,7 +45,8 @@ async def sweep_once(store: Store, blobs: BlobStore, older_than: timedelta) -> t
     return staged, orphans
 
 
-async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta) -> None:
+async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta, *,
+                        done: Callable[[str], None] | None = None) -> None:
     """Sweep every quarter of *older_than* (at least a minute), one gateway process at a time."""
     interval = max(60.0, older_than.total_seconds() / 4)
     lease = Lease(store, "sweep", timedelta(seconds=interval * 2))
@@ -50,10 +56,11 @@ async def sweep_forever(store: Store, blobs: BlobStore, older_than: timedelta) -
             staged, orphans = await sweep_once(store, blobs, older_than) if taken else (0, 0)
         return f"removed {staged} staged uploads and {orphans} orphan blobs" if staged or orphans else None
 
-    await repeat("sweeper", one_round, interval)
+    await repeat("sweeper", one_round, interval, done=done)
 
 
-async def repeat(name: str, one_round: Callable[[], Awaitable[str | None]], interval: float) -> None:
+async def repeat(name: str, one_round: Callable[[], Awaitable[str | None]], interval: float, *,
+                 done: Callable[[str], None] | None = None) -> None:
     """Run a background job's round every *interval* seconds, for the life of the process.
 
     A round returns a line worth logging, or None. A storage outage skips the
@@ -62,6 +69,8 @@ async def repeat(name: str, one_round: Callable[[], Awaitable[str | None]], inte
     while True:
         try:
             summary = await one_round()
+            if done is not None:  # job lag (metrics) counts from here
+                done(name)
             if summary:
                 log.info("%s: %s", name, summary)
         except StorageError as exc:
@@ -80,6 +89,25 @@ class Lease:
         self._store, self._name, self._ttl = store, name, ttl
         self._holder = "gw-" + secrets.token_hex(8)
         self._running = asyncio.Lock()  # the lease is per process; this is per run
+
+    @property
+    def holder(self) -> str:
+        """This process's name in the lease table (also in its log lines: no secret)."""
+        return self._holder
+
+    @contextlib.asynccontextmanager
+    async def held(self, *, wait: float) -> AsyncIterator[None]:
+        """Hold the lease for one run, waiting up to *wait* seconds while another process
+        holds it; raises :class:`LeaseBusy` if it is still held then."""
+        deadline = asyncio.get_running_loop().time() + wait
+        while True:
+            async with self.run() as taken:
+                if taken:
+                    yield
+                    return
+            if asyncio.get_running_loop().time() >= deadline:
+                raise LeaseBusy(f"another gateway process holds the {self._name} lease")
+            await asyncio.sleep(LEASE_POLL_SECONDS)
 
     @contextlib.asynccontextmanager
     async def run(self) -> AsyncIterator[bool]:

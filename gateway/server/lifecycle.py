@@ -11,6 +11,7 @@ The row and its manifest stay: the log and outboxes still name the document.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -90,9 +91,9 @@ class Purger:
                org=doc.sender_org_id, object=doc.id)
         return 1
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, *, done: Callable[[str], None] | None = None) -> None:
         async def one_round() -> str | None:
             report = await self.run_once()
             return f"{report.purged} documents purged, {report.held} held" if report.purged or report.held else None
 
-        await repeat("purge", one_round, self._interval.total_seconds())
+        await repeat("purge", one_round, self._interval.total_seconds(), done=done)

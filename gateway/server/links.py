@@ -80,7 +80,7 @@ async def open_page(request: web.Request) -> web.Response:
     With ``Accept: application/json`` it answers the manifest and the meta
     ciphertext instead, which a sign-in link gives only to its recipient.
     """
-    _rate_limit(request)
+    await _rate_limit(request)
     summary = _wants_json(request)
     opened = await open_link(request.app[SERVICES], request[CALLER], request.match_info["token"],
                              summary=summary)
@@ -92,14 +92,15 @@ async def open_page(request: web.Request) -> web.Response:
 @logs_as(LogAction.link_claim, public=True)
 async def claim(request: web.Request) -> web.StreamResponse:
     """Spend one use of the link and stream the ciphertext."""
-    _rate_limit(request)
+    await _rate_limit(request)
     opened = await claim_link(request.app[SERVICES], request[CALLER], request.match_info["token"])
     return await stream_content(request, opened.document)
 
 
-def _rate_limit(request: web.Request) -> None:
-    """Opens and claims share one budget per address: each is a logged database write."""
-    wait = request.app[LINK_CLAIMS].take(request[CALLER].address or "-")
+async def _rate_limit(request: web.Request) -> None:
+    """Opens and claims share one budget per address: each is a logged database write.
+    The budget is kept in the database, so it is one budget across gateway processes."""
+    wait = await request.app[LINK_CLAIMS].take(request.app[SERVICES].store, "claim:" + (request[CALLER].address or "-"))
     if wait is not None:
         raise Refusal(Why.rate_limited, "too many link requests from this address; try again later",
                       retry_after=wait)

@@ -78,6 +78,10 @@ async def problems(request: web.Request, handler):
         return Conflict("the request conflicts with existing data").response(instance(request))
     except StorageError as exc:
         log.warning("storage unavailable: %s", type(exc).__name__)
+        from .context import METRICS  # context imports the app's parts; this module is one of them
+
+        if METRICS in request.app:
+            request.app[METRICS].storage_errors.labels(type(exc).__name__).inc()
         return ServiceUnavailable("storage is unavailable, try again").response(instance(request))
     except Exception as exc:
         # The class and the frames, never the message: it may quote what the client sent.

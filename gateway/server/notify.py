@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Final
@@ -216,9 +217,9 @@ class Mailer:
                 "use_tls": s.smtp_security == "tls", "start_tls": s.smtp_security == "starttls",
                 "tls_context": context if s.smtp_security != "none" else None}
 
-    async def run_forever(self) -> None:
+    async def run_forever(self, *, done: Callable[[str], None] | None = None) -> None:
         async def one_round() -> None:
             await self.run_once()
 
-        await repeat("mailer", one_round, self._interval)
+        await repeat("mailer", one_round, self._interval, done=done)
 

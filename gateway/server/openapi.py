@@ -150,6 +150,15 @@ def _paths() -> dict:
     return _signin_paths() | _case_paths() | {
         "/api/v1/health": {"get": _op("liveness", {"200": _json(_OBJ)}, auth=False)},
         "/api/v1/openapi.json": {"get": _op("this document", {"200": _json(_OBJ)}, auth=False)},
+        "/healthz": {"get": _op("liveness: the process runs its event loop", {"200": _json(_OBJ)}, auth=False)},
+        "/readyz": {"get": _op(
+            "readiness: the database, the blob store and the signer's anchor answer",
+            {"200": _json(_OBJ), "503": _error("not ready: not_ready names the parts (database, blob_store,"
+                                               " signer)")}, auth=False)},
+        "/metrics": {"get": _op(
+            "Prometheus metrics (text format); off unless metrics_token is set, then that bearer token",
+            {"200": {"description": "metrics", "content": {"text/plain": {}}},
+             "404": _error("metrics are off, or the token is not metrics_token (logged)")}, auth=False)},
         "/api/v1/me": {"get": _op("the calling user and their active keys", {"200": _json(_OBJ)})},
         "/api/v1/keys": {
             "post": _op("publish or rotate your keys (signed registration, proof of possession)",

@@ -110,11 +110,9 @@ def build_caller(request: web.Request) -> Caller:
             fault = Why.malformed_token
         else:
             credentials = Credentials(*parsed)
-    lockouts = request.app[LOCKOUTS]
-    waits = [lockouts.retry_after(key) for key in _lockout_keys(address, credentials) if key]
-    waits = [w for w in waits if w is not None]
+    keys = tuple(key for key in _lockout_keys(address, credentials) if key)
     return Caller(request_id=request[REQUEST_ID], address=address, ip=_parse_address(address),
-                  credentials=credentials, credential_fault=fault, locked_for=max(waits) if waits else None,
+                  credentials=credentials, credential_fault=fault, lockout_keys=keys,
                   purpose=request.headers.get(PURPOSE_HEADER), csrf_fault=csrf)
 
 
@@ -132,10 +130,7 @@ def _session_cookie(request: web.Request) -> tuple[SessionCredentials | None, Wh
 
 def with_account(request: web.Request, caller: Caller, account: str) -> Caller:
     """*caller*, also locked out while the sign-in *account* key is (see usecases.signin.account_key)."""
-    wait = request.app[LOCKOUTS].retry_after(account)
-    if wait is None:
-        return caller
-    return dataclasses.replace(caller, locked_for=max(wait, caller.locked_for or 0.0))
+    return dataclasses.replace(caller, lockout_keys=caller.lockout_keys + (account,))
 
 
 async def record(app: web.Application, caller: Caller, refusal: Refusal, route_action: LogAction | None) -> None:
@@ -147,18 +142,24 @@ async def record(app: web.Application, caller: Caller, refusal: Refusal, route_a
     entries = [dict(action=action.value, outcome="deny", reason=refusal.why.value, object=refusal.object,
                     **fields)]
     counted = action is LogAction.auth or isinstance(refusal, SignInRefusal)
-    if counted and refusal.why is not Why.locked_out and refusal.why.status == 401:
-        entries += _count_failure(app, caller, refusal, fields)
+    failures = (_failure_keys(caller, refusal, fields)
+                if counted and refusal.why is not Why.locked_out and refusal.why.status == 401 else [])
+    lockouts = app[LOCKOUTS]
 
     def unit(tx) -> None:
         for entry in entries:
             tx.log(**entry)
+        for key, obj in failures:  # counted in the deny entry's unit: every process sees it at once
+            if lockouts.fail(tx, key):
+                tx.log(action=LogAction.auth_lockout.value, outcome="deny", reason=Why.too_many_failures.value,
+                       object=obj, **fields)
 
     await app[STORE].write(unit)
 
 
-def _count_failure(app: web.Application, caller: Caller, refusal: Refusal, fields: dict) -> list[dict]:
-    """Count a failed authentication against the address and the account; the lockouts it starts."""
+def _failure_keys(caller: Caller, refusal: Refusal, fields: dict) -> list[tuple[str, str | None]]:
+    """The keys a failed authentication counts against (address, account), each with the
+    object its lockout entry would name."""
     credentials = caller.credentials
     token_id = refusal.token_id or (credentials.token_id if isinstance(credentials, Credentials) else None)
     address_key, account_key = _lockout_keys(caller.address, credentials, token_id)
@@ -166,12 +167,7 @@ def _count_failure(app: web.Application, caller: Caller, refusal: Refusal, field
     account_object = token_id
     if isinstance(refusal, SignInRefusal):  # the account an e-mail names, existing or not
         account_key, account_object = refusal.account, fields["actor"]
-    started = []
-    for key, obj in ((address_key, None), (account_key, account_object)):
-        if key and app[LOCKOUTS].fail(key):
-            started.append(dict(action=LogAction.auth_lockout.value, outcome="deny", reason=Why.too_many_failures.value,
-                                object=obj, **fields))
-    return started
+    return [(key, obj) for key, obj in ((address_key, None), (account_key, account_object)) if key]
 
 
 def _lockout_keys(address: str | None, credentials: Credentials | SessionCredentials | None,

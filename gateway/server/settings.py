@@ -27,6 +27,8 @@ ENV_PREFIX = "CAREBRIDGE_"
 MAX_PRESIGN_SECONDS = 3600  # storage.blobs.s3's ceiling: a proxy fetches now, it keeps no link
 _ACCEL_PREFIX = re.compile(r"/(?:[A-Za-z0-9_-]+/)+")  # nginx location prefix; no dots, no escapes
 MIB = 1 << 20
+MAX_WORKERS = 64  # gateway processes per `serve`: far past the cores of one machine
+MIN_METRICS_TOKEN = 24  # a scrape token is a secret: long enough not to guess
 
 
 class SettingsError(ValueError):
@@ -139,6 +141,19 @@ class Settings:
     #: How often the mailer looks for mail to send.
     mail_interval: timedelta = timedelta(seconds=5)
 
+    # -- operations -------------------------------------------------------------
+    #: Gateway processes sharing the listening socket (``serve --workers``); more than one
+    #: needs PostgreSQL (or SQLite on one machine) and a blob store they all reach.
+    workers: int = 1
+    #: On SIGTERM: stop accepting, let requests in flight finish for this long, then cut them.
+    shutdown_grace: timedelta = timedelta(seconds=30)
+    #: ``text`` (one line per record) or ``json`` (one JSON object per line).
+    log_format: str = "text"
+    #: Bearer token for ``GET /metrics``; empty (the default) turns the endpoint off.
+    metrics_token: str = field(default="", repr=False)
+    #: How long each ``/readyz`` probe (database, blob store, signer's anchor) may take.
+    readyz_timeout: timedelta = timedelta(seconds=2)
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{(self.data_dir / 'carebridge.db').resolve()}"
@@ -172,7 +187,8 @@ class Settings:
 _DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after",
               "checkpoint_interval", "anchor_retention", "default_retention", "max_retention",
               "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval",
-              "mail_interval", "session_idle_timeout", "session_lifetime", "enrollment_lifetime"}
+              "mail_interval", "session_idle_timeout", "session_lifetime", "enrollment_lifetime",
+              "shutdown_grace", "readyz_timeout"}
 # PolicyLimits fields whose setting has another name.
 _LIMIT_SETTINGS = {"default_lifetime": "default_document_lifetime", "max_lifetime": "max_document_lifetime"}
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -275,6 +291,12 @@ def _check(s: Settings) -> None:
         raise SettingsError("session_idle_timeout: longer than session_lifetime")
     if s.smtp_security not in ("starttls", "tls", "none"):
         raise SettingsError("smtp_security: must be 'starttls', 'tls' or 'none'")
+    if not 1 <= s.workers <= MAX_WORKERS:
+        raise SettingsError(f"workers: must be 1..{MAX_WORKERS}")
+    if s.log_format not in ("text", "json"):
+        raise SettingsError("log_format: must be 'text' or 'json'")
+    if s.metrics_token and len(s.metrics_token) < MIN_METRICS_TOKEN:
+        raise SettingsError(f"metrics_token: at least {MIN_METRICS_TOKEN} characters")
     if not 0 < s.smtp_port <= 65535:
         raise SettingsError("smtp_port: must be 1..65535")
     try:

@@ -185,6 +185,10 @@ class Appender:
             return None
         return Edge(self.next_seq, {i: self._hashes.known[i] for i in indexes})
 
+    def decisions(self) -> list[tuple[str, str]]:
+        """(action, outcome) of the entries waiting for :meth:`flush`."""
+        return [(row[4], row[6]) for row in self._pending]
+
     def mark(self) -> int:
         return self.next_seq
 

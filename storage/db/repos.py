@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from . import accounts, cases, documents, identity, keys, leases, ledger, lifecycle, links, outbox, profiles
+from . import accounts, cases, documents, identity, keys, leases, ledger, lifecycle, limits, links, outbox, profiles
 from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials, StoredTotpSecret
 from .cases import CaseDocument, CaseRecord, NoteRecord, ReceiptRecord
 from .documents import DocumentRecord, Listing, NewDocument, Refused
@@ -259,6 +259,24 @@ class Leases:
         return leases.release(self._conn, name, holder)
 
 
+class Limits:
+    """Abuse limits shared across processes (lockouts, rates): :mod:`.limits` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def locked_for(self, keys: tuple[str, ...], now: datetime) -> float | None:
+        return limits.locked_for(self._conn, keys, now)
+
+    def fail(self, key: str, now: datetime, *, limit: int, window: timedelta, lockout: timedelta) -> bool:
+        return limits.fail(self._conn, key, now, limit=limit, window=window, lockout=lockout)
+
+    def take(self, key: str, now: datetime, *, per_minute: int) -> float | None:
+        return limits.take(self._conn, key, now, per_minute=per_minute)
+
+
 class Lifecycle:
     """Documents due for purging: :mod:`.lifecycle` bound to one connection."""
 
@@ -499,6 +517,10 @@ class Reader:
     @cached_property
     def leases(self) -> Leases:
         return Leases(self._conn)
+
+    @cached_property
+    def limits(self) -> Limits:
+        return Limits(self._conn)
 
     @cached_property
     def lifecycle(self) -> Lifecycle:

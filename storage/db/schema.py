@@ -13,6 +13,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -304,6 +305,26 @@ sessions = Table(
 )
 
 # Leases, so that a background job runs in one gateway process at a time.
+# Abuse limits shared by every gateway process (see :mod:`.limits`). ``expires_at`` is
+# when a row stops mattering: rows past it are deleted by the next change.
+auth_failures = Table(
+    "auth_failures", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("window_start", UTCDateTime, nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("locked_until", UTCDateTime, nullable=True),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("auth_failures_expiry", "expires_at"),
+)
+rate_buckets = Table(
+    "rate_buckets", metadata,
+    Column("key", String(128), primary_key=True),
+    Column("tokens", Float, nullable=False),
+    Column("stamp", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Index("rate_buckets_expiry", "expires_at"),
+)
+
 job_leases = Table(
     "job_leases", metadata,
     Column("name", String(64), primary_key=True),

@@ -100,6 +100,9 @@ class Store:
 
     engines: Engines
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(timezone.utc))
+    #: Called on the writer thread after each commit with the (action, outcome) of the
+    #: log entries it made durable (metrics); it must be quick and must not raise.
+    on_commit: Callable[[list[tuple[str, str]]], None] | None = None
 
     def __post_init__(self) -> None:
         # SQLite reads are short and CPU-bound under the GIL: more threads only contend.
@@ -188,8 +191,11 @@ class Store:
                 self._edge = None  # until this batch has committed
                 for unit in batch:
                     outcomes.append(self._run_unit(conn, appender, unit))
+                decisions = appender.decisions() if self.on_commit else []
                 appender.flush(conn)
             self._edge = appender.edge()
+            if decisions:
+                self.on_commit(decisions)
         except BaseException as exc:  # the commit failed: nothing of the batch happened
             error = exc if isinstance(exc, StorageError) else StorageUnavailable("commit failed")
             outcomes = [(None, error)] * len(batch)

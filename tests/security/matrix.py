@@ -45,6 +45,19 @@ issue 10; where the server disagrees today, the matrix fails):
    operator none). It is set by the clinic's uploaders and admins, signed
    with their registered key (``201``); every other role, the operator admin
    included (not a clinic's), is ``403 role-forbidden``, whatever the body.
+11. **Operations**: ``/healthz`` and ``/readyz`` are public (they name parts,
+   never errors); ``/metrics`` is off unless ``metrics_token`` is set, and
+   then answers only that bearer token, whatever the role: ``404 not-found``
+   here, where it is off.
+12. **Referral cases** are their people's: a clinic's sender opens one with a
+   spa it has a referral with (every other role: ``403 role-forbidden``);
+   anyone signed in lists their own (``200``, maybe empty); a case one is not
+   one of the people of is ``404 not-found``, like an unknown id; the
+   follow-up date and closing are the referring clinic's (the spa's people:
+   ``403 case-wrong-side``); both sides' people add and read its notes.
+   **Receipts**: a recipient acknowledges a document they downloaded
+   (``201``); its sender may not (``422 receipt-mismatch``); the document's
+   parties read its receipts; auditors never touch documents.
 
 Targets: ``own`` is the object of the uploader's side (document A, sent by
 the uploader to the recipient; link A; the recipient's user id or e-mail; a
@@ -91,6 +104,9 @@ TABLE = """
 # method route                             target   anonymous uploader recipient r_elsewhere o_clinic auditor admin
 GET    /api/v1/health                      -        200   200   200   200   200   200   200
 GET    /api/v1/openapi.json                -        200   200   200   200   200   200   200
+GET    /healthz                            -        200   200   200   200   200   200   200
+GET    /readyz                             -        200   200   200   200   200   200   200
+GET    /metrics                            -        404   404   404   404   404   404   404
 GET    /api/v1/me                          -        401   200   200   200   200   200   200
 POST   /api/v1/keys                        -        401   201   201   201   201   201   201
 DELETE /api/v1/keys                        -        401   204   204   204   204   204   204

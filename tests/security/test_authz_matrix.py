@@ -155,6 +155,9 @@ def _fixed(path: str, **params: str) -> Builder:
 BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/api/v1/health"): _fixed("/api/v1/health"),
     ("get", "/api/v1/openapi.json"): _fixed("/api/v1/openapi.json"),
+    ("get", "/healthz"): _fixed("/healthz"),
+    ("get", "/readyz"): _fixed("/readyz"),
+    ("get", "/metrics"): _fixed("/metrics"),
     ("get", "/api/v1/me"): _fixed("/api/v1/me"),
     ("post", "/api/v1/keys"): _keys_post,
     ("delete", "/api/v1/keys"): _fixed("/api/v1/keys"),

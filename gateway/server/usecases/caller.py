@@ -2,7 +2,7 @@
 
 Middleware builds one frozen :class:`Caller` per request (client address
 after ``trusted_proxies``, request id, the bearer credentials as presented,
-the stated purpose of use, any lockout in force); use cases take it instead
+the stated purpose of use, the keys its lockouts are kept under); use cases take it instead
 of the aiohttp request. The principal is resolved by :func:`authenticate`
 inside the use case's own read or write unit, so the hottest path (a
 download) costs one database round trip, and a revoked token stops working
@@ -79,7 +79,7 @@ class Caller:
     # a well-formed bearer token, else a well-formed session cookie (when no Authorization header), or None
     credentials: Credentials | SessionCredentials | None
     credential_fault: Why | None = None  # missing_token or malformed_token when credentials is None
-    locked_for: float | None = None  # seconds the address or the account stays locked out
+    lockout_keys: tuple[str, ...] = ()  # the address's and the account's keys (see ..ratelimit)
     purpose: str | None = None  # the Carebridge-Purpose header as sent
     csrf_fault: Why | None = None  # why a cookie-authenticated request looks cross-site (see ..cookies)
 
@@ -104,9 +104,10 @@ def authenticate(db: Reader, caller: Caller, now: datetime) -> Principal:
 
     Constant-time on the secret. A lockout in force refuses before any look-up.
     """
-    if caller.locked_for is not None:
+    locked_for = db.limits.locked_for(caller.lockout_keys, now)
+    if locked_for is not None:
         raise Refusal(Why.locked_out, "too many failed attempts; try again later", action=LogAction.auth,
-                      retry_after=caller.locked_for)
+                      retry_after=locked_for)
     credentials = caller.credentials
     if credentials is None:
         raise _unauthorized(caller.credential_fault or Why.missing_token)

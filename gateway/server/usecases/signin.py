@@ -104,9 +104,10 @@ async def _check(svc: Services, hasher: passwords.Hasher, email: str, password: 
 async def sign_in(svc: Services, hasher: passwords.Hasher, caller: Caller, *, email: str, password: str,
                   totp_code: str | None, user_agent: str | None) -> SignedIn:
     """Check the credentials and open a session (logged as ``auth.signin``, allowed or denied)."""
-    if caller.locked_for is not None:
+    locked_for = await svc.store.query(lambda db: db.limits.locked_for(caller.lockout_keys, svc.store.clock()))
+    if locked_for is not None:
         raise Refusal(Why.locked_out, "too many failed attempts; try again later", action=LogAction.signin,
-                      retry_after=caller.locked_for)
+                      retry_after=locked_for)
     user, step = await _check(svc, hasher, email, password, totp_code)
     new, settings = cookies.make_session(), svc.settings
 

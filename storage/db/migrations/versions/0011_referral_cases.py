@@ -1,7 +1,7 @@
 """Referral cases, their people, documents under a case, signed receipts
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-06
 
 - cases: a pseudonymous reference, the clinic and the spa, the opener's signed
@@ -18,7 +18,7 @@ from alembic import op
 from carebridge.storage.db.schema import UTCDateTime
 
 revision = '0011'
-down_revision = '0008'
+down_revision = '0010'
 branch_labels = None
 depends_on = None
 

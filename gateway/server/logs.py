@@ -1,0 +1,43 @@
+"""How ``carebridge serve`` writes its log: text lines, or one JSON object per line.
+
+The records themselves carry ids only (the access logger writes route
+templates, never paths; refusals and jobs log classes and counts), so the
+JSON form adds structure, not content: ``time`` (RFC 3339 UTC with
+milliseconds), ``level``, ``logger``, ``message``, and ``pid`` (which worker
+of ``serve --workers``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record; a record's exception is reduced to its class name."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        moment = time.gmtime(record.created)
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S", moment) + f".{int(record.msecs):03d}Z"
+        line = {"time": stamp, "level": record.levelname, "logger": record.name,
+                "message": record.getMessage(), "pid": os.getpid()}
+        if record.exc_info and record.exc_info[0] is not None:
+            line["error"] = record.exc_info[0].__name__  # its text may quote input: never logged
+        return json.dumps(line, ensure_ascii=False)
+
+
+def configure(log_format: str) -> None:
+    """Log INFO and up to stderr in *log_format* (``text`` or ``json``)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    # The logging HOWTO's "Optimization": these lines carry no caller position, thread
+    # or process, so records need not collect them (one access line per request).
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
