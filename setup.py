@@ -22,6 +22,8 @@ setup(
                                             "migrations/versions/*.py"],
                   # The redaction gate's identifier rules (shared with the web form).
                   "carebridge.gateway.client.redaction": ["rules.json"],
+                  # The handoff template (treatment summary), version 1: templates are data.
+                  "carebridge.gateway.client": ["templates/*.json"],
                   # The policy JSON schema, published beside the parser it mirrors.
                   "carebridge.policies": ["policy.schema.json"],
                   # The built web app (scripts/build_web.py), served under /app/.

@@ -53,6 +53,8 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         ("keys", "keys register", "publish (or rotate to) the keys of your key file"),
         ("inspect", "inspect FILE", "what sanitizing removes and the redaction check finds; sends nothing"),
         ("send", "send FILE --to RECIPIENT", "sanitize, scan, encrypt, sign and upload a document"),
+        ("handoff", "handoff new | render FIELDS",
+         "the treatment summary template: fill in fields, render a clean PDF (send --handoff FIELDS)"),
         ("redaction-profile", "redaction-profile set FILE | show",
          "your clinic's redaction profile: per rule block, warn or off"),
         ("outbox", "outbox", "documents you sent: per recipient, whether and when they downloaded"),
@@ -96,7 +98,7 @@ OWNERS: dict[str, Half] = {
     "inspect": INSPECT,
     "completion": COMPLETION,
     "redaction-profile": PROFILE,
-    **dict.fromkeys(("case", "ack", "verify-receipt"), CASES),
+    **dict.fromkeys(("case", "ack", "verify-receipt", "handoff"), CASES),
 }
 
 ENVIRONMENT = """\

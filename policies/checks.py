@@ -47,7 +47,8 @@ from carebridge.policies.model import (
 )
 
 __all__ = [
-    "AccessEnded", "AllOf", "AnyOf", "Check", "FromAllowedNetwork", "IsRecipient", "IsSender", "LinksAllowed",
+    "AccessEnded", "AllOf", "AnyOf", "Check", "FromAllowedNetwork", "IsRecipient", "IsReport", "IsSender",
+    "LinksAllowed",
     "NotBefore", "NotExpired", "NotLegalHold", "NotPurged", "NotRevoked", "NotRevokedForRecipient",
     "OverApi", "PurposeAllowed", "RoleIs", "ViaAllowedChannel", "WithinDownloadLimit", "WithinTotalDownloadLimit",
 ]  # fmt: skip
@@ -88,6 +89,21 @@ class IsSender:
 
     def __repr__(self) -> str:
         return "IsSender()"
+
+
+class IsReport:
+    """Allows a follow-up report (a document a spa sent back to a clinic's people under
+    a referral case); otherwise ``role_forbidden``: it guards the uploader role's reads."""
+
+    __slots__ = ()
+
+    def decide(self, actor: Actor, document: DocumentState, action: Action, context: AccessContext) -> Decision:
+        if document.report:
+            return Decision.allow()
+        return Decision.deny(Reason.role_forbidden)
+
+    def __repr__(self) -> str:
+        return "IsReport()"
 
 
 class RoleIs:

@@ -33,6 +33,7 @@ from carebridge.policies.checks import (
     Check,
     FromAllowedNetwork,
     IsRecipient,
+    IsReport,
     IsSender,
     LinksAllowed,
     NotBefore,
@@ -65,10 +66,12 @@ __all__ = ["RULES", "Membership", "can_issue_link", "can_send", "decide", "may_t
 # documents; a role added later is refused until a rule names it.
 _DOCUMENT_ROLES: Final = RoleIs(Role.uploader, Role.recipient, Role.admin)
 
-# A listed recipient who holds the recipient role, or the sender, who is an age
-# recipient of their own document. IsRecipient comes first so that anyone else
-# is denied with not_recipient (AnyOf reports its first check's denial).
-_PARTY: Final = AnyOf(AllOf(IsRecipient(), RoleIs(Role.recipient)), IsSender())
+# A listed recipient who holds the recipient role (or the uploader role, for a
+# follow-up report: a clinic's people receive what a spa sends back under a referral
+# case), or the sender, who is an age recipient of their own document. IsRecipient comes first
+# so that anyone else is denied with not_recipient (AnyOf reports its first check's denial).
+_PARTY: Final = AnyOf(AllOf(IsRecipient(), RoleIs(Role.recipient)),
+                      AllOf(IsRecipient(), RoleIs(Role.uploader), IsReport()), IsSender())
 
 # Revocation before expiry before not_before: the most final reason is the one shown.
 _READ: Final = AllOf(

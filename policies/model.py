@@ -240,8 +240,10 @@ class DocumentState:
     expires_at: datetime = None  # type: ignore[assignment]  # None: the policy's
     legal_hold: bool = None  # type: ignore[assignment]  # None: the policy's
     purged_at: datetime | None = None
+    report: bool = False  # a follow-up report a spa sent back to a clinic's people under a referral case
 
     def __post_init__(self) -> None:
+        check(isinstance(self.report, bool), "report", "must be a bool")
         for name in ("document_id", "sender_id", "sender_org_id"):
             check(is_id(getattr(self, name)), name, "must be an id (same shape as a user id)")
         check(isinstance(self.policy, DocumentPolicy), "policy", "must be a DocumentPolicy")

@@ -1,11 +1,15 @@
-"""End to end, the care bridge (#16 items 1-2): a real ``carebridge serve`` driven by the real CLI.
+"""End to end, the care bridge (#16 items 1-5): a real ``carebridge serve`` driven by the real CLI.
 
-A clinic opens a referral case from a header file (the client's name and
-contact, encrypted to the case's people), sends a summary under it; the spa
+A clinic opens a referral case from a handoff fields file (the client's name
+and contact go into the case header, encrypted to the case's people), sends
+the treatment summary drawn from the same file's fields under it; the spa
 person reads the case (the header decrypted on their side), fetches and
-acknowledges; the clinic verifies the receipt offline, sets a follow-up,
+acknowledges; the clinic verifies the receipt offline; the spa sends a
+follow-up report back, which the clinic fetches and acknowledges; a note
+each way; the clinic sets a follow-up,
 exports the case as FHIR and closes it; nothing more goes under a closed
-case; and the server's data folder holds no client name, contact or reason.
+case; and the server's data folder holds no client name, contact, reason,
+note text or template field value.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+
+from pypdf import PdfReader
 
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
@@ -28,8 +34,12 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
     client_name = f"Quillon Testperson-{unique}"
     contact = f"quillon.{unique}@example.invalid"
     reason = f"aftercare after a synthetic peel {unique}"
-    header = work / "header.toml"
-    header.write_text(f'client_name = "{client_name}"\ncontact = "{contact}"\nreason = "{reason}"\n')
+    aftercare = f"Synthetic aftercare {unique}: mineral sunscreen every morning"
+    header = work / "handoff.toml"  # the handoff template's fields: [client] for the case header, [summary] drawn
+    header.write_text(f'template = "handoff"\nversion = 1\n[client]\nclient_name = "{client_name}"\n'
+                      f'contact = "{contact}"\nreason = "{reason}"\n[summary]\nskin_type = "combination"\n'
+                      f'aftercare = "{aftercare}"\n[[summary.treatments]]\ndate = "2026-11-02"\n'
+                      f'what = "superficial peel"\n')
     with running_server(data, tmp_path / "server.log") as url:
         cb = Deployment(data, url, work)
         try:
@@ -39,7 +49,8 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             cb.admin("org", "create", CLINIC, "--kind", "clinic")
             cb.admin("org", "create", SPA, "--kind", "spa")
             cb.admin("referral", "add", CLINIC, SPA)
-            tokens = {UPLOADER: cb.admin("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader")["token"]}
+            created = cb.admin("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader")
+            tokens, clinic_id = {UPLOADER: created["token"]}, created["user_id"]
             for who in (RECIPIENT, OUTSIDER):
                 tokens[who] = cb.admin("user", "create", who, "--org", SPA, "--role", "recipient")["token"]
             people = {}
@@ -62,10 +73,13 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             summary = work / f"summary-{unique}.pdf"
             summary.write_bytes(minimal_pdf(f"Aftercare summary for TEST PATIENT {unique}"))
             cb.refused(403, "send", summary, "--to", OUTSIDER, "--case", ref, **clinic)
-            sent = cb.ok_json("send", summary, "--to", RECIPIENT, "--case", ref, **clinic)
+            # The summary made from the template's fields on the clinic's side, gated, sent under the case.
+            sent = cb.ok_json("send", "--handoff", header, "--case", ref, **clinic)
             assert sent["case_id"] == opened["id"]
             cb.refused(409, "ack", sent["id"], **spa)  # not downloaded yet
             cb.ok_json("fetch", sent["id"], "-o", "got.pdf", **spa)
+            drawn = PdfReader(work / "got.pdf").pages[0].extract_text()
+            assert aftercare in drawn and ref in drawn and client_name not in drawn
             assert cb.ok_json("case", "show", ref, **clinic)["state"] == "delivered"
             acked = cb.ok_json("ack", sent["id"], **spa)
             assert acked["user_id"]
@@ -73,6 +87,22 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             assert [r["user_id"] for r in verified["receipts"]] == [acked["user_id"]]
             assert verified["receipts"][0]["checkpoint_size"] > verified["receipts"][0]["key_logged_at"]
             cb.refused(409, "ack", sent["id"], **spa)  # once
+
+            # Back from the spa: a follow-up report under the case, to the clinic's people only,
+            # through the same pipeline (the gate on the spa's side, encrypted, signed, logged).
+            report = work / f"report-{unique}.pdf"
+            report.write_bytes(minimal_pdf(f"Follow-up report: synthetic peel session 2 went well {unique}"))
+            cb.refused(404, "send", report, "--case", ref, **people[OUTSIDER])  # not one of the case's people
+            back = cb.ok_json("send", report, "--case", ref, **spa)
+            assert back["case_id"] == opened["id"]
+            assert [d["id"] for d in cb.ok_json("inbox", **clinic)["documents"]] == [back["id"]]
+            cb.ok_json("fetch", back["id"], "-o", "report-got.pdf", **clinic)
+            assert f"went well {unique}" in PdfReader(work / "report-got.pdf").pages[0].extract_text()
+            cb.ok_json("ack", back["id"], **clinic)
+            assert [r["user_id"] for r in cb.ok_json("verify-receipt", back["id"], **spa)["receipts"]] == [clinic_id]
+            shown = cb.ok_json("case", "show", ref, **clinic)
+            assert shown["state"] == "acknowledged"  # a report moves nothing
+            assert [(d["id"], d["report"]) for d in shown["documents"]] == [(sent["id"], False), (back["id"], True)]
 
             # A note each way: encrypted to the case's people, signed, read and checked on the other side.
             (work / "q.txt").write_text(f"Synthetic question {unique}: may the client resume retinoids?\n")
@@ -94,7 +124,9 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             bundle = json.loads(exported.read_text())
             kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
             assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
-            assert kinds == ["ServiceRequest", "Task", "Patient", "DocumentReference"], kinds
+            assert kinds == ["ServiceRequest", "Task", "Patient", "DocumentReference", "DocumentReference"], kinds
+            assert [e["resource"]["category"][0]["text"] for e in bundle["entry"][3:]] == [
+                "referral summary", "follow-up report"]
             task = bundle["entry"][1]["resource"]
             assert task["status"] == "in-progress" and task["businessStatus"]["text"] == "follow_up_due"
             assert bundle["entry"][2]["resource"]["name"] == [{"text": client_name}]
@@ -111,5 +143,6 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
     for path in data.rglob("*"):
         if path.is_file():
             raw = path.read_bytes()
-            for secret in (client_name, contact, reason, f"question {unique}", f"answer {unique}"):
+            for secret in (client_name, contact, reason, f"question {unique}", f"answer {unique}", aftercare,
+                           f"went well {unique}"):
                 assert secret.encode() not in raw, (path, secret)

@@ -76,6 +76,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("case", metavar="REF")
     p.set_defaults(run=lambda a, e: _run(notes_verb(a, e)))
 
+    verbs_h = sub.add_parser("handoff", help="the handoff template: a treatment summary from fields, as a clean PDF")
+    verbs_h = verbs_h.add_subparsers(dest="handoff_verb", required=True)
+    p = verbs_h.add_parser("new", help="write a fields file to fill in (made-up example values)")
+    p.add_argument("--template", type=Path, metavar="FILE", help="your own template version (default: handoff v1)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="the fields file to write")
+    p.set_defaults(run=lambda a, e: _handoff_new(a))
+    p = verbs_h.add_parser("render", help="render a fields file to a PDF here, to look at (sends nothing)")
+    p.add_argument("fields", type=Path, metavar="FIELDS", help="the fields file (TOML or JSON)")
+    p.add_argument("--template", type=Path, metavar="FILE", help="your own template version (default: handoff v1)")
+    p.add_argument("-o", "--output", type=Path, required=True, metavar="FILE", help="the PDF to write")
+    p.set_defaults(run=lambda a, e: _handoff_render(a))
+
     p = sub.add_parser("ack", help="acknowledge a document you downloaded: a receipt signed with your key")
     _common(p)
     p.add_argument("document_id", metavar="DOC_ID")
@@ -103,9 +115,41 @@ def _header(path: Path | None) -> dict[str, str]:
     except (UnicodeDecodeError, ValueError, tomllib.TOMLDecodeError):
         raise CLIError(f"{path}: not TOML or JSON") from None
     allowed = {"client_name", "contact", "reason"}
+    if isinstance(values, dict) and "summary" in values and "template" in values:
+        values = values.get("client", {})  # a handoff fields file: its [client] table
     if not isinstance(values, dict) or not set(values) <= allowed or not all(isinstance(v, str) for v in values.values()):
         raise CLIError(f"{path}: only the text fields {', '.join(sorted(allowed))}")
     return values
+
+
+def _handoff_new(args) -> int:
+    from .handoff import HandoffError, load_template, skeleton
+
+    try:
+        text = skeleton(load_template(args.template))
+        with open(args.output, "x", encoding="utf-8") as out:  # never over a filled-in file
+            out.write(text)
+    except FileExistsError:
+        raise CLIError(f"{args.output} exists; choose another name") from None
+    except HandoffError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.output}: {exc.strerror}") from None
+    print(args.output)
+    return 0
+
+
+def _handoff_render(args) -> int:
+    from .handoff import HandoffError, load_fields, load_template, render
+
+    try:
+        render(load_fields(args.fields, load_template(args.template)), args.output)
+    except HandoffError as exc:
+        raise CLIError(str(exc)) from None
+    except OSError as exc:
+        raise CLIError(f"cannot write {args.output}: {exc.strerror}") from None
+    print(args.output)
+    return 0
 
 
 def _line(case: dict) -> str:

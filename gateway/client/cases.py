@@ -244,6 +244,7 @@ def fhir_bundle(case: dict, fields: dict[str, str], *, base: str) -> dict:
     documents = [{"resourceType": "DocumentReference", "id": _fid(d["id"]),
                   "status": "entered-in-error" if d["revoked_at"] else "current", "date": d["created_at"],
                   "subject": {"reference": f"Patient/{patient['id']}"},
+                  "category": [{"text": "follow-up report" if d.get("report") else "referral summary"}],
                   "author": [{"reference": f"Practitioner/{_fid(d['sender_id'])}"}],
                   "context": {"related": [{"reference": f"ServiceRequest/{cid}"}]},
                   "content": [{"attachment": {"url": f"{base}/api/v1/documents/{d['id']}/content",

@@ -16,6 +16,7 @@ import asyncio
 import json
 import re
 import sys
+import tempfile
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -54,9 +55,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("send", help="encrypt, sign and upload a document")
     _common(p)
-    p.add_argument("file", type=Path, metavar="FILE", help="the document (a PDF; plain text with --allow-text)")
-    p.add_argument("--to", action="append", required=True, metavar="RECIPIENT",
-                   help="a user's e-mail or org:NAME (repeatable)")
+    p.add_argument("file", type=Path, metavar="FILE", nargs="?",
+                   help="the document (a PDF; plain text with --allow-text), or none with --handoff")
+    p.add_argument("--handoff", type=Path, metavar="FIELDS",
+                   help="a handoff fields file (TOML or JSON, see `carebridge handoff new`): rendered to a clean"
+                        " PDF here, then sent like any other")
+    p.add_argument("--template", type=Path, metavar="FILE",
+                   help="with --handoff: your own template version (JSON; default: the built-in handoff v1)")
+    p.add_argument("--to", action="append", default=[], metavar="RECIPIENT",
+                   help="a user's e-mail or org:NAME (repeatable; with --case, narrows the case's people)")
     p.add_argument("--expires", metavar="DURATION", help="e.g. 48h, 7d (default: the server's)")
     p.add_argument("--not-before", metavar="DURATION", help="nobody may read it until this long after sending")
     p.add_argument("--max-downloads", type=int, metavar="N", help="downloads allowed per recipient")
@@ -73,8 +80,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="keep the ciphertext this long after expiry or revocation (0 for none; default: the server's)")
     p.add_argument("--legal-hold", action="store_true", help="never purge until an operator releases the hold")
     p.add_argument("--note", default="", help="a short note, encrypted with the document")
-    p.add_argument("--case", metavar="REF", help="send under this referral case (its CB- reference or id):"
-                                                 " to the case's spa people only, signed into the manifest")
+    p.add_argument("--case", metavar="REF", help="send under this referral case (its CB- reference or id), signed"
+                                                 " into the manifest: to the case's people on the other side (a"
+                                                 " clinic's to its spa people; a spa's follow-up report to the"
+                                                 " clinic's people)")
     p.add_argument("--allow", action="append", default=[], metavar="RULE",
                    help="send although the redaction check found RULE (repeatable; needs --reason)")
     p.add_argument("--reason", help="why the overridden findings may go (signed into the manifest)")
@@ -235,8 +244,14 @@ def _duration(text: str | None, flag: str = "--expires", *, zero: bool = False) 
 async def send_verb(args, env) -> int:
     from .transfer import SendOptions, send
 
-    if not args.file.is_file():
+    if (args.file is None) == (args.handoff is None):
+        raise CLIError("send takes a FILE or --handoff FIELDS (one of them)")
+    if args.template is not None and args.handoff is None:
+        raise CLIError("--template goes with --handoff")
+    if args.file is not None and not args.file.is_file():
         raise CLIError(f"{args.file}: no such file")
+    if not args.to and not args.case:
+        raise CLIError("name at least one recipient (--to), or a case (--case)")
     options = SendOptions(
         _duration(args.expires), args.max_downloads, args.note, _profile(args, env).get("log_verifier"),
         not_before_in=_duration(args.not_before, "--not-before"), max_total_downloads=args.max_total_downloads,
@@ -251,7 +266,12 @@ async def send_verb(args, env) -> int:
     meter = _meter(args)
     try:
         async with _client(args, env) as api:
-            result = await send(api, keys, args.file, args.to, options, progress=meter)
+            if args.handoff is None:
+                result = await send(api, keys, args.file, args.to, options, progress=meter)
+            else:
+                with tempfile.TemporaryDirectory(prefix="carebridge-handoff-") as work:
+                    summary = await _render_handoff(api, args.handoff, args.template, args.case, Path(work))
+                    result = await send(api, keys, summary, args.to, options, progress=meter)
     finally:
         meter.close()
     text = result["id"]
@@ -259,6 +279,19 @@ async def send_verb(args, env) -> int:
         text += f"\n{link['recipient']}: {link['url']}"
     _print(args, result, text)
     return 0
+
+
+async def _render_handoff(api, fields: Path, template: Path | None, case: str | None, work: Path) -> Path:
+    """Render a handoff fields file into *work*/treatment-summary.pdf (its name travels encrypted)."""
+    from .handoff import HandoffError, load_fields, load_template, render
+
+    ref = (await api.case(case))["ref"] if case else None
+    out = work / "treatment-summary.pdf"
+    try:
+        render(load_fields(fields, load_template(template)), out, case_ref=ref)
+    except HandoffError as exc:
+        raise CLIError(str(exc)) from None
+    return out
 
 
 async def profile_verb(args, env, *, set_file: Path | None = None) -> int:

@@ -121,6 +121,32 @@ async def resolve_recipients(client: Client, names: list[str], *, keyless: bool 
     return Recipients(list(found.values()), spa)
 
 
+async def case_recipients(client: Client, case: dict, me: dict, to: list[str]) -> Recipients:
+    """The case's people on the other side from *me*, with their active keys: a clinic
+    person sends to the spa's people, a spa person (a follow-up report) to the clinic's.
+    *to* (e-mail addresses) narrows them; naming anyone else is an error."""
+    clinic = set(case.get("clinic_people", ()))
+    mine_is_clinic = me["org_id"] == case["clinic_org_id"]
+    others = [u for u in case["people"] if (u in clinic) != mine_is_clinic and u != me["id"]]
+    if to:
+        named = set()
+        for email in to:
+            found = [u for u in await client.directory(email=email) if u["id"] in others]
+            if not found:
+                raise TransferError(f"{email} is not one of the case's people on the other side")
+            named.update(u["id"] for u in found)
+        others = [u for u in others if u in named]
+    if not others:
+        raise TransferError("the case has nobody on the other side to send to")
+    users = []
+    for user_id in others:
+        active = next((k for k in await client.key_history(user_id) if k["status"] == "active"), None)
+        if active is None:
+            raise TransferError(f"{user_id} of the case has not registered keys yet")
+        users.append({"id": user_id, "email": user_id, "keys": active})
+    return Recipients(users, None if not mine_is_clinic else case["spa_org_id"])
+
+
 def _meta(path: Path, plaintext_sha256: str, size: int, note: str) -> bytes:
     if len(note) > MAX_NOTE_CHARS:
         raise TransferError(f"the note is longer than {MAX_NOTE_CHARS} characters")
@@ -155,10 +181,18 @@ async def send(client: Client, keys: UserKeys, path: Path, to: list[str], option
     keyless = options.link_key or options.passphrase is not None
     if keyless and options.links is None:
         raise TransferError("link-key and passphrase modes need a policy that allows links (--links)")
-    resolved = await resolve_recipients(client, to, keyless=keyless)
+    case = await client.case(options.case) if options.case else None
+    if case is not None and (me["org_id"] == case["spa_org_id"] or not to):
+        if keyless:
+            raise TransferError("under a case, documents go to the case's people's registered keys (no links)")
+        resolved = await case_recipients(client, case, me, to)
+    elif not to:
+        raise TransferError("name at least one recipient (--to), or a case (--case)")
+    else:
+        resolved = await resolve_recipients(client, to, keyless=keyless)
     users = resolved.users
     named, recipients, fragments = await _addressing(client, me, keys, users, options)
-    case_id = (await client.case(options.case))["id"] if options.case else None
+    case_id = case["id"] if case else None
     with tempfile.TemporaryDirectory(prefix="carebridge-send-") as work:
         progress.step("scanning")
         profile = None if options.unsafe_skip_redaction_gate else await clinic_profile(client, me)

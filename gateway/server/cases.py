@@ -55,14 +55,16 @@ def _b64(body: dict, name: str) -> bytes:
 def case_view(view: CaseView, *, full: bool) -> dict:
     case = view.record
     out = {"id": case.id, "ref": case.ref, "clinic_org_id": case.clinic_org_id, "spa_org_id": case.spa_org_id,
-           "opened_by": case.opened_by, "people": list(case.people), "state": case.state,
+           "opened_by": case.opened_by, "people": list(case.people), "clinic_people": list(view.clinic_people),
+           "state": case.state,
            "ack_within": case.ack_within, "follow_up_at": iso(case.follow_up_at),
            "created_at": iso(case.created_at), "updated_at": iso(case.updated_at),
            "closed_at": iso(case.closed_at), "overdue": view.overdue,
            "documents": [{"id": d.id, "sender_id": d.sender_id, "created_at": iso(d.created_at),
                           "expires_at": iso(d.expires_at), "revoked_at": iso(d.revoked_at),
                           "recipients": list(d.recipients), "downloaded": list(d.downloaded),
-                          "acknowledged": {u: iso(t) for u, t in sorted(d.acknowledged.items())}}
+                          "acknowledged": {u: iso(t) for u, t in sorted(d.acknowledged.items())},
+                          "report": d.report}
                          for d in view.documents]}
     if full:
         out["statement"] = base64.b64encode(case.statement).decode()
@@ -76,9 +78,8 @@ async def open_case(request: web.Request) -> web.Response:
     ack_within = body.get("ack_within")
     if ack_within is not None and (type(ack_within) is not int):
         raise Refusal(Why.invalid_request, "ack_within is a number of seconds")
-    record = await cases_uc.open_case(request.app[SERVICES], request[CALLER], _b64(body, "statement"),
-                                      _b64(body, "header"), ack_within)
-    view = CaseView(record, [], record.created_at)
+    view = await cases_uc.open_case(request.app[SERVICES], request[CALLER], _b64(body, "statement"),
+                                    _b64(body, "header"), ack_within)
     return web.json_response(case_view(view, full=True), status=201)
 
 

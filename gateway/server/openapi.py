@@ -339,6 +339,8 @@ _CASE = {"type": "object", "required": ["id", "ref", "state", "people", "documen
     "id": {"type": "string"}, "ref": {"type": "string", "description": "pseudonymous, CB-XXXX-XXXX"},
     "state": {"enum": ["open", "delivered", "acknowledged", "follow_up_due", "closed"]},
     "people": {"type": "array", "items": {"type": "string"}},
+    "clinic_people": {"type": "array", "items": {"type": "string"},
+                      "description": "the people on the referring clinic's side (the others are the spa's)"},
     "overdue": {"type": "array", "items": {"type": "string"}},
     "documents": {"type": "array", "items": _OBJ},
     "statement": {"type": "string", "description": "the opener's signed statement (base64)"},

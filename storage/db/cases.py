@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from .schema import case_notes, case_people, cases, document_recipients, documents, receipts
+from .schema import case_notes, case_people, cases, document_recipients, documents, receipts, users
 
 MAX_PAGE = 200  # cases per list page
 MAX_NOTES = 500  # notes returned for one case
@@ -49,6 +49,7 @@ class CaseDocument:
     recipients: tuple[str, ...]
     downloaded: tuple[str, ...]
     acknowledged: dict[str, datetime]  # user id -> signed_at
+    report: bool = False  # sent back by one of the spa's people to the clinic's
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,10 @@ def set_state(conn: Connection, case_id: str, state: str, now: datetime, *, expe
 def documents_of(conn: Connection, case_id: str) -> list[CaseDocument]:
     """The documents sent under the case, oldest first, with recipients, downloads and receipts."""
     docs = conn.execute(select(documents.c.id, documents.c.sender_id, documents.c.created_at,
-                               documents.c.expires_at, documents.c.revoked_at)
+                               documents.c.expires_at, documents.c.revoked_at,
+                               (users.c.org_id == cases.c.spa_org_id).label("report"))
+                        .join(users, users.c.id == documents.c.sender_id)
+                        .join(cases, cases.c.id == documents.c.case_id)
                         .where(documents.c.case_id == case_id)
                         .order_by(documents.c.created_at, documents.c.id)).all()
     if not docs:
@@ -157,7 +161,7 @@ def documents_of(conn: Connection, case_id: str) -> list[CaseDocument]:
     return [CaseDocument(d.id, d.sender_id, d.created_at, d.expires_at, d.revoked_at,
                          tuple(u for u in recipients.get(d.id, ()) if u != d.sender_id),
                          tuple(u for u in downloaded.get(d.id, ()) if u != d.sender_id),
-                         acknowledged.get(d.id, {})) for d in docs]
+                         acknowledged.get(d.id, {}), bool(d.report)) for d in docs]
 
 
 def insert_receipt(conn: Connection, record: ReceiptRecord) -> None:

@@ -215,8 +215,8 @@ def inbox(conn: Connection, user_id: str, *, limit: int,
           after: tuple[datetime, str] | None = None) -> list[Listing]:
     query = (select(*_LISTING).join(document_recipients,
                                     document_recipients.c.document_id == documents.c.id)
-             .where(document_recipients.c.user_id == user_id))
-    return _page(conn, query, limit, after)
+             .where(document_recipients.c.user_id == user_id, documents.c.sender_id != user_id))
+    return _page(conn, query, limit, after)  # not one's own (the sender is an age recipient too)
 
 
 def outbox(conn: Connection, sender_id: str, *, limit: int,

@@ -10,6 +10,8 @@ States, each transition by one side only and on the access log:
 
 - ``open`` when the clinic opens it;
 - ``delivered`` at the first download of a document of the case by a spa person;
+  follow-up reports (documents the spa's people send back to the clinic's people
+  under the open case) are downloaded and acknowledged without moving the state;
 - ``acknowledged`` when a spa person signs a receipt (:mod:`carebridge.crypto.receipt`)
   for a document of the case;
 - ``follow_up_due`` when a clinic person sets the follow-up date;
@@ -57,6 +59,7 @@ class CaseView:
     record: CaseRecord
     documents: list[CaseDocument]
     now: datetime
+    clinic_people: tuple[str, ...] = ()  # the case's people on the referring clinic's side
 
     @property
     def overdue(self) -> list[str]:
@@ -71,7 +74,8 @@ class CaseView:
         if case.ack_within is not None:
             for doc in self.documents:
                 due = doc.created_at + timedelta(seconds=case.ack_within)
-                if doc.revoked_at is None and due <= self.now and set(doc.recipients) - set(doc.acknowledged):
+                if (not doc.report and doc.revoked_at is None and due <= self.now
+                        and set(doc.recipients) - set(doc.acknowledged)):
                     why.append(f"acknowledgement:{doc.id}")
         return why
 
@@ -83,10 +87,10 @@ def new_ref() -> str:
 
 
 async def open_case(svc: Services, caller: Caller, statement: bytes, header: bytes,
-                    ack_within: int | None) -> CaseRecord:
+                    ack_within: int | None) -> CaseView:
     """Open a case from the opener's signed statement and the encrypted header."""
 
-    def unit(tx: Tx) -> CaseRecord:
+    def unit(tx: Tx) -> CaseView:
         principal = authenticate(tx, caller, tx.now)
         user = principal.user
         with acting(user, action=LogAction.case_open):
@@ -110,7 +114,7 @@ async def open_case(svc: Services, caller: Caller, statement: bytes, header: byt
                     people=declared.people)
                 tx.cases.insert(record)
                 log_allowed(tx, caller, LogAction.case_open, principal, declared.case_id)
-        return record
+        return _view(tx, record, tx.now)
 
     return await svc.store.write(unit)
 
@@ -162,9 +166,15 @@ async def read_case_view(svc: Services, caller: Caller, key: str) -> CaseView:
         with acting(principal.user, action=LogAction.case_read, object=key if CASE_ID.fullmatch(key) else None):
             case = _visible(tx, principal, key)
             log_allowed(tx, caller, LogAction.case_read, principal, case.id)
-            return CaseView(case, tx.cases.documents_of(case.id), tx.now)
+            return _view(tx, case, tx.now)
 
     return await svc.store.write(unit)
+
+
+def _view(db: Reader, case: CaseRecord, now: datetime) -> CaseView:
+    people = db.identity.find_users(list(case.people))
+    clinic = tuple(u for u in case.people if u in people and people[u].org_id == case.clinic_org_id)
+    return CaseView(case, db.cases.documents_of(case.id), now, clinic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +193,7 @@ async def list_cases(svc: Services, caller: Caller, *, states: tuple[str, ...] |
         principal = authenticate(tx, caller, tx.now)
         with acting(principal.user, action=LogAction.case_list):
             found = tx.cases.for_user(principal.user.id, states=states, limit=limit, after=after)
-            views = [CaseView(c, tx.cases.documents_of(c.id), tx.now) for c in found]
+            views = [_view(tx, c, tx.now) for c in found]
             if overdue:
                 views = [v for v in views if v.overdue]
             if due_within is not None:
@@ -221,7 +231,7 @@ async def _clinic_transition(svc: Services, caller: Caller, key: str, action: Lo
                 log_allowed(tx, caller, action, principal, case.id)
                 if follow_up_at is not None:
                     notify.on_follow_up(tx, svc.settings, case=case, due=follow_up_at)
-            return CaseView(tx.cases.load(case.id), tx.cases.documents_of(case.id), tx.now)
+            return _view(tx, tx.cases.load(case.id), tx.now)
 
     return await svc.store.write(unit)
 
@@ -272,21 +282,40 @@ async def notes(svc: Services, caller: Caller, key: str) -> tuple[CaseRecord, li
 
 
 def check_sendable(db: Reader, user: User, manifest: Manifest) -> CaseRecord | None:
-    """A document may go under a case: the case is open, the sender is one of its clinic's
-    people, every recipient one of its spa's people. No case named: nothing to check."""
+    """A document may go under a case: the case is open and the sender one of its people.
+    From the referring clinic, every recipient is one of the case's spa people (the
+    referral's own rules apply too); back from the spa (a follow-up report, see
+    :func:`is_report`), every recipient is one of the case's clinic people. No case
+    named: nothing to check."""
     if manifest.case_id is None:
         return None
     case = db.cases.load(manifest.case_id) if CASE_ID.fullmatch(manifest.case_id) else None
     if case is None or user.id not in case.people:
         raise Refusal(Why.not_case_party, "you are not one of the people of the case the manifest names")
-    if user.org_id != case.clinic_org_id:
-        raise Refusal(Why.case_wrong_side, "documents under a case go from the referring clinic")
+    if user.org_id not in (case.clinic_org_id, case.spa_org_id):
+        raise Refusal(Why.case_wrong_side, "documents under a case go between its clinic and its spa")
     if case.state == "closed":
         raise Refusal(Why.case_closed, "the case is closed")
     recipients = {r.user_id for r in manifest.recipients} - {user.id}
     if not recipients <= set(case.people):
         raise Refusal(Why.case_recipient_outside, "every recipient must be one of the case's people")
+    if user.org_id == case.spa_org_id:
+        if user.role != "recipient":
+            raise Refusal(Why.case_wrong_side, "follow-up reports come from the spa's people")
+        found = db.identity.find_users(sorted(recipients))
+        if not recipients or any(found[r].org_id != case.clinic_org_id for r in recipients if r in found):
+            raise Refusal(Why.case_recipient_outside, "a follow-up report goes to the case's clinic people")
     return case
+
+
+def is_report(db: Reader, user: User, manifest: Manifest) -> bool:
+    """Whether *manifest* is a follow-up report: a document under a case, sent by one of
+    the case's spa people (their upload is decided by :func:`check_sendable`, not by the
+    referral rules, which only let clinics send)."""
+    if manifest.case_id is None or user.org_kind != "spa":
+        return False
+    case = db.cases.load(manifest.case_id) if CASE_ID.fullmatch(manifest.case_id) else None
+    return case is not None and case.spa_org_id == user.org_id
 
 
 async def acknowledge(svc: Services, caller: Caller, doc_id: str, receipt: bytes) -> ReceiptRecord:
@@ -320,12 +349,19 @@ async def acknowledge(svc: Services, caller: Caller, doc_id: str, receipt: bytes
             seq = log_allowed(tx, caller, LogAction.document_acknowledge, principal, doc.id)
             record = ReceiptRecord(doc.id, user.id, receipt, signed.time, seq, tx.now)
             tx.cases.insert_receipt(record)
-            if doc.case_id is not None and tx.cases.set_state(doc.case_id, "acknowledged", tx.now,
-                                                              expected=("open", "delivered")):
+            if (doc.case_id is not None and not _from_spa(tx, doc.case_id, doc.sender_id)
+                    and tx.cases.set_state(doc.case_id, "acknowledged", tx.now, expected=("open", "delivered"))):
                 log_allowed(tx, caller, LogAction.case_acknowledge, principal, doc.case_id)
         return record
 
     return await svc.store.write(unit)
+
+
+def _from_spa(db: Reader, case_id: str, sender_id: str) -> bool:
+    """Whether a case's document was sent by its spa's side (a follow-up report)."""
+    case = db.cases.load(case_id)
+    sender = db.identity.find_users([sender_id]).get(sender_id)
+    return case is not None and sender is not None and sender.org_id == case.spa_org_id
 
 
 async def receipts(svc: Services, caller: Caller, doc_id: str) -> list[ReceiptRecord]:

@@ -79,8 +79,9 @@ def _policy(document_id: str, stored: str) -> DocumentPolicy:
     return DocumentPolicy.from_stored(json.loads(stored))
 
 
-def document_state(doc: DocumentRecord) -> DocumentState:
-    """The policy's view of a stored document: its signed policy plus what happened since."""
+def document_state(doc: DocumentRecord, db: Reader) -> DocumentState:
+    """The policy's view of a stored document: its signed policy plus what happened since
+    (*db* answers whether a document under a case is a follow-up report)."""
     policy = _policy(doc.id, doc.policy)
     # The sender is an age recipient of their own document (a row in
     # document_recipients) but not a policy recipient, unless listed.
@@ -89,7 +90,15 @@ def document_state(doc: DocumentRecord) -> DocumentState:
     return DocumentState(document_id=doc.id, sender_id=doc.sender_id, sender_org_id=doc.sender_org_id,
                          policy=policy, downloads=counts, revoked_at=doc.revoked_at, created_at=doc.created_at,
                          revoked_recipients=revoked, expires_at=doc.expires_at, legal_hold=doc.legal_hold,
-                         purged_at=doc.purged_at)
+                         purged_at=doc.purged_at, report=sent_back(db, doc))
+
+
+def sent_back(db: Reader, doc: DocumentRecord) -> bool:
+    """Whether *doc* went back from a case's spa to its clinic (one look-up, for case documents only)."""
+    if doc.case_id is None:
+        return False
+    case = db.cases.load(doc.case_id)
+    return case is not None and case.spa_org_id == doc.sender_org_id
 
 
 def well_formed(doc_id: str) -> str | None:
@@ -149,7 +158,7 @@ async def access_document(svc: Services, caller: Caller, doc_id: str, action: Ac
         user = principal.user
         with acting(user, action=logged_as, object=obj):
             doc = load_visible(tx, principal, obj, logged_as)
-            decision = decide(principal.actor, document_state(doc), action, caller.context(tx.now))
+            decision = decide(principal.actor, document_state(doc, tx), action, caller.context(tx.now))
             refuse_unless(decision, user.id, doc, logged_as)
             if action is Action.download and user.id != doc.sender_id:
                 refused = tx.documents.count_download(doc, user.id, now=tx.now)
@@ -167,8 +176,10 @@ async def access_document(svc: Services, caller: Caller, doc_id: str, action: Ac
 
 def _deliver_case(tx: Tx, caller: Caller, principal: Principal, doc: DocumentRecord) -> None:
     """A spa person's first download of a document of a referral case delivers the case
-    (see .cases), in the download's own unit: logged before the answer, undone with it."""
-    if doc.case_id is not None and tx.cases.set_state(doc.case_id, "delivered", tx.now, expected=("open",)):
+    (see .cases), in the download's own unit: logged before the answer, undone with it.
+    A clinic person downloading a follow-up report moves nothing."""
+    if (doc.case_id is not None and principal.user.org_kind == "spa"
+            and tx.cases.set_state(doc.case_id, "delivered", tx.now, expected=("open",))):
         log_allowed(tx, caller, LogAction.case_deliver, principal, doc.case_id)
 
 
@@ -183,7 +194,7 @@ async def amend_document(svc: Services, caller: Caller, doc_id: str, change: Cha
         principal = authenticate(tx, caller, tx.now)
         with acting(principal.user, action=logged_as, object=obj):
             doc = load_visible(tx, principal, obj, logged_as)
-            state = document_state(doc)
+            state = document_state(doc, tx)
             decision = amend(principal.actor, state, change, caller.context(tx.now), settings.policy_limits)
             if not decision.allowed and decision.reason.value == "extend_beyond_ceiling":
                 ceiling = settings.policy_limits.max_lifetime
@@ -275,7 +286,7 @@ def _details(db: Reader, principal: Principal, rows: list[Listing], now: datetim
     listed = []
     for row in rows:
         doc = docs[row.id]
-        state = document_state(doc)
+        state = document_state(doc, db)
         # Decided for the caller: a recipient sees their own standing, a sender the document's.
         decision = decide(principal.actor, state, Action.download, AccessContext(now, address=None))
         status = "purged" if doc.purged_at else _STATUS.get(decision.reason, "available")

@@ -48,7 +48,7 @@ async def issue_link(svc: Services, caller: Caller, doc_id: str, *, recipient_id
         principal = authenticate(tx, caller, tx.now)
         with acting(principal.user, action=LogAction.link_issue, object=obj):
             doc = load_visible(tx, principal, obj, LogAction.link_issue)
-            state = document_state(doc)
+            state = document_state(doc, tx)
             decision = can_issue_link(principal.actor, state, recipient_id, caller.context(tx.now))
             refuse_unless(decision, principal.user.id, doc, LogAction.link_issue, for_change)
             rules = state.policy.links
@@ -155,7 +155,7 @@ def _decide(tx: Tx, caller: Caller, record: LinkRecord, doc: DocumentRecord, pri
     if actor is None:  # the link's recipient was disabled since
         raise Refusal(Why.user_disabled, "the link's recipient can no longer receive documents")
     channel = Channel.sign_in_link if record.mode == "sign_in" else Channel.bearer_link
-    decision = decide(actor, document_state(doc), action, caller.context(tx.now, channel))
+    decision = decide(actor, document_state(doc, tx), action, caller.context(tx.now, channel))
     # Whoever holds a link knows the document exists: nothing here is hidden.
     refuse_unless(decision, None, doc, LogAction.link_open if action is Action.read else LogAction.link_claim)
 

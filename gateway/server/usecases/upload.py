@@ -36,7 +36,7 @@ from .. import notify
 from ..lifecycle import purge_time
 from ..vocabulary import LogAction, Why, for_send
 from .caller import Caller, Principal
-from .cases import check_sendable
+from .cases import check_sendable, is_report
 from .documents import DOCUMENT_ID, log_allowed
 from .profiles import check_named
 from .refusal import Refusal, acting
@@ -94,10 +94,15 @@ async def admit(svc: Services, principal: Principal, manifest_bytes: bytes, poli
             _check_manifest_fields(manifest, principal, now)
             if manifest.policy_digest != policy_digest(policy_obj):
                 raise Refusal(Why.policy_digest_mismatch, "the manifest's policy_digest does not match the policy")
-            decision = can_send(principal.actor, OrgKind(principal.user.org_kind), parties.members,
-                                parties.referrals, policy.spa)
-            if not decision.allowed:
-                raise Refusal(for_send(decision.reason), decision.reason.description)
+            report = await svc.store.query(lambda db: is_report(db, principal.user, manifest))
+            if report:  # back from the spa under its case: check_sendable below decides who may get it
+                if policy.spa is not None:
+                    raise Refusal(Why.invalid_policy, "policy.spa: a follow-up report goes to a clinic")
+            else:
+                decision = can_send(principal.actor, OrgKind(principal.user.org_kind), parties.members,
+                                    parties.referrals, policy.spa)
+                if not decision.allowed:
+                    raise Refusal(for_send(decision.reason), decision.reason.description)
             _check_recipient_keys(principal, manifest, policy, parties.keys)
             check_named(parties.profile, _profile_named(manifest))
             await svc.store.query(lambda db: check_sendable(db, principal.user, manifest))
@@ -213,7 +218,7 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
             log_allowed(tx, caller, LogAction.redaction_profile, principal, manifest.document_id,
                         reason="@".join(map(str, named)))
         notify.on_upload(tx, settings, sender=user, state=fresh, kid=kid)
-        if case is not None:
+        if case is not None and user.org_id == case.clinic_org_id:  # reports are not reminded of
             notify.on_case_document(tx, settings, case=case, document_id=manifest.document_id,
                                     recipients=sorted(policy.recipients))
 

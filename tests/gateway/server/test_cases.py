@@ -20,8 +20,8 @@ from carebridge.crypto.case import read_case, read_header
 from carebridge.crypto.errors import SignatureError
 from carebridge.crypto.receipt import manifest_digest, read_receipt
 
-from .casekit import CLIENT_NAME, CONTACT, case_body, manifest_of, new_case_id, open_case, receipt_body
-from .conftest import DB_BACKENDS, Person, World, build_upload, matching, multipart, pair
+from .casekit import CLIENT_NAME, CONTACT, case_body, manifest_of, new_case_id, open_case, org_of, receipt_body
+from .conftest import CLINIC, DB_BACKENDS, Person, World, build_upload, matching, multipart, pair
 from .smtp import smtp_inbox, smtp_settings  # noqa: F401  (fixture)
 from .test_no_plaintext import server_bytes
 
@@ -336,3 +336,66 @@ async def test_notes_go_both_ways_encrypted_and_signed(world: World) -> None:
     assert len(matching(entries, action="case.note", outcome="allow", object=case["id"])) == 2
     for where, data in server_bytes(gw).items():
         assert b"retinoids" not in data and b"go-ahead" not in data, where
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_follow_up_reports_go_back_to_the_clinics_people_only(world: World) -> None:
+    """Item 3: the spa's people send reports back under the open case, to its clinic people
+    only; the clinic downloads and acknowledges them without moving the case."""
+    colleague = await world.person("colleague", "colleague.report@sunrise.example.test", CLINIC, "uploader")
+    case = await open_case(world.gw, world.clock, world.uploader, [world.recipient], ack_within=60)
+    sent = await send_under(world, case["id"], [world.recipient])
+    assert (await world.gw.request("GET", f"/api/v1/documents/{sent}/content", token=world.recipient.token)).status == 200
+
+    # To someone outside the case (a clinic colleague, a spa colleague): refused; to nobody
+    # on the clinic's side: refused; a report's policy names no spa.
+    for wrong in ([colleague], [world.recipient2]):
+        made = build_upload(world, world.recipient, [pair(p) for p in wrong], case_id=case["id"],
+                            policy={"version": 1, "recipients": [p.user_id for p in wrong]})
+        await problem(world, world.recipient, "POST", "/api/v1/documents", 403, "case-recipient-outside",
+                      data=multipart(made.parts()))
+    made = build_upload(world, world.recipient, [pair(world.uploader)], case_id=case["id"],
+                        policy={"version": 1, "recipients": [world.uploader.user_id],
+                                "spa": await org_of(world.gw, world.recipient)})
+    await problem(world, world.recipient, "POST", "/api/v1/documents", 422, "invalid-policy",
+                  data=multipart(made.parts()))
+    # Without a case, a spa person still sends nothing.
+    made = build_upload(world, world.recipient, [pair(world.uploader)],
+                        policy={"version": 1, "recipients": [world.uploader.user_id]})
+    await problem(world, world.recipient, "POST", "/api/v1/documents", 403, "send-role-forbidden",
+                  data=multipart(made.parts()))
+    # A spa person who is not one of the case's people cannot use it.
+    made = build_upload(world, world.recipient2, [pair(world.uploader)], case_id=case["id"],
+                        policy={"version": 1, "recipients": [world.uploader.user_id]})
+    await problem(world, world.recipient2, "POST", "/api/v1/documents", 403, "not-case-party",
+                  data=multipart(made.parts()))
+
+    report = await send_under(world, case["id"], [world.uploader], sender=world.recipient)
+    inbox = await world.gw.request("GET", "/api/v1/inbox", token=world.uploader.token)
+    assert [d["id"] for d in inbox.json()["documents"]] == [report]  # not the clinic's own document
+    # The clinic's colleague is no recipient of it.
+    reply = await world.gw.request("GET", f"/api/v1/documents/{report}/content", token=colleague.token)
+    assert reply.status == 404
+    got = await world.gw.request("GET", f"/api/v1/documents/{report}/content", token=world.uploader.token)
+    assert got.status == 200
+    manifest = await manifest_of(world.gw, world.recipient, report)
+    ack = await world.gw.request("POST", f"/api/v1/documents/{report}/receipts", token=world.uploader.token,
+                                 json=receipt_body(world.clock, world.uploader, report, manifest))
+    assert ack.status == 201, ack.body
+    seen = await case_of(world, world.uploader, case["id"])
+    assert seen["state"] == "delivered"  # neither the download nor the receipt of a report moved it
+    assert seen["clinic_people"] == [world.uploader.user_id]
+    assert {d["id"]: d["report"] for d in seen["documents"]} == {sent: False, report: True}
+    # Past ack_within, only the clinic's own unacknowledged summary is overdue, not the report.
+    world.clock.advance(seconds=120)
+    assert (await case_of(world, world.uploader, case["id"]))["overdue"] == [f"acknowledgement:{sent}"]
+
+    entries = await world.audit()
+    assert matching(entries, action="document.upload", outcome="allow", actor=world.recipient.user_id)
+    assert not matching(entries, action="case.deliver", actor=world.uploader.user_id)
+    closed = await world.gw.request("POST", f"/api/v1/cases/{case['id']}/close", token=world.uploader.token)
+    assert closed.status == 200
+    made = build_upload(world, world.recipient, [pair(world.uploader)], case_id=case["id"],
+                        policy={"version": 1, "recipients": [world.uploader.user_id]})
+    await problem(world, world.recipient, "POST", "/api/v1/documents", 409, "case-closed",
+                  data=multipart(made.parts()))
