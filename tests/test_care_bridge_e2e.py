@@ -8,12 +8,14 @@ acknowledges; the clinic verifies the receipt offline; the spa sends a
 follow-up report back, which the clinic fetches and acknowledges; a note
 each way; the clinic sets a follow-up,
 exports the case as FHIR and closes it; nothing more goes under a closed
-case; and the server's data folder holds no client name, contact, reason,
+case; the auditor's accounting of disclosures lists each event, from bundles
+that verify with `audit verify --key`; and the server's data folder holds no client name, contact, reason,
 note text or template field value.
 """
 
 from __future__ import annotations
 
+import csv
 import json
 import secrets
 from pathlib import Path
@@ -46,13 +48,16 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             keygens = {who: cb.start("keygen", "-o", work / f"{n}.key")
                        for n, who in enumerate((UPLOADER, RECIPIENT, OUTSIDER))}
             cb.admin("init")
-            cb.admin("org", "create", CLINIC, "--kind", "clinic")
+            clinic_org = cb.admin("org", "create", CLINIC, "--kind", "clinic")["org_id"]
             cb.admin("org", "create", SPA, "--kind", "spa")
             cb.admin("referral", "add", CLINIC, SPA)
             created = cb.admin("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader")
             tokens, clinic_id = {UPLOADER: created["token"]}, created["user_id"]
+            ids = {}
             for who in (RECIPIENT, OUTSIDER):
-                tokens[who] = cb.admin("user", "create", who, "--org", SPA, "--role", "recipient")["token"]
+                made = cb.admin("user", "create", who, "--org", SPA, "--role", "recipient")
+                tokens[who], ids[who] = made["token"], made["user_id"]
+            spa_id = ids[RECIPIENT]
             people = {}
             for n, who in enumerate((UPLOADER, RECIPIENT, OUTSIDER)):
                 keygens[who].json()
@@ -136,6 +141,40 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             closed = cb.ok_json("case", "close", ref, **clinic)
             assert closed["state"] == "closed"
             cb.refused(409, "send", summary, "--to", RECIPIENT, "--case", ref, **clinic)
+
+            # The compliance officer's accounting of disclosures for the case, from bundles that
+            # verify offline with the pinned log key.
+            cb.admin("org", "create", "Case Test Compliance", "--kind", "compliance")
+            officer = {"token": cb.admin("user", "create", "officer.case@audit.example.test",
+                                         "--org", "Case Test Compliance", "--role", "auditor")["token"]}
+            log_key = cb.ok_json("audit", "pubkey", **officer)["verifier_key"]
+            report = work / "disclosures"
+            cb.ok("audit", "disclosures", "--case", opened["id"], "-o", report, "--key", log_key, **officer)
+            rows = list(csv.DictReader((report / "disclosures.csv").open()))
+            events = [(r["event"], r["document"], r["recipient"]) for r in rows]
+            assert events == [
+                ("sent", sent["id"], ""), ("downloaded", sent["id"], spa_id), ("acknowledged", sent["id"], spa_id),
+                ("sent", back["id"], ""), ("downloaded", back["id"], clinic_id),
+                ("acknowledged", back["id"], clinic_id)], events
+            assert rows[1]["purpose"] == f"referral for esthetician care (case {opened['id']})"
+            assert rows[4]["purpose"].startswith("follow-up report back to the referring clinic")
+            assert all(r["date"] and r["log_seq"].isdigit() for r in rows)
+            bundles = sorted(p.name for p in report.glob("*.zip"))
+            assert bundles == sorted(["case.zip", f"{sent['id']}.zip", f"{back['id']}.zip"])
+            for bundle in bundles:
+                assert "OK:" in cb.ok("audit", "verify", report / bundle, "--key", log_key).stdout
+            # Per clinic and period: what the clinic sent (not the report the spa sent back).
+            period = work / "period"
+            cb.ok("audit", "disclosures", "--org", clinic_org, "--since", "2000-01-01T00:00:00Z",
+                  "--until", "2100-01-01T00:00:00Z", "-o", period, "--key", log_key, **officer)
+            assert [(r["event"], r["document"]) for r in csv.DictReader((period / "disclosures.csv").open())] == [
+                ("sent", sent["id"]), ("downloaded", sent["id"]), ("acknowledged", sent["id"])]
+            # A key other than the log's: nothing is reported.
+            wrong = log_key[:-8] + ("A" if log_key[-8] != "A" else "B") + log_key[-7:]
+            refused = cb.run("audit", "disclosures", "--case", opened["id"], "-o", work / "d2", "--key", wrong,
+                             **officer)
+            assert refused.returncode == 1 and len(refused.stderr.splitlines()) == 1, refused.stderr
+            assert not (work / "d2").exists() and not list(work.glob(".d2.*"))
             assert not cb.failures, cb.failures
         finally:
             cb.stop_background()

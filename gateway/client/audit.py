@@ -102,6 +102,22 @@ def register(sub: argparse._SubParsersAction, *, connect: Connect) -> None:
     p.add_argument("--json", action="store_true", help="print the verdict as one JSON document")
     p.set_defaults(run=verify)
 
+    p = verbs.add_parser("disclosures", help="an accounting of disclosures (date, recipient, what, purpose), per"
+                                             " case or per clinic and period, with the bundles that prove it")
+    _network_flags(p)
+    scope = p.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--case", metavar="CASE_ID", help="one referral case (its case_… id, as the log names it)")
+    scope.add_argument("--org", metavar="ORG_ID", help="a clinic: the documents it sent (with --since/--until)")
+    for name in ("since", "until"):
+        p.add_argument(f"--{name}", metavar="TIME", help="with --org: RFC 3339 time, e.g. 2026-01-31T00:00:00Z")
+    p.add_argument("--max-documents", type=int, default=500, metavar="N",
+                   help="refuse a report of more documents than this (one bundle each; default 500)")
+    p.add_argument("-o", "--output", required=True, metavar="FOLDER",
+                   help="a new folder: disclosures.csv, disclosures.json and the bundles they come from")
+    p.add_argument("--key", metavar="VERIFIER_KEY",
+                   help=f"the log's verifier key as you know it (pinned; default: ${LOG_VERIFIER_ENV})")
+    p.set_defaults(run=lambda a, e: _run(_disclosures(a, e, connect)))
+
     p = verbs.add_parser("checkpoint", help="save the log's latest signed checkpoint")
     _network_flags(p)
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="where to write the signed checkpoint")
@@ -112,6 +128,20 @@ def register(sub: argparse._SubParsersAction, *, connect: Connect) -> None:
     p = verbs.add_parser("pubkey", help="print the log's origin and verifier key")
     _network_flags(p)
     p.set_defaults(run=lambda a, e: _run(pubkey(a, connect(a, e))))
+
+
+async def _disclosures(args: argparse.Namespace, env: Mapping[str, str], connect: Connect) -> int:
+    from .disclosures import disclosures
+
+    key = args.key or env.get(LOG_VERIFIER_ENV) or None
+    if key is None:
+        raise CLIError("the log's verifier key must be pinned: pass --key VERIFIER_KEY (from `carebridge audit"
+                       " pubkey` over a channel you trust) or set " + LOG_VERIFIER_ENV)
+    if args.case and (args.since or args.until):
+        raise CLIError("--since and --until go with --org (a case's report covers the whole case)")
+    if not 1 <= args.max_documents <= 100_000:
+        raise CLIError("--max-documents is from 1 to 100000")
+    return await disclosures(args, connect(args, env), key)
 
 
 def _network_flags(p: argparse.ArgumentParser) -> None:

@@ -90,6 +90,7 @@ class LogAction(StrEnum):
     case_acknowledge = "case.acknowledge", "mark this case acknowledged"
     case_follow_up = "case.follow_up", "set this case's follow-up date"
     case_close = "case.close", "close this case"
+    case_document = "case.document", "send a document under this case"  # reason: the document's id
     case_note = "case.note", "add a note to this case"
     case_notes_read = "case.notes", "read this case's notes"
     document_acknowledge = "document.acknowledge", "acknowledge this document"

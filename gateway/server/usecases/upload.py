@@ -214,6 +214,8 @@ async def record(svc: Services, caller: Caller, admitted: Admitted, prefix: str)
             # again in this unit: the clinic may have set a newer profile while the ciphertext streamed
             check_named(tx.profiles.current(user.org_id), named)
             case = check_sendable(tx, user, manifest)  # and the case may have closed meanwhile
+        if case is not None:  # the case's own trail names its documents: disclosures per case (audit)
+            log_allowed(tx, caller, LogAction.case_document, principal, case.id, reason=manifest.document_id)
         if named is not None:  # ids only: the profile's id@version
             log_allowed(tx, caller, LogAction.redaction_profile, principal, manifest.document_id,
                         reason="@".join(map(str, named)))
