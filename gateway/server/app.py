@@ -18,8 +18,8 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import (amendments, audit, cases, directory, documents, jobs, linkkeys, links, ops, pages, profiles,
-               signin, totp_secrets)
+from . import (amendments, audit, cases, directory, documents, failpoints, jobs, linkkeys, links, ops, pages,
+               profiles, signin, totp_secrets)
 from .checkpoints import Checkpointer, verify_anchors
 from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, METRICS, SERVICES, SETTINGS, STORE
 from .metrics import Metrics
@@ -140,6 +140,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     await asyncio.to_thread(prepare_data_dir, settings)
     store = await asyncio.to_thread(open_store, settings, app[CLOCK], app[METRICS].committed)
+    if failpoints.enabled():
+        log.warning("failpoints are on (%s is set): for crash tests only", failpoints.ENV)
+        store.before_commit = lambda: failpoints.reached("store.flush")
     try:
         signer = await asyncio.to_thread(load_signer, settings)
         totp = await asyncio.to_thread(totp_secrets.load, settings.keys_dir)

@@ -26,6 +26,7 @@ from carebridge.storage.db.repos import Reader
 from carebridge.storage.db.store import Store
 from carebridge.storage.errors import Conflict, StorageError
 
+from . import failpoints
 from .jobs import Lease
 
 log = logging.getLogger("carebridge.checkpoints")
@@ -85,6 +86,7 @@ class Checkpointer:
                         f" {latest.size}: refusing to sign") from None
             signed = note.sign_checkpoint(note.Checkpoint(self.signer.name, size, root), self.signer)
             await self._anchor(size, signed)
+            failpoints.reached("checkpoint.anchored")
             try:
                 await self.store.write(lambda tx: tx.ledger.insert_checkpoint(
                     size=size, root=root, note=signed, now=tx.now))

@@ -17,6 +17,7 @@ from aiohttp import web
 from carebridge.policies import Action
 from carebridge.storage.db import documents
 
+from . import failpoints
 from .context import BLOBS, SERVICES, SETTINGS
 from .handoff import accel_response, handed_off
 from .refusals import CALLER, logs_as
@@ -59,6 +60,7 @@ async def read_meta(request: web.Request, doc: documents.DocumentRecord) -> byte
 async def download(request: web.Request) -> web.StreamResponse:
     access = await access_document(request.app[SERVICES], request[CALLER], request.match_info["id"],
                                    Action.download)
+    failpoints.reached("download.decided")
     return await stream_content(request, access.document)
 
 

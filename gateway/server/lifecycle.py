@@ -21,6 +21,7 @@ from carebridge.storage.blobs import BlobStore
 from carebridge.storage.db import lifecycle
 from carebridge.storage.db.store import Store
 
+from . import failpoints
 from .jobs import Lease, repeat
 from .vocabulary import LogAction, Why
 
@@ -73,6 +74,7 @@ class Purger:
     async def _purge(self, doc: lifecycle.Due) -> int:
         for key in (doc.content_key, doc.meta_key):
             await self._blobs.delete(key)  # a no-op for a blob an earlier run deleted
+        failpoints.reached("purge.blobs_deleted")
 
         def unit(tx) -> int:
             if not tx.lifecycle.mark_purged(doc.id, tx.now):

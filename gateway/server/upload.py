@@ -31,6 +31,7 @@ from carebridge.crypto import age
 from carebridge.crypto.manifest import MAX_MANIFEST_BYTES
 from carebridge.storage.blobs.base import BlobWriter
 
+from . import failpoints
 from .context import BLOBS, SERVICES
 from .refusals import CALLER, logs_as
 from .usecases.caller import identify
@@ -70,6 +71,7 @@ async def upload(request: web.Request) -> web.Response:
     try:
         with acting(principal.user, object=manifest.document_id):
             meta = await _stream_part(reader, "meta", meta_writer, settings.max_meta_bytes)
+            failpoints.reached("upload.streaming")
             content = await _stream_part(reader, "content", content_writer, settings.max_upload_bytes)
             if await _next(reader) is not None:
                 raise Refusal(Why.invalid_request, "unexpected part after content")
@@ -77,6 +79,7 @@ async def upload(request: web.Request) -> web.Response:
         for writer in writers:
             await writer.commit()
             committed.append(writer.key)
+        failpoints.reached("upload.blobs_committed")
         await record(svc, caller, admitted, prefix)
     except BaseException:
         await _discard(blobs, writers, committed)

@@ -103,6 +103,8 @@ class Store:
     #: Called on the writer thread after each commit with the (action, outcome) of the
     #: log entries it made durable (metrics); it must be quick and must not raise.
     on_commit: Callable[[list[tuple[str, str]]], None] | None = None
+    #: Called on the writer thread with a batch written and not yet committed (crash tests' failpoint).
+    before_commit: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         # SQLite reads are short and CPU-bound under the GIL: more threads only contend.
@@ -193,6 +195,8 @@ class Store:
                     outcomes.append(self._run_unit(conn, appender, unit))
                 decisions = appender.decisions() if self.on_commit else []
                 appender.flush(conn)
+                if self.before_commit is not None:
+                    self.before_commit()
             self._edge = appender.edge()
             if decisions:
                 self.on_commit(decisions)
