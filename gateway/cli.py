@@ -233,7 +233,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         user_errors = (CLIError, ValueError)
     try:
-        return args.run(args, os.environ)
+        code = args.run(args, os.environ)
+        if code == 0 and half in (CLIENT, PROFILE, CASES):  # opt-in: keys_audit = "auto"
+            from .client.cli import auto_audit
+
+            code = auto_audit(args, os.environ)
+        return code
     except user_errors as exc:
         return _fail(str(exc))
     except CryptoError as exc:
