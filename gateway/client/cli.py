@@ -63,6 +63,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--scan", action="store_true",
                    help="also read every new log entry (auditors only), so a registration the gateway's"
                         " listing leaves out is found too")
+    p.add_argument("--accept", action="append", type=int, default=[], metavar="SEQ",
+                   help="the registration at log seq SEQ is yours after all (made from another machine):"
+                        " remember its keys (repeatable)")
     p.set_defaults(run=lambda a, e: _run(keys_audit(a, e)))
 
     p = sub.add_parser("send", help="encrypt, sign and upload a document")
@@ -249,7 +252,8 @@ async def keys_register(args, env) -> int:
 
 async def keys_audit(args, env) -> int:
     keys = _keys(args, env)
-    report = await _audit_keys(args, env, mine={(keys.recipient, keys.verify_key.encode())}, scan=args.scan)
+    report = await _audit_keys(args, env, mine={(keys.recipient, keys.verify_key.encode())}, scan=args.scan,
+                               accepted=frozenset(args.accept))
     for alarm in report.alarms:
         print(f"carebridge: {alarm}", file=sys.stderr)
     read = f", {report.entries_read} entries scanned" if report.scanned else ""
@@ -260,8 +264,8 @@ async def keys_audit(args, env) -> int:
     return 1 if report.alarms else 0
 
 
-async def _audit_keys(args, env, *, mine: set[tuple[str, str]], scan: bool,
-                      auto: bool = False) -> keyaudit.Report | None:
+async def _audit_keys(args, env, *, mine: set[tuple[str, str]], scan: bool, auto: bool = False,
+                      accepted: frozenset[int] = frozenset()) -> keyaudit.Report | None:
     """Run the audit from the state file on; the state is saved only when nothing is alarming.
 
     The keys of the key file (*mine*) are remembered as mine, so that the
@@ -289,7 +293,7 @@ async def _audit_keys(args, env, *, mine: set[tuple[str, str]], scan: bool,
                       file=sys.stderr)
                 return None
             report = await keyaudit.audit(api, verifier=verifier, origin=origin, user=me, state=state, mine=mine,
-                                          scan=scan)
+                                          scan=scan, accepted=accepted)
         except (KeyNotLogged, keyaudit.KeyAlarm) as exc:
             raise CLIError(f"ALARM: {exc}") from None
     if not report.alarms:

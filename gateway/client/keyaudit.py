@@ -84,18 +84,26 @@ class State:
     frontier: list[bytes] = field(default_factory=list)
 
     def to_json(self) -> dict:
-        b64 = lambda h: base64.b64encode(h).decode()  # noqa: E731
-        return {"size": self.size, "root": b64(self.root), "known": sorted(map(list, self.known)),
-                "checked": sorted(self.checked), "scanned": self.scanned, "frontier": [b64(h) for h in self.frontier]}
+        return {"size": self.size, "root": _b64(self.root), "known": sorted(map(list, self.known)),
+                "checked": sorted(self.checked), "scanned": self.scanned,
+                "frontier": [_b64(h) for h in self.frontier]}
 
     @classmethod
     def from_json(cls, data: dict) -> State:
-        raw = lambda t: base64.b64decode(t, validate=True)  # noqa: E731
-        state = cls(int(data["size"]), raw(data["root"]), {(str(a), str(v)) for a, v in data["known"]},
-                    {int(s) for s in data["checked"]}, int(data["scanned"]), [raw(h) for h in data["frontier"]])
+        state = cls(int(data["size"]), _unb64(data["root"]), {(str(a), str(v)) for a, v in data["known"]},
+                    {int(s) for s in data["checked"]}, int(data["scanned"]),
+                    [_unb64(h) for h in data["frontier"]])
         if len(state.frontier) != state.scanned.bit_count() or any(len(h) != merkle.HASH_SIZE for h in state.frontier):
             raise ValueError("frontier")
         return state
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text, validate=True)
 
 
 class StateFile:
@@ -172,13 +180,15 @@ class Report:
 
 
 async def audit(api: Client, *, verifier: note.Verifier, origin: str, user: dict, state: State,
-                mine: set[tuple[str, str]], scan: bool) -> Report:
+                mine: set[tuple[str, str]], scan: bool, accepted: frozenset[int] = frozenset()) -> Report:
     """Audit the registrations of *user* (``/api/v1/me``) from *state* on; updates *state* (save it unless alarmed).
 
     The key the directory serves for me (what senders get) is checked with
     the listing: a gateway that serves a key it leaves out of my listing is
     caught; one that shows me another directory than it shows senders (a
-    split view) is caught only by ``scan``.
+    split view) is caught only by ``scan``. Registrations at the seqs in
+    *accepted* are ones the owner checked and made elsewhere: their keys
+    join the known ones.
     """
     user_id = user["id"]
     checkpoint = await _checkpoint(api, verifier, origin)
@@ -209,6 +219,7 @@ async def audit(api: Client, *, verifier: note.Verifier, origin: str, user: dict
             if record is None or log_object(base64.b64decode(record["registration"])) != obj:
                 hidden.append(f"log seq {seq} is a key registration of yours that the gateway's key listing"
                               f" leaves out (registration digest {obj})")
+    state.known |= {(f.age_recipient, f.verify_key) for f in found if f.seq in accepted}
     known = mine | state.known
     unexpected = [f for f in found if (f.age_recipient, f.verify_key) not in known]
     state.size, state.root = checkpoint.size, checkpoint.root_hash
