@@ -11,6 +11,7 @@ like any honest registration; only the owner can tell it is not theirs.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import secrets
@@ -335,3 +336,29 @@ async def test_a_sender_refuses_a_rotated_out_key(world: World, tmp_path: Path, 
                                                  "--allow-text")
     assert code == 1 and len(err.splitlines()) == 1 and "rotated out" in err, err
     assert matching(await world.audit(), action="document.upload") == []
+
+
+# -- the audit's own record ---------------------------------------------------------------------------
+
+
+async def test_a_log_that_does_not_extend_the_one_audited_raises_the_alarm(world: World, cli) -> None:
+    """The state remembers the checkpoint audited; a log whose history differs from it (here: the
+    remembered root is another one, as after a rewrite or a fork) fails the consistency proof."""
+    me = cli(world.recipient)
+    assert (await me.audit())[0] == 0
+    await register_keys(world.gw, world.recipient2.token, world.recipient2.user_id, UserKeys.generate())
+    data = json.loads(me.state_file.read_text())
+    (state,) = data["logs"].values()
+    state["root"] = base64.b64encode(bytes(32)).decode()
+    me.state_file.write_text(json.dumps(data))
+    code, _, err = await me.audit()
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith("carebridge: error: ALARM: the log of size ") and "does not extend" in err[0], err
+
+
+async def test_a_damaged_state_file_is_one_clear_error(world: World, cli) -> None:
+    me = cli(world.recipient)
+    me.state_file.write_text("not json")
+    code, _, err = await me.audit()
+    assert code == 1 and err == [f"carebridge: error: {me.state_file}: not a keys audit state file"
+                                 " (move it away to start over)"], err
