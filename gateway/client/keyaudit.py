@@ -162,7 +162,7 @@ class Report:
     size: int
     registrations: list[Found]
     unexpected: list[Found]
-    hidden: list[str]  # registrations the scan found but the listing left out
+    hidden: list[str]  # registrations left out of the listing (found by the directory or the scan)
     proofs_checked: int
     entries_read: int
     scanned: bool
@@ -201,7 +201,7 @@ async def audit(api: Client, *, verifier: note.Verifier, origin: str, user: dict
         hidden.append(f"log seq {active.get('log_seq')}: the directory serves a key for you that your key"
                       " listing leaves out")
         listed.append(active)
-    found, proofs = [], 0
+    found = []
     for record in listed:
         seq = record.get("log_seq")
         if not isinstance(seq, int) or seq in state.checked:
@@ -209,7 +209,6 @@ async def audit(api: Client, *, verifier: note.Verifier, origin: str, user: dict
         if seq >= checkpoint.size:
             continue  # not in a signed checkpoint yet: the next audit proves it
         found.append(await _prove(api, record, user_id, verifier, origin, checkpoint))
-        proofs += 1
     entries = 0
     if scan:
         entries, logged = await _scan(api, state, checkpoint, user_id)
@@ -224,7 +223,7 @@ async def audit(api: Client, *, verifier: note.Verifier, origin: str, user: dict
     unexpected = [f for f in found if (f.age_recipient, f.verify_key) not in known]
     state.size, state.root = checkpoint.size, checkpoint.root_hash
     state.checked |= {f.seq for f in found}
-    return Report(previous, checkpoint.size, found, unexpected, hidden, proofs, entries, scan)
+    return Report(previous, checkpoint.size, found, unexpected, hidden, len(found), entries, scan)
 
 
 async def _checkpoint(api: Client, verifier: note.Verifier, origin: str) -> note.Checkpoint:
