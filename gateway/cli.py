@@ -50,7 +50,8 @@ CASES = Half(".client.casecli")
 # The top-level help: (group title, ((verb, what to type, what it does), ...)).
 GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ("sending (a clinic)", (
-        ("keys", "keys register", "publish (or rotate to) the keys of your key file"),
+        ("keys", "keys register | audit",
+         "publish (or rotate to) the keys of your key file; check every key logged for you is yours"),
         ("inspect", "inspect FILE", "what sanitizing removes and the redaction check finds; sends nothing"),
         ("send", "send FILE --to RECIPIENT", "sanitize, scan, encrypt, sign and upload a document"),
         ("handoff", "handoff new | render FIELDS",
@@ -109,6 +110,7 @@ environment (the client verbs; a --profile FILE sets the same, the environment w
   CAREBRIDGE_PASSPHRASE   the key file's passphrase, for scripts (else a prompt)
   CAREBRIDGE_DOCUMENT_PASSPHRASE  a document's passphrase (send --passphrase, fetch --link)
   CAREBRIDGE_LOG_VERIFIER the access log's key you trust (from `audit pubkey`)
+  CAREBRIDGE_KEYS_AUDIT   auto: run `keys audit` after every other verb
 
 examples:
   carebridge send summary.pdf --to esthetician@glow.example --expires 7d
@@ -132,7 +134,7 @@ def _top_parser() -> argparse.ArgumentParser:
         epilog=_groups_text() + "\n" + ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     parser.add_argument("--profile", metavar="FILE",
-                        help="TOML file with url, token, identity, log_verifier, allow_text")
+                        help="TOML file with url, token, identity, log_verifier, allow_text, keys_audit")
     parser.add_argument("--json", action="store_true", help="print one JSON document (verbs that print data)")
     return parser
 
@@ -233,7 +235,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         user_errors = (CLIError, ValueError)
     try:
-        return args.run(args, os.environ)
+        code = args.run(args, os.environ)
+        if code == 0 and half in (CLIENT, PROFILE, CASES):  # opt-in: keys_audit = "auto"
+            from .client.cli import auto_audit
+
+            code = auto_audit(args, os.environ)
+        return code
     except user_errors as exc:
         return _fail(str(exc))
     except CryptoError as exc:

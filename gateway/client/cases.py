@@ -30,7 +30,7 @@ from ...crypto.receipt import manifest_digest, read_receipt, sign_receipt
 from .api import Client
 from .errors import TransferError
 from .transfer import resolve_recipients, verified_manifest
-from .transparency import KeyNotLogged, check_published, log_verifier
+from .transparency import KeyNotLogged, check_latest, check_published, log_verifier
 
 # Case states as FHIR Task statuses (http://hl7.org/fhir/task-status).
 TASK_STATUS = {"open": "requested", "delivered": "received", "acknowledged": "accepted",
@@ -57,6 +57,7 @@ async def open_case(client: Client, keys: UserKeys, to: list[str], *, client_nam
         verifier, origin = await log_verifier(client, pinned_log_key)
         for person in people:
             await check_published(client, person, verifier, origin)
+            await check_latest(client, person)
     except KeyNotLogged as exc:
         raise TransferError(f"refusing to encrypt the case header: {exc}") from None
     recipients = [age.parse_recipient(keys.recipient)] + [age.parse_recipient(p["keys"]["age_recipient"])

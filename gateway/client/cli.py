@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
 from ...crypto.registration import sign_registration
-from . import audit, profile, progress, verifyweb
+from . import audit, keyaudit, profile, progress, verifyweb
 from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
 from .api import ApiError, Client
 from .errors import TransferError
@@ -52,6 +52,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = keys.add_parser("register", help="publish (or rotate to) the keys of your key file")
     _common(p)
     p.set_defaults(run=lambda a, e: _run(keys_register(a, e)))
+    p = keys.add_parser("audit", help="check every key the log published for you is one you registered",
+                        description="Prove each key registration the log holds for you (against a checkpoint"
+                                    " signed by the pinned log key) and compare it with your key file and the"
+                                    " keys you registered from here: one ALARM line each for any you did not"
+                                    " make, and exit 1. Incremental: KEYFILE.keys-audit.json keeps what was"
+                                    " checked. keys_audit = \"auto\" in the profile (CAREBRIDGE_KEYS_AUDIT=auto)"
+                                    " runs it after every other verb.")
+    _common(p)
+    p.add_argument("--scan", action="store_true",
+                   help="also read every new log entry (auditors only), so a registration the gateway's"
+                        " listing leaves out is found too")
+    p.add_argument("--accept", action="append", type=int, default=[], metavar="SEQ",
+                   help="the registration at log seq SEQ is yours after all (made from another machine):"
+                        " remember its keys (repeatable)")
+    p.set_defaults(run=lambda a, e: _run(keys_audit(a, e)))
 
     p = sub.add_parser("send", help="encrypt, sign and upload a document")
     _common(p)
@@ -220,14 +235,87 @@ def _meter(args) -> progress.Meter:
 
 async def keys_register(args, env) -> int:
     keys = _keys(args, env)
+    values = _profile(args, env)
     async with _client(args, env) as api:
         me = await api.me()
+        # Recorded first, so that no later `keys audit` takes the keys I am registering for a stranger's.
+        log_key = values.get("log_verifier") or (await api.audit_verifier())["verifier_key"]
+        keyaudit.StateFile.beside(values["identity"]).remember(log_key, me["id"], keys.recipient,
+                                                               keys.verify_key.encode())
         registration = sign_registration(user_id=me["id"], age_recipient=keys.recipient,
                                          key=keys.signing_key, now=datetime.now(timezone.utc))
         record = await api.register_keys(registration)
     _print(args, record, f"registered: {record['age_recipient'][:24]}… "
                          f"(fingerprint {record['fingerprints']['age_recipient']}), log entry {record['log_seq']}")
     return 0
+
+
+async def keys_audit(args, env) -> int:
+    keys = _keys(args, env)
+    report = await _audit_keys(args, env, mine={(keys.recipient, keys.verify_key.encode())}, scan=args.scan,
+                               accepted=frozenset(args.accept))
+    for alarm in report.alarms:
+        print(f"carebridge: {alarm}", file=sys.stderr)
+    read = f", {report.entries_read} entries scanned" if report.scanned else ""
+    _print(args, report.to_json(),
+           f"keys audit: {len(report.registrations)} new registration(s) checked in the checkpoint of size"
+           f" {report.size} (from {report.previous_size}){read}: "
+           + ("ALARM" if report.alarms else "all yours"))
+    return 1 if report.alarms else 0
+
+
+async def _audit_keys(args, env, *, mine: set[tuple[str, str]], scan: bool, auto: bool = False,
+                      accepted: frozenset[int] = frozenset()) -> keyaudit.Report | None:
+    """Run the audit from the state file on; the state is saved only when nothing is alarming.
+
+    The keys of the key file (*mine*) are remembered as mine, so that the
+    automatic audit (*auto*: after another verb, with no passphrase asked
+    for) knows them; it waits for a first `keys audit` (returns None).
+    """
+    from .transparency import KeyNotLogged, log_verifier
+
+    values = _profile(args, env)
+    pinned = values.get("log_verifier")
+    if not pinned:
+        raise CLIError("keys audit needs the log's key pinned: set log_verifier in your profile or"
+                       " CAREBRIDGE_LOG_VERIFIER (from `carebridge audit pubkey`, over a channel you trust)")
+    if not values.get("identity"):
+        raise CLIError("set CAREBRIDGE_IDENTITY to your key file (the audit's state is kept beside it)")
+    states = keyaudit.StateFile.beside(values["identity"])
+    async with _client(args, env) as api:
+        try:
+            verifier, origin = await log_verifier(api, pinned)
+            me = await api.me()
+            user_id = me["id"]
+            state = states.load(pinned, user_id)
+            if auto and state.size == 0:
+                print("carebridge: keys audit (keys_audit = auto) waits for a first `carebridge keys audit`",
+                      file=sys.stderr)
+                return None
+            report = await keyaudit.audit(api, verifier=verifier, origin=origin, user=me, state=state, mine=mine,
+                                          scan=scan, accepted=accepted)
+        except (KeyNotLogged, keyaudit.KeyAlarm) as exc:
+            raise CLIError(f"ALARM: {exc}") from None
+    if not report.alarms:
+        state.known |= mine
+        states.save(pinned, user_id, state)
+    return report
+
+
+def auto_audit(args, env) -> int:
+    """After a verb that talks to a gateway: the keys audit, when the profile opts in; quiet unless alarmed."""
+    if not hasattr(args, "profile") or getattr(args, "keys_verb", None):
+        return 0
+    values = _profile(args, env)
+    if not keyaudit.wants_auto(values) or not values.get("url") or not values.get("token"):
+        return 0
+    if not values.get("log_verifier") or not values.get("identity"):
+        print("carebridge: keys audit skipped: it needs log_verifier and identity set", file=sys.stderr)
+        return 0
+    report = _run(_audit_keys(args, env, mine=set(), scan=False, auto=True))
+    for alarm in report.alarms if report else ():
+        print(f"carebridge: {alarm}", file=sys.stderr)
+    return 1 if report and report.alarms else 0
 
 
 def _duration(text: str | None, flag: str = "--expires", *, zero: bool = False) -> timedelta | None:

@@ -1,10 +1,11 @@
 """A person's client settings in one file: the profile (``--profile FILE`` or ``$CAREBRIDGE_PROFILE``).
 
 A profile is TOML with any of ``url``, ``token``, ``identity`` (the key
-file; a relative path is relative to the profile's folder), ``log_verifier``
-and ``allow_text``; other keys are ignored. ``CAREBRIDGE_URL``,
-``CAREBRIDGE_TOKEN``, ``CAREBRIDGE_IDENTITY``, ``CAREBRIDGE_LOG_VERIFIER``
-and ``CAREBRIDGE_ALLOW_TEXT`` override it. It holds an API token: keep it
+file; a relative path is relative to the profile's folder), ``log_verifier``,
+``allow_text`` and ``keys_audit`` (``"auto"``: ``keys audit`` after every
+verb); other keys are ignored. ``CAREBRIDGE_URL``, ``CAREBRIDGE_TOKEN``,
+``CAREBRIDGE_IDENTITY``, ``CAREBRIDGE_LOG_VERIFIER``, ``CAREBRIDGE_ALLOW_TEXT``
+and ``CAREBRIDGE_KEYS_AUDIT`` override it. It holds an API token: keep it
 readable only by you (``chmod 600``), e.g. in ``~/.config/carebridge/``::
 
     url = "https://gateway.example"
@@ -21,7 +22,7 @@ from pathlib import Path
 from ._terminal import CLIError
 
 PROFILE_ENV = "CAREBRIDGE_PROFILE"
-KEYS = ("url", "token", "identity", "log_verifier", "allow_text")
+KEYS = ("url", "token", "identity", "log_verifier", "allow_text", "keys_audit")
 MAX_PROFILE_BYTES = 64 * 1024  # a profile is a few lines; a larger file is not one
 
 

@@ -42,7 +42,7 @@ from .api import Client, Progress
 from .clearance import clear, clinic_profile
 from .errors import TransferError
 from .progress import QUIET, Meter
-from .transparency import KeyNotLogged, check_published, log_verifier
+from .transparency import KeyNotLogged, check_latest, check_published, log_verifier
 
 MAX_META_BYTES = 16 * 1024  # the plaintext metadata object
 MAX_NOTE_CHARS = 2000
@@ -247,6 +247,7 @@ async def _addressing(client: Client, me: dict, keys: UserKeys, users: list[dict
             verifier, origin = await log_verifier(client, options.log_verifier)
             for user in users:
                 await check_published(client, user, verifier, origin)
+                await check_latest(client, user)
         except KeyNotLogged as exc:
             raise TransferError(f"refusing to encrypt: {exc}") from None
         named, fragments = [(u["id"], u["keys"]["age_recipient"]) for u in users], None

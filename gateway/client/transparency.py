@@ -12,7 +12,10 @@ the gateway's word:
    (a C2SP tlog-proof from the gateway, verified here).
 
 A gateway that swapped a key would have to log the swap, where the key's
-owner and every auditor can see it.
+owner and every auditor can see it (``carebridge keys audit``,
+:mod:`.keyaudit`). And a sender accepts only the latest registration of a
+recipient (:func:`check_latest`): a key its owner rotated out — perhaps
+because it leaked — is refused even though the log once published it.
 """
 
 from __future__ import annotations
@@ -74,3 +77,23 @@ async def check_published(client: Client, user: dict, verifier: note.Verifier, o
     except CryptoError as exc:
         raise KeyNotLogged(f"{who}: the key is not proven to be in the log ({exc})") from None
     return checkpoint.size
+
+
+async def check_latest(client: Client, user: dict) -> None:
+    """Refuse *user*'s offered key when the gateway lists a later registration of theirs.
+
+    The offered key was proven logged (:func:`check_published`); a later
+    ``keys.register`` of the same user means the owner rotated it out. (A
+    gateway that also hides the later registration from this listing is
+    caught by the owner's ``keys audit``, not here.)
+    """
+    who = user.get("email", user["id"])
+    offered = user["keys"]["log_seq"]
+    try:
+        later = [k["log_seq"] for k in await client.key_history(user["id"])
+                 if isinstance(k.get("log_seq"), int) and k["log_seq"] > offered]
+    except ApiError as exc:
+        raise KeyNotLogged(f"{who}: cannot read their key history to check the key is their latest ({exc})") from None
+    if later:
+        raise KeyNotLogged(f"{who}: the key offered (log seq {offered}) was rotated out by a later registration"
+                           f" (log seq {max(later)}); the gateway is not serving their latest key")
