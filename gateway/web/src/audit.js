@@ -53,24 +53,43 @@ function copyButton(text, what) {
   return el("span", {}, button, " ", said);
 }
 
+function checkpointFacts(latest) {
+  if (!latest) return el("p", { id: "checkpoint", text: "No checkpoint has been signed yet." });
+  return el("dl", { class: "facts", id: "checkpoint" },
+    el("dt", { text: "Entries" }), el("dd", { id: "checkpoint-size", text: String(latest.size) }),
+    el("dt", { text: "Root hash" }), el("dd", {}, el("code", { id: "checkpoint-root", text: latest.rootHash })),
+    el("dt", { text: "Signed" }), el("dd", { text: latest.signedAt
+      ? new Date(latest.signedAt).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) : "unknown" }));
+}
+
 function keySection(log, latest) {
   const facts = el("dl", { class: "facts" },
     el("dt", { text: "Log" }), el("dd", {}, el("code", { text: log.origin })),
     el("dt", { text: "Verifier key" }), el("dd", {}, el("code", { id: "verifier-key", text: log.verifier_key })),
     el("dt", { text: "Fingerprint" }), el("dd", {}, el("code", { id: "key-fingerprint", text: log.fingerprint })));
-  const signed = latest
-    ? el("dl", { class: "facts", id: "checkpoint" },
-      el("dt", { text: "Entries" }), el("dd", { id: "checkpoint-size", text: String(latest.size) }),
-      el("dt", { text: "Root hash" }), el("dd", {}, el("code", { id: "checkpoint-root", text: latest.rootHash })),
-      el("dt", { text: "Signed" }), el("dd", { text: latest.signedAt
-        ? new Date(latest.signedAt).toLocaleString([], { dateStyle: "medium", timeStyle: "medium" }) : "unknown" }))
-    : el("p", { id: "checkpoint", text: "No checkpoint has been signed yet." });
+  const signed = el("div", {}, checkpointFacts(latest));
+  // Auditors may have one signed now (POST /api/v1/audit/checkpoint); the schedule signs the rest.
+  const sign = el("button", { type: "button", class: "secondary", text: "Sign a checkpoint now",
+    onclick: async (event) => {
+      event.currentTarget.disabled = true;
+      try {
+        await api("/api/v1/audit/checkpoint", { method: "POST", headers: { Accept: "text/plain" } });
+        signed.replaceChildren(checkpointFacts(await checkpoint()));
+      } catch (error) {
+        signed.replaceChildren(alertBox(refusalText(error)));
+      } finally {
+        sign.disabled = false;
+      }
+    } });
   return el("section", { "aria-labelledby": "key-heading" },
     el("h2", { id: "key-heading", text: "The log's key to pin" }),
     el("p", {}, "Compare the fingerprint with the one you were given over a channel you trust (in person, on "
       + "paper, or ", el("code", { text: "carebridge audit pubkey" }), " from the operators) before you rely on it."),
     facts, el("p", {}, copyButton(log.verifier_key, "verifier key")),
-    el("h2", { text: "Latest checkpoint" }), signed);
+    el("h2", { text: "Latest checkpoint" }),
+    el("p", { text: "The log's size and root hash, signed with the key above. The gateway signs one on a "
+      + "schedule; every bundle comes with one signed just before." }),
+    signed, el("p", {}, sign));
 }
 
 function filterForm(onApply, onExport) {
@@ -135,6 +154,10 @@ async function loadPage(where) {
   // where: {order: "desc", end} for older (or the newest, without end), {order: "asc", start} for newer
   const query = { ...state.filters, count: PAGE_SIZE, ...where };
   let rows = await entries(query);
+  if (!rows.length && where.end !== undefined) { // the last page was exactly full: it was the oldest
+    state.atOldest = true;
+    return state.rows;
+  }
   if (where.order === "asc") {
     if (rows.length < PAGE_SIZE) return loadPage({ order: "desc" }); // near the head: the newest page
     rows = rows.reverse();
