@@ -122,7 +122,8 @@ function table(rows) {
   if (!rows.length) return el("p", { id: "no-entries", text: "No entries match these filters." });
   const head = el("tr", {}, ...COLUMNS.map((name) => el("th", { scope: "col", text: name })));
   const body = rows.map((entry) => el("tr", { "data-seq": String(entry.seq) },
-    ...COLUMNS.map((name) => el("td", { class: `col-${name}`, text: entry[name] ?? "" }))));
+    ...COLUMNS.map((name) => el("td", { class: `col-${name} ${name === "outcome" ? entry.outcome : ""}`,
+      text: entry[name] ?? "" }))));
   return el("div", { class: "scroll" }, el("table", { class: "log" }, el("thead", {}, head), el("tbody", {}, ...body)));
 }
 
@@ -177,8 +178,9 @@ function render(parts) {
     onclick: () => move(parts, { order: "desc", end: state.rows[state.rows.length - 1].seq }) });
   newer.disabled = state.atNewest || !state.rows.length;
   older.disabled = state.atOldest || !state.rows.length;
-  const shown = state.rows.length
-    ? `Entries ${state.rows[state.rows.length - 1].seq} to ${state.rows[0].seq}, newest first.` : "";
+  const count = state.rows.length;
+  const shown = count ? `${count} entr${count === 1 ? "y" : "ies"}, seq ${state.rows[0].seq} down to `
+    + `${state.rows[count - 1].seq}, newest first.` : "";
   pager.replaceChildren(newer, " ", older, " ", el("span", { id: "page-range", text: shown }));
   status.replaceChildren();
 }
@@ -223,7 +225,8 @@ async function main() {
   } catch (error) {
     const text = error instanceof ApiError && error.status === 403
       ? "This page is for auditors: your account cannot read the access log." : refusalText(error);
-    show(root, "The access log", alertBox(text));
+    root.classList.add("wide"); // the table needs the width; the text keeps its measure
+  show(root, "The access log", alertBox(text));
     return;
   }
   const parts = { list: el("div", { id: "entries" }), pager: el("p", { class: "pager" }),
@@ -232,6 +235,7 @@ async function main() {
     state.filters = filters;
     await move(parts, { order: "desc" });
   }, (filters, button) => exportBundle(parts, filters, button));
+  root.classList.add("wide"); // the table needs the width; the text keeps its measure
   show(root, "The access log",
     el("p", { text: "Every action on this gateway, allowed or denied, as the log signed it. Opaque ids only: "
       + "no names, addresses or file names. Your reading of it is logged too." }),
