@@ -383,12 +383,16 @@ def first_seq_at_or_after(conn: Connection, moment: datetime, *, start: int, end
     """The smallest seq in start..end-1 whose time is *moment* or later; *end* if there is none.
 
     Log times never decrease along seq (one clock reading per write unit,
-    taken inside the append lock), so the time index finds it at once.
+    taken inside the append lock), so the entries at *moment* or later are
+    every seq from the first of them on: the earliest such time, then the
+    smallest seq at that time, two lookups in the time index. (With the seq
+    range in the same query, SQLite walked the seq index and sorted: 1.3 s
+    at a million entries.)
     """
     c = log_entries.c
-    found = conn.execute(select(c.seq).where(c.time >= moment, c.seq >= start, c.seq < end)
-                         .order_by(c.time, c.seq).limit(1)).scalar()
-    return end if found is None else found
+    first_time = select(func.min(c.time)).where(c.time >= moment).scalar_subquery()
+    found = conn.execute(select(func.min(c.seq)).where(c.time == first_time)).scalar()
+    return end if found is None or found >= end else max(found, start)
 
 
 def entries_by_seq(conn: Connection, seqs: list[int]) -> dict[int, bytes]:
