@@ -176,6 +176,7 @@ def test_auditor_filters_pages_exports_and_the_cli_verifies(browser, site: LogSi
         download.value.save_as(saved)
         page.locator("#exported").wait_for()
         assert saved.name.startswith("carebridge-audit-") and saved.suffix == ".zip"
+        page.locator("#checkpoint-size").filter(has_text=saved.stem.removeprefix("carebridge-audit-")).wait_for()
         page.screenshot(path=artifacts / "audit-2-exported-desktop.png", full_page=True)
     finally:
         context.close()

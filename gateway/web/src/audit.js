@@ -17,7 +17,7 @@ const TEXT_FILTERS = [ // [query name, label, hint]
 const COLUMNS = ["seq", "time", "action", "outcome", "reason", "actor", "org", "object"];
 
 const root = document.getElementById("app");
-const state = { filters: {}, rows: [], atNewest: true, atOldest: false, key: null };
+const state = { filters: {}, rows: [], atNewest: true, atOldest: false, key: null, showCheckpoint: null };
 
 /** Entries of one page: JSONL from GET /api/v1/audit/entries?count=… */
 async function entries(query) {
@@ -68,13 +68,14 @@ function keySection(log, latest) {
     el("dt", { text: "Verifier key" }), el("dd", {}, el("code", { id: "verifier-key", text: log.verifier_key })),
     el("dt", { text: "Fingerprint" }), el("dd", {}, el("code", { id: "key-fingerprint", text: log.fingerprint })));
   const signed = el("div", {}, checkpointFacts(latest));
+  state.showCheckpoint = async () => signed.replaceChildren(checkpointFacts(await checkpoint()));
   // Auditors may have one signed now (POST /api/v1/audit/checkpoint); the schedule signs the rest.
   const sign = el("button", { type: "button", class: "secondary", text: "Sign a checkpoint now",
     onclick: async (event) => {
       event.currentTarget.disabled = true;
       try {
         await api("/api/v1/audit/checkpoint", { method: "POST", headers: { Accept: "text/plain" } });
-        signed.replaceChildren(checkpointFacts(await checkpoint()));
+        await state.showCheckpoint();
       } catch (error) {
         signed.replaceChildren(alertBox(refusalText(error)));
       } finally {
@@ -208,7 +209,7 @@ async function exportBundle(parts, filters, button) {
     parts.exported.replaceChildren(el("div", { id: "exported", role: "status" },
       el("p", { text: `Saved ${name} (${sizeText(blob.size)}): ${what}, with the proofs. Verify it offline:` }),
       el("pre", {}, el("code", { text: `carebridge audit verify ${name} --key ${state.key}` }))));
-  } catch (error) {
+    await state.showCheckpoint().catch(() => {}); // the one the bundle carries; the bundle is saved either way  } catch (error) {
     parts.exported.replaceChildren(alertBox(refusalText(error)));
   } finally {
     button.disabled = false;
