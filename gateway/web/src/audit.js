@@ -226,8 +226,7 @@ async function main() {
   } catch (error) {
     const text = error instanceof ApiError && error.status === 403
       ? "This page is for auditors: your account cannot read the access log." : refusalText(error);
-    root.classList.add("wide"); // the table needs the width; the text keeps its measure
-  show(root, "The access log", alertBox(text));
+    show(root, "The access log", alertBox(text));
     return;
   }
   const parts = { list: el("div", { id: "entries" }), pager: el("p", { class: "pager" }),
