@@ -20,10 +20,12 @@ from datetime import datetime
 from aiohttp import web
 
 from carebridge.crypto import tlog_proof
+from carebridge.crypto.fingerprint import fingerprint
 from carebridge.crypto.merkle import MAX_TREE_SIZE
+from carebridge.crypto.signing import VerifyKey
 from carebridge.storage.db import ledger
 
-from . import audit_export
+from . import audit_bundles, audit_export
 from .checkpoints import HistoryRewritten
 from .context import CHECKPOINTER, SERVICES, STORE
 from .problems import ServiceUnavailable
@@ -38,6 +40,7 @@ PAGE = 5000  # entries read per database round trip while streaming
 MAX_FILTER_TEXT = 200  # characters of one filter value: ids and action names are far shorter
 _FILTER_TEXT = re.compile(rf"[^\x00-\x1f\x7f]{{1,{MAX_FILTER_TEXT}}}")
 MAX_EXPORT = 10_000_000  # entries in one export; more in several ranges
+MAX_LISTING = 500  # entries in one page of the listing (count=): a screenful or a few, not an export
 NOTE_TYPE = "text/plain; charset=utf-8"
 CSV_FIELDS = ("seq", "time", "actor", "org", "action", "object", "outcome", "reason", "request_id",
               "client", "leaf_hash")
@@ -72,20 +75,26 @@ async def verifier(request: web.Request) -> web.Response:
     await _signed_in(request)
     checkpointer = request.app[CHECKPOINTER]
     return web.json_response({"origin": checkpointer.signer.name,
-                              "verifier_key": checkpointer.verifier.encode()})
+                              "verifier_key": checkpointer.verifier.encode(),
+                              "fingerprint": fingerprint(VerifyKey(checkpointer.verifier.public_key))})
 
 
 @logs_as(LogAction.audit_sign)
 async def sign_checkpoint(request: web.Request) -> web.Response:
     """Sign a checkpoint now: auditors only (the schedule signs the rest)."""
     await _auditor(request, LogAction.audit_sign)
+    latest = await _fresh_checkpoint(request)
+    return web.Response(body=latest.note, content_type="text/plain", charset="utf-8")
+
+
+async def _fresh_checkpoint(request: web.Request) -> ledger.StoredCheckpoint:
     try:
         latest = await request.app[CHECKPOINTER].checkpoint()
     except HistoryRewritten as exc:
         raise ServiceUnavailable(str(exc), slug="history-rewritten") from None
     if latest is None:
         raise Refusal(Why.no_checkpoint, "the log is empty")
-    return web.Response(body=latest.note, content_type="text/plain", charset="utf-8")
+    return latest
 
 
 @logs_as(LogAction.audit_read)
@@ -94,7 +103,9 @@ async def latest_checkpoint(request: web.Request) -> web.Response:
     latest = await request.app[STORE].query(lambda db: db.ledger.latest_checkpoint())
     if latest is None:
         raise Refusal(Why.no_checkpoint, "no checkpoint has been signed yet")
-    return web.Response(body=latest.note, content_type="text/plain", charset="utf-8")
+    response = web.Response(body=latest.note, content_type="text/plain", charset="utf-8")
+    response.last_modified = latest.created_at  # when it was signed: the note itself carries no time
+    return response
 
 
 @logs_as(LogAction.audit_read)
@@ -175,6 +186,8 @@ def _text(request: web.Request, name: str) -> str | None:
 @logs_as(LogAction.audit_export)
 async def export_entries(request: web.Request) -> web.StreamResponse:
     """JSONL (exact entry bytes) or CSV (for spreadsheets, with each leaf hash) of a range."""
+    if "count" in request.query:
+        return await _listing(request)
     start = _int(request, "start", 0)
     end = _int(request, "end", start + _int(request, "limit", MAX_EXPORT, 1, MAX_EXPORT))
     fmt = request.query.get("format", "jsonl")
@@ -207,6 +220,50 @@ async def export_entries(request: web.Request) -> web.StreamResponse:
         rows = await page(position) if position < end else []
     await response.write_eof()
     return response
+
+
+async def _listing(request: web.Request) -> web.Response:
+    """One page of matching entries from a cursor (``count``, ``order``): keyset paging for the log's page.
+
+    Oldest first from ``start``, or newest first below ``end`` (default: the
+    whole log); the next page starts after the last seq sent.
+    """
+    count = _int(request, "count", None, 1, MAX_LISTING)
+    start, end = _int(request, "start", 0), _int(request, "end", MAX_TREE_SIZE)
+    order = request.query.get("order", "asc")
+    if order not in ("asc", "desc") or end < start or request.query.get("format", "jsonl") != "jsonl" \
+            or {"limit", "bounds"} & request.query.keys():
+        raise Refusal(Why.invalid_request, f"count (1 to {MAX_LISTING}) goes with order asc or desc, start, end, "
+                      "the filters and format jsonl; end >= start")
+    where = _filter(request)
+    await _auditor(request, LogAction.audit_export)
+    rows = await request.app[STORE].query(lambda db: db.ledger.page_entries(
+        start=start, end=end, where=where, count=count, newest_first=order == "desc"))
+    return web.Response(body=_jsonl(rows), content_type="application/x-ndjson")
+
+
+@logs_as(LogAction.audit_export)
+async def export_bundle(request: web.Request) -> web.StreamResponse:
+    """The audit bundle ``carebridge audit export -o`` writes, for the same filters, made here (the page's export).
+
+    A fresh checkpoint is signed first, as the CLI asks for one; the bundle is
+    assembled into a temporary file, then streamed.
+    """
+    start = _int(request, "start", None) if "start" in request.query else None
+    end = _int(request, "end", None) if "end" in request.query else None
+    where = _filter(request)
+    if start is not None and end is not None and end < start:
+        raise Refusal(Why.invalid_request, "end must not be smaller than start")
+    if where.since and where.until and where.until <= where.since:
+        raise Refusal(Why.invalid_request, "until must be later than since")
+    await _auditor(request, LogAction.audit_export)
+    latest = await _fresh_checkpoint(request)
+    checkpointer = request.app[CHECKPOINTER]
+    wanted = audit_bundles.Wanted(origin=checkpointer.signer.name, verifier_key=checkpointer.verifier.encode(),
+                                    checkpoint=latest, start=start, end=end, where=where,
+                                    texts={k: request.query[k] for k in audit_bundles.TEXT_FILTERS
+                                           if k in request.query})
+    return await audit_bundles.stream(request, request.app[STORE], wanted)
 
 
 def _jsonl(rows) -> bytes:
@@ -255,5 +312,6 @@ def routes() -> list[web.RouteDef]:
         web.get("/api/v1/audit/proof/inclusion", inclusion_proof),
         web.get("/api/v1/audit/proof/consistency", consistency_proof),
         web.get("/api/v1/audit/entries", export_entries),
+        web.post("/api/v1/audit/bundle", export_bundle),
         web.get("/api/v1/audit/leaves", export_leaves),
     ]

@@ -263,7 +263,9 @@ def _paths() -> dict:
                ("/", "the home page: what the signed-in person can do, or a sign-in button"),
                ("/signin", "the sign-in page (then to the same-origin path in #next=, or home)"),
                ("/enroll", "the enrollment page: the link's secret is in the fragment, never sent in a URL"),
-               ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"))},
+               ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"),
+               ("/audit", "the compliance officer's page: the log filtered and paged, its key and checkpoint,"
+                " bundles to verify offline (its data for auditors only)"))},
         "/send": {"get": _op("the send page: a PDF checked and sanitized by the redaction gate in the page"
                              " (the project's Python gate under Pyodide); nothing of the file is sent",
                              {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
@@ -304,7 +306,24 @@ def _paths() -> dict:
                        "just before and just after it, as one gap-free run (range bundles)"),
                     _q("org", "organisation id"), _q("document", "document id (the entry's object)"),
                     _q("actor", "user id"), _q("action", "e.g. document.download"),
-                    _q("outcome", "allow or deny"), _q("format", "jsonl (default) or csv")])},
+                    _q("outcome", "allow or deny"), _q("format", "jsonl (default) or csv"),
+                    _q("count", "a page of the listing: at most this many matching entries (1 to 500), from"
+                       " a cursor (keyset paging); not with limit or bounds", _INT),
+                    _q("order", "with count: asc (default; oldest first from start) or desc (newest first,"
+                       " below end)")])},
+        "/api/v1/audit/bundle": {"post": _op(
+            "an audit bundle, as `carebridge audit export -o` writes it, for the same filters: signs a"
+            " fresh checkpoint first (auditors; logged); verify it offline with `carebridge audit verify"
+            " --key`",
+            {"200": {"description": "the bundle (ZIP)", "content": {"application/zip": {}}},
+             "403": _error("not an auditor (logged)"), "404": _error("the log is empty"),
+             "422": _error("bad range or filter"),
+             "503": _error("the log is not consistent with the last checkpoint")},
+            params=[_q("start", "first sequence number", _INT), _q("end", "last + 1", _INT),
+                    _q("since", "RFC 3339 time, inclusive"), _q("until", "RFC 3339 time, exclusive"),
+                    _q("org", "organisation id"), _q("document", "document id (the entry's object)"),
+                    _q("actor", "user id"), _q("action", "e.g. document.download"),
+                    _q("outcome", "allow or deny")])},
         "/api/v1/audit/leaves": {"get": _op(
             "the 32-byte leaf hashes of entries start..end-1 (auditors; logged)",
             {"200": {"description": "concatenated hashes", "content": {"application/octet-stream": {}}},

@@ -68,6 +68,14 @@ async def sessions_page(request: web.Request) -> web.Response:
     return page(request, status=200, heading="Your sessions", body=_NEEDS_SCRIPT, script="sessions.js")
 
 
+@logs_as(LogAction.web_release, public=True)
+async def audit_page(request: web.Request) -> web.Response:
+    """The compliance officer's page (src/audit.js): the log's entries, checkpoint, key and bundles."""
+    body = ("<noscript><p>This page needs JavaScript. Without it, use <code>carebridge audit export</code>."
+            "</p></noscript>")
+    return page(request, status=200, heading="The access log", body=body, script="audit.js")
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get("/", home), web.get("/signin", signin_page), web.get("/enroll", enroll_page),
-            web.get("/sessions", sessions_page)]
+            web.get("/sessions", sessions_page), web.get("/audit", audit_page)]

@@ -330,6 +330,12 @@ class Ledger:
     def leaf_hashes(self, *, start: int, limit: int) -> list[bytes]:
         return ledger.leaf_hashes(self._conn, start=start, limit=limit)
 
+    def page_entries(
+        self, *, start: int, end: int, where: EntryFilter, count: int, newest_first: bool
+    ) -> list[tuple[int, bytes, bytes]]:
+        return ledger.page_entries(self._conn, start=start, end=end, where=where, count=count,
+                                   newest_first=newest_first)
+
     def read_entries(self, *, start: int = 0, limit: int = 1000) -> Iterator[tuple[int, bytes]]:
         return ledger.read_entries(self._conn, start=start, limit=limit)
 

@@ -147,6 +147,7 @@ GET    /api/v1/inbox                       -        401   200   200   200   200 
 GET    /api/v1/outbox                      -        401   200   ROLE  ROLE  200   ROLE  ROLE
 GET    /api/v1/audit/entries               -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
 GET    /api/v1/audit/leaves                -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
+POST   /api/v1/audit/bundle                -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
 GET    /api/v1/audit/verifier              -        401   200   200   200   200   200   200
 GET    /api/v1/audit/checkpoint            -        401   200   200   200   200   200   200
 POST   /api/v1/audit/checkpoint            -        401   ROLE  ROLE  ROLE  ROLE  200   ROLE
@@ -206,6 +207,7 @@ GET    /signin                             -        200   200   200   200   200 
 GET    /enroll                             -        200   200   200   200   200   200   200
 GET    /sessions                           -        200   200   200   200   200   200   200
 GET    /send                               -        200   200   200   200   200   200   200
+GET    /audit                              -        200   200   200   200   200   200   200
 """
 
 

@@ -60,7 +60,8 @@ export async function api(path, init = {}) {
   if (!response.ok) throw await refusal(response);
   if (response.status === 204 || response.headers.get("Content-Length") === "0") return null;
   const type = response.headers.get("Content-Type") || "";
-  return type.includes("json") ? response.json() : response;
+  // JSON and +json parse; anything else (a download, JSON Lines) is the caller's to read
+  return /^application\/(?:[\w.-]+\+)?json\b/.test(type) ? response.json() : response;
 }
 
 /** Where sign-in sends the browser back to: this page (its path only; never its fragment or query). */
