@@ -39,7 +39,7 @@ const issued = new Map();
 /**
  * A button that asks first: a click shows *question* with a confirming button
  * (*yes*) and Cancel. The confirmed *run* returns what happened, in words;
- * that (or the refusal) is kept as *at.doc*'s note, then *at.refresh* redraws.
+ * that (or the refusal) is kept as *at.doc*'s note, shown once *at.refresh* has redrawn.
  */
 function confirmed(label, question, yes, run, at, attrs = {}) {
   const ask = el("button", { type: "button", class: "secondary", text: label, ...attrs });
@@ -59,9 +59,10 @@ function confirmed(label, question, yes, run, at, attrs = {}) {
         note = said(error instanceof Stop ? error.message : refusalText(error), "error");
       }
       notes.set(at.doc, note);
-      at.status.replaceChildren(note);
       done();
-      if (at.refresh) await at.refresh().catch((error) => at.status.replaceChildren(said(refusalText(error), "error")));
+      // The note is shown with the list as it now is (the redrawn card shows it), or here.
+      if (at.refresh) await at.refresh().catch(() => at.status.replaceChildren(note));
+      else at.status.replaceChildren(note);
     });
     box.replaceChildren(el("span", { class: "question", text: question }), go, cancel);
     go.focus();
@@ -186,7 +187,7 @@ function linkForm(doc, at) {
   const who = el("select", {}, ...open.map((p) => el("option", { value: p.id, text: p.email })));
   const kind = el("select", {}, ...Object.entries(KINDS).map(([value, text]) => el("option", { value, text })));
   const key = el("input", { type: "password", autocomplete: "off", spellcheck: "false" });
-  const keyField = field(`key-${doc.id}`, "The document's one-time key for this recipient", key);
+  const keyField = field(`key-${doc.id}`, "The document's one-time key", key);
   const keyHelp = el("p", { class: "help", text: "For a document sent with carebridge send --link-key: the part "
     + "after # of a link it printed (AGE-SECRET-KEY-1…). It is checked in this page and never sent." });
   const showKey = () => { keyField.hidden = keyHelp.hidden = kind.value !== "link_key"; };
@@ -205,7 +206,7 @@ function linkForm(doc, at) {
     return `A ${KINDS[kind.value].toLowerCase()} for ${person.email} is issued.`;
   }, at);
   return el("fieldset", { class: "link-form" }, el("legend", { text: "Issue a link" }),
-    field(`to-${doc.id}`, "For", who), field(`kind-${doc.id}`, "Kind", kind), keyField, keyHelp, issueButton);
+    field(`to-${doc.id}`, "Link for", who), field(`kind-${doc.id}`, "Kind of link", kind), keyField, keyHelp, issueButton);
 }
 
 function card(doc, refresh) {
