@@ -191,6 +191,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/enroll"): _fixed("/enroll"),
     ("get", "/sessions"): _fixed("/sessions"),
     ("get", "/send"): _fixed("/send"),
+    ("get", "/outbox"): _fixed("/outbox"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
     **case_requests.BUILDERS,

@@ -146,13 +146,23 @@ def confirm(card, button: str, yes: str) -> None:
     card.get_by_role("button", name=yes).click()
 
 
+def issue_link(card, email: str, kind: str, key: str | None = None) -> None:
+    form = card.locator(".link-form")
+    form.get_by_label("Link for", exact=True).select_option(label=email)
+    form.get_by_label("Kind of link", exact=True).select_option(label=kind)
+    if key is not None:
+        form.get_by_label("The document's one-time key", exact=True).fill(key)
+    confirm(card, "Issue a link", "Yes, issue it")
+
+
 def link_id(url: str) -> str:
     payload = url.split("/l/", 1)[1].split("#")[0].split(".")[1]
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["jti"]
 
 
 def test_outbox_downloads_revoke_expiry_and_a_link_key_link(browser, clinic: Clinic, artifacts: Path) -> None:
-    sent = clinic.send("outbox-summary.pdf", "Outbox summary for TEST PATIENT LARK", "--max-downloads", "3")
+    sent = clinic.send("outbox-summary.pdf", "Outbox summary for TEST PATIENT LARK", "--max-downloads", "3",
+                       "--links", "sign_in")
     doc = sent["id"]
     clinic.cli.ok_json("fetch", doc, "-o", "first.pdf", **clinic.who(FIRST))
     listed = {d["id"]: d for d in clinic.api("/api/v1/outbox")["documents"]}[doc]
@@ -197,6 +207,18 @@ def test_outbox_downloads_revoke_expiry_and_a_link_key_link(browser, clinic: Cli
         assert "the server allows at most" in alert.inner_text() and listed["latest_expiry"] in alert.inner_text()
         assert clinic.api(f"/api/v1/documents/{doc}")["expires_at"] == iso
         page.screenshot(path=artifacts / "outbox-3-refusal.png", full_page=True)
+
+        # Links: a bearer link is refused (the policy allows sign-in links only); a sign-in link opens
+        # with the recipient's own token and key file.
+        issue_link(card, FIRST, "Bearer link")
+        card.get_by_role("alert").filter(has_text="only sign-in links").wait_for()
+        assert card.locator("[data-link]").count() == 0
+        issue_link(card, FIRST, "Sign-in link")
+        card.locator(".result").get_by_text(f"A sign-in link for {FIRST} is issued.").wait_for()
+        url = card.locator(".link-url").input_value()
+        assert "#" not in url and card.locator("[data-link] .link-state").inner_text() == "active"
+        clinic.cli.ok_json("fetch", "--link", url, "-o", "by-link.pdf", **clinic.who(FIRST))
+        assert hashlib.sha256((clinic.work / "by-link.pdf").read_bytes()).hexdigest() == sent["sha256"]
     finally:
         context.close()
 
@@ -213,19 +235,11 @@ def test_a_link_key_link_from_the_outbox_opens_and_the_key_never_leaves(browser,
     try:
         card = page.locator(f'[data-document="{doc}"]')
         card.wait_for()
-        form = card.locator(".link-form")
-        form.get_by_label("Link for", exact=True).select_option(label=FIRST)
-        form.get_by_label("Kind of link", exact=True).select_option(label="Link-key link")
         # Another recipient's key is refused in the page, before anything is issued.
-        form.get_by_label("The document's one-time key", exact=True).fill(other_key)
-        confirm(card, "Issue a link", "Yes, issue it")
+        issue_link(card, FIRST, "Link-key link", other_key)
         card.get_by_role("alert").filter(has_text=f"That key does not open this document for {FIRST}").wait_for()
         links_before = len({d["id"]: d for d in clinic.api("/api/v1/outbox")["documents"]}[doc]["links"])
-        form = card.locator(".link-form")
-        form.get_by_label("Link for", exact=True).select_option(label=FIRST)
-        form.get_by_label("Kind of link", exact=True).select_option(label="Link-key link")
-        form.get_by_label("The document's one-time key", exact=True).fill(key)
-        confirm(card, "Issue a link", "Yes, issue it")
+        issue_link(card, FIRST, "Link-key link", key)
         card.locator(".result").get_by_text(f"A link-key link for {FIRST} is issued.").wait_for()
         url = card.locator(".link-url").input_value()
         assert url.startswith(clinic.url + "/l/") and url.endswith("#" + key)
