@@ -219,6 +219,14 @@ def test_outbox_downloads_revoke_expiry_and_a_link_key_link(browser, clinic: Cli
         assert "#" not in url and card.locator("[data-link] .link-state").inner_text() == "active"
         clinic.cli.ok_json("fetch", "--link", url, "-o", "by-link.pdf", **clinic.who(FIRST))
         assert hashlib.sha256((clinic.work / "by-link.pdf").read_bytes()).hexdigest() == sent["sha256"]
+
+        # Revoked for everyone: the page says so, and the first recipient is refused too.
+        confirm(card, "Revoke for everyone", "Yes, revoke for everyone")
+        card.locator(".result").get_by_text("The document is revoked: nobody can download it any more.").wait_for()
+        assert card.locator(".doc-status").inner_text() == "revoked"
+        assert card.get_by_role("button", name="Revoke for everyone").count() == 0
+        refused = clinic.cli.run("fetch", doc, "-o", "after-revoke.pdf", **clinic.who(FIRST))
+        assert refused.returncode == 1 and "revoked" in refused.stderr.lower(), refused.stderr
     finally:
         context.close()
 
