@@ -30,6 +30,7 @@ import zxingcpp
 from PIL import Image
 
 from carebridge.gateway.server.passwords import TOTP_PERIOD
+from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
 from .conftest import dist_lock, require_bundle
@@ -180,7 +181,15 @@ def test_outbox_downloads_revoke_expiry_and_a_link_key_link(browser, clinic: Cli
         assert page.locator(".legal-hold").count() == 0
         ceiling = shown(listed["latest_expiry"])
         assert f"The server allows at most {ceiling}." in card.inner_text()
+        # The file names, opened in the page with the sender's key file.
+        recorded = Recorder(page)
+        page.get_by_text("Show file names (with your key file)").click()
+        page.get_by_label("Your carebridge key file").set_input_files(clinic.keys[UPLOADER])
+        page.get_by_label("Key file passphrase").fill(KEY_FILE_PASSPHRASE)
+        page.get_by_role("button", name="Show file names").click()
+        card.locator(".file-name").filter(has_text="outbox-summary.pdf").wait_for()
         page.screenshot(path=artifacts / "outbox-1-list.png", full_page=True)
+        recorded.assert_nothing_carries(KEY_FILE_PASSPHRASE, "outbox-summary", clinic.keys[UPLOADER].read_text()[40:80])
 
         # Revoke the second recipient: their fetch is refused, the first's still works.
         confirm(card, f"Revoke {SECOND}", f"Yes, revoke {SECOND}")

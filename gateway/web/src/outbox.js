@@ -8,8 +8,12 @@
 // A link-key link's key (an age identity) stays in this page: the server
 // issues a bearer link and the page appends the key after '#', which browsers
 // never send. File names are in the encrypted meta: the page shows ids, sizes,
-// dates and cases.
+// dates and cases, and the names once the sender opens their key file here
+// (the key is opened in this page, used and dropped; nothing of it or of a name is sent).
 import { identityToRecipient } from "age-encryption";
+import { decrypt } from "./lib/age.js";
+import { fromBase64, fromUtf8 } from "./lib/bytes.js";
+import { openKeyFile } from "./lib/keyfile.js";
 import { checkManifest } from "./lib/manifest.js";
 import { api, requireSession } from "./lib/session.js";
 import { qrCode } from "./lib/qr.js";
@@ -35,6 +39,7 @@ class Stop extends Error {}
 // What the last action on a document said, and the link it issued: kept across a refresh of the list.
 const notes = new Map();
 const issued = new Map();
+const names = new Map(); // document id -> file name, opened with the sender's key
 
 /**
  * A button that asks first: a click shows *question* with a confirming button
@@ -213,6 +218,8 @@ function card(doc, refresh) {
   const status = el("div", { class: "result", "aria-live": "polite" }, notes.get(doc.id));
   const at = { doc: doc.id, status, refresh };
   const facts = el("dl", {},
+    names.has(doc.id) ? el("dt", { text: "File" }) : null,
+    names.has(doc.id) ? el("dd", { class: "file-name", text: names.get(doc.id) }) : null,
     el("dt", { text: "Sent" }), el("dd", { text: when(doc.created_at) }),
     el("dt", { text: "Size" }), el("dd", { text: sizeText(doc.size) }),
     el("dt", { text: "Case" }), el("dd", { text: doc.case_id || "none" }),
@@ -250,8 +257,39 @@ async function outbox() {
     if (!shown.length) list.replaceChildren(el("p", { text: "You have not sent any documents yet." }));
   };
   show(root, "Your outbox", el("p", { text: "What you sent, who downloaded it, and the links you issued. "
-    + "File names are encrypted: documents are named by their id." }), list, more);
+    + "File names are encrypted: documents are named by their id." }), namesForm(() => shown, refresh), list, more);
   await page(null);
+}
+
+/** Open each listed document's meta with the sender's key file (unlocked here for this once, never kept). */
+function namesForm(listed, refresh) {
+  const file = el("input", { type: "file", required: "" });
+  const passphrase = el("input", { type: "password", autocomplete: "off", required: "" });
+  const status = el("p", { role: "status" });
+  const form = el("form", {}, field("names-key", "Your carebridge key file", file),
+    field("names-pass", "Key file passphrase", passphrase), el("button", { type: "submit", text: "Show file names" }),
+    status);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    status.textContent = "Unlocking your key file (this takes a few seconds)…";
+    let identity;
+    try {
+      identity = (await openKeyFile(new Uint8Array(await file.files[0].arrayBuffer()), passphrase.value)).identity;
+    } catch (error) {
+      status.replaceChildren(alertBox(error.message || "The key file did not open."));
+      return;
+    } finally {
+      passphrase.value = "";
+    }
+    for (const doc of listed().filter((d) => d.meta && !names.has(d.id))) {
+      try {
+        names.set(doc.id, JSON.parse(fromUtf8(await decrypt(fromBase64(doc.meta), { identities: [identity] }))).name);
+      } catch { /* not sent to this key (a passphrase document): its id stays its name */ }
+    }
+    status.textContent = `File names shown for ${names.size} document${names.size === 1 ? "" : "s"}.`;
+    await refresh();
+  });
+  return el("details", { class: "names" }, el("summary", { text: "Show file names (with your key file)" }), form);
 }
 
 function legalHold() {
