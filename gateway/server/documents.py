@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -125,11 +125,28 @@ async def _item(request: web.Request, listed: Listed, outbox: bool) -> dict:
                                "last_downloaded_at": iso(doc.download_times.get(uid, (None, None))[1])}
                               for uid, n in sorted(doc.downloads.items())
                               if uid != doc.sender_id and uid in listed.people]
+        item.update(case_id=doc.case_id, legal_hold=doc.legal_hold, links=[_link(link) for link in listed.links],
+                    latest_expiry=_latest_expiry(doc, request.app[SETTINGS].policy_limits.max_lifetime))
     else:
         item["downloads_left"] = listed.downloads_left
     if listed.status not in _META_HIDDEN:
         item["meta"] = base64.b64encode(await read_meta(request, doc)).decode()
     return item
+
+
+def _link(link) -> dict:
+    """A link as its sender sees it: for whom, which kind, uses spent, until when, revoked (never its token)."""
+    return {"id": link.id, "recipient_id": link.recipient_id, "mode": link.mode, "uses": link.uses,
+            "max_uses": link.max_uses, "created_at": iso(link.created_at), "expires_at": iso(link.expires_at),
+            "revoked_at": iso(link.revoked_at)}
+
+
+def _latest_expiry(doc: documents.DocumentRecord, ceiling: timedelta) -> str | None:
+    """The latest expiry an amendment may set (the server's ceiling after sending); None past datetime's range."""
+    try:
+        return iso(doc.created_at + ceiling)
+    except OverflowError:
+        return None
 
 
 def _person(user, org_names: dict[str, str]) -> dict:

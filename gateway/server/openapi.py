@@ -65,6 +65,25 @@ _LINK = {"type": "object", "properties": {"link_id": {"type": "string"}, "url": 
 _NOTE = {"description": "a C2SP signed note", "content": {"text/plain": {}}}
 _LISTING = {"type": "object", "properties": {"documents": {"type": "array", "items": _OBJ},
                                              "next_cursor": {"type": ["string", "null"]}}}
+_STR_OR_NULL = {"type": ["string", "null"]}
+_OUTBOX_RECIPIENT = {"type": "object", "properties": {
+    "id": {"type": "string"}, "email": {"type": "string"}, "org_id": {"type": "string"}, "org_name": _STR_OR_NULL,
+    "downloads": _INT, "downloaded": {"type": "boolean"}, "revoked": {"type": "boolean"},
+    "first_downloaded_at": _STR_OR_NULL, "last_downloaded_at": _STR_OR_NULL}}
+_OUTBOX_LINK = {"type": "object", "description": "a link the sender issued (never its token)", "properties": {
+    "id": {"type": "string"}, "recipient_id": {"type": "string"}, "mode": {"enum": ["sign_in", "bearer"]},
+    "uses": _INT, "max_uses": _INT, "created_at": {"type": "string"}, "expires_at": {"type": "string"},
+    "revoked_at": _STR_OR_NULL}}
+_OUTBOX = {"type": "object", "properties": {
+    "documents": {"type": "array", "items": {"type": "object", "properties": {
+        "id": {"type": "string"}, "created_at": {"type": "string"}, "expires_at": {"type": "string"},
+        "size": _INT, "status": {"type": "string"}, "revoked": {"type": "boolean"},
+        "case_id": _STR_OR_NULL, "legal_hold": {"type": "boolean"},
+        "latest_expiry": {**_STR_OR_NULL, "description": "the latest expiry an amendment may set (server ceiling)"},
+        "recipients": {"type": "array", "items": _OUTBOX_RECIPIENT},
+        "links": {"type": "array", "items": _OUTBOX_LINK},
+        "meta": {"type": "string", "description": "base64 age ciphertext of the meta (absent once access ended)"}}}},
+    "next_cursor": _STR_OR_NULL}}
 
 _PROFILE = {"type": "object", "properties": {
     "id": {"type": "string"}, "version": _INT, "signer_id": {"type": "string"}, "log_seq": _INT,
@@ -265,7 +284,9 @@ def _paths() -> dict:
                ("/enroll", "the enrollment page: the link's secret is in the fragment, never sent in a URL"),
                ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"),
                ("/audit", "the compliance officer's page: the log filtered and paged, its key and checkpoint,"
-                " bundles to verify offline (its data for auditors only)"))},
+                " bundles to verify offline (its data for auditors only)"),
+               ("/outbox", "the sender's outbox page: what one sent, downloads, links; revoke, expiry, links"
+                           " (an admin: the legal hold)"))},
         "/send": {"get": _op("the send page: a PDF checked and sanitized by the redaction gate in the page"
                              " (the project's Python gate under Pyodide); nothing of the file is sent",
                              {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
@@ -290,7 +311,7 @@ def _paths() -> dict:
             auth=False, params=_TOKEN + [_PURPOSE])},
         "/api/v1/inbox": {"get": _op("documents addressed to you", {"200": _json(_LISTING)},
                                      params=_PAGE)},
-        "/api/v1/outbox": {"get": _op("documents you sent", {"200": _json(_LISTING),
+        "/api/v1/outbox": {"get": _op("documents you sent", {"200": _json(_OUTBOX),
                                                              "403": _error("not an uploader")},
                                       params=_PAGE)},
         "/api/v1/audit/entries": {"get": _op(

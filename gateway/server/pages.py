@@ -1,4 +1,4 @@
-"""The web app's pages for people: home, sign-in, enrollment and one's sessions.
+"""The web app's pages for people: home, sign-in, enrollment, one's sessions and the sender's outbox.
 
 Each is a shell (:func:`.web.page`) that one script of the bundle takes
 over; the work is done by the JSON API (:mod:`.signin`). Every page answers
@@ -76,6 +76,11 @@ async def audit_page(request: web.Request) -> web.Response:
     return page(request, status=200, heading="The access log", body=body, script="audit.js")
 
 
+@logs_as(LogAction.web_release, public=True)
+async def outbox_page(request: web.Request) -> web.Response:
+    return page(request, status=200, heading="Your outbox", body=_NEEDS_SCRIPT, script="outbox.js")
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get("/", home), web.get("/signin", signin_page), web.get("/enroll", enroll_page),
-            web.get("/sessions", sessions_page), web.get("/audit", audit_page)]
+            web.get("/sessions", sessions_page), web.get("/audit", audit_page), web.get("/outbox", outbox_page)]

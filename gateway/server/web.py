@@ -74,7 +74,7 @@ CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text
 GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
 ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
                      "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS,
-                     "audit.js"})
+                     "audit.js", "outbox.js"})
 # An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
 ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # The gate Worker's own policy (a Worker is governed by the CSP its script is served with):

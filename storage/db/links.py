@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection, Row
 
 from .schema import links
 
-__all__ = ["consume", "insert_link", "load", "revoke"]
+__all__ = ["consume", "for_documents", "insert_link", "load", "revoke"]
 
 
 def insert_link(conn: Connection, *, id: str, document_id: str, recipient_id: str, issued_by: str,
@@ -27,6 +27,14 @@ def insert_link(conn: Connection, *, id: str, document_id: str, recipient_id: st
 def load(conn: Connection, link_id: str) -> Row | None:
     """The link's row (the columns of ``schema.links``), or None."""
     return conn.execute(select(links).where(links.c.id == link_id)).first()
+
+
+def for_documents(conn: Connection, document_ids: list[str]) -> list[Row]:
+    """The links of *document_ids* (a page of an outbox), oldest first."""
+    if not document_ids:
+        return []
+    query = select(links).where(links.c.document_id.in_(document_ids)).order_by(links.c.created_at, links.c.id)
+    return list(conn.execute(query))
 
 
 def consume(conn: Connection, link_id: str) -> bool:

@@ -211,6 +211,9 @@ class Links:
     def load(self, link_id: str) -> Row | None:
         return links.load(self._conn, link_id)
 
+    def for_documents(self, document_ids: list[str]) -> list[Row]:
+        return links.for_documents(self._conn, document_ids)
+
     def revoke(self, link_id: str, now: datetime) -> bool:
         return links.revoke(self._conn, link_id, now)
 

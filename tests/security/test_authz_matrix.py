@@ -193,6 +193,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/sessions"): _fixed("/sessions"),
     ("get", "/send"): _fixed("/send"),
     ("get", "/audit"): _fixed("/audit"),
+    ("get", "/outbox"): _fixed("/outbox"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
     **case_requests.BUILDERS,

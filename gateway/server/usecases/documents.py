@@ -241,7 +241,8 @@ class Listed:
     ``status`` is the download decision for the caller now, in one word
     (``available``, ``not_yet_valid``, ``expired``, ``revoked``,
     ``revoked_for_me``, ``used_up``, ``purged``); in an outbox, the
-    document's own state. ``people`` has the sender and the recipients.
+    document's own state. ``people`` has the sender and the recipients;
+    ``links`` (an outbox's) the document's links, oldest first.
     """
 
     row: Listing
@@ -250,6 +251,7 @@ class Listed:
     downloads_left: int | None  # the caller's, in an inbox; None for no limit
     people: dict[str, User]
     org_names: dict[str, str]
+    links: tuple = ()  # rows of ``schema.links``
 
 
 _STATUS = {Reason.revoked: "revoked", Reason.recipient_revoked: "revoked_for_me", Reason.expired: "expired",
@@ -283,6 +285,9 @@ def _details(db: Reader, principal: Principal, rows: list[Listing], now: datetim
     user_ids = {d.sender_id for d in docs.values()} | {u for d in docs.values() for u in d.downloads}
     people = db.identity.find_users(sorted(user_ids))
     org_names = db.identity.org_names(sorted({u.org_id for u in people.values()}))
+    links: dict[str, list] = {}
+    for link in db.links.for_documents(sorted(docs)) if outbox else []:
+        links.setdefault(link.document_id, []).append(link)
     listed = []
     for row in rows:
         doc = docs[row.id]
@@ -292,5 +297,5 @@ def _details(db: Reader, principal: Principal, rows: list[Listing], now: datetim
         status = "purged" if doc.purged_at else _STATUS.get(decision.reason, "available")
         mine = doc.downloads.get(principal.user.id, 0)
         left = None if outbox or doc.max_downloads is None else max(0, doc.max_downloads - mine)
-        listed.append(Listed(row, doc, status, left, people, org_names))
+        listed.append(Listed(row, doc, status, left, people, org_names, tuple(links.get(row.id, ()))))
     return listed

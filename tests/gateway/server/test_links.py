@@ -13,7 +13,7 @@ import hmac
 import json
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -341,3 +341,27 @@ async def test_a_malformed_issue_request_is_a_problem(world: World, tmp_path: Pa
         reply = await world.gw.request("POST", url, token=world.uploader.token, data=body,
                                        headers={"Content-Type": "application/json"})
         reply.problem(422, "malformed-json")
+
+
+async def test_outbox_lists_links_uses_and_the_expiry_ceiling(world: World, tmp_path: Path) -> None:
+    doc_id, _ = await send(world, tmp_path, links="bearer", link_uses=2)
+    spent = (await issue(world, doc_id)).json()
+    ended = (await issue(world, doc_id, mode="sign_in")).json()
+    assert (await claim(world, token_of(spent["url"]))).status == 200
+    revoked = await world.gw.request("POST", f"/api/v1/links/{ended['link_id']}/revoke", token=world.uploader.token)
+    assert revoked.status == 204
+    [item] = (await world.uploader.client.listing("outbox"))["documents"]
+    links = {link["id"]: link for link in item["links"]}
+    assert links.keys() == {spent["link_id"], ended["link_id"]}
+    assert links[spent["link_id"]] | {"created_at": None} == {
+        "id": spent["link_id"], "recipient_id": world.recipient.user_id, "mode": "bearer", "uses": 1, "max_uses": 2,
+        "created_at": None, "expires_at": spent["expires_at"], "revoked_at": None}
+    assert links[ended["link_id"]]["mode"] == "sign_in" and links[ended["link_id"]]["revoked_at"] is not None
+    assert "url" not in json.dumps(item["links"]) and token_of(spent["url"]) not in json.dumps(item)
+    # The link's claim counts as the recipient's download, with its time.
+    [person] = item["recipients"]
+    assert person["downloaded"] and person["first_downloaded_at"] is not None
+    ceiling = world.gw.settings.policy_limits.max_lifetime
+    sent_at = datetime.strptime(item["created_at"], "%Y-%m-%dT%H:%M:%SZ")
+    assert item["latest_expiry"] == (sent_at + ceiling).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert item["legal_hold"] is False and item["case_id"] is None
