@@ -259,10 +259,9 @@ async def export_bundle(request: web.Request) -> web.StreamResponse:
     await _auditor(request, LogAction.audit_export)
     latest = await _fresh_checkpoint(request)
     checkpointer = request.app[CHECKPOINTER]
+    texts = {name: request.query[name] for name in audit_bundles.TEXT_FILTERS if name in request.query}
     wanted = audit_bundles.Wanted(origin=checkpointer.signer.name, verifier_key=checkpointer.verifier.encode(),
-                                    checkpoint=latest, start=start, end=end, where=where,
-                                    texts={k: request.query[k] for k in audit_bundles.TEXT_FILTERS
-                                           if k in request.query})
+                                  checkpoint=latest, start=start, end=end, where=where, texts=texts)
     return await audit_bundles.stream(request, request.app[STORE], wanted)
 
 

@@ -14,10 +14,14 @@ import json
 import os
 import zipfile
 from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 
 import pytest
 from carebridge.crypto.audit_bundle import verify_bundle
+from carebridge.crypto.fingerprint import fingerprint
+from carebridge.crypto.note import Verifier
+from carebridge.crypto.signing import VerifyKey
 from carebridge.gateway.cli import main
 from carebridge.storage.db import ledger
 from sqlalchemy import event
@@ -175,3 +179,15 @@ async def test_bundle_refusals(world: World) -> None:
     for query in ("start=9&end=3", "since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "org=" + "x" * 201):
         reply = await world.gw.request("POST", f"{BUNDLE}?{query}", token=world.auditor.token)
         reply.problem(422, "invalid-request")
+
+
+async def test_the_key_has_its_fingerprint_and_the_checkpoint_its_signing_time(world: World) -> None:
+    reply = await world.gw.request("POST", "/api/v1/audit/checkpoint", token=world.auditor.token)
+    assert reply.status == 200
+    signed_at = world.clock()
+    reply = await world.gw.request("GET", "/api/v1/audit/checkpoint", token=world.recipient.token)
+    assert reply.status == 200
+    assert abs((parsedate_to_datetime(reply.headers["Last-Modified"]) - signed_at).total_seconds()) < 2
+    info = (await world.gw.request("GET", "/api/v1/audit/verifier", token=world.recipient.token)).json()
+    key = Verifier.parse(info["verifier_key"])
+    assert info["fingerprint"] == fingerprint(VerifyKey(key.public_key))
