@@ -50,7 +50,8 @@ CASES = Half(".client.casecli")
 # The top-level help: (group title, ((verb, what to type, what it does), ...)).
 GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ("sending (a clinic)", (
-        ("keys", "keys register", "publish (or rotate to) the keys of your key file"),
+        ("keys", "keys register | push | pull", "publish (or rotate to) the keys of your key file; move the"
+                                               " sealed key file between the gateway and this machine"),
         ("inspect", "inspect FILE", "what sanitizing removes and the redaction check finds; sends nothing"),
         ("send", "send FILE --to RECIPIENT", "sanitize, scan, encrypt, sign and upload a document"),
         ("handoff", "handoff new | render FIELDS",
