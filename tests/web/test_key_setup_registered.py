@@ -234,6 +234,15 @@ def test_the_keyring_unlocks_the_stored_key_file_in_a_worker(browser, spa: Spa, 
             "module": entry, "passphrase": PASSPHRASE, "ciphertext": b64(ciphertext), "statement": b64(statement),
             "otherCiphertext": b64(age.encrypt_bytes(document, [age.X25519Identity.generate().recipient])),
             "stranger": b64(b"not a carebridge statement"), "keyFileText": made.read_text()})
+        # Her key file is stored (pushed) but no keys are registered: new keys would replace it
+        # unasked, so the page stores nothing and registers nothing, and says why.
+        page.get_by_label("Passphrase for the new key file").fill(PASSPHRASE)
+        page.get_by_label("The same passphrase again").fill(PASSPHRASE)
+        page.get_by_role("button", name="Make my key file").click()
+        refusal = page.get_by_role("alert").filter(has_text="Nothing was stored or registered")
+        refusal.wait_for()
+        refused_text = refusal.inner_text()
+        page.screenshot(path=artifacts / "keys-signed-in-3-refused-phone.png", full_page=True)
     finally:
         context.close()
     assert (out["before"], out["wrong"], out["afterWrong"]) == (False, "keyfile", False)
@@ -248,5 +257,10 @@ def test_the_keyring_unlocks_the_stored_key_file_in_a_worker(browser, spa: Spa, 
     assert (out["localStorage"], out["databases"]) == (0, 0), "nothing of the keys is kept in the browser"
     secret = keys.identity.secret_string()
     recorder.assert_nothing_carries(PASSPHRASE, secret, secret.lower(), keys.signing_key.encode())
+    assert "already stored" in refused_text
+    pulled = spa.work / "hazel-pulled.key"
+    spa.cli.ok_json("keys", "pull", "-o", pulled, token=token)
+    assert pulled.read_bytes() == made.read_bytes(), "the stored key file is unchanged"
+    assert not any(head.startswith("POST ") and "/api/v1/keys " in head for head, _ in recorder.requests)
     fetched = [head for head, _ in recorder.requests if head.startswith("GET ") and "/api/v1/me/key-file" in head]
     assert len(fetched) == 2  # the wrong passphrase and the right one: each unlock fetches the stored file

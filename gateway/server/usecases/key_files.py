@@ -40,7 +40,7 @@ class Precondition:
     def check(self, current: KeyFileRecord | None) -> None:
         """Raises Refusal ``key_file_changed`` (412) when *current* is not what was expected."""
         if self.if_none and current is not None:
-            raise Refusal(Why.key_file_changed, "a key file is already stored (If-None-Match: *)")
+            raise Refusal(Why.key_file_changed, "a key file is already stored for you; it was left as it is")
         if self.if_match is None:
             return
         if current is None or ("*" not in self.if_match and current.sha256 not in self.if_match):

@@ -73,7 +73,7 @@ function isStatement(bytes) {
 const OPS = {
   async unlock({ bytes, passphrase }) {
     keys = null;
-    return hold(await openKeyFile(bytes, passphrase));
+    return hold(await openKeyFile(bytes, passphrase, { signing: true }));
   },
   async create({ passphrase, release, postQuantum }) {
     keys = null;

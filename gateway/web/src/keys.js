@@ -76,29 +76,35 @@ function ask(me) {
       " first to register the keys and store the file without the CLI."));
 }
 
-/** Register the keys through the log, then store the sealed file (as `keys register` and `keys push`). */
+/**
+ * Store the sealed file, then register the keys through the log (as `keys push` and `keys register`).
+ * The file goes first, under its condition: keys are never published whose file could not be kept.
+ */
 async function publish(me, made, replacing, status) {
-  status.replaceChildren(el("p", { text: "Registering your keys…" }));
-  let record;
+  status.replaceChildren(el("p", { text: "Storing your key file…" }));
+  let stored = false, record;
   try {
-    record = await registerKeys({ userId: me.id, recipient: made.recipient, signingKey: made.signingKey });
-    status.replaceChildren(el("p", { text: "Storing your key file…" }));
     // A first key file only where none is stored: another browser's keys are never replaced unasked.
     const condition = replacing ? {} : { "If-None-Match": "*" };
     await api(keyring.KEY_FILE_PATH, { method: "PUT", body: new TextEncoder().encode(made.sealed),
       headers: { "Content-Type": "application/octet-stream", ...condition } });
+    stored = true;
+    status.replaceChildren(el("p", { text: "Registering your keys…" }));
+    record = await registerKeys({ userId: me.id, recipient: made.recipient, signingKey: made.signingKey });
   } catch (error) {
     keyring.lock();
-    status.replaceChildren(alertBox(record ? `Your keys are registered, but the key file was not stored: ${refusalText(error)}`
-      : `Your keys were not registered: ${refusalText(error)}`),
+    status.replaceChildren(alertBox(stored
+      ? `Your key file is stored, but the keys were not registered: ${refusalText(error)} `
+        + "Register them with carebridge keys pull, then carebridge keys register."
+      : `Nothing was stored or registered: ${refusalText(error)}`),
     el("button", { type: "button", text: "Save the key file instead",
       onclick: () => save(new TextEncoder().encode(made.sealed), KEY_FILE_NAME, "application/octet-stream") }));
     return;
   }
   keyring.lock();
   await done("Your keys are ready", made, [
-    el("p", { id: "registered", "data-signer": made.signer, text: `Registered on the access log (entry ${record.log_seq}), and your key file `
-      + "is stored on the gateway, sealed by your passphrase. On another computer: "
+    el("p", { id: "registered", "data-signer": made.signer, text: `Registered on the access log (entry ${record.log_seq}),`
+      + " and your key file is stored on the gateway, sealed by your passphrase. On another computer: "
       + "sign in there, or run carebridge keys pull." }),
     el("button", { type: "button", text: "Save a copy of the key file",
       onclick: () => save(new TextEncoder().encode(made.sealed), KEY_FILE_NAME, "application/octet-stream") }),

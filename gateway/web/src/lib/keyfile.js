@@ -13,10 +13,10 @@ export class KeyFileError extends Error {}
 
 /**
  * The secrets of a key file's bytes, unlocked with *passphrase*: {identity,
- * recipient, seed, publicKey}; the caller keeps them in memory only (the
- * keyring Worker). Throws KeyFileError.
+ * recipient}, and with *signing* also {seed, publicKey} (the keyring Worker
+ * asks; a page that only decrypts does not). Kept in memory only. Throws KeyFileError.
  */
-export async function openKeyFile(bytes, passphrase) {
+export async function openKeyFile(bytes, passphrase, { signing = false } = {}) {
   if (bytes.length > MAX_KEY_FILE_SIZE) throw new KeyFileError("that file is too large to be a key file");
   let plain;
   try {
@@ -32,8 +32,10 @@ export async function openKeyFile(bytes, passphrase) {
   if (secrets.length !== 1 || !SIGNING_SECRET.test(secrets[0])) {
     throw new KeyFileError("a key file holds exactly one signing key");
   }
+  const opened = { identity: keys[0], recipient: await identityToRecipient(keys[0]) };
+  if (!signing) return opened;
   const seed = fromHex(secrets[0].slice(SIGNING_SECRET_PREFIX.length));
-  return { identity: keys[0], recipient: await identityToRecipient(keys[0]), seed, publicKey: ed25519.getPublicKey(seed) };
+  return { ...opened, seed, publicKey: ed25519.getPublicKey(seed) };
 }
 
 const SIGNING_SECRET_PREFIX = "CAREBRIDGE-SIGNING-KEY-1-"; // crypto/signing.py SECRET_KEY_PREFIX
