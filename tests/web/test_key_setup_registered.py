@@ -36,6 +36,7 @@ CLINIC, SPA = "Larkspur Clinic TEST", "Fernhollow Spa TEST"
 UPLOADERS = {"x25519": "dr.lark@larkspur.example.test", "hybrid": "dr.lark.pq@larkspur.example.test"}
 PEOPLE = {"x25519": "wren.fern@fernhollow.example.test", "hybrid": "ivy.fern@fernhollow.example.test"}
 KEYRING_PERSON = "hazel.fern@fernhollow.example.test"  # keys made with the CLI, pushed, unlocked in a page
+ROTATING_PERSON = "moss.fern@fernhollow.example.test"  # CLI keys registered and pushed, replaced in a page
 PASSWORD = "synthetic spa password 6120"  # the sign-in password, not the key passphrase
 
 
@@ -54,6 +55,15 @@ class Spa:
     uploaders: dict[str, dict]  # key kind -> the CLI's keyword arguments for that clinic sender
     tokens: dict[str, str]  # e-mail -> API token (the CLI's, for the same person)
     root: str  # the served web release
+
+    def get_me(self, token: str) -> dict:
+        return get_json(self.url + "/api/v1/me", token)
+
+
+def get_json(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def post_json(url: str, body: dict) -> dict:
@@ -82,7 +92,7 @@ def spa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spa]:
             uploaders = {kind: cli.admin("user", "create", email, "--org", CLINIC, "--role", "uploader")
                          for kind, email in UPLOADERS.items()}
             tokens = {}
-            for email in (*PEOPLE.values(), KEYRING_PERSON):
+            for email in (*PEOPLE.values(), KEYRING_PERSON, ROTATING_PERSON):
                 created = cli.admin("user", "create", email, "--org", SPA, "--role", "recipient")
                 tokens[email] = created["token"]
                 token = created["enrollment_url"].split("#", 1)[1]
@@ -264,3 +274,33 @@ def test_the_keyring_unlocks_the_stored_key_file_in_a_worker(browser, spa: Spa, 
     assert not any(head.startswith("POST ") and "/api/v1/keys " in head for head, _ in recorder.requests)
     fetched = [head for head, _ in recorder.requests if head.startswith("GET ") and "/api/v1/me/key-file" in head]
     assert len(fetched) == 2  # the wrong passphrase and the right one: each unlock fetches the stored file
+
+
+def test_replacing_registered_keys_is_asked_for_then_rotates_both(browser, spa: Spa, artifacts: Path) -> None:
+    token = spa.tokens[ROTATING_PERSON]
+    old = spa.work / "moss-old.key"
+    spa.cli.ok_json("keygen", "-o", old)
+    spa.cli.ok_json("keys", "register", token=token, identity=old)
+    spa.cli.ok_json("keys", "push", token=token, identity=old)
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        sign_in(page, spa, ROTATING_PERSON, "/keys/new")
+        page.get_by_label("Passphrase for the new key file").fill(PASSPHRASE)
+        page.get_by_label("The same passphrase again").fill(PASSPHRASE)
+        page.get_by_role("button", name="Make my key file").click()
+        assert "tick the box" in page.get_by_role("alert").inner_text()
+        page.get_by_label("Replace my current keys").check()
+        page.screenshot(path=artifacts / "keys-signed-in-4-replace-phone.png", full_page=True)
+        page.get_by_role("button", name="Make my key file").click()
+        page.get_by_role("heading", name="Your keys are ready").wait_for()
+        shown = page.locator("#recipient").inner_text()
+    finally:
+        context.close()
+    new = spa.work / "moss-new.key"
+    spa.cli.ok_json("keys", "pull", "-o", new, token=token)
+    assert new.read_bytes() != old.read_bytes()
+    rotated = keyfile.open_sealed(new.read_bytes(), PASSPHRASE)
+    assert rotated.recipient == shown != keyfile.open_sealed(old.read_bytes(), PASSPHRASE).recipient
+    assert spa.get_me(token)["keys"]["age_recipient"] == shown, "the page's keys are the active ones"
