@@ -203,7 +203,9 @@ KEYRING_SCRIPT = """async ({module, passphrase, ciphertext, otherCiphertext, sta
   out.before = k.isUnlocked();
   out.wrong = await failure(k.unlock({passphrase: passphrase + "x"}));
   out.afterWrong = k.isUnlocked();
+  const started = performance.now();
   out.keys = await k.unlock({passphrase});
+  out.unlockMs = Math.round(performance.now() - started);
   out.unlocked = k.isUnlocked();
   out.plain = b64(await k.decrypt(u8(ciphertext)));
   out.signature = b64(await k.sign(u8(statement)));
@@ -258,7 +260,8 @@ def test_the_keyring_unlocks_the_stored_key_file_in_a_worker(browser, spa: Spa, 
     assert (out["before"], out["wrong"], out["afterWrong"]) == (False, "keyfile", False)
     assert out["keys"]["recipient"] == keys.recipient and out["keys"]["signingKey"] == keys.verify_key.encode()
     assert out["keys"]["signer"] in ("webcrypto", "noble")
-    print(f"keyring signer in this Chromium: {out['keys']['signer']}")
+    print(f"keyring in this Chromium: signer {out['keys']['signer']}, fetch + unlock (scrypt 2^18)"
+          f" {out['unlockMs']} ms")
     assert out["unlocked"] is True and base64.b64decode(out["plain"]) == document
     keys.verify_key.verify(KEY_REGISTRATION_CONTEXT, message, base64.b64decode(out["signature"]))  # raises if bad
     assert out["stranger"] == "refused", "the Worker signs carebridge statements only"
