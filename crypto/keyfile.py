@@ -25,21 +25,25 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from .age import (
+    AgeError,
     HybridIdentity,
     ScryptIdentity,
     ScryptRecipient,
     X25519Identity,
     decrypt,
     encrypt,
+    parse_header,
     parse_identity_file,
 )
-from .age.scrypt import DEFAULT_LOG_N
+from .age.armor import armored_reader
+from .age.scrypt import DEFAULT_LOG_N, STANZA_TYPE, parse_stanza
 from .errors import KeyFormatError
 from .signing import SigningKey, VerifyKey
 
 MAGIC_LINE = "# carebridge key file v1"
 _SIGNING_SECRET = "# signing secret key: "
 MAX_KEY_FILE_SIZE = 64 * 1024  # a key file is ~5 KB even with a post-quantum key
+_MIN_PAYLOAD = 16 + 16  # the payload nonce and one chunk's tag: a sealed file holds at least these
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -112,3 +116,27 @@ def parse(plaintext: bytes) -> UserKeys:
     if len(identities) != 1 or len(signing) != 1:
         raise KeyFormatError("a key file holds exactly one identity and one signing key")
     return UserKeys(identities[0], SigningKey.parse(signing[0]))
+
+
+def check_sealed(data: bytes, *, limit: int = MAX_KEY_FILE_SIZE) -> None:
+    """Check, without the passphrase, that *data* has the shape of a sealed key file.
+
+    That is: at most *limit* bytes of ASCII armor around an age file whose
+    header is one scrypt stanza (within the work-factor ceiling clients
+    accept), followed by a payload. Whoever stores key files without the
+    passphrase (the gateway) learns no more than this, and refuses anything
+    that no client could open as one. Raises KeyFormatError naming what is wrong.
+    """
+    if len(data) > limit:
+        raise KeyFormatError(f"a key file is at most {limit} bytes")
+    try:
+        reader = armored_reader(io.BytesIO(data))
+        header = parse_header(reader)
+        if len(header.stanzas) != 1 or header.stanzas[0].type != STANZA_TYPE:
+            raise KeyFormatError("a key file is sealed by a passphrase alone (one scrypt stanza)")
+        parse_stanza(header.stanzas[0])
+        payload = len(reader.read(limit + 1))
+    except AgeError as exc:
+        raise KeyFormatError(f"not an armored age file: {exc}") from None
+    if payload < _MIN_PAYLOAD:
+        raise KeyFormatError("not an armored age file: the payload is missing")

@@ -50,8 +50,9 @@ CASES = Half(".client.casecli")
 # The top-level help: (group title, ((verb, what to type, what it does), ...)).
 GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
     ("sending (a clinic)", (
-        ("keys", "keys register | audit",
-         "publish (or rotate to) the keys of your key file; check every key logged for you is yours"),
+        ("keys", "keys register | audit | push | pull",
+         "publish (or rotate to) the keys of your key file; check every key logged for you is yours; move"
+         " the sealed key file between the gateway and this machine"),
         ("inspect", "inspect FILE", "what sanitizing removes and the redaction check finds; sends nothing"),
         ("send", "send FILE --to RECIPIENT", "sanitize, scan, encrypt, sign and upload a document"),
         ("handoff", "handoff new | render FIELDS",

@@ -85,16 +85,21 @@ class ScryptIdentity:
         raise NotARecipient
 
     def _parse_args(self, stanza: Stanza) -> tuple[bytes, int]:
-        if len(stanza.args) != 2:
-            raise HeaderError("scrypt stanza must have exactly two arguments")
-        salt = b64decode(stanza.args[0].encode(), "scrypt salt")
-        if len(salt) != SALT_SIZE:
-            raise HeaderError("scrypt salt must be 16 bytes")
-        if not _DECIMAL.fullmatch(stanza.args[1]):
-            raise HeaderError("scrypt work factor is not a plain decimal number")
-        log_n = int(stanza.args[1])
-        if log_n > self._max_log_n:
-            raise HeaderError(f"scrypt work factor {log_n} is above the limit of {self._max_log_n}")
-        if len(stanza.body) != WRAPPED_SIZE:
-            raise HeaderError("scrypt stanza body must be 32 bytes")
-        return salt, log_n
+        return parse_stanza(stanza, max_log_n=self._max_log_n)
+
+
+def parse_stanza(stanza: Stanza, *, max_log_n: int = MAX_LOG_N) -> tuple[bytes, int]:
+    """The salt and work factor of an scrypt stanza; HeaderError naming what is malformed."""
+    if len(stanza.args) != 2:
+        raise HeaderError("scrypt stanza must have exactly two arguments")
+    salt = b64decode(stanza.args[0].encode(), "scrypt salt")
+    if len(salt) != SALT_SIZE:
+        raise HeaderError("scrypt salt must be 16 bytes")
+    if not _DECIMAL.fullmatch(stanza.args[1]):
+        raise HeaderError("scrypt work factor is not a plain decimal number")
+    log_n = int(stanza.args[1])
+    if log_n > max_log_n:
+        raise HeaderError(f"scrypt work factor {log_n} is above the limit of {max_log_n}")
+    if len(stanza.body) != WRAPPED_SIZE:
+        raise HeaderError("scrypt stanza body must be 32 bytes")
+    return salt, log_n

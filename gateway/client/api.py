@@ -22,6 +22,8 @@ CHUNK = 1 << 20  # bytes per read when streaming a file in or out
 TIMEOUT = aiohttp.ClientTimeout(total=None, connect=30, sock_read=300)
 MAX_JSON_RESPONSE = 8 << 20  # a document's info carries its manifest and meta (< 1 MiB)
 MAX_TEXT_RESPONSE = 1 << 20  # a signed checkpoint note (<= 256 KiB) or a tlog proof of one
+MAX_KEY_FILE_RESPONSE = 64 * 1024  # crypto.keyfile.MAX_KEY_FILE_SIZE: the gateway stores no larger
+KEY_FILE_PATH = "/api/v1/me/key-file"
 
 
 class ApiError(Exception):
@@ -86,6 +88,23 @@ class Client:
     async def register_keys(self, registration: bytes) -> dict:
         return await self._json("POST", "/api/v1/keys", data=registration,
                                 headers={"Content-Type": "application/json"})
+
+    async def key_file(self) -> tuple[bytes, str]:
+        """Your key file as stored (sealed by your passphrase) and its ETag; ApiError 404 when none."""
+        response = await self._request("GET", KEY_FILE_PATH)
+        async with response:
+            return await _read_body(response, MAX_KEY_FILE_RESPONSE), response.headers.get("ETag", "")
+
+    async def store_key_file(self, sealed: bytes, *, replace: bool = False) -> str:
+        """Store your key file; only if none is stored unless *replace*. Returns its ETag.
+
+        ApiError 412 (``key-file-changed``) when one is stored and *replace* is False.
+        """
+        condition = {} if replace else {"If-None-Match": "*"}
+        response = await self._request("PUT", KEY_FILE_PATH, data=sealed,
+                                       headers={"Content-Type": "application/octet-stream", **condition})
+        async with response:
+            return response.headers.get("ETag", "")
 
     async def redaction_profile(self) -> dict | None:
         """Your organisation's current signed redaction profile, or None when it has none (204)."""

@@ -25,9 +25,10 @@ from urllib.parse import urlsplit
 
 from ...crypto import keyfile
 from ...crypto.age import NoIdentityMatchError
+from ...crypto.errors import KeyFormatError
 from ...crypto.registration import sign_registration
 from . import audit, keyaudit, profile, progress, verifyweb
-from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, read_passphrase
+from ._terminal import DOCUMENT_PASSPHRASE_ENV, CLIError, atomic_output, read_limited, read_passphrase
 from .api import ApiError, Client
 from .errors import TransferError
 
@@ -67,6 +68,19 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the registration at log seq SEQ is yours after all (made from another machine):"
                         " remember its keys (repeatable)")
     p.set_defaults(run=lambda a, e: _run(keys_audit(a, e)))
+    p = keys.add_parser("push", help="store your key file (still sealed by its passphrase) on the gateway",
+                        description="Uploads the key file named by CAREBRIDGE_IDENTITY as it is: the gateway"
+                                    " keeps it sealed, for your browser and `keys pull` on another machine.")
+    _common(p)
+    p.add_argument("--replace", action="store_true",
+                   help="replace the key file stored on the gateway (default: refuse when one is there)")
+    p.set_defaults(run=lambda a, e: _run(keys_push(a, e)))
+    p = keys.add_parser("pull", help="fetch your key file from the gateway (made in the browser, or pushed)")
+    _common(p)
+    p.add_argument("-o", "--output", type=Path, metavar="FILE",
+                   help="where to write it, mode 0600 (default: the file CAREBRIDGE_IDENTITY names)")
+    p.add_argument("--force", action="store_true", help="overwrite FILE when it exists")
+    p.set_defaults(run=lambda a, e: _run(keys_pull(a, e)))
 
     p = sub.add_parser("send", help="encrypt, sign and upload a document")
     _common(p)
@@ -316,6 +330,53 @@ def auto_audit(args, env) -> int:
     for alarm in report.alarms if report else ():
         print(f"carebridge: {alarm}", file=sys.stderr)
     return 1 if report and report.alarms else 0
+async def keys_push(args, env) -> int:
+    path = _profile(args, env).get("identity")
+    if not path:
+        raise CLIError("set CAREBRIDGE_IDENTITY to your key file (carebridge keygen -o FILE)")
+    sealed = read_limited(path, keyfile.MAX_KEY_FILE_SIZE)
+    try:
+        keyfile.check_sealed(sealed)
+    except KeyFormatError as exc:
+        raise CLIError(f"{path}: {exc}") from None
+    async with _client(args, env) as api:
+        try:
+            etag = await api.store_key_file(sealed, replace=args.replace)
+        except ApiError as exc:
+            if exc.status == 412:
+                raise CLIError("a key file is already stored on the gateway: `carebridge keys pull` to use it,"
+                               " or `keys push --replace` to replace it with this one") from None
+            raise
+    _print(args, {"key_file": path, "etag": etag.strip('"')}, f"stored {path} on the gateway (sealed as it is)")
+    return 0
+
+
+async def keys_pull(args, env) -> int:
+    target = args.output or _profile(args, env).get("identity")
+    if not target:
+        raise CLIError("name the file to write (-o FILE), or set CAREBRIDGE_IDENTITY")
+    async with _client(args, env) as api:
+        try:
+            sealed, etag = await api.key_file()
+        except ApiError as exc:
+            if exc.status == 404:
+                raise CLIError("no key file is stored on the gateway: make one in the browser (/keys/new)"
+                               " or `carebridge keys push` one") from None
+            raise
+    try:  # what the gateway hands back is checked like any input
+        keyfile.check_sealed(sealed)
+    except KeyFormatError as exc:
+        raise CLIError(f"the gateway's key file is damaged: {exc}") from None
+    existing = Path(target)
+    if existing.is_file() and existing.read_bytes() == sealed:
+        _print(args, {"key_file": str(target), "etag": etag.strip('"'), "changed": False},
+               f"{target} is already this key file")
+        return 0
+    with atomic_output(str(target), mode=0o600, exclusive=not args.force, durable=True) as out:
+        out.write(sealed)
+    _print(args, {"key_file": str(target), "etag": etag.strip('"'), "changed": True},
+           f"wrote {target} (sealed by your key passphrase; open it with it)")
+    return 0
 
 
 def _duration(text: str | None, flag: str = "--expires", *, zero: bool = False) -> timedelta | None:

@@ -18,7 +18,7 @@ from carebridge.storage.blobs import FolderConfig, S3Config, open_blob_store
 from carebridge.storage.db import migrate
 from carebridge.storage.db.store import Store
 
-from . import (amendments, audit, cases, directory, documents, failpoints, jobs, linkkeys, links, ops, pages,
+from . import (amendments, audit, cases, directory, documents, failpoints, jobs, keyfiles, linkkeys, links, ops, pages,
                profiles, signin, totp_secrets)
 from .checkpoints import Checkpointer, verify_anchors
 from .context import BLOBS, CHECKPOINTER, KEYRING, LINK_CLAIMS, LOCKOUTS, METRICS, SERVICES, SETTINGS, STORE
@@ -56,7 +56,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] | None = Non
     app[METRICS] = Metrics()
     app.cleanup_ctx.append(_resources)
     app.add_routes(directory.routes() + documents.routes() + amendments.routes() + links.routes()
-                   + audit.routes() + profiles.routes() + cases.routes() + ops.routes() + [
+                   + audit.routes() + profiles.routes() + cases.routes() + ops.routes() + keyfiles.routes() + [
         web.get("/api/v1/health", health),
         web.get("/api/v1/openapi.json", openapi),
     ])

@@ -179,6 +179,25 @@ def _paths() -> dict:
             {"200": {"description": "metrics", "content": {"text/plain": {}}},
              "404": _error("metrics are off, or the token is not metrics_token (logged)")}, auth=False)},
         "/api/v1/me": {"get": _op("the calling user and their active keys", {"200": _json(_OBJ)})},
+        "/api/v1/me/key-file": {
+            "get": _op("your key file as stored (sealed by your passphrase; logged as key.file.fetch)",
+                       {"200": {"description": "the armored age file; ETag: its SHA-256",
+                                "content": {"application/octet-stream": {}}},
+                        "404": _error("no key file stored (no-key-file; logged)")}),
+            "put": _op("store or replace your key file: an armored age file sealed by a passphrase alone"
+                       " (logged as key.file.store)",
+                       {"204": {"description": "stored; ETag: its SHA-256"},
+                        "403": _error("missing X-Carebridge-CSRF header or foreign Origin (logged)"),
+                        "412": _error("If-Match or If-None-Match does not hold (key-file-changed; logged)"),
+                        "413": _error("larger than max_key_file_bytes, 64 KiB by default (logged)"),
+                        "422": _error("not an armored age file with one scrypt stanza (invalid-key-file;"
+                                      " logged)")},
+                       params=[{"name": "If-Match", "in": "header", "required": False,
+                                "schema": {"type": "string"}, "description": "* or the ETag GET answered"},
+                               {"name": "If-None-Match", "in": "header", "required": False,
+                                "schema": {"const": "*"}, "description": "store only if none is stored"}],
+                       body={"required": True, "content": {"application/octet-stream": {}}}),
+        },
         "/api/v1/keys": {
             "post": _op("publish or rotate your keys (signed registration, proof of possession)",
                         {"201": _json(_OBJ, "registered; logged"),

@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from carebridge.crypto.keyfile import MAX_KEY_FILE_SIZE
 from carebridge.policies import PolicyLimits, PolicyValidationError
 from carebridge.storage.db.engine import parse_url
 
@@ -56,6 +57,8 @@ class Settings:
     max_upload_bytes: int = 2048 * MIB
     #: Largest ``meta`` ciphertext: a small JSON object, age-encrypted.
     max_meta_bytes: int = 64 * 1024
+    #: Largest key file stored for a user (``PUT /api/v1/me/key-file``); clients open up to 64 KiB.
+    max_key_file_bytes: int = MAX_KEY_FILE_SIZE
     #: Lifetime of a document when its policy names none, and the longest allowed.
     default_document_lifetime: timedelta = timedelta(days=7)
     max_document_lifetime: timedelta = timedelta(days=30)
@@ -279,6 +282,8 @@ def _check(s: Settings) -> None:
         raise SettingsError("checkpoint_entries: must be positive")
     if s.max_upload_bytes <= 0 or s.max_meta_bytes <= 0:
         raise SettingsError("max_upload_bytes / max_meta_bytes: must be positive")
+    if not 1 <= s.max_key_file_bytes <= MAX_KEY_FILE_SIZE:
+        raise SettingsError(f"max_key_file_bytes: must be 1..{MAX_KEY_FILE_SIZE} (what clients open)")
     if s.default_document_lifetime > s.max_document_lifetime:
         raise SettingsError("default_document_lifetime: longer than max_document_lifetime")
     for name in ("max_total_downloads", "link_max_uses", "link_claims_per_minute", "auth_failure_limit",

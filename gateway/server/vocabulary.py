@@ -95,6 +95,9 @@ class LogAction(StrEnum):
     case_notes_read = "case.notes", "read this case's notes"
     document_acknowledge = "document.acknowledge", "acknowledge this document"
     receipts_read = "document.receipts", "read this document's receipts"
+    # a user's sealed key file, kept for the browser and the CLI (issue #13)
+    key_file_store = "key.file.store", "store your key file"
+    key_file_fetch = "key.file.fetch", "fetch your key file"
 
 
 class Why(StrEnum):
@@ -255,6 +258,11 @@ class Why(StrEnum):
     receipt_for_other = "receipt_for_other", 422, "receipt-mismatch", "The receipt is not for this document"
     not_downloaded = "not_downloaded", 409, "not-downloaded", "Download the document before acknowledging it"
     already_acknowledged = "already_acknowledged", 409, "already-acknowledged", "Already acknowledged"
+    # -- a user's sealed key file (key.file.…) ---------------------------------------------------
+    no_key_file = "no_key_file", 404, "no-key-file", "No key file stored"
+    invalid_key_file = "invalid_key_file", 422, "invalid-key-file", "Not a key file sealed by a passphrase"
+    key_file_changed = ("key_file_changed", 412, "key-file-changed",
+                        "The stored key file is not the one the request names")
 
     @property
     def type(self) -> str:

@@ -74,7 +74,7 @@ CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text
 GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
 ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
                      "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS,
-                     "audit.js", "outbox.js"})
+                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js"})
 # An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
 ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # The gate Worker's own policy (a Worker is governed by the CSP its script is served with):
@@ -264,6 +264,8 @@ def page(request: web.Request, *, status: int, heading: str, body: str, script: 
             js = bundle.entry(name)
             head += f'<script type="module" src="/app/{js.path}" integrity="{js.integrity}"></script>'
         head += f'<meta name="carebridge-release" content="{bundle.root}">'
+        # Any page may unlock the person's keys (gateway/web/src/lib/keyring.js) in this Worker.
+        head += f'<meta name="carebridge-keyring" content="/app/{bundle.entries["keyring.worker.js"]}">'
         if gate:
             head += gate_meta(bundle)
         footer = f"<footer>carebridge web release {bundle.root}</footer>"

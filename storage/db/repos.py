@@ -15,11 +15,13 @@ from typing import Any
 
 from sqlalchemy.engine import Connection, Row
 
-from . import accounts, cases, documents, identity, keys, leases, ledger, lifecycle, limits, links, outbox, profiles
+from . import (accounts, cases, documents, identity, key_files, keys, leases, ledger, lifecycle, limits, links, outbox,
+               profiles)
 from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials, StoredTotpSecret
 from .cases import CaseDocument, CaseRecord, NoteRecord, ReceiptRecord
 from .documents import DocumentRecord, Listing, NewDocument, Refused
 from .identity import Org, TokenRecord, User
+from .key_files import KeyFileRecord
 from .keys import KeyRecord
 from .ledger import EntryFilter, StoredCheckpoint
 from .lifecycle import Due
@@ -441,6 +443,24 @@ class Profiles:
         return profiles.insert_profile(self._conn, record)
 
 
+class KeyFiles:
+    """Users' sealed key files: :mod:`.key_files` bound to one connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def load(self, user_id: str) -> KeyFileRecord | None:
+        return key_files.load(self._conn, user_id)
+
+    def insert(self, record: KeyFileRecord) -> None:
+        return key_files.insert_key_file(self._conn, record)
+
+    def replace(self, record: KeyFileRecord, *, replaces: str) -> bool:
+        return key_files.replace_key_file(self._conn, record, replaces=replaces)
+
+
 class Cases:
     """Referral cases, their people and documents, and signed receipts: :mod:`.cases` bound to one connection."""
 
@@ -514,6 +534,10 @@ class Reader:
     @cached_property
     def keys(self) -> Keys:
         return Keys(self._conn)
+
+    @cached_property
+    def key_files(self) -> KeyFiles:
+        return KeyFiles(self._conn)
 
     @cached_property
     def links(self) -> Links:

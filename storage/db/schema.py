@@ -369,3 +369,15 @@ checkpoints = Table(
     Column("note", LargeBinary, nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
 )
+
+# Each user's key file (migration 0012): the armored age file sealed by their
+# passphrase, kept opaque so a browser or the CLI can fetch it and open it
+# locally. One per user; a replacement names the digest it replaces.
+key_files = Table(
+    "key_files", metadata,
+    Column("user_id", String(ID_LENGTH), ForeignKey("users.id"), primary_key=True),
+    Column("sealed", LargeBinary, nullable=False),
+    Column("sha256", String(64), nullable=False),  # hex digest of sealed: the ETag, and the If-Match check
+    Column("log_seq", BigInteger, nullable=False),  # the log entry that stored it
+    Column("updated_at", UTCDateTime, nullable=False),
+)
