@@ -13,6 +13,7 @@ the plaintext or the file name.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import urllib.request
@@ -234,3 +235,78 @@ def test_the_inbox_reads_on_a_phone_and_refusals_say_why(browser, inbox: Inbox, 
         page.screenshot(path=artifacts / "inbox-5-refusal-revoked-phone.png", full_page=True)
     finally:
         context.close()
+
+
+def flip_base64(text: str, at: int) -> str:
+    """*text* (base64) with one byte of what it encodes changed."""
+    raw = bytearray(base64.b64decode(text))
+    raw[at] ^= 0x01
+    return base64.b64encode(bytes(raw)).decode()
+
+
+def test_a_forged_manifest_or_log_proof_is_refused_before_any_download(browser, inbox: Inbox, artifacts: Path) -> None:
+    """The checks are the page's own: answers altered on the way are refused, each in words.
+
+    The key file here comes from ``GET /api/v1/me/key-file`` (answered by the test as
+    the gateway's stored copy would be): the page then asks for the passphrase alone.
+    """
+    _, recipient = PEOPLE["hybrid"]
+    name = f"checked-{marker()}.pdf"
+    sent = inbox.send("hybrid", name, f"Checked in the page {marker()}", "--note", "Forgery drill, synthetic")
+    context, page, requests = signed_in_inbox(browser, inbox, recipient)
+    tamper: dict[str, str] = {"what": ""}
+
+    def stored_key_file(route) -> None:
+        route.fulfill(status=200, body=inbox.keys[recipient].read_bytes(), content_type="application/octet-stream",
+                      headers={"Cache-Control": "no-store"})
+
+    def document(route) -> None:
+        answer = route.fetch()
+        body = answer.json()
+        if tamper["what"] == "manifest":
+            wire = base64.b64decode(body["manifest"]).decode()
+            head, _, signature = wire.rpartition(',"signature":"')
+            body["manifest"] = base64.b64encode(f'{head},"signature":"{flip_base64(signature[:-2], 5)}"}}'.encode()).decode()
+        route.fulfill(response=answer, json=body)
+
+    def proof(route) -> None:
+        answer = route.fetch()
+        lines = answer.text().split("\n")
+        if tamper["what"] == "proof hash":
+            lines[2] = flip_base64(lines[2], 0)  # the first hash line, after the header and the index
+        elif tamper["what"] == "checkpoint":
+            start = lines.index("") + 1  # the checkpoint note: origin, size, root hash
+            lines[start + 2] = flip_base64(lines[start + 2], 0)
+        route.fulfill(response=answer, body="\n".join(lines))
+
+    try:
+        page.reload()  # the routes must be in place before the page asks
+        context.route("**/api/v1/me/key-file", stored_key_file)
+        context.route(f"**/api/v1/documents/{sent['id']}", document)
+        context.route("**/api/v1/audit/proof/inclusion?*", proof)
+        page.reload()
+        page.get_by_text("Your key file is kept on this gateway").wait_for()
+        assert page.get_by_label("Your carebridge key file").count() == 0  # no file chooser needed
+        page.get_by_label("Key file passphrase").fill(KEY_FILE_PASSPHRASE)
+        page.get_by_role("button", name="Unlock").click()
+        row_of(page, sent["id"]).wait_for()
+        expected = {"proof hash": "is not in the signed checkpoint",
+                    "checkpoint": "signature by the log key does not verify",
+                    "manifest": "manifest does not verify"}
+        for what, words in expected.items():
+            tamper["what"] = what
+            row_of(page, sent["id"]).get_by_role("button", name=f"Open {name}").click()
+            alert = page.get_by_role("alert")
+            assert words in alert.inner_text(), (what, alert.inner_text())
+            assert page.get_by_role("button", name=f"Download and decrypt {name}").count() == 0
+            if what == "proof hash":
+                page.screenshot(path=artifacts / "inbox-6-refusal-key-not-in-log-desktop.png", full_page=True)
+            page.get_by_role("button", name="Back to the inbox").click()
+            row_of(page, sent["id"]).wait_for()
+        tamper["what"] = ""
+        row_of(page, sent["id"]).get_by_role("button", name=f"Open {name}").click()
+        page.get_by_role("button", name=f"Download and decrypt {name}").wait_for()  # unaltered, it opens
+    finally:
+        context.close()
+    assert not any(f"/api/v1/documents/{sent['id']}/content" in seen for seen in requests.seen), "nothing was downloaded"
+    requests.assert_none_carries(KEY_FILE_PASSPHRASE, "AGE-SECRET-KEY-", name)

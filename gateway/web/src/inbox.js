@@ -36,6 +36,7 @@ const MEANINGS = {
   "unauthorized": "Your session has ended: sign in again.",
   "rate-limited": "Too many requests: wait a little and try again.",
 };
+const ENDED = new Set(["revoked", "revoked_for_me", "purged"]); // the gateway lists no meta for these
 const STATUS = { expired: "expired", revoked: "revoked", revoked_for_me: "revoked", used_up: "no downloads left",
   not_yet_valid: "not yet available", purged: "removed" };
 
@@ -157,7 +158,8 @@ function cell(label, ...content) {
 }
 
 function row(ctx, doc, meta) {
-  const name = meta ? safeName(meta.name) : "(name not readable with your key)";
+  const ended = ENDED.has(doc.status);
+  const name = meta ? safeName(meta.name) : ended ? "(name withheld: access has ended)" : "(name not readable with your key)";
   const open = el("button", { type: "button", class: "link", text: name, "aria-label": `Open ${name}`,
     onclick: () => openDocument(ctx, doc, meta) });
   const sender = doc.sender ? `${doc.sender.email}` : doc.sender_id;
@@ -165,9 +167,9 @@ function row(ctx, doc, meta) {
   return el("tr", { "data-document": doc.id, class: `status-${status.replace(/ /g, "-")}` },
     el("th", { scope: "row", "data-label": "File" }, open),
     cell("From", sender, doc.sender?.org_name ? el("span", { class: "org", text: doc.sender.org_name }) : null),
-    cell("Note", meta?.note || ""),
+    cell("Note", meta?.note || "—"),
     cell("Expires", el("time", { datetime: doc.expires_at ?? "", text: when(doc.expires_at) })),
-    cell("Downloads left", doc.downloads_left === null || doc.downloads_left === undefined
+    cell("Downloads left", ended ? "—" : doc.downloads_left === null || doc.downloads_left === undefined
       ? "no limit" : String(doc.downloads_left)),
     cell("Status", el("span", { class: "status", text: status })),
     cell("Case", doc.case_id || "—"));
@@ -276,7 +278,7 @@ async function openDocument(ctx, doc, listedMeta) {
       `) is in the access log: entry ${published.seq}, proven in the checkpoint of size ${published.size} signed by the log key.`));
   show(root, safeName(meta.name), facts, el("h2", { text: "Checked in this page" }), checks,
     tooLarge ? el("p", { text: "This document is too large for the browser: fetch it with the carebridge CLI." }) : null,
-    button, status, back);
+    el("div", { class: "document-actions" }, button, back), status);
 }
 
 async function start() {

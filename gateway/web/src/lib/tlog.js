@@ -39,17 +39,17 @@ async function keyId(name, publicKey) {
 
 /** The log's verifier key ``name+keyid+base64(0x01||key)``: {name, keyId, publicKey}; throws LogError. */
 export async function parseVerifierKey(text) {
-  const parts = String(text).split("+");
-  const raw = parts.length === 3 && /^[0-9a-f]{8}$/.test(parts[1]) ? canonicalBase64(parts[2]) : null;
-  if (!parts[0] || !raw || raw.length !== 33 || raw[0] !== ED25519_TYPE) {
+  const [name, hexId, ...rest] = String(text).split("+"); // the base64 key may hold "+" too
+  const raw = rest.length && /^[0-9a-f]{8}$/.test(hexId) ? canonicalBase64(rest.join("+")) : null;
+  if (!name || !raw || raw.length !== 33 || raw[0] !== ED25519_TYPE) {
     throw new LogError("the log's verifier key is malformed");
   }
   const publicKey = raw.subarray(1);
-  const id = await keyId(parts[0], publicKey);
-  if (Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("") !== parts[1]) {
+  const id = await keyId(name, publicKey);
+  if (Array.from(id, (b) => b.toString(16).padStart(2, "0")).join("") !== hexId) {
     throw new LogError("the log's verifier key ID does not match its name and key");
   }
-  return { name: parts[0], keyId: id, publicKey };
+  return { name, keyId: id, publicKey };
 }
 
 /** A C2SP tlog-proof's parts: {index (BigInt), hashes, note (bytes)}; throws LogError. */
