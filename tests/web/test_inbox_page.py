@@ -14,8 +14,10 @@ the plaintext or the file name.
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import json
+import re
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -310,3 +312,22 @@ def test_a_forged_manifest_or_log_proof_is_refused_before_any_download(browser, 
         context.close()
     assert not any(f"/api/v1/documents/{sent['id']}/content" in seen for seen in requests.seen), "nothing was downloaded"
     requests.assert_none_carries(KEY_FILE_PASSPHRASE, "AGE-SECRET-KEY-", name)
+
+
+def test_the_inbox_page_and_its_keyring_worker_are_served_strictly(inbox: Inbox) -> None:
+    """The shell names its Worker; the Worker (which holds the key) may reach nothing; the JS fits the budget."""
+    from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP, PAGE_CSP
+
+    with urllib.request.urlopen(inbox.url + "/inbox", timeout=30) as response:
+        html = response.read().decode()
+        assert response.headers["Content-Security-Policy"] == PAGE_CSP
+        assert response.headers["Cache-Control"] == "no-store"
+    worker = re.search(r'id="keys-worker" hidden data-src="(/app/inbox-keys\.worker-[0-9a-f]{16}\.js)"', html)
+    assert worker, "the page names its keyring Worker, a released asset"
+    with urllib.request.urlopen(inbox.url + worker[1], timeout=30) as response:
+        assert response.headers["Content-Security-Policy"] == KEYS_WORKER_CSP == "default-src 'none'; script-src 'self'"
+    scripts = re.findall(r'<script type="module" src="/app/([^"]+)"', html) + [worker[1].rsplit("/", 1)[1]]
+    raw = b"".join((DIST / name).read_bytes() for name in scripts)
+    size = len(gzip.compress(raw, compresslevel=9))
+    print(f"\ninbox page JavaScript (page, Worker): {len(raw)} bytes, {size} bytes gzipped")
+    assert size <= 200 * 1024
