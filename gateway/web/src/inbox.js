@@ -212,7 +212,13 @@ async function verify(ctx, info) {
     if (error instanceof ApiError) throw new Stop(`the sender's key is not proven to be in the log yet (${error.detail || error.title})`);
     throw error;
   }
-  const published = await checkPublished(key, info.sender_id, proof, ctx.log, ctx.log.origin);
+  let published;
+  try {
+    published = await checkPublished(key, info.sender_id, proof, ctx.log, ctx.log.origin);
+  } catch (error) {
+    if (error instanceof LogError) throw new Stop(`the sender's key is not proven to be in the access log: ${error.message}`);
+    throw error;
+  }
   const fingerprint = await signingKeyFingerprint(fromBase64(claimed.slice("ed25519:".length)));
   return { manifest, published, fingerprint };
 }
@@ -243,7 +249,10 @@ async function openDocument(ctx, doc, listedMeta) {
     meta = await openMeta(ctx, info.meta);
     if (!meta) throw new Stop("the document's details do not open with your key");
   } catch (error) {
-    show(root, title, refusalBox(error), back);
+    const unchecked = error instanceof Stop || error instanceof ManifestError;
+    show(root, title, refusalBox(error),
+      unchecked ? el("p", { text: "Nothing was downloaded. Tell the sender, by another way than this gateway." }) : null,
+      back);
     return;
   }
   const { manifest, published, fingerprint } = checked;
