@@ -192,6 +192,9 @@ def test_a_document_sent_with_the_cli_opens_in_the_inbox(browser, inbox: Inbox, 
         got = Path(saved.path()).read_bytes()
         assert saved.suggested_filename == name
         page.locator("p.saved").wait_for()
+        stored = page.evaluate("""async () => [localStorage.length, sessionStorage.length,
+            (await indexedDB.databases()).length, (await caches.keys()).length]""")
+        assert stored == [0, 0, 0, 0], "nothing of the keys or the document is kept in the browser's storage"
         page.get_by_role("button", name="Back to the inbox").click()
         row_of(page, sent["id"]).wait_for()
         again = cells(row_of(page, sent["id"]))
