@@ -129,6 +129,8 @@ async def _item(request: web.Request, listed: Listed, outbox: bool) -> dict:
                     latest_expiry=_latest_expiry(doc, request.app[SETTINGS].policy_limits.max_lifetime))
     else:
         item["downloads_left"] = listed.downloads_left
+        item["downloads"] = listed.downloads
+        item["case_id"] = doc.case_id
     if listed.status not in _META_HIDDEN:
         item["meta"] = base64.b64encode(await read_meta(request, doc)).decode()
     return item

@@ -20,7 +20,7 @@ from aiohttp import web
 from .passwords import MIN_PASSWORD_LENGTH
 from .refusals import logs_as
 from .vocabulary import LogAction
-from .web import VIEWER, page
+from .web import RELEASE, VIEWER, page
 
 _NEEDS_SCRIPT = "<noscript><p>This page needs JavaScript.</p></noscript>"
 # What a signed-in person can do, by role (the home page).
@@ -81,6 +81,16 @@ async def outbox_page(request: web.Request) -> web.Response:
     return page(request, status=200, heading="Your outbox", body=_NEEDS_SCRIPT, script="outbox.js")
 
 
+@logs_as(LogAction.web_release, public=True)
+async def inbox_page(request: web.Request) -> web.Response:
+    """The spa's inbox (src/inbox.js): the page is told where its keyring Worker's script is."""
+    served = request.app.get(RELEASE)
+    worker = "/app/" + served.bundle.entries["inbox-keys.worker.js"] if served else ""
+    body = f'<p id="keys-worker" hidden data-src="{html.escape(worker)}"></p>' + _NEEDS_SCRIPT
+    return page(request, status=200, heading="Your inbox", body=body, script="inbox.js")
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get("/", home), web.get("/signin", signin_page), web.get("/enroll", enroll_page),
-            web.get("/sessions", sessions_page), web.get("/audit", audit_page), web.get("/outbox", outbox_page)]
+            web.get("/sessions", sessions_page), web.get("/audit", audit_page), web.get("/outbox", outbox_page),
+            web.get("/inbox", inbox_page)]

@@ -252,6 +252,7 @@ class Listed:
     people: dict[str, User]
     org_names: dict[str, str]
     links: tuple = ()  # rows of ``schema.links``
+    downloads: int = 0  # the caller's own downloads so far (an inbox tells new from downloaded)
 
 
 _STATUS = {Reason.revoked: "revoked", Reason.recipient_revoked: "revoked_for_me", Reason.expired: "expired",
@@ -297,5 +298,5 @@ def _details(db: Reader, principal: Principal, rows: list[Listing], now: datetim
         status = "purged" if doc.purged_at else _STATUS.get(decision.reason, "available")
         mine = doc.downloads.get(principal.user.id, 0)
         left = None if outbox or doc.max_downloads is None else max(0, doc.max_downloads - mine)
-        listed.append(Listed(row, doc, status, left, people, org_names, tuple(links.get(row.id, ()))))
+        listed.append(Listed(row, doc, status, left, people, org_names, tuple(links.get(row.id, ())), mine))
     return listed

@@ -373,6 +373,7 @@ async def test_follow_up_reports_go_back_to_the_clinics_people_only(world: World
     report = await send_under(world, case["id"], [world.uploader], sender=world.recipient)
     inbox = await world.gw.request("GET", "/api/v1/inbox", token=world.uploader.token)
     assert [d["id"] for d in inbox.json()["documents"]] == [report]  # not the clinic's own document
+    assert inbox.json()["documents"][0]["case_id"] == case["id"]  # the inbox names the case
     # The clinic's colleague is no recipient of it.
     reply = await world.gw.request("GET", f"/api/v1/documents/{report}/content", token=colleague.token)
     assert reply.status == 404

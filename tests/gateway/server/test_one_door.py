@@ -173,6 +173,7 @@ async def test_listings_say_who_what_and_where_it_stands(world: World, tmp_path:
     inbox = (await world.gw.request("GET", "/api/v1/inbox", token=world.recipient.token)).json()["documents"]
     row = next(d for d in inbox if d["id"] == doc_id)
     assert row["status"] == "available" and row["downloads_left"] == 3
+    assert row["downloads"] == 0 and row["case_id"] is None  # new (not yet downloaded), under no case
     assert row["sender"]["email"] == world.uploader.email and row["sender"]["org_name"]
     info = (await world.gw.request("GET", f"/api/v1/documents/{doc_id}", token=world.recipient.token)).json()
     assert row["meta"] == info["meta"]  # the same ciphertext the document read gives
@@ -182,6 +183,9 @@ async def test_listings_say_who_what_and_where_it_stands(world: World, tmp_path:
     sent = next(d for d in outbox if d["id"] == doc_id)
     assert [(r["email"], r["downloads"], r["downloaded"], r["revoked"]) for r in sent["recipients"]] == [
         (world.recipient.email, 1, True, False)]
+    inbox = (await world.gw.request("GET", "/api/v1/inbox", token=world.recipient.token)).json()["documents"]
+    row = next(d for d in inbox if d["id"] == doc_id)
+    assert row["downloads"] == 1 and row["downloads_left"] == 2  # downloaded now (the inbox page's status)
     moment = world.clock.now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     first = sent["recipients"][0]["first_downloaded_at"]
     assert first.startswith(moment) and sent["recipients"][0]["last_downloaded_at"] == first

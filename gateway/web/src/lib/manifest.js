@@ -24,7 +24,8 @@ function signedPart(wire) {
   return { manifest: text.slice(head.length, tail), signature: text.slice(tail + 14, -2) };
 }
 
-async function verifyEd25519(publicKey, message, signature) {
+/** Strict Ed25519 verification (as libsodium): WebCrypto, else @noble/curves. */
+export async function verifyEd25519(publicKey, message, signature) {
   try {
     const key = await crypto.subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
     return await crypto.subtle.verify({ name: "Ed25519" }, key, signature, message);
