@@ -8,6 +8,7 @@ from pypdf import PageObject, PdfReader
 from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 from pypdf.generic._font import Font
 
+from ._colour import colour_spaces
 from ._content import parse
 from ._images import image_cover
 from ._overlay import GLYPH_ADVANCE, Box, Overlay
@@ -89,7 +90,7 @@ def _extract(page: PageObject, contents: ContentStream | None, overlay: Overlay)
 
 def _page(page: PageObject, streams: PageStreams, widths: _Widths) -> PageReport:
     contents = streams.get(page)
-    overlay = Overlay(advance=widths.advance, images=_opaque_images(page))
+    overlay = Overlay(advance=widths.advance, images=_opaque_images(page), spaces=colour_spaces(page.get("/Resources")))
     text = _extract(page, contents, overlay)
     marks = _redact_rects(page)
     hidden = overlay.covered()
