@@ -18,7 +18,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
+from pypdf.filters import decode_stream_data
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, NullObject, StreamObject
 
 from ._jp2 import strip_jp2_metadata
 from ._jpeg import strip_metadata
@@ -36,6 +37,9 @@ DROP_XOBJECT_KEYS = ("/Metadata", "/PieceInfo", "/OPI", "/AF", "/Alternates")
 _DCT = frozenset({"/DCTDecode", "/DCT"})
 # Image filters whose data carries metadata, and what strips it.
 _STRIPPERS = {"/DCTDecode": strip_metadata, "/DCT": strip_metadata, "/JPXDecode": strip_jp2_metadata}
+# The abbreviated filter names of inline images, in full (pypdf decodes full names without a warning).
+_INLINE_FILTERS = {"/AHx": "/ASCIIHexDecode", "/A85": "/ASCII85Decode", "/LZW": "/LZWDecode",
+                   "/Fl": "/FlateDecode", "/RL": "/RunLengthDecode", "/CCF": "/CCITTFaxDecode"}
 _PAGE_ACTIONS = {"/Annots": "removed-annotations", "/AA": "removed-additional-actions",
                  "/Thumb": "removed-thumbnails", "/PieceInfo": "removed-page-piece-data",
                  "/Metadata": "removed-xmp-metadata", "/AF": "removed-embedded-files"}
@@ -179,26 +183,44 @@ def _strip_jpeg(image: StreamObject) -> int:
 def _strip_inline_jpegs(contents: ContentStream, actions: Counter[str]) -> bool:
     """Strip the metadata of the page's inline JPEG images (BI /F /DCT ... ID ... EI) in place.
 
-    Only a lone DCT filter is read; an inline JPEG under another filter (ASCIIHex, say) is left.
-    Whether anything changed.
+    A chain of filters ending in DCT (``[/A85 /DCT]``, ``[/Fl /DCT]``) is decoded up to the
+    JPEG; a stripped image is stored as plain DCT. Whether anything changed.
     """
     operations, changed = contents.operations, False
     for operands, operator in operations:
         if operator != b"INLINE IMAGE" or not isinstance(operands, dict):
             continue
         settings = operands.get("settings")
-        value = settings.get("/F", settings.get("/Filter")) if isinstance(settings, DictionaryObject) else None
-        value = value[0] if isinstance(value, ArrayObject) and len(value) == 1 else value
-        if not isinstance(value, NameObject) or value not in _DCT:  # a chain of filters ([/A85 /DCT]) is left
+        key = "/F" if isinstance(settings, DictionaryObject) and "/F" in settings else "/Filter"
+        value = settings.get(key) if isinstance(settings, DictionaryObject) else None
+        filters = list(value) if isinstance(value, ArrayObject) else [value]
+        if not filters or not isinstance(filters[-1], NameObject) or filters[-1] not in _DCT:
             continue
-        jpeg, removed = strip_metadata(bytes(operands.get("data", b"")))
+        data = bytes(operands.get("data", b""))
+        jpeg, removed = strip_metadata(_decode_inline(data, filters[:-1], settings) if len(filters) > 1 else data)
         if removed:
             operands["data"] = jpeg
+            settings[NameObject(key)] = NameObject("/DCT")
+            for params in ("/DP", "/DecodeParms"):
+                if params in settings:
+                    del settings[params]  # a DCT image's parameters are few and optional
             actions["removed-image-metadata"] += removed
             changed = True
     if changed:
         contents.operations = operations  # re-serialized from the operations when written
     return changed
+
+
+def _decode_inline(data: bytes, filters: list, settings: DictionaryObject) -> bytes:
+    """An inline image's *data* decoded by *filters* (abbreviated names allowed), through pypdf's decoders."""
+    params = settings.get("/DP", settings.get("/DecodeParms"))
+    params = list(params) if isinstance(params, ArrayObject) else [params] * len(filters)
+    chain = StreamObject()
+    chain._data = data  # the encoded bytes, as a stream read from a file holds them
+    chain[NameObject("/Filter")] = ArrayObject(NameObject(_INLINE_FILTERS.get(f, f)) for f in filters)
+    chain[NameObject("/DecodeParms")] = ArrayObject(
+        p if isinstance(p, DictionaryObject) else NullObject() for p in params[:len(filters)])
+    return decode_stream_data(chain)
 
 
 def _as_dct_only(image: StreamObject, filters: int, last_filter: str) -> None:
