@@ -1,16 +1,17 @@
 """Content streams parsed faster, into exactly the operations pypdf's own parser builds.
 
 Parsing content streams is most of the gate's time on a long document, and
-most tokens are plain numbers, names and operators, which pypdf reads a byte
-at a time through a file object. :func:`parse` reads those with one regular
-expression over the whole stream and builds the same objects pypdf does; every
-other token (strings, arrays, dictionaries, inline images, comments, odd
-numbers and names) goes to pypdf's own code at that position. The parsing
-budget is charged as pypdf charges it (a run of simple tokens in one go, so a
-stream over it fails a few tokens later than in pypdf, with the same error). ``tests/.../test_content.py`` checks
-that the operations equal pypdf's, object type for object type, on every test
-PDF. It relies on pypdf internals; ``scripts/build_web.py`` pins the version
-the page runs, and the tests run on the version installed.
+most tokens are plain numbers, names, operators, strings and TJ arrays, which
+pypdf reads a byte at a time through a file object. :func:`parse` reads those
+with one regular expression over the whole stream and builds the same objects
+pypdf does; every other token (escaped strings, other arrays, dictionaries,
+inline images, comments, odd numbers and names) goes to pypdf's own code at
+that position. The parsing budget is charged as pypdf charges it, a run of
+simple tokens in one go (so a stream over it fails a few tokens later than in
+pypdf, with the same error). ``test_content.py`` checks that the operations
+equal pypdf's, type for type, on every public test PDF and on edge cases. It
+relies on pypdf internals: ``scripts/build_web.py`` pins the version the page
+runs, and the tests run on the version installed.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import re
 from io import BytesIO
 
 from pypdf import get_configuration
+from pypdf._utils import read_until_regex
 from pypdf.errors import LimitReachedError
 from pypdf.generic import (
     ArrayObject,
@@ -126,8 +128,6 @@ def _slow_step(content: ContentStream, stream: BytesIO, peek: bytes, operands: l
                budget: StreamParsingBudget) -> list:
     """One step of pypdf's ``ContentStream._parse_content_stream`` at *stream*'s position; the operands after."""
     if peek.isalpha() or peek in (b"'", b'"'):
-        from pypdf._utils import read_until_regex
-
         operator = read_until_regex(stream=stream, regex=NameObject.delimiter_pattern,
                                     length=ContentStream._OPERATOR_LENGTH_LIMIT)
         if operator == b"BI":
