@@ -7,8 +7,9 @@ carried over, and no object is written that the kept pages do not reach.
 Form fields were flattened into the pages beforehand (:mod:`._forms`); the
 widgets and ``/AcroForm`` go here, with the values no appearance showed. Each
 page keeps only the resources its content draws (:mod:`._resources`), and
-the JPEG images it draws (XObjects and inline) lose their Exif, XMP and comments
-(:mod:`._jpeg`), the JPEG 2000 ones their metadata boxes (:mod:`._jp2`).
+the JPEG images it draws (XObjects, and inline in the page or in its forms,
+under any chain of filters) lose their Exif, XMP and comments (:mod:`._jpeg`),
+the JPEG 2000 ones their metadata boxes (:mod:`._jp2`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from collections import Counter
 from collections.abc import Callable
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.filters import decode_stream_data
+from pypdf.filters import FlateDecode, decode_stream_data
 from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, NullObject, StreamObject
 
 from ._jp2 import strip_jp2_metadata
@@ -78,6 +79,9 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     actions["removed-unused-resources"] += pruner.removed
     for xobject in pruner.drawn.values():
         _clean_xobject(xobject, actions)
+        if xobject.get("/Subtype") == "/Form":
+            _strip_form_inline_jpegs(xobject, parse(xobject) if parse is not None else _operations(xobject, charge),
+                                     actions)
     result = _write(pages, rewritten, actions)
     written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
     actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
@@ -209,6 +213,26 @@ def _strip_inline_jpegs(contents: ContentStream, actions: Counter[str]) -> bool:
     if changed:
         contents.operations = operations  # re-serialized from the operations when written
     return changed
+
+
+def _operations(form: StreamObject, charge: Charge) -> list:
+    content = ContentStream(form, None, "bytes")
+    charge(len(content.get_data()))
+    return content.operations
+
+
+def _strip_form_inline_jpegs(form: StreamObject, operations: list, actions: Counter[str]) -> None:
+    """Strip the inline JPEGs a form XObject draws (its parsed *operations*); a changed form is
+    stored again, Flate-encoded."""
+    content = ContentStream(None, None, "bytes")
+    content.operations = operations
+    if _strip_inline_jpegs(content, actions):
+        # Like a stripped image's, the form's encoded bytes are replaced, under one filter pypdf encodes.
+        form._data = FlateDecode.encode(content.get_data())
+        form.decoded_self = None
+        form[NameObject("/Filter")] = NameObject("/FlateDecode")
+        if "/DecodeParms" in form:
+            del form["/DecodeParms"]
 
 
 def _decode_inline(data: bytes, filters: list, settings: DictionaryObject) -> bytes:

@@ -2,8 +2,8 @@
 
 Each case is its own test file, made here: an 8x8 JPEG (pdfgen) with an Exif
 segment carrying a synthetic camera serial, encoded under ASCII85, ASCIIHex
-or Flate before DCT, drawn inline (``BI ... ID ... EI``, abbreviated names)
-or as an image XObject (full names). The serial must be gone from the
+or Flate before DCT, drawn inline (``BI ... ID ... EI``, abbreviated names; in the
+page or in a form XObject) or as an image XObject (full names). The serial must be gone from the
 sanitized PDF, in any encoding, and the image must read back as the same
 JPEG without it, stored as plain DCT.
 """
@@ -17,6 +17,7 @@ import zlib
 
 import pytest
 from pypdf import PdfReader
+from pypdf.generic import ContentStream
 
 from carebridge.gateway.client.redaction import inspect_document
 
@@ -99,3 +100,19 @@ def test_a_clean_inline_jpeg_under_a_chain_is_left_as_it_was() -> None:
     images = [ops for ops, op in page.get_contents().operations if op == b"INLINE IMAGE"]
     assert list(images[0]["settings"]["/F"]) == ["/A85", "/DCT"]
     assert "removed-image-metadata" not in {a.name for a in inspection.actions}
+
+
+@pytest.mark.parametrize(("filters", "encode"), [(b"/DCT", bytes), (b"[/A85 /DCT]", _a85)], ids=["dct", "ascii85"])
+def test_an_inline_jpeg_inside_a_form_xobject_loses_its_metadata(filters: bytes, encode) -> None:
+    inline = b"q 8 0 0 8 0 0 cm BI /W 8 /H 8 /CS /G /BPC 8 /F %s ID %s\nEI Q" % (filters, encode(pdfgen.jpeg(EXIF)))
+    x = pdfgen.first_free_object(1)
+    form = pdfgen.stream(zlib.compress(inline), b"/Type /XObject /Subtype /Form /BBox [0 0 8 8] /Filter /FlateDecode")
+    content = b"q 18 0 0 18 72 500 cm /Fm1 Do Q\n" + pdfgen.text_ops(LINES)
+    original = pdfgen.document([content], resources_extra=b"/XObject << /Fm1 %d 0 R >>" % x, extra_objects=[form])
+    inspection = inspect_document(original)
+    assert not any(form in inspection.sanitized for form in _encodings(SERIAL))
+    drawn = PdfReader(io.BytesIO(inspection.sanitized)).pages[0]["/Resources"]["/XObject"]["/Fm1"]
+    images = [ops for ops, op in ContentStream(drawn, None, "bytes").operations if op == b"INLINE IMAGE"]
+    assert len(images) == 1 and images[0]["data"] == pdfgen.jpeg()
+    assert SERIAL not in drawn.get_data()
+    assert ("removed-image-metadata", 1) in {(a.name, a.count) for a in inspection.actions}
