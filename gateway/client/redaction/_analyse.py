@@ -8,6 +8,8 @@ from pypdf import PageObject, PdfReader
 from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
 from pypdf.generic._font import Font
 
+from ._colour import colour_spaces
+from ._content import parse
 from ._images import image_cover
 from ._overlay import GLYPH_ADVANCE, Box, Overlay
 from ._protocol import PageReport
@@ -54,7 +56,7 @@ class PageStreams:
             if isinstance(value, (ArrayObject, StreamObject)):
                 contents = ContentStream(value, self.pdf, "bytes")
                 self.charge(len(contents.get_data()))
-                contents.operations  # noqa: B018 - parse now, once
+                parse(contents)  # now, once
             self._parsed[id(page)] = contents
         return self._parsed[id(page)]
 
@@ -63,6 +65,7 @@ class PageStreams:
         if id(stream) not in self._forms:
             content = ContentStream(stream, self.pdf, "bytes")
             self.charge(len(content.get_data()))
+            parse(content)
             self._forms[id(stream)] = content.operations
         return self._forms[id(stream)]
 
@@ -87,7 +90,7 @@ def _extract(page: PageObject, contents: ContentStream | None, overlay: Overlay)
 
 def _page(page: PageObject, streams: PageStreams, widths: _Widths) -> PageReport:
     contents = streams.get(page)
-    overlay = Overlay(advance=widths.advance, images=_opaque_images(page))
+    overlay = Overlay(advance=widths.advance, images=_opaque_images(page), spaces=colour_spaces(page.get("/Resources")))
     text = _extract(page, contents, overlay)
     marks = _redact_rects(page)
     hidden = overlay.covered()

@@ -15,7 +15,10 @@ the characters that a reader cannot see:
 * **invisible**: render mode 3 or 7, unless an image painted before lies
   under them (that is an OCR layer over a scan, reported as such elsewhere);
 * **camouflaged**: filled in the colour of what lies under them (white text on
-  the white page, black text on a black box painted before).
+  the white page, black text on a black box painted before), in device colour
+  spaces and in the named ones :mod:`._colour` reads (ICC-based, Separation,
+  DeviceN, Indexed); a Separation or DeviceN colour of the colorant ``/None``
+  paints nothing, so its text is invisible.
 
 Positions are estimated, not measured: glyph advances come from the font's
 widths where the caller's *advance* function knows them (else
@@ -25,9 +28,10 @@ ignored. Inside form XObjects pypdf reports positions in the form's own space.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 
+from ._colour import ColourSpace
 from ._geometry import Bands, Box, Colour, Matrix, apply, bounds, luminance, multiply, rgb
 
 __all__ = ["GLYPH_ADVANCE", "Box", "Matrix", "Overlay", "apply", "multiply"]
@@ -73,6 +77,12 @@ class _State:
     fill: Colour | None = (0.0, 0.0, 0.0)  # the initial fill colour is black; None: not a device colour
     dark: bool = True
     device: bool = True  # the fill colour space is a device space (its values are a colour)
+    space: ColourSpace | None = None  # the named fill colour space, when _colour reads it
+    paints: bool = True  # False in a space of the colorant /None
+
+    @property
+    def invisible(self) -> bool:
+        return self.render in INVISIBLE_MODES or not self.paints
     clip: Box | None = None
     render: int = 0
 
@@ -93,11 +103,13 @@ class Run:
 class Overlay:
     """Collects what one page paints; :meth:`covered` reports the hidden text.
 
-    *images* names the page's opaque image XObjects (``Do`` of another name paints a form).
+    *images* names the page's opaque image XObjects (``Do`` of another name paints a form);
+    *spaces* its named colour spaces.
     """
 
     advance: Advance = _default_advance
     images: frozenset[str] = frozenset()
+    spaces: Mapping[str, ColourSpace] = field(default_factory=dict)
     boxes: list[Box] = field(default_factory=list)  # opaque: dark fills and images
     fills: list[tuple[Box, Colour | None]] = field(default_factory=list)  # every filled area, for backgrounds
     pictures: list[Box] = field(default_factory=list)  # images alone, for OCR layers
@@ -124,8 +136,7 @@ class Overlay:
         elif op in _COLOURS:
             self._colour(op, operands)
         elif op == b"cs":
-            device = bool(operands) and operands[0] in _DEVICE_SPACES
-            self._state = replace(self._state, fill=(0.0, 0.0, 0.0) if device else None, dark=True, device=device)
+            self._space(operands[0] if operands else None)
         elif op == b"Tr":
             values = _numbers(operands)
             self._state = replace(self._state, render=int(values[0]) if values else 0)
@@ -138,8 +149,29 @@ class Overlay:
         elif (op == b"Do" and operands and operands[0] in self.images) or op == b"INLINE IMAGE":
             self._image(ctm)
 
+    def _space(self, name: object) -> None:
+        space = self.spaces.get(name) if isinstance(name, str) else None
+        if space is not None:
+            self._state = replace(self._state, space=space, device=False)
+            self._set(space, list(space.initial))
+            return
+        device = name in _DEVICE_SPACES
+        self._state = replace(self._state, fill=(0.0, 0.0, 0.0) if device else None, dark=True, device=device,
+                              space=None, paints=True)
+
+    def _set(self, space: ColourSpace, values: list[float]) -> None:
+        colour = space.colour(values)
+        dark = luminance(colour) <= DARK_LUMINANCE if colour is not None else space.guess_dark(values)
+        self._state = replace(self._state, fill=colour, dark=dark, paints=space.paints)
+
     def _colour(self, op: bytes, operands: list) -> None:
         values = _numbers(operands)
+        if op in (b"g", b"rg", b"k"):
+            self._state = replace(self._state, space=None, paints=True)
+        elif self._state.space is not None:
+            if values is not None:
+                self._set(self._state.space, values)
+            return
         colour = rgb(values) if values is not None else None
         dark = colour is not None and luminance(colour) <= DARK_LUMINANCE
         # sc/scn in a named space (ICC, separation, indexed) only guess by count: dark, perhaps,
@@ -209,7 +241,7 @@ class Overlay:
         extent = bounds(ends, run.seq)
         state = run.state
         boxes = (b for b, _ in self._near_boxes.near(extent.y0, extent.y1))
-        if state.render in INVISIBLE_MODES or any(b.seq > run.seq and b.overlaps(extent) for b in boxes):
+        if state.invisible or any(b.seq > run.seq and b.overlaps(extent) for b in boxes):
             return True
         if state.clip is not None and not all(state.clip.contains(x, y) for x, y in ends):
             return True
@@ -225,7 +257,7 @@ class Overlay:
             return True
         if state.clip is not None and not state.clip.contains(x, y):
             return True
-        if state.render in INVISIBLE_MODES:
+        if state.invisible:
             return not any(p.seq < run.seq and p.contains(x, y) for p in self.pictures)
         if state.render in FILL_MODES and state.fill is not None:
             under = next((c for b, c in reversed(self.fills) if b.seq < run.seq and b.contains(x, y)), WHITE)

@@ -7,8 +7,9 @@ carried over, and no object is written that the kept pages do not reach.
 Form fields were flattened into the pages beforehand (:mod:`._forms`); the
 widgets and ``/AcroForm`` go here, with the values no appearance showed. Each
 page keeps only the resources its content draws (:mod:`._resources`), and
-the JPEG images it draws (XObjects and inline) lose their Exif, XMP and comments
-(:mod:`._jpeg`), the JPEG 2000 ones their metadata boxes (:mod:`._jp2`).
+the JPEG images it draws (XObjects, and inline in the page or in its forms,
+under any chain of filters) lose their Exif, XMP and comments (:mod:`._jpeg`),
+the JPEG 2000 ones their metadata boxes (:mod:`._jp2`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections import Counter
 from collections.abc import Callable
 
 from pypdf import PageObject, PdfReader, PdfWriter
-from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, StreamObject
+from pypdf.filters import FlateDecode, decode_stream_data
+from pypdf.generic import ArrayObject, ContentStream, DictionaryObject, NameObject, NullObject, StreamObject
 
 from ._jp2 import strip_jp2_metadata
 from ._jpeg import strip_metadata
@@ -36,6 +38,9 @@ DROP_XOBJECT_KEYS = ("/Metadata", "/PieceInfo", "/OPI", "/AF", "/Alternates")
 _DCT = frozenset({"/DCTDecode", "/DCT"})
 # Image filters whose data carries metadata, and what strips it.
 _STRIPPERS = {"/DCTDecode": strip_metadata, "/DCT": strip_metadata, "/JPXDecode": strip_jp2_metadata}
+# The abbreviated filter names of inline images, in full (pypdf decodes full names without a warning).
+_INLINE_FILTERS = {"/AHx": "/ASCIIHexDecode", "/A85": "/ASCII85Decode", "/LZW": "/LZWDecode",
+                   "/Fl": "/FlateDecode", "/RL": "/RunLengthDecode", "/CCF": "/CCITTFaxDecode"}
 _PAGE_ACTIONS = {"/Annots": "removed-annotations", "/AA": "removed-additional-actions",
                  "/Thumb": "removed-thumbnails", "/PieceInfo": "removed-page-piece-data",
                  "/Metadata": "removed-xmp-metadata", "/AF": "removed-embedded-files"}
@@ -74,6 +79,9 @@ def sanitize(reader: PdfReader, data: bytes, charge: Charge, forms: Counter[str]
     actions["removed-unused-resources"] += pruner.removed
     for xobject in pruner.drawn.values():
         _clean_xobject(xobject, actions)
+        if xobject.get("/Subtype") == "/Form":
+            _strip_form_inline_jpegs(xobject, parse(xobject) if parse is not None else _operations(xobject, charge),
+                                     actions)
     result = _write(pages, rewritten, actions)
     written = int(PdfReader(io.BytesIO(result), strict=True).trailer.get("/Size", 0))
     actions["dropped-objects"] += max(0, int(reader.trailer.get("/Size", 0)) - written)
@@ -179,26 +187,64 @@ def _strip_jpeg(image: StreamObject) -> int:
 def _strip_inline_jpegs(contents: ContentStream, actions: Counter[str]) -> bool:
     """Strip the metadata of the page's inline JPEG images (BI /F /DCT ... ID ... EI) in place.
 
-    Only a lone DCT filter is read; an inline JPEG under another filter (ASCIIHex, say) is left.
-    Whether anything changed.
+    A chain of filters ending in DCT (``[/A85 /DCT]``, ``[/Fl /DCT]``) is decoded up to the
+    JPEG; a stripped image is stored as plain DCT. Whether anything changed.
     """
     operations, changed = contents.operations, False
     for operands, operator in operations:
         if operator != b"INLINE IMAGE" or not isinstance(operands, dict):
             continue
         settings = operands.get("settings")
-        value = settings.get("/F", settings.get("/Filter")) if isinstance(settings, DictionaryObject) else None
-        value = value[0] if isinstance(value, ArrayObject) and len(value) == 1 else value
-        if not isinstance(value, NameObject) or value not in _DCT:  # a chain of filters ([/A85 /DCT]) is left
+        key = "/F" if isinstance(settings, DictionaryObject) and "/F" in settings else "/Filter"
+        value = settings.get(key) if isinstance(settings, DictionaryObject) else None
+        filters = list(value) if isinstance(value, ArrayObject) else [value]
+        if not filters or not isinstance(filters[-1], NameObject) or filters[-1] not in _DCT:
             continue
-        jpeg, removed = strip_metadata(bytes(operands.get("data", b"")))
+        data = bytes(operands.get("data", b""))
+        jpeg, removed = strip_metadata(_decode_inline(data, filters[:-1], settings) if len(filters) > 1 else data)
         if removed:
             operands["data"] = jpeg
+            settings[NameObject(key)] = NameObject("/DCT")
+            for params in ("/DP", "/DecodeParms"):
+                if params in settings:
+                    del settings[params]  # a DCT image's parameters are few and optional
             actions["removed-image-metadata"] += removed
             changed = True
     if changed:
         contents.operations = operations  # re-serialized from the operations when written
     return changed
+
+
+def _operations(form: StreamObject, charge: Charge) -> list:
+    content = ContentStream(form, None, "bytes")
+    charge(len(content.get_data()))
+    return content.operations
+
+
+def _strip_form_inline_jpegs(form: StreamObject, operations: list, actions: Counter[str]) -> None:
+    """Strip the inline JPEGs a form XObject draws (its parsed *operations*); a changed form is
+    stored again, Flate-encoded."""
+    content = ContentStream(None, None, "bytes")
+    content.operations = operations
+    if _strip_inline_jpegs(content, actions):
+        # Like a stripped image's, the form's encoded bytes are replaced, under one filter pypdf encodes.
+        form._data = FlateDecode.encode(content.get_data())
+        form.decoded_self = None
+        form[NameObject("/Filter")] = NameObject("/FlateDecode")
+        if "/DecodeParms" in form:
+            del form["/DecodeParms"]
+
+
+def _decode_inline(data: bytes, filters: list, settings: DictionaryObject) -> bytes:
+    """An inline image's *data* decoded by *filters* (abbreviated names allowed), through pypdf's decoders."""
+    params = settings.get("/DP", settings.get("/DecodeParms"))
+    params = list(params) if isinstance(params, ArrayObject) else [params] * len(filters)
+    chain = StreamObject()
+    chain._data = data  # the encoded bytes, as a stream read from a file holds them
+    chain[NameObject("/Filter")] = ArrayObject(NameObject(_INLINE_FILTERS.get(f, f)) for f in filters)
+    chain[NameObject("/DecodeParms")] = ArrayObject(
+        p if isinstance(p, DictionaryObject) else NullObject() for p in params[:len(filters)])
+    return decode_stream_data(chain)
 
 
 def _as_dct_only(image: StreamObject, filters: int, last_filter: str) -> None:

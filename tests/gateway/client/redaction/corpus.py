@@ -65,7 +65,7 @@ def clean_summary(seed: int) -> list[str]:
 # A "\n" splits a line where a typesetter would have broken (and hyphenated) it.
 PLANTED = {
     "person-name": ["Patient: Jane Q. Testperson", "Client name: Testa Exampledottir", "Name: Doe, Jane",
-                    "CLIENT: TESTA EXAMPLEDOTTIR"],
+                    "CLIENT: TESTA EXAMPLEDOTTIR", "Patient: Zorbly", "Client: Quenta, returning for session 3"],
     "ssn": ["SSN: 123-45-6789", "Social Security number 123456789", "SSN: 123 45 6789", "SS# 123.45.6789",
             "Social security number (on file): 123456789"],
     "phone": ["Phone: (555) 010-1234", "Fax: 555-010-9999", "Mobile +1 555 010 0142", "Tel. 5550100199",
