@@ -192,3 +192,38 @@ def test_a_refused_link_says_why_in_words(browser, site: Site, artifacts: Path) 
         page.screenshot(path=artifacts / "refused.png", full_page=True)
     finally:
         context.close()
+
+
+def test_a_forged_manifest_is_refused_with_its_reason(browser, site: Site, artifacts: Path) -> None:
+    """The gateway (or the network) answers a summary whose manifest signature is broken:
+    the page says the manifest does not verify, and claims nothing."""
+    import base64
+    import json
+
+    sent = site.send("web-forged-manifest.pdf", f"Forged manifest check {marker()}", "--link-key")
+    [link] = sent["links"]
+    context, page = open_page(browser, link["url"])
+    recorder = Recorder(page)
+
+    def forge(route) -> None:
+        if route.request.headers.get("accept", "").startswith("application/json"):
+            answer = route.fetch()
+            body = answer.json()
+            wire = bytearray(base64.b64decode(body["manifest"]))
+            at = wire.rindex(b'"signature":"') + len(b'"signature":"') + 3
+            wire[at] = ord("A") if wire[at] != ord("A") else ord("B")  # one base64 digit of the signature
+            body["manifest"] = base64.b64encode(bytes(wire)).decode()
+            route.fulfill(response=answer, body=json.dumps(body))
+        else:
+            route.continue_()
+
+    try:
+        page.route("**/l/*", forge)
+        page.goto(link["url"])
+        page.get_by_role("heading", name="This link cannot be used").wait_for()
+        said = page.get_by_role("alert").inner_text()
+        page.screenshot(path=artifacts / "link-forged-manifest.png", full_page=True)
+    finally:
+        context.close()
+    assert said == "The document's manifest does not verify.", said
+    assert not [head for head, _ in recorder.requests if "/claim" in head], "nothing was claimed"

@@ -29,11 +29,16 @@ const CLAIM_HEADERS = signInLink ? { "X-Carebridge-CSRF": "1" } : {};
 
 class Stop extends Error {} // a message for the person, already in words
 
+/** A reason as a sentence: a capital first, a full stop last. */
+function sentence(text) {
+  const words = String(text).trim();
+  return words ? `${words[0].toUpperCase()}${words.slice(1)}${/[.!?]$/.test(words) ? "" : "."}` : words;
+}
+
 async function problem(response, fallback) {
   try {
     const body = await response.json();
-    const words = String(body.detail || "");
-    return new Stop(words ? `${words[0].toUpperCase()}${words.slice(1)}.` : fallback);
+    return new Stop(body.detail ? sentence(body.detail) : fallback);
   } catch {
     return new Stop(fallback);
   }
@@ -140,7 +145,7 @@ async function attempt(info, opener, status) {
     const { manifest, meta } = await unlock(info, opener);
     offer(info, opener, manifest, meta);
   } catch (err) {
-    status.replaceChildren(alertBox(err instanceof Stop || err.name === "ManifestError" ? err.message
+    status.replaceChildren(alertBox(err instanceof Stop || err.name === "ManifestError" ? sentence(err.message)
       : "The document could not be opened."));
   }
 }
@@ -165,6 +170,7 @@ async function start() {
 }
 
 start().catch((err) => {
-  const text = err instanceof Stop || err.name === "ManifestError" ? err.message : "This document cannot be opened here.";
+  const text = err instanceof Stop || err.name === "ManifestError" ? sentence(err.message)
+    : "This document cannot be opened here.";
   show(root, "This link cannot be used", alertBox(text));
 });

@@ -11,7 +11,12 @@ const KEY_PREFIX = "ed25519:";
 const MAX_MANIFEST_BYTES = 64 * 1024; // crypto/manifest.py caps manifests far below this
 export const PASSPHRASE_RECIPIENT = "scrypt";
 
-export class ManifestError extends Error {}
+export class ManifestError extends Error {
+  constructor(message) {
+    super(message);
+    this.name = "ManifestError"; // link.js tells a manifest's reason (in words) from other failures by name
+  }
+}
 
 /** The manifest bytes the sender signed: the wire is canonical JSON, so they are a slice of it. */
 function signedPart(wire) {
