@@ -20,7 +20,7 @@ from aiohttp import web
 from .passwords import MIN_PASSWORD_LENGTH
 from .refusals import logs_as
 from .vocabulary import LogAction
-from .web import RELEASE, VIEWER, page
+from .web import VIEWER, page
 
 _NEEDS_SCRIPT = "<noscript><p>This page needs JavaScript.</p></noscript>"
 # What a signed-in person can do, by role (the home page).
@@ -83,11 +83,8 @@ async def outbox_page(request: web.Request) -> web.Response:
 
 @logs_as(LogAction.web_release, public=True)
 async def inbox_page(request: web.Request) -> web.Response:
-    """The spa's inbox (src/inbox.js): the page is told where its keyring Worker's script is."""
-    served = request.app.get(RELEASE)
-    worker = "/app/" + served.bundle.entries["inbox-keys.worker.js"] if served else ""
-    body = f'<p id="keys-worker" hidden data-src="{html.escape(worker)}"></p>' + _NEEDS_SCRIPT
-    return page(request, status=200, heading="Your inbox", body=body, script="inbox.js")
+    """The spa's inbox (src/inbox.js); its keyring Worker is named in every page's head."""
+    return page(request, status=200, heading="Your inbox", body=_NEEDS_SCRIPT, script="inbox.js")
 
 
 def routes() -> list[web.RouteDef]:

@@ -74,14 +74,13 @@ CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text
 GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
 ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
                      "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS,
-                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js",
-                     "inbox-keys.worker.js"})
+                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js"})
 # An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
 ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # The gate Worker's own policy (a Worker is governed by the CSP its script is served with):
 # WebAssembly may be compiled there, and only there; no eval, nothing from elsewhere.
 WORKER_CSP = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'"
-# The inbox's keyring Worker holds an unlocked key: it may run its own script and reach nothing.
+# The keyring Worker (keyring.worker.js) holds unlocked keys: it may run its own script and reach nothing.
 KEYS_WORKER_CSP = "default-src 'none'; script-src 'self'"
 # The send page shows the sanitized PDF from a blob: URL in a frame (the browser's own viewer).
 SEND_CSP = PAGE_CSP + "; frame-src blob:; object-src 'none'"
@@ -198,7 +197,7 @@ async def asset(request: web.Request) -> web.StreamResponse:
     headers = {"Cache-Control": ASSET_CACHE, "Content-Type": kind}
     if found.path == bundle.entries.get("gate.worker.js"):
         headers["Content-Security-Policy"] = WORKER_CSP
-    if found.path == bundle.entries.get("inbox-keys.worker.js"):
+    if found.path == bundle.entries.get("keyring.worker.js"):
         headers["Content-Security-Policy"] = KEYS_WORKER_CSP
     return web.FileResponse(bundle.folder / found.path, headers=headers)
 

@@ -325,7 +325,7 @@ def test_the_inbox_page_and_its_keyring_worker_are_served_strictly(inbox: Inbox)
         html = response.read().decode()
         assert response.headers["Content-Security-Policy"] == PAGE_CSP
         assert response.headers["Cache-Control"] == "no-store"
-    worker = re.search(r'id="keys-worker" hidden data-src="(/app/inbox-keys\.worker-[0-9a-f]{16}\.js)"', html)
+    worker = re.search(r'<meta name="carebridge-keyring" content="(/app/keyring\.worker-[0-9a-f]{16}\.js)">', html)
     assert worker, "the page names its keyring Worker, a released asset"
     with urllib.request.urlopen(inbox.url + worker[1], timeout=30) as response:
         assert response.headers["Content-Security-Policy"] == KEYS_WORKER_CSP == "default-src 'none'; script-src 'self'"

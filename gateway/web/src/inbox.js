@@ -4,12 +4,13 @@
 // checkpoint's signature verified here, under the log key shown to the person),
 // then downloads, decrypts and saves it with its real name.
 //
-// The key file is unlocked once, in a Worker (lib/inbox-keyring.js): the passphrase
+// The key file is unlocked once, in the keyring Worker (lib/keyring.js): the passphrase
 // goes there and nowhere else; the page only asks it to decrypt.
 import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
 import { signingKeyFingerprint } from "./lib/fingerprint.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
-import { KeyringError, keyring } from "./lib/inbox-keyring.js";
+import * as keyring from "./lib/keyring.js";
+import { KeyringError } from "./lib/keyring.js";
 import { ManifestError, checkManifest } from "./lib/manifest.js";
 import { ApiError, api, requireSession } from "./lib/session.js";
 import { LogError, checkPublished, parseVerifierKey } from "./lib/tlog.js";
@@ -41,7 +42,6 @@ const STATUS = { expired: "expired", revoked: "revoked", revoked_for_me: "revoke
   not_yet_valid: "not yet available", purged: "removed" };
 
 const root = document.getElementById("app");
-const workerUrl = document.getElementById("keys-worker")?.dataset.src;
 
 class Stop extends Error {} // a message for the person, already in words
 
@@ -292,8 +292,7 @@ async function openDocument(ctx, doc, listedMeta) {
 
 async function start() {
   const me = await requireSession();
-  if (!workerUrl) throw new Stop("The web app is not built on this gateway: use the carebridge CLI");
-  const ctx = { keys: keyring(workerUrl), log: await logKey() };
+  const ctx = { keys: keyring, log: await logKey() };
   ctx.recipient = await askToUnlock(ctx, await storedKeyFile());
   const registered = me?.keys?.age_recipient;
   const notice = registered && registered !== ctx.recipient
