@@ -4,6 +4,8 @@
 #   make test PYTEST_ARGS='-k merkle' extra pytest arguments (also from the environment)
 #   make serve                        bootstrap, then the gateway on ./var at 127.0.0.1:8080
 #   make bootstrap                    install Debian packages, .venv and node_modules
+#   make constraints                  re-pin constraints.txt to what .venv holds (after changing a dependency)
+#   make audit                        known vulnerabilities in the pinned Python and npm packages (scripts/audit_deps.py)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := test
@@ -14,7 +16,7 @@ PYTEST_ARGS ?=
 NPROC := $(shell nproc 2>/dev/null || echo 1)
 XDIST := $(if $(filter-out 0 1,$(NPROC)),-n auto,)
 
-.PHONY: bootstrap test serve
+.PHONY: bootstrap test serve constraints audit
 
 bootstrap:
 	scripts/bootstrap.sh
@@ -27,3 +29,13 @@ test: bootstrap
 SERVE_ARGS ?=
 serve: bootstrap
 	.venv/bin/carebridge serve $(SERVE_ARGS)
+
+# Pin every package .venv holds (its comment header kept), for reproducible installs.
+constraints:
+	{ sed -n '/^#/p' constraints.txt; $(PYTHON_VENV) -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+
+# pip-audit on constraints.txt and npm audit on package-lock.json, minus audit-waivers.toml.
+# Needs the advisory services (PyPI's JSON API or OSV, the npm registry's audit endpoint).
+audit: bootstrap
+	scripts/audit_deps.py

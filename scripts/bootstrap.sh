@@ -3,8 +3,9 @@
 # nothing when it is all there already (a no-op run takes well under a second).
 #
 #   1. Debian packages in APT_PACKAGES that are missing (apt-get update only then)
-#   2. .venv with the current python3 (>= 3.11) and `pip install -e '.[test]'`,
-#      redone only when pyproject.toml, setup.py or the interpreter changed
+#   2. .venv with the current python3 (>= 3.11) and `pip install -e '.[test]'`
+#      at the versions pinned in constraints.txt, redone only when pyproject.toml,
+#      setup.py, constraints.txt or the interpreter changed
 #   3. node_modules from package.json / package-lock.json, redone only when
 #      either changed
 #   4. the web app (gateway/web/dist) by scripts/build_web.py, rebuilt only
@@ -68,7 +69,7 @@ install_venv() {
     "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
         || die "$PYTHON is $("$PYTHON" -V 2>&1); carebridge needs Python >= 3.11"
     version=$("$PYTHON" -c 'import sys; print(sys.version)')
-    want=$(fingerprint "$version" pyproject.toml setup.py)
+    want=$(fingerprint "$version" pyproject.toml setup.py constraints.txt)
 
     # A venv made by another interpreter (or a broken one) is made anew.
     if [ "$("$VENV/bin/python" -c 'import sys; print(sys.version)' 2>/dev/null)" != "$version" ]; then
@@ -79,9 +80,9 @@ install_venv() {
         log "python venv: ok (.venv, pyproject.toml unchanged)"
         return
     fi
-    log "python venv: pip install -e '.[test]'"
+    log "python venv: pip install -c constraints.txt -e '.[test]'"
     rm -f "$stamp"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e '.[test]'
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
     # The redaction gate's sandboxed child may not write files, so it cannot cache
     # bytecode itself: compile the editable sources once (about 40 ms per PDF inspect).
     "$VENV/bin/python" -m compileall -q gateway >/dev/null || true

@@ -7,8 +7,9 @@
   no use: a prefetch can never burn a one-use link. Logged as ``link.open``;
   it applies the document's read decision, and a refused link's page says why.
 - ``POST /l/{token}/claim`` — the deliberate claim: spends one use, counts
-  the download and streams the ciphertext. A sign-in link also needs the
-  recipient's API token (``Authorization``); a bearer link needs nothing
+  the download and streams the ciphertext. A sign-in link also needs its
+  recipient signed in: an API token (``Authorization``) or, in the browser,
+  the session cookie (with the CSRF header); a bearer link needs nothing
   else. Logged as ``link.claim``.
 - ``POST /api/v1/links/{id}/revoke`` — the sender ends a link.
 
@@ -31,7 +32,7 @@ from .upload import parse_json
 from .usecases.links import Opened, claim_link, issue_link, open_link, revoke_link
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
-from .web import page
+from .web import VIEWER, page
 from .wire import iso
 
 LINK_MODES = ("sign_in", "bearer")
@@ -115,18 +116,25 @@ async def _summary(request: web.Request, opened: Opened) -> dict[str, Any]:
 
 
 def _page(request: web.Request, opened: Opened) -> web.Response:
-    """The link's page: for a bearer link, the shell of the link app (gateway/web/src/link.js),
-    which verifies and decrypts in the page."""
+    """The link's page: the shell of the link app (gateway/web/src/link.js), which verifies and
+    decrypts in the page. A sign-in link's page asks a visitor who is not signed in to sign in
+    first (and come back here: the path rides in the sign-in page's fragment, never a query)."""
     record = opened.record
     detail = (f"<p>Available until {iso(record.expires_at)}; "
               f"{record.max_uses - record.uses} download(s) left on this link.</p>")
+    script_note = ("<noscript><p>This page opens the document with JavaScript, in your browser. Without it, use "
+                   "<code>carebridge fetch --link 'LINK'</code>.</p></noscript>")
     if record.mode != "bearer":
-        detail += ("<p>This link needs its recipient to sign in: use "
-                   "<code>carebridge fetch --link 'LINK'</code> with your API token and key file.</p>")
-        return page(request, status=200, heading="A document is waiting for you", body=detail + _SPENDS_NOTHING)
-    detail += ("<p>Checking the document in this page…</p>"
-               "<noscript><p>This page opens the document with JavaScript, in your browser. Without it, use "
-               "<code>carebridge fetch --link 'LINK'</code>.</p></noscript>")
+        if request.get(VIEWER) is None:
+            back = html.escape(f"/signin#next={request.path}", quote=True)
+            detail += (f'<p>This link opens only for its recipient, signed in. <a href="{back}">Sign in</a> '
+                       "to open it in this page, or use <code>carebridge fetch --link 'LINK'</code> with your "
+                       "API token and key file.</p>")
+            return page(request, status=200, heading="Sign in to open this document",
+                        body=detail + _SPENDS_NOTHING)
+        detail += "<p data-sign-in-link hidden></p><p>Checking the document in this page…</p>" + script_note
+    else:
+        detail += "<p>Checking the document in this page…</p>" + script_note
     return page(request, status=200, heading="A document is waiting for you", body=detail + _SPENDS_NOTHING,
                 script="link.js")
 

@@ -1,10 +1,13 @@
-// The bearer link page (GET /l/{token}): verifies, claims and decrypts in the page.
+// The link page (GET /l/{token}): verifies, claims and decrypts in the page.
 //
 // Opening the page spends nothing: it reads the link's summary (manifest and
 // meta ciphertext). Only the person's click claims the link (one use) and
 // downloads the ciphertext. A link-key link carries its age identity after
 // '#': browsers never send a fragment, and this code sends it nowhere; keys,
-// passphrases and plaintext stay in this page's memory.
+// passphrases and plaintext stay in this page's memory. A sign-in link's page
+// is served with this script only to a signed-in visitor: it then reads and
+// claims with the session (cookie and CSRF header), which the gateway checks is
+// the link's recipient; a bearer link sends no credentials at all.
 import { identityToRecipient } from "age-encryption";
 import { decrypt } from "./lib/age.js";
 import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
@@ -19,20 +22,25 @@ const NO_STORE = { credentials: "omit", cache: "no-store", referrerPolicy: "no-r
 
 const root = document.getElementById("app");
 const token = location.pathname.split("/").pop();
+const signInLink = root.querySelector("[data-sign-in-link]") !== null;
+// A bearer link works for whoever holds it: it sends no cookie (an ended session must not refuse it).
+const CREDENTIALS = signInLink ? { credentials: "same-origin" } : {};
+const CLAIM_HEADERS = signInLink ? { "X-Carebridge-CSRF": "1" } : {};
 
 class Stop extends Error {} // a message for the person, already in words
 
 async function problem(response, fallback) {
   try {
     const body = await response.json();
-    return new Stop(body.detail ? `${body.detail}.` : fallback);
+    const words = String(body.detail || "");
+    return new Stop(words ? `${words[0].toUpperCase()}${words.slice(1)}.` : fallback);
   } catch {
     return new Stop(fallback);
   }
 }
 
 async function summary() {
-  const response = await fetch(`/l/${token}`, { ...NO_STORE, headers: { Accept: "application/json" } });
+  const response = await fetch(`/l/${token}`, { ...NO_STORE, ...CREDENTIALS, headers: { Accept: "application/json" } });
   if (!response.ok) throw await problem(response, "This link cannot be used.");
   return response.json();
 }
@@ -55,7 +63,8 @@ function safeName(name) {
 }
 
 async function claimAndSave(opener, manifest, meta) {
-  const response = await fetch(`/l/${token}/claim`, { ...NO_STORE, method: "POST" });
+  const response = await fetch(`/l/${token}/claim`, { ...NO_STORE, ...CREDENTIALS, method: "POST",
+    headers: CLAIM_HEADERS });
   if (!response.ok) throw await problem(response, "The download was refused.");
   const sealed = new Uint8Array(await response.arrayBuffer());
   if ((await sha256Hex(sealed)) !== manifest.content.sha256) {

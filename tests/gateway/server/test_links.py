@@ -324,7 +324,7 @@ async def test_a_sign_in_links_summary_is_for_its_recipient_only(world: World, t
     token = token_of((await issue(world, doc_id, mode="sign_in")).json()["url"])
     accept = {"Accept": "application/json"}
     page = await world.gw.request("GET", f"/l/{token}")
-    assert page.status == 200 and b"sign in" in page.body  # the page itself says nothing more
+    assert page.status == 200 and b"Sign in to open this document" in page.body  # nothing more
     (await world.gw.request("GET", f"/l/{token}", headers=accept)).problem(401, "link-sign-in-required")
     other = await world.gw.request("GET", f"/l/{token}", headers=accept, token=world.recipient2.token)
     other.problem(403, "link-wrong-user")
