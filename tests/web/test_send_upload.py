@@ -5,7 +5,7 @@ PDF on /send, the redaction gate passes it, she adds a spa person (whose key the
 against the access log), unlocks her key file in the page's Worker and sends. Then the real
 CLI, as the spa person, fetches and decrypts it (the manifest signed in the page verifies),
 and the bytes are the gate's sanitized output; the stock ``age -d`` opens a ``fetch --raw``
-download with her key file. A second send, throttled, is cancelled mid-upload: the outbox
+download with her key file. A first attempt, held on its way out, is cancelled: the outbox
 still lists only the first document. Every request is recorded: none carries the plaintext,
 the file name, the note, the passphrase or the key file's secrets.
 Screenshots: the form with a recipient, the progress bar, sent.
@@ -176,6 +176,18 @@ def test_a_clinic_sends_from_the_page_and_the_spa_opens_it_with_the_cli_and_age(
         fill_form(page, site)
         checked = page.locator("ul.recipients li").inner_text()
         page.screenshot(path=artifacts / "send-upload-1-form.png", full_page=True)
+        # First attempt: held on its way out (the request intercepted, never let through), then cancelled.
+        held = []
+        page.route("**/api/v1/documents", lambda route: held.append(route))
+        page.get_by_role("button", name="Encrypt, sign and send").click()
+        page.locator("#upload-progress").wait_for()
+        while not held:
+            page.wait_for_timeout(100)
+        page.screenshot(path=artifacts / "send-upload-2-progress.png", full_page=True)
+        page.get_by_role("button", name="Cancel upload").click()
+        cancelled = page.locator("form.send [role=alert]").inner_text()
+        page.unroute("**/api/v1/documents")
+        # Second attempt: sent (the key stays unlocked in its Worker; the passphrase field was cleared).
         page.get_by_role("button", name="Encrypt, sign and send").click()
         page.get_by_role("heading", name="Sent").wait_for()
         page.screenshot(path=artifacts / "send-upload-3-sent.png", full_page=True)
@@ -183,6 +195,9 @@ def test_a_clinic_sends_from_the_page_and_the_spa_opens_it_with_the_cli_and_age(
     finally:
         context.close()
     assert "published in the access log, entry" in checked
+    assert cancelled == "The upload was cancelled: nothing was sent, and the gateway keeps nothing of it."
+    outbox = site.cli.ok_json("outbox", token=site.tokens[UPLOADER])
+    assert [d["id"] for d in outbox["documents"]] == [doc_id], "the cancelled upload left nothing visible"
 
     # The spa person's CLI: fetch verifies the manifest signed in the page, decrypts, checks the meta.
     out = site.work / "fetched.pdf"
@@ -196,12 +211,17 @@ def test_a_clinic_sends_from_the_page_and_the_spa_opens_it_with_the_cli_and_age(
     age_decrypt_on_terminal(age_cli, site.keys[RECIPIENT], raw, opened)
     assert opened.read_bytes() == plain
 
-    # The upload's body was seen (so the checks below looked at it), and nothing secret left the page.
+    # Both upload bodies were seen (so the checks below looked at them), and nothing secret left the page.
     bodies = requests.upload_bodies()
-    assert len(bodies) == 1 and f'"document_id":"{doc_id}"'.encode() in bodies[0]
+    assert len(bodies) == 2 and f'"document_id":"{doc_id}"'.encode() in bodies[1]
+    assert raw.read_bytes() in bodies[1]
     keys = open_sealed(site.keys[UPLOADER].read_bytes(), PASSPHRASE)
     armored = site.keys[UPLOADER].read_text().splitlines()
     windows = [plain[i:i + 48] for i in range(0, len(plain) - 48, max(1, len(plain) // 16))]
-    requests.assert_none_carries(FILE_NAME.encode(), NOTE.encode(), PASSPHRASE.encode(),
-                                 keys.signing_key.encode().encode(), keys.identity.secret_string().encode(),
-                                 armored[1].encode(), *windows)
+    secrets_ = [FILE_NAME.encode(), NOTE.encode(), PASSPHRASE.encode(), keys.signing_key.encode().encode(),
+                keys.identity.secret_string().encode(), armored[1].encode(), *windows]
+    requests.assert_none_carries(*secrets_)
+    # Nor does anything the gateway stored (database, blobs, log).
+    for path in (p for p in site.cli.data.rglob("*") if p.is_file()):
+        stored = path.read_bytes()
+        assert not [s for s in secrets_ if s in stored], f"{path} holds a secret"

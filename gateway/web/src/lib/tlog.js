@@ -39,8 +39,10 @@ async function keyId(name, publicKey) {
 
 /** The log's verifier key ``name+keyid+base64(0x01||key)``: {name, keyId, publicKey}; throws LogError. */
 export async function parseVerifierKey(text) {
-  const parts = String(text).split("+");
-  const raw = parts.length === 3 && /^[0-9a-f]{8}$/.test(parts[1]) ? canonicalBase64(parts[2]) : null;
+  // name+keyid+base64: the name and key id hold no "+", the base64 may (split at the first two only).
+  const [name, id8, ...rest] = String(text).split("+");
+  const parts = [name, id8, rest.join("+")];
+  const raw = rest.length && /^[0-9a-f]{8}$/.test(parts[1]) ? canonicalBase64(parts[2]) : null;
   if (!parts[0] || !raw || raw.length !== 33 || raw[0] !== ED25519_TYPE) {
     throw new LogError("the log's verifier key is malformed");
   }

@@ -7,6 +7,7 @@
 // or failed upload leaves nothing behind.
 import { Encrypter } from "age-encryption";
 import { checkHeader } from "./age.js";
+import { concat, utf8 } from "./bytes.js";
 import { ApiError } from "./session.js";
 
 const CSRF_HEADER = "X-Carebridge-CSRF"; // lib/session.js: the gateway's CSRF check
@@ -48,20 +49,35 @@ function refusal(xhr) {
 }
 
 /**
+ * The multipart/form-data body of the four parts, in their order, as one byte
+ * array: {type, body}. Built here rather than by FormData so the bytes sent are
+ * exactly these (and a test can read them back from the browser's request).
+ */
+export function multipart(parts) {
+  const boundary = "carebridge-" + Array.from(crypto.getRandomValues(new Uint8Array(16)),
+    (b) => b.toString(16).padStart(2, "0")).join("");
+  const pieces = [];
+  for (const [name, bytes, type, file] of parts) {
+    const disposition = `form-data; name="${name}"${file ? `; filename="${file}"` : ""}`;
+    pieces.push(utf8(`--${boundary}\r\nContent-Disposition: ${disposition}\r\nContent-Type: ${type}\r\n\r\n`),
+      bytes, utf8("\r\n"));
+  }
+  pieces.push(utf8(`--${boundary}--\r\n`));
+  return { type: `multipart/form-data; boundary=${boundary}`, body: concat(...pieces) };
+}
+
+/**
  * Start the upload; returns {done, cancel}. *done* resolves to the gateway's answer
  * ({id, expires_at, …}) or rejects with ApiError (a refusal), UploadError (the
  * network, or cancel()). *onProgress(sent, total)* follows the body's bytes.
  */
 export function upload({ manifest, policy, meta, content }, onProgress = () => {}) {
-  const form = new FormData();
-  const part = (bytes, type) => new Blob([bytes], { type });
-  form.append("manifest", part(manifest, "application/json"), "manifest.json");
-  form.append("policy", part(policy, "application/json"), "policy.json");
-  form.append("meta", part(meta, "application/octet-stream"), "meta.age");
-  form.append("content", part(content, "application/octet-stream"), "content.age");
+  const { type, body } = multipart([["manifest", manifest, "application/json"], ["policy", policy, "application/json"],
+    ["meta", meta, "application/octet-stream"], ["content", content, "application/octet-stream", "content.age"]]);
   const xhr = new XMLHttpRequest();
   const done = new Promise((resolve, reject) => {
     xhr.open("POST", UPLOAD_PATH);
+    xhr.setRequestHeader("Content-Type", type);
     xhr.setRequestHeader(CSRF_HEADER, "1");
     xhr.setRequestHeader("Accept", "application/json");
     xhr.upload.addEventListener("progress", (event) => onProgress(event.loaded, event.total));
@@ -78,7 +94,7 @@ export function upload({ manifest, policy, meta, content }, onProgress = () => {
     });
     xhr.addEventListener("abort", () => reject(new UploadError("the upload was cancelled")));
     xhr.addEventListener("error", () => reject(new UploadError("the connection to the gateway failed")));
-    xhr.send(form);
+    xhr.send(body);
   });
   return { done, cancel: () => xhr.abort() };
 }
