@@ -7,24 +7,29 @@ CLI, as the spa person, fetches and decrypts it (the manifest signed in the page
 and the bytes are the gate's sanitized output; the stock ``age -d`` opens a ``fetch --raw``
 download with her key file. A first attempt, held on its way out, is cancelled: the outbox
 still lists only the first document. Every request is recorded: none carries the plaintext,
-the file name, the note, the passphrase or the key file's secrets.
+the file name, the note, the passphrase or the key file's secrets, nor does any file the
+gateway stored. A planted file is sent after an override and to a whole spa (org:NAME): the
+manifest's overrides are the CLI gate()'s, and the policy is the CLI's version 2 with the spa.
 Screenshots: the form with a recipient, the progress bar, sent.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import pyotp
 import pytest
 
 from carebridge.crypto.keyfile import open_sealed
+from carebridge.gateway.client.redaction import gate, inspect_document
 from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
@@ -39,6 +44,7 @@ PASSWORD = "synthetic upload password 4417"
 FILE_NAME = "peel-summary-for-TEST-CLIENT-8842.pdf"
 NOTE = "Synthetic note 5521: SPF 50 daily for two weeks"
 LINES = ["Treatment summary (synthetic)", "Chemical peel: 30% salicylic acid, 2 layers", "Follow-up in 4 weeks"]
+PLANTED = ["Treatment summary (synthetic)", "Front desk: (555) 010-1234", "Follow-up in 4 weeks"]
 DESKTOP = {"width": 1100, "height": 1400}
 
 
@@ -225,3 +231,52 @@ def test_a_clinic_sends_from_the_page_and_the_spa_opens_it_with_the_cli_and_age(
     for path in (p for p in site.cli.data.rglob("*") if p.is_file()):
         stored = path.read_bytes()
         assert not [s for s in secrets_ if s in stored], f"{path} holds a secret"
+
+
+def get_json(url: str, path: str, token: str) -> dict:
+    request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipient(browser, site: Site) -> None:
+    data = pdfgen.summary(PLANTED, [])
+    reason = "phone: the clinic's own front desk number"
+    expected = gate(inspect_document(data), allow={"phone"}, reason=reason).override
+    context, page, requests = signed_in(browser, site)
+    try:
+        page.goto(site.url + "/send")
+        page.get_by_label("Treatment summary (PDF)").set_input_files(
+            {"name": FILE_NAME, "mimeType": "application/pdf", "buffer": data})
+        page.get_by_role("heading", name="1 finding(s) would block sending").wait_for()
+        page.get_by_label("phone").check()
+        page.locator("#reason-phone").fill("the clinic's own front desk number")
+        page.get_by_role("button", name="Clear for sending").click()
+        page.get_by_role("button", name="Continue: recipients and sending").click()
+        page.locator("form.send").wait_for()
+        page.get_by_label("Recipient: an e-mail address").fill(f"org:{SPA}")
+        page.get_by_role("button", name="Add recipient").click()
+        page.locator(f"ul.recipients li:has-text('{RECIPIENT}')").wait_for()
+        page.get_by_label("Expires after").select_option(label="1 day")
+        page.get_by_label("Downloads in total").fill("5")
+        page.get_by_label("Your carebridge key file").set_input_files(str(site.keys[UPLOADER]))
+        page.get_by_label("Key file passphrase").fill(PASSPHRASE)
+        started = time.time()
+        page.get_by_role("button", name="Encrypt, sign and send").click()
+        page.get_by_role("heading", name="Sent").wait_for()
+        doc_id = page.locator("code.document-id").inner_text()
+    finally:
+        context.close()
+    info = get_json(site.url, f"/api/v1/documents/{doc_id}", site.tokens[RECIPIENT])
+    manifest = json.loads(base64.b64decode(info["manifest"]))["manifest"]
+    assert manifest["overrides"] == [{"reason": expected.reason, "rule_id": rule} for rule in expected.rules]
+    me = get_json(site.url, "/api/v1/me", site.tokens[RECIPIENT])
+    policy = info["policy"]
+    assert (policy["version"], policy["spa"], policy["max_total_downloads"]) == (2, me["org_id"], 5)
+    expires = datetime.fromisoformat(policy["expires_at"].replace("Z", "+00:00")).timestamp()
+    assert abs(expires - (started + 86400)) < 120
+    # The spa person's CLI opens it; the bytes are the gate's sanitized output.
+    out = site.work / "overridden.pdf"
+    site.cli.ok_json("fetch", doc_id, "-o", out, token=site.tokens[RECIPIENT], identity=site.keys[RECIPIENT])
+    assert out.read_bytes() == inspect_document(data).sanitized
+    requests.assert_none_carries(FILE_NAME.encode(), b"010-1234", PASSPHRASE.encode())
