@@ -80,6 +80,34 @@ class Site:
         return self.totp.generate_otp(step)
 
 
+def enrolled(cli: Deployment, url: str, work: Path) -> Site:
+    """The clinic and the spa with one person each, keys registered; the uploader enrolled with TOTP."""
+    keys = {email: work / f"{email.split('@')[0]}.key" for email in (UPLOADER, RECIPIENT)}
+    keygens = [cli.start("keygen", "-o", keys[email]) for email in keys]
+    try:
+        cli.admin("init")
+        cli.admin("org", "create", CLINIC, "--kind", "clinic")
+        cli.admin("org", "create", SPA, "--kind", "spa")
+        cli.admin("referral", "add", CLINIC, SPA)
+        uploader = cli.admin("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader")
+        recipient = cli.admin("user", "create", RECIPIENT, "--org", SPA, "--role", "recipient")
+        tokens = {UPLOADER: uploader["token"], RECIPIENT: recipient["token"]}
+        # The uploader enrolls with a second factor (uploaders must), as the enrollment page would.
+        secret = uploader["enrollment_url"].split("#", 1)[1]
+        offer = post_json(url, "/api/v1/auth/enrollment", {"token": secret})
+        totp = pyotp.TOTP(offer["totp_secret"])
+        step = int(time.time()) // TOTP_PERIOD
+        post_json(url, "/api/v1/auth/enrollment/complete",
+                  {"token": secret, "password": PASSWORD, "totp_code": totp.generate_otp(step)})
+        for job in keygens:
+            job.json()
+        for email, key in keys.items():
+            cli.ok_json("keys", "register", token=tokens[email], identity=key)
+    finally:
+        cli.stop_background()
+    return Site(url, work, cli, tokens, keys, totp, step)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     require_bundle()
@@ -87,31 +115,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     data, work = root / "var", root / "work"
     work.mkdir()
     with running_server(data, root / "server.log") as url:
-        cli = Deployment(data, url, work)
-        keys = {email: work / f"{email.split('@')[0]}.key" for email in (UPLOADER, RECIPIENT)}
-        keygens = [cli.start("keygen", "-o", keys[email]) for email in keys]
-        try:
-            cli.admin("init")
-            cli.admin("org", "create", CLINIC, "--kind", "clinic")
-            cli.admin("org", "create", SPA, "--kind", "spa")
-            cli.admin("referral", "add", CLINIC, SPA)
-            uploader = cli.admin("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader")
-            recipient = cli.admin("user", "create", RECIPIENT, "--org", SPA, "--role", "recipient")
-            tokens = {UPLOADER: uploader["token"], RECIPIENT: recipient["token"]}
-            # The uploader enrolls with a second factor (uploaders must), as the enrollment page would.
-            secret = uploader["enrollment_url"].split("#", 1)[1]
-            offer = post_json(url, "/api/v1/auth/enrollment", {"token": secret})
-            totp = pyotp.TOTP(offer["totp_secret"])
-            step = int(time.time()) // TOTP_PERIOD
-            post_json(url, "/api/v1/auth/enrollment/complete",
-                      {"token": secret, "password": PASSWORD, "totp_code": totp.generate_otp(step)})
-            for job in keygens:
-                job.json()
-            for email, key in keys.items():
-                cli.ok_json("keys", "register", token=tokens[email], identity=key)
-        finally:
-            cli.stop_background()
-        yield Site(url, work, cli, tokens, keys, totp, step)
+        yield enrolled(Deployment(data, url, work), url, work)
 
 
 class Requests:

@@ -11,7 +11,7 @@ import { fromUtf8, sha256Hex, utf8 } from "./lib/bytes.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
 import { MAX_NOTE_CHARS, SendError, canonicalJson, manifestObject, manifestWire, metaJson, newDocumentId,
   policyJson } from "./lib/manifest-make.js";
-import { RecipientError, logKey, lookUp, spaOf } from "./lib/recipients.js";
+import { RecipientError, checkUserKeys, logKey, lookUp, spaOf } from "./lib/recipients.js";
 import { SenderKeysError, senderKeys } from "./lib/sender-keys.js";
 import { ApiError, api, signInUrl } from "./lib/session.js";
 import { LogError } from "./lib/tlog.js";
@@ -89,7 +89,11 @@ export async function sendStep(root, checked, workerUrl) {
       return;
     }
     if (!workerUrl) throw new Stop("the web app is not built on this gateway: use the carebridge CLI");
-    ctx = { me, checked, log: await logKey(), keys: senderKeys(workerUrl), stored: await storedKeyFile(),
+    const log = await logKey();
+    // The CLI trusts its own key file over the directory; the page also checks that the gateway
+    // published the sender's key (the one the key file must match), as recipients will.
+    await checkUserKeys(me, log);
+    ctx = { me, checked, log, keys: senderKeys(workerUrl), stored: await storedKeyFile(),
       users: new Map(), orgs: new Set(), unlocked: null };
   } catch (error) {
     show(root, "Send the sanitized summary", refusalBox(error));
