@@ -258,12 +258,22 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
         page.get_by_role("button", name="Clear for sending").click()
         page.get_by_role("button", name="Continue: recipients and sending").click()
         page.locator("form.send").wait_for()
+        # Refusals in words: nobody by that address; a wrong passphrase (the key stays locked).
+        page.get_by_label("Recipient: an e-mail address").fill("nobody@mossbank.example.test")
+        page.get_by_role("button", name="Add recipient").click()
+        unknown = page.locator(".lookup [role=alert]").inner_text()
+        page.get_by_label("Your carebridge key file").set_input_files(str(site.keys[UPLOADER]))
+        page.get_by_label("Key file passphrase").fill("not the passphrase")
+        page.get_by_role("button", name="Encrypt, sign and send").click()
+        no_recipient = page.locator(".sending [role=alert]").inner_text()
         page.get_by_label("Recipient: an e-mail address").fill(f"org:{SPA}")
         page.get_by_role("button", name="Add recipient").click()
         page.locator(f"ul.recipients li:has-text('{RECIPIENT}')").wait_for()
         page.get_by_label("Expires after").select_option(label="1 day")
         page.get_by_label("Downloads in total").fill("5")
-        page.get_by_label("Your carebridge key file").set_input_files(str(site.keys[UPLOADER]))
+        page.get_by_role("button", name="Encrypt, sign and send").click()
+        page.locator(".sending [role=alert]", has_text="passphrase").wait_for()
+        wrong = page.locator(".sending [role=alert]").inner_text()
         page.get_by_label("Key file passphrase").fill(PASSPHRASE)
         started = time.time()
         page.get_by_role("button", name="Encrypt, sign and send").click()
@@ -271,6 +281,9 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
         doc_id = page.locator("code.document-id").inner_text()
     finally:
         context.close()
+    assert unknown == "No recipient found for nobody@mossbank.example.test."
+    assert no_recipient == "Add at least one recipient."
+    assert wrong == "The key file does not open with this passphrase."
     info = get_json(site.url, f"/api/v1/documents/{doc_id}", site.tokens[RECIPIENT])
     manifest = json.loads(base64.b64decode(info["manifest"]))["manifest"]
     assert manifest["overrides"] == [{"reason": expected.reason, "rule_id": rule} for rule in expected.rules]

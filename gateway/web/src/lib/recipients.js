@@ -5,7 +5,7 @@
 // access log (its registration, its log entry, the entry's inclusion in a checkpoint
 // signed by the log key) before anything is encrypted to it.
 import { signingKeyFingerprint } from "./fingerprint.js";
-import { api } from "./session.js";
+import { ApiError, api } from "./session.js";
 import { LogError, checkPublished, parseVerifierKey } from "./tlog.js";
 
 export const ORG_PREFIX = "org:";
@@ -29,12 +29,12 @@ export async function checkUserKeys(user, log) {
       { headers: { Accept: "text/plain" } });
     proof = new Uint8Array(await answer.arrayBuffer());
   } catch (error) {
-    throw new RecipientError(`${user.email}: the key is not proven to be in the log (${error.detail || error.message})`);
+    throw new RecipientError(`the key of ${user.email} is not proven to be in the log (${error.detail || error.message})`);
   }
   try {
     return await checkPublished(keys, user.id, proof, log, log.origin);
   } catch (error) {
-    if (error instanceof LogError) throw new RecipientError(`${user.email}: ${error.message}`);
+    if (error instanceof LogError) throw new RecipientError(`the key of ${user.email}: ${error.message}`);
     throw error;
   }
 }
@@ -43,7 +43,8 @@ export async function checkUserKeys(user, log) {
  * The recipient users for one entry (an e-mail address or org:NAME), each with
  * `published` ({seq, size}) once its key is checked against *log*, and the org
  * id when the entry was an org (else null): {users, org}. Throws
- * RecipientError in the CLI's words when nobody is found or a key is missing or unproven.
+ * RecipientError when nobody is found or a key is missing or unproven (the CLI's refusals,
+ * worded to start a sentence).
  */
 export async function lookUp(entry, log) {
   const name = entry.trim();
@@ -53,11 +54,18 @@ export async function lookUp(entry, log) {
     throw new RecipientError("give an e-mail address, or org: and the spa's name");
   }
   const query = new URLSearchParams(isOrg ? { org: value } : { email: value });
-  const listed = (await api(`/api/v1/directory?${query}`)).users.filter((u) => u.role === "recipient");
-  if (!listed.length) throw new RecipientError(`${name}: no recipient found`);
+  let listed;
+  try {
+    listed = (await api(`/api/v1/directory?${query}`)).users.filter((u) => u.role === "recipient");
+  } catch (error) {
+    // The directory answers 404 for someone it does not show this sender (unknown, or no referral).
+    if (error instanceof ApiError && error.status === 404) listed = [];
+    else throw error;
+  }
+  if (!listed.length) throw new RecipientError(`no recipient found for ${name}`);
   const users = [];
   for (const user of listed) {
-    if (!user.keys) throw new RecipientError(`${user.email} has not registered keys yet`);
+    if (!user.keys) throw new RecipientError(`no keys registered yet for ${user.email}`);
     users.push({ ...user, published: await checkUserKeys(user, log) });
   }
   return { users, org: isOrg ? listed[0].org_id : null };
