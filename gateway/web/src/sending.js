@@ -22,6 +22,7 @@ const EXPIRY_CHOICES = [["", "the gateway's default"], ["86400", "1 day"], ["604
   ["2592000", "30 days"]];
 const MAX_DOWNLOADS = 100; // policies/limits.py MAX_DOWNLOADS_LIMIT: per recipient, whatever the operator sets
 const MAX_TOTAL_DOWNLOADS = 10_000; // policies/limits.py MAX_TOTAL_DOWNLOADS_LIMIT
+const MAX_RECIPIENTS = 63; // policies/limits.py MAX_RECIPIENTS (the manifest's 64 with the sender)
 
 class Stop extends Error {} // a message for the person, already in words
 
@@ -116,6 +117,8 @@ function recipientsPart(ctx) {
     status.replaceChildren(el("p", { text: "Looking up and checking the key against the access log…" }));
     try {
       const found = await lookUp(entry.value, ctx.log);
+      const ids = new Set([...ctx.users.keys(), ...found.users.map((u) => u.id)]);
+      if (ids.size > MAX_RECIPIENTS) throw new Stop(`a document goes to at most ${MAX_RECIPIENTS} recipients`);
       for (const user of found.users) ctx.users.set(user.id, user);
       if (found.org) ctx.orgs.add(found.org);
       status.replaceChildren(el("p", { text: `Added ${found.users.length} recipient(s).` }));
