@@ -31,6 +31,7 @@ import pytest
 from carebridge.crypto.keyfile import open_sealed
 from carebridge.gateway.client.redaction import gate, inspect_document
 from carebridge.gateway.server.passwords import TOTP_PERIOD
+from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
 
@@ -183,6 +184,10 @@ def test_a_clinic_sends_from_the_page_and_the_spa_opens_it_with_the_cli_and_age(
     context, page, requests = signed_in(browser, site)
     try:
         shown_sha = checked_file(page, site.url, data)
+        # The key Worker holds an unlocked key: its script is served under the keys Worker's CSP (no network).
+        name = json.loads((DIST / "manifest.json").read_text())["entries"]["send-keys.worker.js"]
+        worker = page.request.get(f"{site.url}/app/{name}")
+        assert worker.headers["content-security-policy"] == KEYS_WORKER_CSP
         fill_form(page, site)
         checked = page.locator("ul.recipients li").inner_text()
         page.screenshot(path=artifacts / "send-upload-1-form.png", full_page=True)
