@@ -29,7 +29,8 @@ const when = new Date(now);
 console.log(JSON.stringify({
   tricky: m.canonicalJson(tricky),
   v1: m.canonicalJson(m.policyJson(ids, { expiresInSeconds: 3600, maxDownloads: 2 }, when)),
-  v2: m.canonicalJson(m.policyJson(ids, { maxTotalDownloads: 7, spa: "org_spa" }, when)),
+  v2: m.canonicalJson(m.policyJson(ids, { maxTotalDownloads: 7, spa: "org_spa",
+    purposes: ["treatment", "patient_request", "treatment"] }, when)),
   bare: m.canonicalJson(m.policyJson(ids, {}, when)),
   meta: new TextDecoder().decode(m.metaJson({ name: "summary-été.pdf", sha256: "ab".repeat(32), size: 728,
     note: "Line one\\nline \\"two\\" — é" })),
@@ -59,7 +60,8 @@ def test_the_pages_canonical_json_meta_policy_and_manifest_are_the_clis() -> Non
     assert got["tricky"].encode() == canonical_json(TRICKY)
     v1 = SendOptions(expires_in=timedelta(hours=1), max_downloads=2)
     assert got["v1"].encode() == canonical_json(policy_json(IDS, v1, spa=None, now=NOW))
-    assert got["v2"].encode() == canonical_json(policy_json(IDS, SendOptions(max_total_downloads=7), spa="org_spa", now=NOW))
+    v2 = SendOptions(max_total_downloads=7, purposes=("treatment", "patient_request", "treatment"))
+    assert got["v2"].encode() == canonical_json(policy_json(IDS, v2, spa="org_spa", now=NOW))
     assert got["bare"].encode() == canonical_json(policy_json(IDS, SendOptions(), spa=None, now=NOW))
     assert got["meta"].encode() == _meta(Path("summary-été.pdf"), "ab" * 32, 728, 'Line one\nline "two" — é')
     expected = Manifest(document_id="doc_Ab-9_xYz", sender=Sender("usr_me", key.public),

@@ -9,7 +9,8 @@ download with her key file. A first attempt, held on its way out, is cancelled: 
 still lists only the first document. Every request is recorded: none carries the plaintext,
 the file name, the note, the passphrase or the key file's secrets, nor does any file the
 gateway stored. A planted file is sent after an override and to a whole spa (org:NAME): the
-manifest's overrides are the CLI gate()'s, and the policy is the CLI's version 2 with the spa.
+manifest's overrides are the CLI gate()'s, and the policy is the CLI's version 2 with the spa
+and purposes of use.
 Screenshots: the form with a recipient, the progress bar, sent.
 """
 
@@ -276,6 +277,8 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
         page.locator(f"ul.recipients li:has-text('{RECIPIENT}')").wait_for()
         page.get_by_label("Expires after").select_option(label="1 day")
         page.get_by_label("Downloads in total").fill("5")
+        page.get_by_label("treatment", exact=True).check()
+        page.get_by_label("coordination of care").check()
         page.get_by_role("button", name="Encrypt, sign and send").click()
         page.locator(".sending [role=alert]", has_text="passphrase").wait_for()
         wrong = page.locator(".sending [role=alert]").inner_text()
@@ -295,10 +298,12 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
     me = get_json(site.url, "/api/v1/me", site.tokens[RECIPIENT])
     policy = info["policy"]
     assert (policy["version"], policy["spa"], policy["max_total_downloads"]) == (2, me["org_id"], 5)
+    assert policy["purposes"] == ["care_coordination", "treatment"]
     expires = datetime.fromisoformat(policy["expires_at"].replace("Z", "+00:00")).timestamp()
     assert abs(expires - (started + 86400)) < 120
     # The spa person's CLI opens it; the bytes are the gate's sanitized output.
     out = site.work / "overridden.pdf"
-    site.cli.ok_json("fetch", doc_id, "-o", out, token=site.tokens[RECIPIENT], identity=site.keys[RECIPIENT])
+    site.cli.ok_json("fetch", doc_id, "-o", out, "--purpose", "treatment", token=site.tokens[RECIPIENT],
+                     identity=site.keys[RECIPIENT])
     assert out.read_bytes() == inspect_document(data).sanitized
     requests.assert_none_carries(FILE_NAME.encode(), b"010-1234", PASSPHRASE.encode())

@@ -22,6 +22,9 @@ const EXPIRY_CHOICES = [["", "the gateway's default"], ["86400", "1 day"], ["604
   ["2592000", "30 days"]];
 const MAX_DOWNLOADS = 100; // policies/limits.py MAX_DOWNLOADS_LIMIT: per recipient, whatever the operator sets
 const MAX_TOTAL_DOWNLOADS = 10_000; // policies/limits.py MAX_TOTAL_DOWNLOADS_LIMIT
+// policies/terms.py Purpose: why a recipient downloads (each download must then name one).
+const PURPOSES = [["treatment", "treatment"], ["care_coordination", "coordination of care"],
+  ["patient_request", "the patient's request"]];
 const MAX_RECIPIENTS = 63; // policies/limits.py MAX_RECIPIENTS (the manifest's 64 with the sender)
 
 class Stop extends Error {} // a message for the person, already in words
@@ -148,6 +151,8 @@ function form(root, ctx) {
   expires.value = "604800";
   const perRecipient = number(1, MAX_DOWNLOADS);
   const total = number(1, MAX_TOTAL_DOWNLOADS);
+  const purposes = PURPOSES.map(([value, text]) => el("label", { class: "purpose" },
+    el("input", { type: "checkbox", name: "purpose", value }), ` ${text} `));
   const note = el("textarea", { maxlength: String(MAX_NOTE_CHARS), rows: "3" });
   const keyFile = ctx.stored ? null : el("input", { type: "file" });
   const passphrase = el("input", { type: "password", autocomplete: "off" });
@@ -157,6 +162,7 @@ function form(root, ctx) {
     field("expires", "Expires after", expires),
     field("max-downloads", "Downloads per recipient (empty: no limit)", perRecipient),
     field("max-total-downloads", "Downloads in total (empty: no limit)", total),
+    el("fieldset", { class: "purposes" }, el("legend", { text: "Purposes of use (none checked: any)" }), ...purposes),
     el("p", { class: "note", text: "The gateway's operator sets ceilings for these; a policy above them is refused in words." }));
   const key = el("fieldset", { class: "key" }, el("legend", { text: "Your key (signs the manifest; you can open what you send)" }),
     keyFile ? field("keyfile", "Your carebridge key file", keyFile) : el("p", { text: "Your key file is kept on this gateway, encrypted with your passphrase." }),
@@ -171,7 +177,8 @@ function form(root, ctx) {
     try {
       const options = { expiresInSeconds: expires.value ? Number(expires.value) : null,
         maxDownloads: count(perRecipient, "downloads per recipient", MAX_DOWNLOADS),
-        maxTotalDownloads: count(total, "downloads in total", MAX_TOTAL_DOWNLOADS) };
+        maxTotalDownloads: count(total, "downloads in total", MAX_TOTAL_DOWNLOADS),
+        purposes: purposes.map((p) => p.firstChild).filter((box) => box.checked).map((box) => box.value) };
       if (!ctx.users.size) throw new Stop("add at least one recipient");
       await unlock(ctx, keyFile, passphrase);
       const prepared = await prepare(ctx, options, note.value, status);

@@ -60,15 +60,17 @@ export function metaJson({ name, sha256, size, note }) {
 /**
  * The policy (transfer.py policy_json) for recipients *ids* sent at *now*: version 1
  * with expiry and downloads per recipient, version 2 once a version-2 field is set
- * (spa: the org when every recipient came from one whole spa; maxTotalDownloads).
+ * (spa: the org when every recipient came from one whole spa; maxTotalDownloads; purposes of use).
  */
 export function policyJson(ids, { expiresInSeconds = null, maxDownloads = null, maxTotalDownloads = null,
-  spa = null } = {}, now = new Date()) {
+  spa = null, purposes = [] } = {}, now = new Date()) {
   const start = Math.floor(now.getTime() / 1000) * 1000;
   const policy = { version: 1, recipients: [...ids].sort(byCodePoint) };
   if (expiresInSeconds !== null) policy.expires_at = wholeSeconds(new Date(start + expiresInSeconds * 1000));
   if (maxDownloads !== null) policy.max_downloads = maxDownloads;
-  const v2 = Object.entries({ spa, max_total_downloads: maxTotalDownloads }).filter(([, v]) => v !== null);
+  const purposeList = purposes.length ? [...new Set(purposes)].sort(byCodePoint) : null;
+  const v2 = Object.entries({ spa, max_total_downloads: maxTotalDownloads, purposes: purposeList })
+    .filter(([, v]) => v !== null);
   if (v2.length) Object.assign(policy, Object.fromEntries(v2), { version: 2 });
   return policy;
 }
