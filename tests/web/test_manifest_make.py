@@ -30,7 +30,7 @@ console.log(JSON.stringify({
   tricky: m.canonicalJson(tricky),
   v1: m.canonicalJson(m.policyJson(ids, { expiresInSeconds: 3600, maxDownloads: 2 }, when)),
   v2: m.canonicalJson(m.policyJson(ids, { maxTotalDownloads: 7, spa: "org_spa",
-    purposes: ["treatment", "patient_request", "treatment"] }, when)),
+    purposes: ["treatment", "patient_request", "treatment"], links: "sign_in", retentionSeconds: 30 * 86400 }, when)),
   bare: m.canonicalJson(m.policyJson(ids, {}, when)),
   meta: new TextDecoder().decode(m.metaJson({ name: "summary-été.pdf", sha256: "ab".repeat(32), size: 728,
     note: "Line one\\nline \\"two\\" — é" })),
@@ -60,7 +60,8 @@ def test_the_pages_canonical_json_meta_policy_and_manifest_are_the_clis() -> Non
     assert got["tricky"].encode() == canonical_json(TRICKY)
     v1 = SendOptions(expires_in=timedelta(hours=1), max_downloads=2)
     assert got["v1"].encode() == canonical_json(policy_json(IDS, v1, spa=None, now=NOW))
-    v2 = SendOptions(max_total_downloads=7, purposes=("treatment", "patient_request", "treatment"))
+    v2 = SendOptions(max_total_downloads=7, purposes=("treatment", "patient_request", "treatment"), links="sign_in",
+                     retention=timedelta(days=30))
     assert got["v2"].encode() == canonical_json(policy_json(IDS, v2, spa="org_spa", now=NOW))
     assert got["bare"].encode() == canonical_json(policy_json(IDS, SendOptions(), spa=None, now=NOW))
     assert got["meta"].encode() == _meta(Path("summary-été.pdf"), "ab" * 32, 728, 'Line one\nline "two" — é')

@@ -277,6 +277,8 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
         page.locator(f"ul.recipients li:has-text('{RECIPIENT}')").wait_for()
         page.get_by_label("Expires after").select_option(label="1 day")
         page.get_by_label("Downloads in total").fill("5")
+        page.get_by_label("Links (issued later").select_option("sign_in")
+        page.get_by_label("Keep the ciphertext").fill("30")
         page.get_by_label("treatment", exact=True).check()
         page.get_by_label("coordination of care").check()
         page.get_by_role("button", name="Encrypt, sign and send").click()
@@ -299,6 +301,7 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
     policy = info["policy"]
     assert (policy["version"], policy["spa"], policy["max_total_downloads"]) == (2, me["org_id"], 5)
     assert policy["purposes"] == ["care_coordination", "treatment"]
+    assert (policy["links"], policy["retention"]) == ({"mode": "sign_in", "lifetime": 86400, "uses": 1}, 30 * 86400)
     expires = datetime.fromisoformat(policy["expires_at"].replace("Z", "+00:00")).timestamp()
     assert abs(expires - (started + 86400)) < 120
     # The spa person's CLI opens it; the bytes are the gate's sanitized output.

@@ -25,6 +25,9 @@ const MAX_TOTAL_DOWNLOADS = 10_000; // policies/limits.py MAX_TOTAL_DOWNLOADS_LI
 // policies/terms.py Purpose: why a recipient downloads (each download must then name one).
 const PURPOSES = [["treatment", "treatment"], ["care_coordination", "coordination of care"],
   ["patient_request", "the patient's request"]];
+const LINK_CHOICES = [["", "no links"], ["sign_in", "links that need the recipient's sign-in"],
+  ["bearer", "links anyone holding one may use"]];
+const MAX_RETENTION_DAYS = 3650; // policies/limits.py MAX_RETENTION_CEILING
 const MAX_RECIPIENTS = 63; // policies/limits.py MAX_RECIPIENTS (the manifest's 64 with the sender)
 
 class Stop extends Error {} // a message for the person, already in words
@@ -153,6 +156,8 @@ function form(root, ctx) {
   const total = number(1, MAX_TOTAL_DOWNLOADS);
   const purposes = PURPOSES.map(([value, text]) => el("label", { class: "purpose" },
     el("input", { type: "checkbox", name: "purpose", value }), ` ${text} `));
+  const links = el("select", {}, ...LINK_CHOICES.map(([value, text]) => el("option", { value, text })));
+  const retention = number(0, MAX_RETENTION_DAYS);
   const note = el("textarea", { maxlength: String(MAX_NOTE_CHARS), rows: "3" });
   const keyFile = ctx.stored ? null : el("input", { type: "file" });
   const passphrase = el("input", { type: "password", autocomplete: "off" });
@@ -162,6 +167,8 @@ function form(root, ctx) {
     field("expires", "Expires after", expires),
     field("max-downloads", "Downloads per recipient (empty: no limit)", perRecipient),
     field("max-total-downloads", "Downloads in total (empty: no limit)", total),
+    field("links", "Links (issued later from the outbox or the CLI)", links),
+    field("retention", "Keep the ciphertext after expiry or revocation, days (empty: the gateway's default)", retention),
     el("fieldset", { class: "purposes" }, el("legend", { text: "Purposes of use (none checked: any)" }), ...purposes),
     el("p", { class: "note", text: "The gateway's operator sets ceilings for these; a policy above them is refused in words." }));
   const key = el("fieldset", { class: "key" }, el("legend", { text: "Your key (signs the manifest; you can open what you send)" }),
@@ -178,6 +185,7 @@ function form(root, ctx) {
       const options = { expiresInSeconds: expires.value ? Number(expires.value) : null,
         maxDownloads: count(perRecipient, "downloads per recipient", MAX_DOWNLOADS),
         maxTotalDownloads: count(total, "downloads in total", MAX_TOTAL_DOWNLOADS),
+        links: links.value || null, retentionSeconds: days(retention),
         purposes: purposes.map((p) => p.firstChild).filter((box) => box.checked).map((box) => box.value) };
       if (!ctx.users.size) throw new Stop("add at least one recipient");
       await unlock(ctx, keyFile, passphrase);
@@ -202,6 +210,15 @@ function count(input, what, max) {
   const n = Number(input.value);
   if (!Number.isInteger(n) || n < 1 || n > max) throw new Stop(`${what}: a whole number from 1 to ${max}`);
   return n;
+}
+
+function days(input) {
+  if (!input.value.trim()) return null;
+  const n = Number(input.value);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_RETENTION_DAYS) {
+    throw new Stop(`retention: a whole number of days from 0 to ${MAX_RETENTION_DAYS}`);
+  }
+  return n * 86400;
 }
 
 /** Open the key file in the Worker (once) and check it is the key registered for the sender. */

@@ -6,6 +6,7 @@ import { utf8 } from "./bytes.js";
 export const MAX_NOTE_CHARS = 2000; // gateway/client/transfer.py
 export const MAX_META_BYTES = 16 * 1024; // gateway/client/transfer.py: the plaintext meta object
 const MAX_SAFE_INTEGER = 2 ** 53 - 1; // crypto/canonical.py
+const DEFAULT_LINK_LIFETIME = 86400; // transfer.py _DEFAULT_LINK_LIFETIME (seconds)
 const DOCUMENT_ID_BYTES = 16; // transfer.py: "doc_" + secrets.token_urlsafe(16)
 
 export class SendError extends Error {}
@@ -60,16 +61,20 @@ export function metaJson({ name, sha256, size, note }) {
 /**
  * The policy (transfer.py policy_json) for recipients *ids* sent at *now*: version 1
  * with expiry and downloads per recipient, version 2 once a version-2 field is set
- * (spa: the org when every recipient came from one whole spa; maxTotalDownloads; purposes of use).
+ * (spa: the org when every recipient came from one whole spa; maxTotalDownloads; purposes of use;
+ * links: "sign_in" or "bearer"; retentionSeconds).
  */
 export function policyJson(ids, { expiresInSeconds = null, maxDownloads = null, maxTotalDownloads = null,
-  spa = null, purposes = [] } = {}, now = new Date()) {
+  spa = null, purposes = [], links = null, retentionSeconds = null } = {}, now = new Date()) {
   const start = Math.floor(now.getTime() / 1000) * 1000;
   const policy = { version: 1, recipients: [...ids].sort(byCodePoint) };
   if (expiresInSeconds !== null) policy.expires_at = wholeSeconds(new Date(start + expiresInSeconds * 1000));
   if (maxDownloads !== null) policy.max_downloads = maxDownloads;
   const purposeList = purposes.length ? [...new Set(purposes)].sort(byCodePoint) : null;
-  const v2 = Object.entries({ spa, max_total_downloads: maxTotalDownloads, purposes: purposeList })
+  // A links mode with the CLI's defaults: a link lives a day and is used once.
+  const linkPolicy = links ? { mode: links, lifetime: DEFAULT_LINK_LIFETIME, uses: 1 } : null;
+  const v2 = Object.entries({ spa, max_total_downloads: maxTotalDownloads, purposes: purposeList,
+    retention: retentionSeconds, links: linkPolicy })
     .filter(([, v]) => v !== null);
   if (v2.length) Object.assign(policy, Object.fromEntries(v2), { version: 2 });
   return policy;
