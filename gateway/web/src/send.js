@@ -5,16 +5,18 @@
 // with a reason; "Clear for sending" asks the CLI's own `gate()` (in the Worker),
 // which checks the overrides and the reason as `carebridge send --allow --reason`
 // does. The sanitized PDF, the only bytes that would be encrypted, is previewed.
-// Nothing of the file leaves the page: no request carries it or its name.
-// Not yet here: recipients, policy, encrypting, signing and uploading (next part).
+// Then (sending.js) recipients, policy, encrypting, signing and uploading, in this page.
+// Nothing of the file leaves the page unencrypted: no request carries it or its name.
 import { GateError, gateUrls, openGate } from "./lib/gate.js";
 import { alertBox, el, field, show, sizeText } from "./lib/ui.js";
+import { sendStep } from "./sending.js";
 
 // The reason goes into the signed manifest and the log (gate.py MAX_REASON_LENGTH).
 const MAX_REASON_LENGTH = 300;
 
 const root = document.getElementById("app");
 const gate = openGate(gateUrls());
+const keysWorker = document.getElementById("keys-worker")?.dataset.src;
 let preview = null; // the object URL of the shown sanitized PDF, revoked when replaced
 
 function chooser() {
@@ -49,10 +51,16 @@ async function check(file) {
     show(root, "This file cannot be sent", alertBox(`The redaction gate stopped: ${text}.`), chooser());
     return;
   }
-  await report(result);
+  await report(result, file.name);
 }
 
-async function report(result) {
+/** The button that goes on to sending what the gate passed (with the override, if any). */
+function onward(result, name, override) {
+  return el("button", { type: "button", class: "onward", text: "Continue: recipients and sending",
+    onclick: () => sendStep(root, { name, sanitized: result.sanitized, override }, keysWorker) });
+}
+
+async function report(result, name) {
   const blocking = result.findings.filter((f) => f.action === "block");
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", result.sanitized));
   const hex = Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -64,7 +72,8 @@ async function report(result) {
     el("p", { class: "summary", text: `PDF, ${result.pages} page(s); sanitized: ${sizeText(result.sanitized.length)}` }),
     el("h2", { text: "Sanitizing removed" }), removed,
     blocking.length ? findingsTable(blocking) : null,
-    blocking.length ? overrides(result, blocking) : el("p", { class: "ok", text: "The sanitized file may be sent." }),
+    blocking.length ? overrides(result, blocking, name)
+      : el("div", {}, el("p", { class: "ok", text: "The sanitized file may be sent." }), onward(result, name, null)),
     el("h2", { text: "What would be encrypted" }),
     el("p", {}, "The sanitized PDF, SHA-256 ", el("code", { class: "sha256", text: hex })),
     previewFrame(result.sanitized),
@@ -79,10 +88,11 @@ function findingsTable(findings) {
     el("tbody", {}, ...findings.map(row)));
 }
 
-function overrides(result, findings) {
+function overrides(result, findings, name) {
   const rules = [...new Set(findings.map((f) => f.rule))].sort();
   const status = el("p", { role: "status" });
   const verdict = el("div", { class: "verdict" });
+  const next = el("div", { class: "next" });
   const rows = rules.map((rule) => {
     const box = el("input", { type: "checkbox", id: `allow-${rule}`, "data-rule": rule });
     const reason = el("input", { type: "text", id: `reason-${rule}`, maxlength: String(MAX_REASON_LENGTH),
@@ -111,12 +121,13 @@ function overrides(result, findings) {
       ? el("p", { role: "status", class: "ok", text: "Cleared for sending. Signed into the manifest and logged: "
           + `rules ${answer.override.rules.join(", ")}, reason "${answer.override.reason}".` })
       : alertBox(`Not cleared: ${answer.message}.`));
+    next.replaceChildren(...(answer.ok ? [onward(result, name, answer.override)] : []));
   }
   update();
   return el("fieldset", { class: "overrides" }, el("legend", { text: "Override a rule (with a reason)" }),
     ...rows.map((r) => el("div", { class: "override" },
       el("label", { for: r.box.id }, r.box, ` ${r.rule}`), r.reason)), status,
-    el("button", { type: "button", onclick: clearForSending, text: "Clear for sending" }), verdict);
+    el("button", { type: "button", onclick: clearForSending, text: "Clear for sending" }), verdict, next);
 }
 
 function previewFrame(bytes) {

@@ -1,0 +1,301 @@
+// The send page, part 2: what `carebridge send` does after the redaction gate,
+// done in this page. Recipients are looked up in the directory and their keys
+// checked against the access log here (lib/recipients.js); the sender's key file is
+// unlocked in a Worker that signs the manifest (lib/sender-keys.js); the sanitized
+// PDF and its meta are encrypted here with typage to the recipients and the sender
+// (lib/upload.js); the manifest and policy are the CLI's, byte for byte
+// (lib/manifest-make.js); the upload shows its progress and can be cancelled.
+// Requests carry ciphertext, the signed manifest, the policy and ids only: never
+// the plaintext, the file name, the note, the passphrase or the key file.
+import { fromUtf8, sha256Hex, utf8 } from "./lib/bytes.js";
+import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
+import { MAX_NOTE_CHARS, SendError, canonicalJson, manifestObject, manifestWire, metaJson, newDocumentId,
+  policyJson } from "./lib/manifest-make.js";
+import { RecipientError, checkUserKeys, logKey, lookUp, spaOf } from "./lib/recipients.js";
+import { SenderKeysError, senderKeys } from "./lib/sender-keys.js";
+import { ApiError, api, signInUrl } from "./lib/session.js";
+import { LogError } from "./lib/tlog.js";
+import { UploadError, digestOf, encryptTo, upload } from "./lib/upload.js";
+import { alertBox, el, field, show, sizeText } from "./lib/ui.js";
+
+const EXPIRY_CHOICES = [["", "the gateway's default"], ["86400", "1 day"], ["604800", "7 days"],
+  ["2592000", "30 days"]];
+const MAX_DOWNLOADS = 100; // policies/limits.py MAX_DOWNLOADS_LIMIT: per recipient, whatever the operator sets
+const MAX_TOTAL_DOWNLOADS = 10_000; // policies/limits.py MAX_TOTAL_DOWNLOADS_LIMIT
+// policies/terms.py Purpose: why a recipient downloads (each download must then name one).
+const PURPOSES = [["treatment", "treatment"], ["care_coordination", "coordination of care"],
+  ["patient_request", "the patient's request"]];
+const LINK_CHOICES = [["", "no links"], ["sign_in", "links that need the recipient's sign-in"],
+  ["bearer", "links anyone holding one may use"]];
+const MAX_RETENTION_DAYS = 3650; // policies/limits.py MAX_RETENTION_CEILING
+const MAX_RECIPIENTS = 63; // policies/limits.py MAX_RECIPIENTS (the manifest's 64 with the sender)
+
+class Stop extends Error {} // a message for the person, already in words
+
+const OURS = [Stop, SendError, RecipientError, SenderKeysError, KeyFileError, LogError, UploadError];
+const capital = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${text.endsWith(".") ? "" : "."}`;
+
+function refusal(error) {
+  if (error instanceof ApiError) {
+    return `The gateway refused: ${error.title || `HTTP ${error.status}`}${error.detail ? ` (${error.detail})` : ""}.`;
+  }
+  return OURS.some((kind) => error instanceof kind) ? capital(error.message)
+    : "Something failed in this page; reload it and try again.";
+}
+
+function refusalBox(error) {
+  const box = alertBox(refusal(error));
+  if (error instanceof ApiError) box.dataset.problem = error.type;
+  return box;
+}
+
+/** The key file kept (encrypted) on the gateway, as text; null when there is none. */
+async function storedKeyFile() {
+  try {
+    const answer = await api("/api/v1/me/key-file", { headers: { Accept: "application/octet-stream" } });
+    if (!(answer instanceof Response)) return null;
+    const bytes = new Uint8Array(await answer.arrayBuffer());
+    return bytes.length && bytes.length <= MAX_KEY_FILE_SIZE ? fromUtf8(bytes) : null;
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+}
+
+/** Who is sending, and what the page needs before a form makes sense; throws Stop in words. */
+async function sender() {
+  let me;
+  try {
+    me = await api("/api/v1/me");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return null;
+    throw error;
+  }
+  if (me.role !== "uploader") throw new Stop("only a clinic's uploaders send documents");
+  if (!me.keys) throw new Stop("you have not registered keys yet: run `carebridge keys register`");
+  // The server refuses a manifest that does not name the clinic's current profile; the page
+  // runs the gate without one (every rule blocks), so a clinic with a profile sends with the CLI.
+  if (await api("/api/v1/redaction-profile")) {
+    throw new Stop("your clinic has a redaction profile, which this page does not apply yet: send with `carebridge send`");
+  }
+  return me;
+}
+
+/**
+ * The send step for a file the gate passed: *checked* is {name, sanitized (bytes),
+ * override ({rules, reason}) or null}; *workerUrl* is the key Worker's script.
+ */
+export async function sendStep(root, checked, workerUrl) {
+  show(root, "Send the sanitized summary", el("p", { role: "status", text: "Checking your session and the access log…" }));
+  let ctx;
+  try {
+    const me = await sender();
+    if (!me) {
+      show(root, "Sign in to send", el("p", {}, "Sending needs your session: ",
+        el("a", { href: signInUrl(), text: "sign in" }), ", then choose the file again."));
+      return;
+    }
+    if (!workerUrl) throw new Stop("the web app is not built on this gateway: use the carebridge CLI");
+    const log = await logKey();
+    // The CLI trusts its own key file over the directory; the page also checks that the gateway
+    // published the sender's key (the one the key file must match), as recipients will.
+    await checkUserKeys(me, log);
+    ctx = { me, checked, log, keys: senderKeys(workerUrl), stored: await storedKeyFile(),
+      users: new Map(), orgs: new Set(), unlocked: null };
+  } catch (error) {
+    show(root, "Send the sanitized summary", refusalBox(error));
+    return;
+  }
+  form(root, ctx);
+}
+
+function recipientsPart(ctx) {
+  const entry = el("input", { type: "text", autocomplete: "off", placeholder: "name@spa.example or org:Spa name" });
+  const list = el("ul", { class: "recipients" });
+  const status = el("div", { role: "status", "aria-live": "polite", class: "lookup" });
+  const add = el("button", { type: "button", class: "secondary", text: "Add recipient" });
+  const draw = () => list.replaceChildren(...[...ctx.users.values()].map((u) => el("li", { "data-user": u.id },
+    el("strong", { text: u.email }), ` — key checked: published in the access log, entry ${u.published.seq}`
+      + ` (checkpoint of ${u.published.size} entries)`)));
+  async function lookup() {
+    if (!entry.value.trim()) return;
+    add.disabled = true;
+    status.replaceChildren(el("p", { text: "Looking up and checking the key against the access log…" }));
+    try {
+      const found = await lookUp(entry.value, ctx.log);
+      const ids = new Set([...ctx.users.keys(), ...found.users.map((u) => u.id)]);
+      if (ids.size > MAX_RECIPIENTS) throw new Stop(`a document goes to at most ${MAX_RECIPIENTS} recipients`);
+      for (const user of found.users) ctx.users.set(user.id, user);
+      if (found.org) ctx.orgs.add(found.org);
+      status.replaceChildren(el("p", { text: `Added ${found.users.length} recipient(s).` }));
+      entry.value = "";
+      draw();
+    } catch (error) {
+      status.replaceChildren(refusalBox(error));
+    } finally {
+      add.disabled = false;
+    }
+  }
+  add.addEventListener("click", lookup);
+  entry.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); lookup(); } });
+  return el("fieldset", { class: "recipients" }, el("legend", { text: "Recipients" }),
+    field("recipient", "Recipient: an e-mail address, or org: and a spa's name for all its people", entry),
+    add, status, list,
+    el("p", { class: "note", text: `Each key is checked against the access log of ${ctx.log.origin} `
+      + `(log key fingerprint ${ctx.log.fingerprint}) before anything is encrypted to it.` }));
+}
+
+function number(min, max) {
+  return el("input", { type: "number", min: String(min), max: String(max), step: "1", inputmode: "numeric" });
+}
+
+function form(root, ctx) {
+  const expires = el("select", {}, ...EXPIRY_CHOICES.map(([value, text]) => el("option", { value, text })));
+  expires.value = "604800";
+  const perRecipient = number(1, MAX_DOWNLOADS);
+  const total = number(1, MAX_TOTAL_DOWNLOADS);
+  const purposes = PURPOSES.map(([value, text]) => el("label", { class: "purpose" },
+    el("input", { type: "checkbox", name: "purpose", value }), ` ${text} `));
+  const links = el("select", {}, ...LINK_CHOICES.map(([value, text]) => el("option", { value, text })));
+  const retention = number(0, MAX_RETENTION_DAYS);
+  const note = el("textarea", { maxlength: String(MAX_NOTE_CHARS), rows: "3" });
+  const keyFile = ctx.stored ? null : el("input", { type: "file" });
+  const passphrase = el("input", { type: "password", autocomplete: "off" });
+  const status = el("div", { class: "sending", "aria-live": "polite" });
+  const button = el("button", { type: "submit", text: "Encrypt, sign and send" });
+  const policy = el("fieldset", { class: "policy" }, el("legend", { text: "Access" }),
+    field("expires", "Expires after", expires),
+    field("max-downloads", "Downloads per recipient (empty: no limit)", perRecipient),
+    field("max-total-downloads", "Downloads in total (empty: no limit)", total),
+    field("links", "Links (issued later from the outbox or the CLI)", links),
+    field("retention", "Keep the ciphertext after expiry or revocation, days (empty: the gateway's default)", retention),
+    el("fieldset", { class: "purposes" }, el("legend", { text: "Purposes of use (none checked: any)" }), ...purposes),
+    el("p", { class: "note", text: "The gateway's operator sets ceilings for these; a policy above them is refused in words." }));
+  const key = el("fieldset", { class: "key" }, el("legend", { text: "Your key (signs the manifest; you can open what you send)" }),
+    keyFile ? field("keyfile", "Your carebridge key file", keyFile) : el("p", { text: "Your key file is kept on this gateway, encrypted with your passphrase." }),
+    field("keypass", "Key file passphrase", passphrase),
+    el("p", { class: "note", text: "The key file is opened in this page (a Worker); it and the passphrase never leave it." }));
+  const sending = el("form", { class: "send" }, recipientsPart(ctx), policy,
+    el("fieldset", {}, el("legend", { text: "Note for the recipients (encrypted)" }), field("note", "Note", note)),
+    key, button, status);
+  sending.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    button.disabled = true;
+    try {
+      const options = { expiresInSeconds: expires.value ? Number(expires.value) : null,
+        maxDownloads: count(perRecipient, "downloads per recipient", MAX_DOWNLOADS),
+        maxTotalDownloads: count(total, "downloads in total", MAX_TOTAL_DOWNLOADS),
+        links: links.value || null, retentionSeconds: days(retention),
+        purposes: purposes.map((p) => p.firstChild).filter((box) => box.checked).map((box) => box.value) };
+      if (!ctx.users.size) throw new Stop("add at least one recipient");
+      await unlock(ctx, keyFile, passphrase);
+      const prepared = await prepare(ctx, options, note.value, status);
+      const answer = await send(prepared, status);
+      sent(root, ctx, answer);
+      return;
+    } catch (error) {
+      status.replaceChildren(refusalBox(error));
+    }
+    button.disabled = false;
+  });
+  const { checked } = ctx;
+  show(root, "Send the sanitized summary",
+    el("p", { class: "summary", text: `What will be encrypted: the sanitized PDF, ${sizeText(checked.sanitized.length)}`
+      + (checked.override ? `, with overrides of ${checked.override.rules.join(", ")} signed into the manifest.` : ".") }),
+    sending);
+}
+
+function count(input, what, max) {
+  if (!input.value.trim()) return null;
+  const n = Number(input.value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new Stop(`${what}: a whole number from 1 to ${max}`);
+  return n;
+}
+
+function days(input) {
+  if (!input.value.trim()) return null;
+  const n = Number(input.value);
+  if (!Number.isInteger(n) || n < 0 || n > MAX_RETENTION_DAYS) {
+    throw new Stop(`retention: a whole number of days from 0 to ${MAX_RETENTION_DAYS}`);
+  }
+  return n * 86400;
+}
+
+/** Open the key file in the Worker (once) and check it is the key registered for the sender. */
+async function unlock(ctx, keyFile, passphrase) {
+  if (ctx.unlocked) return;
+  let keyFileText = ctx.stored;
+  if (!keyFileText) {
+    const chosen = keyFile.files[0];
+    if (!chosen) throw new Stop("choose your key file");
+    if (chosen.size > MAX_KEY_FILE_SIZE) throw new Stop("that file is too large to be a key file");
+    try {
+      keyFileText = fromUtf8(new Uint8Array(await chosen.arrayBuffer()));
+    } catch {
+      throw new Stop("that file is not a key file");
+    }
+  }
+  const mine = await ctx.keys.unlock({ keyFileText, passphrase: passphrase.value });
+  passphrase.value = "";
+  if (mine.recipient !== ctx.me.keys.age_recipient || mine.signingKey !== ctx.me.keys.verify_key) {
+    throw new Stop("your key file is not your registered key: register it with `carebridge keys register`");
+  }
+  ctx.unlocked = mine;
+}
+
+/** Encrypt, build the policy and the manifest and sign it: the four parts of the upload. */
+async function prepare(ctx, options, note, status) {
+  status.replaceChildren(el("p", { role: "status", text: "Encrypting and signing in this page…" }));
+  const { checked, me, unlocked } = ctx;
+  const users = [...ctx.users.values()];
+  const named = [...users.map((u) => [u.id, u.keys.age_recipient]), [me.id, unlocked.recipient]];
+  const recipients = named.map(([, r]) => r);
+  const meta = metaJson({ name: checked.name, sha256: await sha256Hex(checked.sanitized),
+    size: checked.sanitized.length, note });
+  const content = await encryptTo(checked.sanitized, recipients);
+  const metaSealed = await encryptTo(meta, recipients);
+  const policy = utf8(canonicalJson(policyJson(users.map((u) => u.id), { ...options, spa: spaOf(users, ctx.orgs) })));
+  const manifest = canonicalJson(manifestObject({
+    documentId: newDocumentId(), sender: { userId: me.id, signingKey: unlocked.signingKey }, recipients: named,
+    content: await digestOf(content), meta: await digestOf(metaSealed), policyDigest: await sha256Hex(policy),
+    overrides: (checked.override?.rules ?? []).map((rule) => ({ rule_id: rule, reason: checked.override.reason })),
+  }));
+  const signature = await ctx.keys.signManifest(manifest);
+  return { manifest: manifestWire(manifest, signature), policy, meta: metaSealed, content };
+}
+
+/** Upload with a progress bar and a Cancel button; resolves to the gateway's answer. */
+async function send(parts, status) {
+  const bar = el("progress", { id: "upload-progress", max: "100", value: "0" });
+  const words = el("span", { role: "status", text: "Uploading…" });
+  const cancel = el("button", { type: "button", class: "secondary", text: "Cancel upload" });
+  const total = parts.content.length + parts.meta.length;
+  const job = upload(parts, (loaded, size) => {
+    const pct = size ? Math.min(100, Math.round((loaded / size) * 100)) : 0;
+    bar.value = pct;
+    words.textContent = `Uploading… ${pct}% of ${sizeText(total)}`;
+  });
+  cancel.addEventListener("click", () => job.cancel());
+  status.replaceChildren(el("p", { class: "progress" }, el("label", { for: "upload-progress", text: "Upload " }), bar,
+    " ", words, " ", cancel));
+  try {
+    return await job.done;
+  } catch (error) {
+    if (error instanceof UploadError && /cancelled/.test(error.message)) {
+      throw new Stop("the upload was cancelled: nothing was sent, and the gateway keeps nothing of it");
+    }
+    throw error;
+  }
+}
+
+function sent(root, ctx, answer) {
+  const users = [...ctx.users.values()];
+  show(root, "Sent",
+    el("p", { role: "status", class: "ok", text: "Encrypted in this page, signed with your key and stored on the gateway." }),
+    el("dl", { class: "facts" },
+      el("dt", { text: "Document" }), el("dd", {}, el("code", { class: "document-id", text: answer.id })),
+      el("dt", { text: "To" }), el("dd", { text: users.map((u) => u.email).join(", ") }),
+      el("dt", { text: "Expires" }), el("dd", { text: answer.expires_at
+        ? new Date(answer.expires_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "never" })),
+    el("p", {}, el("a", { href: "/send", text: "Send another summary" })));
+}
