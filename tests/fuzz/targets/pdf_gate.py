@@ -4,7 +4,8 @@ In production the worker runs in a confined child that turns every exception
 into a fixed refusal, so a bug in our own analysis would look like "the PDF
 is malformed". Here the parse runs in process, so coverage guides the fuzzer
 and the contract can be strict: RedactionError (UnreadablePdf, LimitExceeded)
-passes, and so does a failure raised inside pypdf itself or a RecursionError
+passes, and so does a failure raised while pypdf runs (in pypdf or the stdlib
+it calls: ``base64.a85decode``'s ValueError) or a RecursionError
 (the worker maps both to UnreadablePdf by design); any other exception raised
 from carebridge's own code is a crash. Hangs and memory blow-ups are caught by
 libFuzzer's ``-timeout`` and ``-rss_limit_mb`` (scripts/fuzz.py sets both);
@@ -25,8 +26,11 @@ _configured: list[bool] = []
 
 
 def _raised_by_pypdf(exc: BaseException) -> bool:
-    frames = traceback.extract_tb(exc.__traceback__)
-    return bool(frames) and "/pypdf/" in frames[-1].filename.replace("\\", "/")
+    """Whether pypdf was running when *exc* was raised (directly, or in the stdlib it called)."""
+    files = [frame.filename.replace("\\", "/") for frame in traceback.extract_tb(exc.__traceback__)]
+    pypdf = [i for i, name in enumerate(files) if "/pypdf/" in name]
+    ours = [i for i, name in enumerate(files) if "/carebridge/" in name or "/gateway/client/" in name]
+    return bool(pypdf) and (not ours or pypdf[-1] > ours[-1])
 
 
 def TestOneInput(data: bytes) -> None:
