@@ -249,9 +249,10 @@ def _paths() -> dict:
         "/api/v1/documents/{id}/links": {"post": _op(
             "issue an expiring link for one recipient (sender only; the policy must allow links;"
             " the URL with its token is in this answer once and never stored; logged)",
-            {"201": _json(_LINK), "403": _error("links_forbidden, bearer_forbidden, not_sender, recipient_unknown,"
-                                                " recipient_revoked, or the document has ended"),
+            {"201": _json(_LINK), "403": _error("links_forbidden, bearer_forbidden, not_sender, recipient_unknown"
+                                                " or recipient_revoked"),
              "404": _error("no such document visible to you"), "413": _error("a link request is at most 4 KiB"),
+             "410": _error("the document is revoked, expired or purged"),
              "422": _error("malformed request")},
             params=_ID, body={"required": True, "content": {"application/json": {"schema": _LINK_REQUEST}}})},
         "/api/v1/links/{id}/revoke": {"post": _op(

@@ -94,7 +94,8 @@ def _headers(live: Live, role: str) -> dict[str, str]:
 def _with_known_id(live: Live, case: Any) -> bool:
     """Put a real object's id into the case's path; False if the route names none we hold."""
     params = case.path_parameters or {}
-    word = case.path.strip("/").split("/")[-2] if case.path.count("/") > 1 else ""
+    parts = case.path.strip("/").split("/")
+    word = parts[parts.index("{id}") - 1] if "{id}" in parts[1:] else ""
     if "id" in params and word in live.known_ids():
         params["id"] = live.known_ids()[word]
     elif "token" in params:
