@@ -239,6 +239,7 @@ def _paths() -> dict:
                            " unknown recipient (logged)"),
              "404": _error("no such document visible to you"),
              "410": _error("revoked, expired or purged (logged)"),
+             "413": _error("an amendment is at most 4 KiB"),
              "422": _error("malformed amendment")},
             params=_ID, body={"required": True, "content": {"application/json": {"schema": _AMENDMENT}}})},
         "/api/v1/documents/{id}/revoke": {"post": _op(

@@ -122,3 +122,24 @@ def test_api_conforms_to_its_schema_for_every_role(case: Any, live: Live, record
             if covered not in live.covered:  # the conftest prints routes x roles at the end of the run
                 live.covered.add(covered)
                 record_property("schemathesis", " ".join(covered))
+
+
+# Bodies the generator never makes: one larger than any JSON body a route reads (the app's 1 MiB).
+OVERSIZED = b"[" + b"0," * (1 << 20) + b"0]"
+
+
+@pytest.mark.parametrize(("method", "path"), [
+    (method, path) for path, item in openapi_document()["paths"].items() for method, op in item.items()
+    if "requestBody" in op and path != "/api/v1/documents"])  # the upload streams: test_upload_errors.py
+def test_an_oversized_body_is_a_documented_413(method: str, path: str, live: Live) -> None:
+    import requests
+
+    route = path.replace("{id}", live.known_ids()["documents"])
+    headers = {**_headers(live, "uploader"), "Content-Type": "application/json", "X-Carebridge-CSRF": "1"}
+    if "/auth/" in path:
+        headers.pop("Authorization")
+    response = requests.request(method, live.cast.gw.url + route, data=OVERSIZED, headers=headers,
+                                timeout=REQUEST_TIMEOUT)
+    assert response.status_code == 413, (response.status_code, response.text[:300])
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert "413" in openapi_document()["paths"][path][method]["responses"]
