@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from .usecases.refusal import Refusal
 from .vocabulary import Why
+
+if TYPE_CHECKING:  # the use cases import this module and must not load aiohttp
+    from aiohttp import web
 
 
 async def small_body(request: web.Request, limit: int, too_large: str) -> bytes:
