@@ -104,7 +104,10 @@ class _RepairLog(logging.Handler):
         self._logger.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().lower()
+        try:
+            message = record.getMessage().lower()
+        except (TypeError, ValueError):  # pypdf formats some warnings with an object of the wrong type
+            message = str(record.msg).lower()
         self.seen = self.seen or any(phrase in message for phrase in self._DAMAGE)
 
     def close(self) -> None:
