@@ -126,7 +126,9 @@ def verify_token(token: str, public_keys: Mapping[str, str], *, audience: str, i
 
 
 def _header(token: object) -> dict[str, Any]:
-    if not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH or token.count(".") != 2:
+    # ASCII only (a JWS is base64url and dots): python-jose would fail on a lone surrogate with its own error.
+    if (not isinstance(token, str) or not 0 < len(token) <= MAX_TOKEN_LENGTH or not token.isascii()
+            or token.count(".") != 2):
         raise TokenError("malformed", "not a JWS compact token")
     encoded = token.split(".", 1)[0]
     try:

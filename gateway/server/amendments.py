@@ -17,7 +17,7 @@ from .refusals import CALLER, logs_as
 from .usecases.documents import Amended, amend_document
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
-from .wire import iso
+from .wire import iso, small_body
 
 MAX_AMENDMENT_BYTES = 4096  # one change: a key and an id or a time
 
@@ -32,9 +32,7 @@ async def revoke(request: web.Request) -> web.Response:
 @logs_as(LogAction.document_amend)
 async def amend_policy(request: web.Request) -> web.Response:
     """One amendment (see carebridge.policies.amend), logged as ``document.amend.<kind>``."""
-    body = await request.content.read(MAX_AMENDMENT_BYTES + 1)
-    if len(body) > MAX_AMENDMENT_BYTES:
-        raise Refusal(Why.invalid_amendment, f"an amendment is at most {MAX_AMENDMENT_BYTES} bytes")
+    body = await small_body(request, MAX_AMENDMENT_BYTES, f"an amendment is at most {MAX_AMENDMENT_BYTES} bytes")
     try:
         change = parse_change(json.loads(body))
     except (ValueError, RecursionError) as exc:  # PolicyValidationError is a ValueError

@@ -25,7 +25,7 @@ from .usecases import cases as cases_uc
 from .usecases.cases import CaseView
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
-from .wire import iso, query_int, utc
+from .wire import iso, query_int, small_body, utc
 
 MAX_CASE_BODY = 128 * 1024  # base64 of a 64 KiB header and a 16 KiB statement, with room
 MAX_SMALL_BODY = 8 * 1024
@@ -33,9 +33,7 @@ MAX_DUE_WITHIN_DAYS = 366
 
 
 async def _body(request: web.Request, limit: int, what: str) -> dict:
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        raise Refusal(Why.payload_too_large, f"{what} is at most {limit // 1024} KiB")
+    data = await small_body(request, limit, f"{what} is at most {limit // 1024} KiB")
     body = parse_json(data, what)
     if not isinstance(body, dict):
         raise Refusal(Why.invalid_request, f"{what} is a JSON object")

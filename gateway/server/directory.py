@@ -22,6 +22,7 @@ from .refusals import CALLER, logs_as
 from .usecases import keys as keys_uc
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
+from .wire import small_body
 
 MAX_REGISTRATION_BODY = 16 * 1024
 _PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]{1,320}")  # no control characters (PostgreSQL refuses NUL)
@@ -55,9 +56,7 @@ def user_view(user: User, key: KeyRecord | None, entries: dict[int, bytes]) -> d
 
 @logs_as(LogAction.keys_register)
 async def register_keys(request: web.Request) -> web.Response:
-    body = await request.content.read(MAX_REGISTRATION_BODY + 1)
-    if len(body) > MAX_REGISTRATION_BODY:
-        raise Refusal(Why.payload_too_large, "a registration is at most 16 KiB")
+    body = await small_body(request, MAX_REGISTRATION_BODY, "a registration is at most 16 KiB")
     record, entries = await keys_uc.register_keys(request.app[SERVICES], request[CALLER], body)
     return web.json_response(key_view(record, entries), status=201)
 

@@ -33,7 +33,7 @@ from .usecases.links import Opened, claim_link, issue_link, open_link, revoke_li
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
 from .web import VIEWER, page
-from .wire import iso
+from .wire import iso, small_body
 
 LINK_MODES = ("sign_in", "bearer")
 MAX_LINK_REQUEST = 4096  # a recipient id and a mode
@@ -143,9 +143,7 @@ _SPENDS_NOTHING = "<p>Opening this page does not use up the link.</p>"
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(MAX_LINK_REQUEST + 1)
-    if len(raw) > MAX_LINK_REQUEST:
-        raise Refusal(Why.payload_too_large, f"a link request is at most {MAX_LINK_REQUEST} bytes")
+    raw = await small_body(request, MAX_LINK_REQUEST, f"a link request is at most {MAX_LINK_REQUEST} bytes")
     body = parse_json(raw, "the body")
     if not isinstance(body, dict):
         raise Refusal(Why.malformed_json, "the body must be a JSON object")

@@ -18,13 +18,26 @@ def _error(description: str) -> dict:
     return {"description": description, "content": {PROBLEM_JSON: {"schema": _PROBLEM}}}
 
 
+def _page_or_error(description: str) -> dict:
+    """A refusal a person reads on a page (HTML), or a problem with ``Accept: application/json``."""
+    return {"description": description, "content": {"text/html": {}, PROBLEM_JSON: {"schema": _PROBLEM}}}
+
+
 def _json(schema: dict, description: str = "OK") -> dict:
     return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+# What the protocol edge (httpserver.py) answers on any route, before the route sees the request.
+_EDGE = {"400": "not valid HTTP/1.1, or a request target that is not UTF-8 text without control characters",
+         "414": "the request line is longer than this server accepts",
+         "431": "a header line is too long, or there are too many header lines"}
 
 
 def _op(summary: str, responses: dict, *, auth: bool = True, params: list | None = None,
         body: dict | None = None) -> dict:
     op: dict[str, Any] = {"summary": summary, "responses": responses}
+    for status, description in _EDGE.items():
+        responses.setdefault(status, _error(description))
     if not auth:
         op["security"] = []
     else:
@@ -36,15 +49,16 @@ def _op(summary: str, responses: dict, *, auth: bool = True, params: list | None
     return op
 
 
-def _q(name: str, description: str, schema: dict | None = None) -> dict:
-    return {"name": name, "in": "query", "required": False, "description": description,
+def _q(name: str, description: str, schema: dict | None = None, *, required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description,
             "schema": schema or {"type": "string"}}
 
 
 _ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
-_PAGE = [_q("limit", "page size, 1..200", {"type": "integer"}),
+_PAGE = [_q("limit", "page size, 1..200", {"type": "integer", "minimum": 1, "maximum": 200}),
          _q("cursor", "next_cursor of the previous page")]
 _OBJ = {"type": "object"}
+_BAD_QUERY = _error("a query parameter is missing, or not an integer in its range")
 _PURPOSE = {"name": "Carebridge-Purpose", "in": "header", "required": False,
             "description": "purpose of use: treatment, care_coordination or patient_request"
                            " (required for downloads when the policy names purposes)",
@@ -54,6 +68,8 @@ _AMENDMENT = {"type": "object", "minProperties": 1, "maxProperties": 1, "additio
                              "expires_at": {"type": "string", "description": "YYYY-MM-DDTHH:MM:SSZ"},
                              "legal_hold": {"type": "boolean"}, "revoke": {"const": True}}}
 _INT = {"type": "integer"}
+_SEQ = {"type": "integer", "minimum": 0}  # a sequence number or tree size (at most the log's MAX_TREE_SIZE)
+_SIZE = {"type": "integer", "minimum": 1}
 _TOKEN = [{"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
            "description": "the link token (a JWT); never logged"}]
 _LINK_REQUEST = {"type": "object", "required": ["recipient"], "additionalProperties": False,
@@ -261,6 +277,7 @@ def _paths() -> dict:
                            " unknown recipient (logged)"),
              "404": _error("no such document visible to you"),
              "410": _error("revoked, expired or purged (logged)"),
+             "413": _error("an amendment is at most 4 KiB"),
              "422": _error("malformed amendment")},
             params=_ID, body={"required": True, "content": {"application/json": {"schema": _AMENDMENT}}})},
         "/api/v1/documents/{id}/revoke": {"post": _op(
@@ -271,9 +288,10 @@ def _paths() -> dict:
         "/api/v1/documents/{id}/links": {"post": _op(
             "issue an expiring link for one recipient (sender only; the policy must allow links;"
             " the URL with its token is in this answer once and never stored; logged)",
-            {"201": _json(_LINK), "403": _error("links_forbidden, bearer_forbidden, not_sender, recipient_unknown,"
-                                                " recipient_revoked, or the document has ended"),
+            {"201": _json(_LINK), "403": _error("links_forbidden, bearer_forbidden, not_sender, recipient_unknown"
+                                                " or recipient_revoked"),
              "404": _error("no such document visible to you"), "413": _error("a link request is at most 4 KiB"),
+             "410": _error("the document is revoked, expired or purged"),
              "422": _error("malformed request")},
             params=_ID, body={"required": True, "content": {"application/json": {"schema": _LINK_REQUEST}}})},
         "/api/v1/links/{id}/revoke": {"post": _op(
@@ -315,8 +333,9 @@ def _paths() -> dict:
             " ciphertext); spends nothing, so a mail scanner's prefetch cannot use a link up (logged)",
             {"200": {"description": "the link can be claimed",
                      "content": {"text/html": {}, "application/json": {"schema": _OBJ}}},
-             "403": _error("invalid, forged or not-yet-valid link (logged with the reason)"),
-             "410": _error("expired, used up or revoked link")},
+             "403": _page_or_error("invalid, forged or not-yet-valid link (logged with the reason)"),
+             "410": _page_or_error("expired, used up or revoked link"),
+             "429": _page_or_error("too many link requests from this address (Retry-After)")},
             auth=False, params=_TOKEN)},
         "/l/{token}/claim": {"post": _op(
             "claim a link: spends one use, counts the download and streams the ciphertext; a sign-in"
@@ -328,9 +347,9 @@ def _paths() -> dict:
              "410": _error("expired, used up or revoked link, or purged document"),
              "429": _error("too many claims from this address (Retry-After)")},
             auth=False, params=_TOKEN + [_PURPOSE])},
-        "/api/v1/inbox": {"get": _op("documents addressed to you", {"200": _json(_LISTING)},
+        "/api/v1/inbox": {"get": _op("documents addressed to you", {"200": _json(_LISTING), "422": _BAD_QUERY},
                                      params=_PAGE)},
-        "/api/v1/outbox": {"get": _op("documents you sent", {"200": _json(_OUTBOX),
+        "/api/v1/outbox": {"get": _op("documents you sent", {"200": _json(_OUTBOX), "422": _BAD_QUERY,
                                                              "403": _error("not an uploader")},
                                       params=_PAGE)},
         "/api/v1/audit/entries": {"get": _op(
@@ -367,8 +386,8 @@ def _paths() -> dict:
         "/api/v1/audit/leaves": {"get": _op(
             "the 32-byte leaf hashes of entries start..end-1 (auditors; logged)",
             {"200": {"description": "concatenated hashes", "content": {"application/octet-stream": {}}},
-             "403": _error("not an auditor (logged)")},
-            params=[_q("start", "first sequence number", _INT), _q("end", "last + 1", _INT)])},
+             "403": _error("not an auditor (logged)"), "422": _BAD_QUERY},
+            params=[_q("start", "first sequence number", _SEQ), _q("end", "last + 1", _SEQ, required=True)])},
         "/api/v1/audit/verifier": {"get": _op("the log's origin and C2SP verifier key",
                                               {"200": _json(_OBJ)})},
         "/api/v1/audit/checkpoint": {
@@ -384,13 +403,14 @@ def _paths() -> dict:
             params=[{"name": "size", "in": "path", "required": True, "schema": _INT}])},
         "/api/v1/audit/proof/inclusion": {"get": _op(
             "C2SP tlog-proof of an entry in a signed checkpoint (default: one that covers it)",
-            {"200": _NOTE, "404": _error("no checkpoint covers it")},
-            params=[_q("index", "the entry's sequence number", _INT),
-                    _q("size", "the checkpoint's tree size", _INT)])},
+            {"200": _NOTE, "404": _error("no checkpoint covers it"), "422": _BAD_QUERY},
+            params=[_q("index", "the entry's sequence number", _SEQ, required=True),
+                    _q("size", "the checkpoint's tree size", _SEQ)])},
         "/api/v1/audit/proof/consistency": {"get": _op(
-            "RFC 9162 consistency proof between two tree sizes", {"200": _json(_OBJ),
+            "RFC 9162 consistency proof between two tree sizes", {"200": _json(_OBJ), "422": _BAD_QUERY,
                                                                   "404": _error("the log is smaller")},
-            params=[_q("old", "the smaller size", _INT), _q("size", "the larger size", _INT)])},
+            params=[_q("old", "the smaller size", _SIZE, required=True),
+                    _q("size", "the larger size", _SIZE, required=True)])},
     }
 
 

@@ -19,9 +19,8 @@ from carebridge.storage.db.profiles import ProfileRecord
 from .context import SERVICES
 from .refusals import CALLER, logs_as
 from .usecases import profiles as profiles_uc
-from .usecases.refusal import Refusal
-from .vocabulary import LogAction, Why
-from .wire import iso
+from .vocabulary import LogAction
+from .wire import iso, small_body
 
 
 def profile_view(record: ProfileRecord) -> dict:
@@ -33,9 +32,7 @@ def profile_view(record: ProfileRecord) -> dict:
 @logs_as(LogAction.redaction_profile_set)
 async def set_profile(request: web.Request) -> web.Response:
     limit = profiles_uc.MAX_PROFILE_DOCUMENT
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise Refusal(Why.payload_too_large, f"a signed profile is at most {limit // 1024} KiB")
+    body = await small_body(request, limit, f"a signed profile is at most {limit // 1024} KiB")
     record = await profiles_uc.set_profile(request.app[SERVICES], request[CALLER], body)
     return web.json_response(profile_view(record), status=201)
 

@@ -1,16 +1,38 @@
-"""How the API reads and writes values that several handlers share: times and integers.
+"""How the API reads and writes values that several handlers share: times, integers, small bodies.
 
 The parsers answer a Refusal (422 ``invalid-request``) naming the parameter,
-so a bad value fails before any byte of a response is sent.
+so a bad value fails before any byte of a response is sent; a body over its
+limit is a 413.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from typing import TYPE_CHECKING
 
 from .usecases.refusal import Refusal
 from .vocabulary import Why
+
+if TYPE_CHECKING:  # the use cases import this module and must not load aiohttp
+    from aiohttp import web
+
+
+async def small_body(request: web.Request, limit: int, too_large: str) -> bytes:
+    """The whole body, or a 413 with *too_large* once it passes *limit* bytes.
+
+    ``content.read(n)`` returns what has arrived, up to n bytes: one call
+    would cut a body that comes in several pieces (then parse a prefix of it,
+    or call a large body malformed), so read until the end or past the limit.
+    """
+    if request.content_length is not None and request.content_length > limit:
+        raise Refusal(Why.payload_too_large, too_large)
+    data = bytearray()
+    while len(data) <= limit and (chunk := await request.content.read(limit + 1 - len(data))):
+        data += chunk
+    if len(data) > limit:
+        raise Refusal(Why.payload_too_large, too_large)
+    return bytes(data)
 
 
 def iso(moment: datetime | None) -> str | None:

@@ -108,6 +108,14 @@ def test_malformed_tokens(key: LinkKey, token: str) -> None:
     assert _kind(token, key) == "malformed"
 
 
+def test_non_ascii_token_is_malformed_not_a_crash(key: LinkKey) -> None:
+    # Found by tests/fuzz (regressions/link_token): a lone surrogate in the payload made
+    # python-jose raise UnicodeEncodeError instead of a TokenError.
+    header, payload, signature = sign_token(CLAIMS, key).split(".")
+    for bad in (payload[:10] + "\udcff" + payload[10:], payload + "é"):
+        assert _kind(".".join((header, bad, signature)), key) == "malformed"
+
+
 def test_other_jwt_type_is_refused(key: LinkKey) -> None:
     token = jwt.encode(CLAIMS, key.private_pem, algorithm="ES256", headers={"kid": key.kid})
     assert _kind(token, key) == "malformed"

@@ -25,6 +25,7 @@ refused.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import secrets
 from collections.abc import Iterator
@@ -294,3 +295,18 @@ def test_every_parameter_and_body_of_the_document_is_covered() -> None:
     assert {r for _, r, _ in PUBLIC_BODY_CASES} == {"/api/v1/auth/signin", "/api/v1/auth/enrollment",
                                                    "/api/v1/auth/enrollment/complete"}
     assert quote("\x00") == BAD_VALUES["nul"]
+
+
+async def test_a_body_that_arrives_in_pieces_is_read_whole(cast: Cast) -> None:
+    """Found by test_schemathesis.py's 413 test: one ``content.read(n)`` returned the first piece only,
+    so a body sent in pieces was cut (and called malformed, or a prefix of it parsed)."""
+    doc = await cast.upload("uploader", ["recipient"])
+
+    async def pieces():
+        for piece in (b'{"rev', b'oke": true}'):
+            yield piece
+            await asyncio.sleep(0.05)
+
+    reply = await cast.send("POST", f"/api/v1/documents/{doc}/policy", "uploader", data=pieces(),
+                            headers={"Content-Type": "application/json"})
+    assert reply.status == 200, reply.body

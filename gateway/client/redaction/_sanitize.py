@@ -137,7 +137,8 @@ def _size(value: object, key: str) -> int:
 
 
 def _fields(acroform: object) -> int:
-    fields = acroform.get_object().get("/Fields") if hasattr(acroform, "get_object") else None
+    form = acroform.get_object() if hasattr(acroform, "get_object") else None
+    fields = form.get("/Fields") if isinstance(form, DictionaryObject) else None  # a name, a number: no fields
     fields = fields.get_object() if fields is not None else None
     return max(1, len(fields)) if isinstance(fields, ArrayObject) else 1
 

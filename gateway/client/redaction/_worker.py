@@ -68,14 +68,15 @@ def parse(data: bytes, limits: Limits, repairs: _RepairLog) -> Parsed:
     if reader.is_encrypted:
         raise UnreadablePdf("the PDF is encrypted; send an unencrypted copy")
     try:
-        declared = reader.trailer["/Root"].get_object()["/Pages"].get_object().get("/Count", 0)
+        declared = int(reader.trailer["/Root"].get_object()["/Pages"].get_object().get("/Count", 0))
         count = len(reader.pages)
     except LimitReachedError:
         count = declared = limits.max_pages + 1
-    except (PyPdfError, KeyError, AttributeError) as exc:
+    # TypeError, ValueError: an object of the wrong type where the tree needs a dictionary or a number.
+    except (PyPdfError, KeyError, AttributeError, TypeError, ValueError) as exc:
         raise _translate(exc, limits) if _from_recursion(exc) else UnreadablePdf(
             "the PDF's page tree is malformed (a loop or a broken reference)") from None
-    if int(declared) > limits.max_pages or count > limits.max_pages:
+    if declared > limits.max_pages or count > limits.max_pages:
         raise limits.exceeded("max_pages", "the PDF has more pages than")
     rebuild = Budget(limits.max_decompressed_bytes)
     # Filled form fields become page content first, so that their values are scanned too.
@@ -103,7 +104,10 @@ class _RepairLog(logging.Handler):
         self._logger.addHandler(self)
 
     def emit(self, record: logging.LogRecord) -> None:
-        message = record.getMessage().lower()
+        try:
+            message = record.getMessage().lower()
+        except (TypeError, ValueError):  # pypdf formats some warnings with an object of the wrong type
+            message = str(record.msg).lower()
         self.seen = self.seen or any(phrase in message for phrase in self._DAMAGE)
 
     def close(self) -> None:

@@ -82,6 +82,11 @@ def reference_loop() -> bytes:
     return pdfgen.assemble(objects)
 
 
+def wrong_type_in_page_tree(*, catalog: bytes = b"42") -> bytes:
+    """A catalog that is a number (found by tests/fuzz), or a page count that is a name."""
+    return pdfgen.assemble([catalog, b"<< /Type /Pages /Kids [] /Count /Many >>"])
+
+
 def truncated() -> bytes:
     return _PLAIN[: len(_PLAIN) * 2 // 3]
 

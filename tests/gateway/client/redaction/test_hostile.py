@@ -38,6 +38,9 @@ CASES: list[tuple[str, Callable[[], bytes], type[RedactionError], str]] = [
     ("many-pages-lying-count", lambda: hostile.many_pages(declared=1), LimitExceeded, "more pages than the limit of 500 pages (--max-pages)"),
     ("flate-bomb", hostile.flate_bomb, LimitExceeded, "decompress to more than the limit of 64 MiB (--max-decoded-size)"),
     ("reference-loop", hostile.reference_loop, UnreadablePdf, "page tree is malformed"),
+    ("catalog-is-a-number", hostile.wrong_type_in_page_tree, UnreadablePdf, "page tree is malformed"),
+    ("count-is-a-name", lambda: hostile.wrong_type_in_page_tree(catalog=b"<< /Type /Catalog /Pages 2 0 R >>"),
+     UnreadablePdf, "page tree is malformed"),
     ("truncated", hostile.truncated, UnreadablePdf, "truncated"),
     ("not-a-pdf", hostile.not_a_pdf, UnsupportedType, "unsupported type"),
 ]
