@@ -322,6 +322,8 @@ def _paths() -> dict:
                ("/sessions", "one's sessions page (a signed-out visitor is sent to /signin#next=/sessions)"),
                ("/audit", "the compliance officer's page: the log filtered and paged, its key and checkpoint,"
                 " bundles to verify offline (its data for auditors only)"),
+               ("/inbox", "the spa's inbox page: documents for me, names and notes decrypted in the page,"
+                          " each opened after its manifest and sender key are checked against the log"),
                ("/outbox", "the sender's outbox page: what one sent, downloads, links; revoke, expiry, links"
                            " (an admin: the legal hold)"))},
         "/send": {"get": _op("the send page: a PDF checked and sanitized by the redaction gate in the page"

@@ -164,3 +164,11 @@ BAD_AUTHORIZATION = {
 
 BAD_PURPOSE = {"unknown": f"purpose-{CANARY}", "empty": "", "very-long": "t" * LONG,
                "latin1": "treatm\u00e9nt", "two": "treatment, care_coordination"}
+
+# PUT /api/v1/me/key-file takes the key file's bytes as they are (application/octet-stream).
+BAD_OCTETS = {
+    "octets-empty": b"",
+    "octets-garbage": b"\x00\xff" * 512,
+    "octets-armor-only": b"-----BEGIN AGE ENCRYPTED FILE-----\n-----END AGE ENCRYPTED FILE-----\n",
+    "octets-too-large": b"A" * (64 * 1024 + 1),
+}

@@ -108,6 +108,8 @@ GET    /healthz                            -        200   200   200   200   200 
 GET    /readyz                             -        200   200   200   200   200   200   200
 GET    /metrics                            -        404   404   404   404   404   404   404
 GET    /api/v1/me                          -        401   200   200   200   200   200   200
+GET    /api/v1/me/key-file                 -        401   200   200   200   200   200   200
+PUT    /api/v1/me/key-file                 -        401   204   204   204   204   204   204
 POST   /api/v1/keys                        -        401   201   201   201   201   201   201
 DELETE /api/v1/keys                        -        401   204   204   204   204   204   204
 GET    /api/v1/redaction-profile           -        401   200   204   204   200   204   204
@@ -209,6 +211,7 @@ GET    /sessions                           -        200   200   200   200   200 
 GET    /send                               -        200   200   200   200   200   200   200
 GET    /audit                              -        200   200   200   200   200   200   200
 GET    /outbox                             -        200   200   200   200   200   200   200
+GET    /inbox                              -        200   200   200   200   200   200   200
 """
 
 

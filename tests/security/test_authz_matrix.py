@@ -18,11 +18,12 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from carebridge.crypto import keyfile
 from carebridge.crypto.registration import sign_registration
 from carebridge.gateway.server.openapi import openapi_document
 from carebridge.storage.db import ledger
@@ -76,6 +77,27 @@ async def _keys_post(cast: Cast, target: str, role: str) -> Request:
     body = sign_registration(user_id=me.user_id, age_recipient=me.keys.recipient, key=me.keys.signing_key,
                              now=cast.clock.now)
     return "/api/v1/keys", {"data": body, "headers": {"Content-Type": "application/json"}}
+
+
+def _sealed_key_file(person: Any) -> bytes:
+    """A key file as clients store it: the person's keys sealed by a passphrase (a cheap work factor)."""
+    return keyfile.seal(person.keys, "synthetic matrix passphrase", created=datetime(2026, 12, 6, tzinfo=UTC),
+                        log_n=10)
+
+
+async def _key_file_put(cast: Cast, target: str, role: str) -> Request:
+    return "/api/v1/me/key-file", {"data": _sealed_key_file(_me(cast, role)),
+                                   "headers": {"Content-Type": "application/octet-stream"}}
+
+
+async def _key_file_get(cast: Cast, target: str, role: str) -> Request:
+    """Each person stores a key file first (as their own client would), so a GET finds one in any order."""
+    if role != "anonymous":
+        person = cast.people[role]
+        path, kw = await _key_file_put(cast, target, role)
+        reply = await cast.gw.request("PUT", path, token=person.token, **kw)
+        assert reply.status == 204, reply.body
+    return "/api/v1/me/key-file", {}
 
 
 async def _directory(cast: Cast, target: str, role: str) -> Request:
@@ -159,6 +181,8 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/readyz"): _fixed("/readyz"),
     ("get", "/metrics"): _fixed("/metrics"),
     ("get", "/api/v1/me"): _fixed("/api/v1/me"),
+    ("get", "/api/v1/me/key-file"): _key_file_get,
+    ("put", "/api/v1/me/key-file"): _key_file_put,
     ("post", "/api/v1/keys"): _keys_post,
     ("delete", "/api/v1/keys"): _fixed("/api/v1/keys"),
     ("get", "/api/v1/directory"): _directory,
@@ -194,6 +218,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/send"): _fixed("/send"),
     ("get", "/audit"): _fixed("/audit"),
     ("get", "/outbox"): _fixed("/outbox"),
+    ("get", "/inbox"): _fixed("/inbox"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
     **case_requests.BUILDERS,

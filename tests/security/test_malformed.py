@@ -46,6 +46,7 @@ from .malformed_inputs import (
     BAD_AUTHORIZATION,
     BAD_JSON,
     BAD_MULTIPART,
+    BAD_OCTETS,
     BAD_PURPOSE,
     BAD_VALUES,
     BOUNDARY,
@@ -84,6 +85,8 @@ def _body_cases() -> list[tuple[str, str, str]]:
             found += [(method, path, name) for name in [*BAD_JSON, *ROUTE_JSON.get(path, {})]]
         if MULTIPART in content:
             found += [(method, path, name) for name in BAD_MULTIPART]
+        if "application/octet-stream" in content:
+            found += [(method, path, name) for name in BAD_OCTETS]
     return found
 
 
@@ -193,6 +196,8 @@ async def test_parameter(cast: Cast, server_log, method: str, route: str, where:
 def _body(name: str, route: str) -> tuple[str, bytes]:
     if name in BAD_MULTIPART:
         return BAD_MULTIPART[name]
+    if name in BAD_OCTETS:
+        return "application/octet-stream", BAD_OCTETS[name]
     if name in BAD_JSON:
         return "application/json", BAD_JSON[name]
     return "application/json", json.dumps(ROUTE_JSON[route][name]).encode()

@@ -39,7 +39,7 @@ from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, runn
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import TIMEOUT_MS
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
 CLINIC, SPA = "Quillfeather Skin Clinic TEST", "Mossbank Day Spa TEST"
 UPLOADER, RECIPIENT = "dr.quill@quillfeather.example.test", "fern.moss@mossbank.example.test"
 PASSWORD = "synthetic upload password 4417"

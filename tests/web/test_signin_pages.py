@@ -34,7 +34,7 @@ from tests.test_e2e import Deployment, running_server
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
 CLINIC, SPA = "Quillfeather Clinic TEST", "Mossbloom Spa TEST"
 UPLOADER, RECIPIENT = "dr.quill@quillfeather.example.test", "tess.moss@mossbloom.example.test"
 PASSWORDS = {UPLOADER: "synthetic sign-in password 5531", RECIPIENT: "synthetic recipient password 7702"}

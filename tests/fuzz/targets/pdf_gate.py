@@ -14,7 +14,10 @@ libFuzzer's ``-timeout`` and ``-rss_limit_mb`` (scripts/fuzz.py sets both);
 
 from __future__ import annotations
 
+import dataclasses
 import traceback
+
+import pypdf
 
 from carebridge.gateway.client.redaction import Limits, RedactionError
 from carebridge.gateway.client.redaction import _worker
@@ -22,7 +25,6 @@ from carebridge.gateway.client.redaction import _worker
 # Small enough for fast executions, large enough for the seed PDFs.
 LIMITS = Limits(max_input_bytes=256 * 1024, max_pages=20, max_decompressed_bytes=4 * 1024 * 1024,
                 timeout_seconds=5)
-_configured: list[bool] = []
 
 
 def _raised_by_pypdf(exc: BaseException) -> bool:
@@ -34,9 +36,10 @@ def _raised_by_pypdf(exc: BaseException) -> bool:
 
 
 def TestOneInput(data: bytes) -> None:
-    if not _configured:
-        _worker._configure(LIMITS)
-        _configured.append(True)
+    # pypdf's configuration is process-wide: the worker's limits are set for this input and the
+    # previous settings put back after it, so a pytest process running other tests is left as it was.
+    saved = dataclasses.asdict(pypdf.get_configuration())
+    _worker._configure(LIMITS)
     try:
         _worker._parse_noting_repairs(data, LIMITS)
     except (RedactionError, RecursionError):
@@ -44,3 +47,5 @@ def TestOneInput(data: bytes) -> None:
     except Exception as exc:  # noqa: BLE001 - sorted below: pypdf's failures pass, ours are crashes
         if not _raised_by_pypdf(exc):
             raise
+    finally:
+        pypdf.overwrite_configuration(**saved)
