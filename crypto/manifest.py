@@ -12,13 +12,16 @@ Format
       "recipients": [{"age_recipient": "age1..." | "scrypt", "user_id": ID}, ...],
       "sender": {"signing_key": "ed25519:...", "user_id": ID}, "version": 1}
 
-   and two optional keys: ``"redaction_profile": {"id": PROFILE_ID, "version": INT}``,
+   and three optional keys: ``"redaction_profile": {"id": PROFILE_ID, "version": INT}``,
    present only when the sender's clinic has a redaction profile, the profile
    the redaction gate applied (PROFILE_ID matches :data:`PROFILE_ID_PATTERN`,
    the version is 1 to 2**31-1); and ``"case_id": ID``, present only for a
    document sent under a referral case (:mod:`carebridge.crypto.case`), so
-   the gateway cannot move a document to another case. A manifest without
-   them is the same bytes as before the keys existed.
+   the gateway cannot move a document to another case; and ``"web_release": HEX64``,
+   present only in a manifest signed in a browser: the root hash of the web
+   app release that built and signed it (gateway/web/README.md), so a release
+   later found bad names the documents it sent. A manifest without them is
+   the same bytes as before the keys existed.
 
    ``age_recipient`` is ``scrypt`` (:data:`PASSPHRASE_RECIPIENT`) for a
    recipient who opens the document with a passphrase shared out of band; the
@@ -82,7 +85,7 @@ PROFILE_ID_PATTERN: Final = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
 # Profile versions count up from 1; beyond 2**31 is not a settings history.
 MAX_PROFILE_VERSION: Final = 2**31 - 1
 # Keys a manifest may leave out (then it is the same bytes as before they existed).
-_OPTIONAL: Final = frozenset({"redaction_profile", "case_id"})
+_OPTIONAL: Final = frozenset({"redaction_profile", "case_id", "web_release"})
 
 _SHA256_RE: Final = re.compile(r"[0-9a-f]{64}")
 _TIME_RE: Final = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})Z")
@@ -233,6 +236,7 @@ class Manifest:
     overrides: tuple[Override, ...] = ()
     redaction_profile: ProfileRef | None = None
     case_id: str | None = None
+    web_release: str | None = None
     version: int = MANIFEST_VERSION
 
     def __post_init__(self) -> None:
@@ -255,6 +259,8 @@ class Manifest:
             _check_record("redaction_profile", self.redaction_profile, ProfileRef)
         if self.case_id is not None:
             _check(_is_id(self.case_id), "case_id", _ID)
+        if self.web_release is not None:
+            _check(_is_sha256(self.web_release), "web_release", _HEX)
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -269,6 +275,8 @@ class Manifest:
         fields = _members(obj, "", names)
         if "redaction_profile" in fields:
             fields["redaction_profile"] = _record(ProfileRef, fields["redaction_profile"], "redaction_profile")
+        if "web_release" in fields:  # present means a digest: null is not "absent"
+            _check(_is_sha256(fields["web_release"]), "web_release", _HEX)
         sender = _record(Sender, fields["sender"], "sender")
         fields["sender"] = sender._replace(signing_key=_parse_key(sender.signing_key))
         fields["content"] = _record(CiphertextDigest, fields["content"], "content")
@@ -296,6 +304,8 @@ class Manifest:
             body["redaction_profile"] = self.redaction_profile._asdict()
         if self.case_id is not None:
             body["case_id"] = self.case_id
+        if self.web_release is not None:
+            body["web_release"] = self.web_release
         return body
 
     def to_json(self) -> bytes:

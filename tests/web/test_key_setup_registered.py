@@ -24,6 +24,7 @@ import pytest
 
 from carebridge.crypto import age, keyfile
 from carebridge.crypto.fingerprint import fingerprint
+from carebridge.crypto.registration import verify_registration
 from carebridge.crypto.signing import KEY_REGISTRATION_CONTEXT
 from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf_text, running_server
 
@@ -169,6 +170,11 @@ def test_keys_made_in_the_page_are_registered_stored_and_used_by_the_cli(
     assert keys.recipient.startswith("age1pq1" if kind == "hybrid" else "age1") and shown["recipient"] == keys.recipient
     assert shown == {"recipient": keys.recipient, "recipient-fingerprint": fingerprint(keys.recipient),
                      "signing-key": keys.verify_key.encode(), "signing-key-fingerprint": fingerprint(keys.verify_key)}
+    # The registration signed in the page names the web release that made it (#13 item 7).
+    user_id = spa.get_me(token)["id"]
+    [current] = [k for k in get_json(spa.url + f"/api/v1/users/{user_id}/keys", token)["keys"]
+                 if k["age_recipient"] == keys.recipient]
+    assert verify_registration(base64.b64decode(current["registration"])).web_release == spa.root
     # The clinic sends to her: `send` checks her registration's inclusion in the log first.
     source = spa.work / f"{kind}-summary.pdf"
     text = f"Treatment summary for TEST PATIENT ({kind} keys made in a browser)"

@@ -52,7 +52,8 @@ def test_the_pages_canonical_json_meta_policy_and_manifest_are_the_clis() -> Non
                    "recipients": [["usr_b", recipient], ["usr_me", mine]],
                    "content": {"sha256": "cd" * 32, "size": 12345}, "meta": {"sha256": "ef" * 32, "size": 321},
                    "policyDigest": "01" * 32,
-                   "overrides": [{"rule_id": "phone", "reason": "phone: front desk — é"}]}
+                   "overrides": [{"rule_id": "phone", "reason": "phone: front desk — é"}],
+                   "webRelease": "5f" * 32}
     now_ms = int(NOW.timestamp() * 1000)
     out = subprocess.run([node, "--input-type=module", "-e", SCRIPT, json.dumps([TRICKY, IDS, now_ms, manifest_in])],
                          cwd=REPO, capture_output=True, text=True, timeout=60, check=True)
@@ -69,7 +70,7 @@ def test_the_pages_canonical_json_meta_policy_and_manifest_are_the_clis() -> Non
                         recipients=(ManifestRecipient("usr_b", recipient), ManifestRecipient("usr_me", mine)),
                         content=CiphertextDigest("cd" * 32, 12345), meta=CiphertextDigest("ef" * 32, 321),
                         created_at=NOW.replace(microsecond=0), policy_digest="01" * 32,
-                        overrides=(Override("phone", "phone: front desk — é"),))
+                        overrides=(Override("phone", "phone: front desk — é"),), web_release="5f" * 32)
     assert got["manifest"].encode() == expected.to_json()
     first, second = got["ids"]
     assert first != second and all(ID_PATTERN.fullmatch(i) and len(i) == 26 for i in (first, second))

@@ -297,6 +297,8 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
     info = get_json(site.url, f"/api/v1/documents/{doc_id}", site.tokens[RECIPIENT])
     manifest = json.loads(base64.b64decode(info["manifest"]))["manifest"]
     assert manifest["overrides"] == [{"reason": expected.reason, "rule_id": rule} for rule in expected.rules]
+    # Signed in the page: the manifest names the web release that built and signed it (#13 item 7).
+    assert manifest["web_release"] == json.loads((DIST / "manifest.json").read_text())["root"]
     me = get_json(site.url, "/api/v1/me", site.tokens[RECIPIENT])
     policy = info["policy"]
     assert (policy["version"], policy["spa"], policy["max_total_downloads"]) == (2, me["org_id"], 5)

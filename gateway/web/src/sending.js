@@ -259,6 +259,8 @@ async function prepare(ctx, options, note, status) {
     documentId: newDocumentId(), sender: { userId: me.id, signingKey: unlocked.signingKey }, recipients: named,
     content: await digestOf(content), meta: await digestOf(metaSealed), policyDigest: await sha256Hex(policy),
     overrides: (checked.override?.rules ?? []).map((rule) => ({ rule_id: rule, reason: checked.override.reason })),
+    // The served release that signs it: a release later found bad names the documents it sent.
+    webRelease: document.querySelector('meta[name="carebridge-release"]')?.content ?? null,
   }));
   const signature = await ctx.keys.signManifest(manifest);
   return { manifest: manifestWire(manifest, signature), policy, meta: metaSealed, content };

@@ -25,13 +25,19 @@ export function canonicalJson(value) {
   return JSON.stringify(value);
 }
 
+/** The root hash of the web release this page was served from (its shell's meta), or null. */
+function release() {
+  return globalThis.document?.querySelector('meta[name="carebridge-release"]')?.content ?? null;
+}
+
 /** "2026-11-29T19:41:18Z" (registration times have whole seconds). */
 const wholeSeconds = (now) => now.toISOString().replace(/\.\d{3}Z$/, "Z");
 
 /** The signed registration's wire bytes for the keyring's unlocked keys. */
-export async function signedRegistration({ userId, recipient, signingKey, now = new Date() }) {
+export async function signedRegistration({ userId, recipient, signingKey, now = new Date(), webRelease = release() }) {
   const body = { age_recipient: recipient, time: wholeSeconds(now), user_id: userId, verify_key: signingKey,
     version: VERSION };
+  if (/^[0-9a-f]{64}$/.test(webRelease ?? "")) body.web_release = webRelease; // the release that registers the keys
   const statement = canonicalJson(body);
   const signature = await sign(concat(utf8(SIGNED_PREFIX), utf8(statement)));
   return canonicalJson({ registration: body, signature: base64(signature) });
