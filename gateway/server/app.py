@@ -155,7 +155,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         raise
     blobs = await open_blob_store(blob_config(settings))
     checkpointer = Checkpointer(store, signer, anchor, settings.checkpoint_interval.total_seconds(),
-                                settings.checkpoint_entries, on_signed=app[METRICS].checkpoints_signed.inc)
+                                settings.checkpoint_entries, on_signed=app[METRICS].checkpoints_signed.inc,
+                                lease_ttl=settings.checkpoint_lease)
     app[STORE], app[BLOBS], app[CHECKPOINTER] = store, blobs, checkpointer
     app[SERVICES] = Services(store=store, settings=settings, keyring=app[KEYRING], checkpointer=checkpointer,
                              totp=totp)

@@ -49,13 +49,14 @@ class Checkpointer:
     every_entries: int
     monotonic: Callable[[], float] = time.monotonic  # the seam for anchor spacing in tests
     on_signed: Callable[[], None] | None = None  # after each checkpoint this process signed (metrics)
+    lease_ttl: timedelta = LEASE_TTL  # settings.checkpoint_lease
 
     def __post_init__(self) -> None:
         self._lock = asyncio.Lock()
         self._anchored_at: float | None = None  # monotonic time of this process's last anchor write
         # One signer at a time across gateway processes: the lease is held while a
         # checkpoint is computed, anchored and recorded, and given up after.
-        self._lease = Lease(self.store, LEASE, LEASE_TTL)
+        self._lease = Lease(self.store, LEASE, self.lease_ttl)
         self.signed = 0  # checkpoints this process signed (metrics)
 
     @property

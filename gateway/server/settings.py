@@ -71,6 +71,8 @@ class Settings:
     #: Sign a checkpoint of the log this often (seconds) when it grew, or after this many entries.
     checkpoint_interval: timedelta = timedelta(seconds=10)
     checkpoint_entries: int = 1000
+    #: How long a signer that died holding the checkpoint lease keeps it (longer than a signing takes).
+    checkpoint_lease: timedelta = timedelta(seconds=60)
     #: Where checkpoints are anchored: ``folder`` (``<data_dir>/anchors``) or ``s3``
     #: (``anchor_s3_bucket``, Object Lock in compliance mode, with the s3_* credentials).
     anchor: str = "folder"
@@ -188,7 +190,7 @@ class Settings:
 
 
 _DURATIONS = {"default_document_lifetime", "max_document_lifetime", "token_lifetime", "sweep_after",
-              "checkpoint_interval", "anchor_retention", "default_retention", "max_retention",
+              "checkpoint_interval", "checkpoint_lease", "anchor_retention", "default_retention", "max_retention",
               "link_max_lifetime", "auth_failure_window", "lockout_duration", "purge_interval",
               "mail_interval", "session_idle_timeout", "session_lifetime", "enrollment_lifetime",
               "shutdown_grace", "readyz_timeout"}
