@@ -14,9 +14,7 @@ PYTHON_VENV := .venv/bin/python
 PYTEST_ARGS ?=
 # Spread tests over the cores with pytest-xdist, but only when there is more than one.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
-# --dist loadgroup: a module marked xdist_group (the browser tests) runs on one worker, so its
-# module-scoped gateway is started once and its tests may build on each other.
-XDIST := $(if $(filter-out 0 1,$(NPROC)),-n auto --dist loadgroup,)
+XDIST := $(if $(filter-out 0 1,$(NPROC)),-n auto,)
 
 .PHONY: bootstrap test serve constraints audit
 

@@ -26,7 +26,7 @@ from tests.test_e2e import Deployment, running_server
 from .conftest import dist_lock, require_bundle
 from .test_signin_pages import Gate, new_page, sign_in
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 CLINIC, COMPLIANCE = "Brindlewick Clinic TEST", "Oakhollow Compliance TEST"
 AUDITOR, UPLOADER = "ines.ledger@oakhollow.example.test", "dr.brindle@brindlewick.example.test"
 PASSWORDS = {AUDITOR: "synthetic auditor password 8812", UPLOADER: "synthetic uploader password 3390"}

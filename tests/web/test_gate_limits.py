@@ -17,7 +17,7 @@ from tests.test_e2e import running_server
 from .conftest import dist_lock, require_bundle
 from .gate_corpus import PUBLIC
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 TIMEOUT_MS = 180_000
 # The corpus's largest file takes more than 5 s in CPython and longer in the page; a one-page
 # summary a fraction of a second, several times that on a loaded 2-core machine.

@@ -29,7 +29,7 @@ from .conftest import dist_lock, require_bundle
 from .gate_corpus import corpus
 from .test_link_pages import Recorder
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 # A whole corpus file (40 pages) on a busy 2-core machine, plus a cold start of the gate.
 FILE_TIMEOUT_MS = 120_000
 CHECKING = "Checking the file"

@@ -31,7 +31,7 @@ from tests.test_e2e import Deployment, minimal_pdf, running_server
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 CLINIC, SPA = "Brambleworth Skin Clinic TEST", "Puddlemere Day Spa TEST"
 # (uploader, recipient) e-mails for each key type: one file never mixes post-quantum and classical keys.
 PEOPLE = {"x25519": ("dr.bramble@brambleworth.example.test", "wren.puddle@puddlemere.example.test"),

@@ -21,7 +21,7 @@ from tests.test_e2e import running_server
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 PASSPHRASE = "synthetic key setup passphrase 8812"
 
 

@@ -31,7 +31,7 @@ from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 CLINIC, SPA = "Larkspur Clinic TEST", "Fernhollow Spa TEST"
 # A sender is a recipient of what they send, and one file never mixes post-quantum and classical keys.
 UPLOADERS = {"x25519": "dr.lark@larkspur.example.test", "hybrid": "dr.lark.pq@larkspur.example.test"}

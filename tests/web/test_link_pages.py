@@ -22,7 +22,7 @@ from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 
 from .conftest import DOCUMENT_PASSPHRASE, RECIPIENT, Site, dist_lock, require_bundle
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 JS_BUDGET_GZIP = 200 * 1024  # the budget for the JavaScript a spa page ships
 PHONE = {"width": 390, "height": 844}  # a common phone viewport, CSS pixels
 TIMEOUT_MS = 60_000  # scrypt (2^18) in a page on a busy 2-core machine

@@ -37,7 +37,7 @@ from .conftest import dist_lock, require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 CLINIC, SPA, OPERATOR = "Larkspur Skin Clinic TEST", "Puddleglow Spa TEST", "Gatekeepers Ops TEST"
 UPLOADER, ADMIN = "dr.lark@larkspur.example.test", "ops.keeper@gatekeepers.example.test"
 FIRST, SECOND = "wren.puddle@puddleglow.example.test", "otto.puddle@puddleglow.example.test"

@@ -18,7 +18,7 @@ from tests.test_e2e import running_server
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import Recorder
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 TIMEOUT_MS = 120_000  # the gate's first load on a busy 2-core machine
 FILE_NAME = "summary-for-TEST-PATIENT-4471.pdf"
 LINES = ["Treatment summary (synthetic)", "SSN: 123-45-6789", "Phone: (555) 010-1234",

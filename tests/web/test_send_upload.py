@@ -39,7 +39,7 @@ from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, runn
 from .conftest import dist_lock, require_bundle
 from .test_link_pages import TIMEOUT_MS
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 CLINIC, SPA = "Quillfeather Skin Clinic TEST", "Mossbank Day Spa TEST"
 UPLOADER, RECIPIENT = "dr.quill@quillfeather.example.test", "fern.moss@mossbank.example.test"
 PASSWORD = "synthetic upload password 4417"
@@ -312,3 +312,54 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
                      identity=site.keys[RECIPIENT])
     assert out.read_bytes() == inspect_document(data).sanitized
     requests.assert_none_carries(FILE_NAME.encode(), b"010-1234", PASSPHRASE.encode())
+
+
+def test_a_hybrid_sender_sends_to_a_hybrid_spa_person_from_the_page(browser, site: Site, artifacts: Path) -> None:
+    """Post-quantum both ways: keys made by `keygen --pq` (ML-KEM-768 + X25519) for a second clinic sender and a
+    second spa person; the page encrypts to the hybrid recipient and the sender (never mixing kinds, as the
+    CLI), and the spa person's CLI decrypts it."""
+    sender, spa_person = "dr.hybrid@quillfeather.example.test", "pq.moss@mossbank.example.test"
+    keys = {email: site.work / f"{email.split('@')[0]}-pq.key" for email in (sender, spa_person)}
+    for email, key in keys.items():
+        site.cli.start("keygen", "--pq", "-o", key).json()
+    made = site.cli.admin("user", "create", sender, "--org", CLINIC, "--role", "uploader")
+    spa = site.cli.admin("user", "create", spa_person, "--org", SPA, "--role", "recipient")
+    site.cli.ok_json("keys", "register", token=made["token"], identity=keys[sender])
+    site.cli.ok_json("keys", "register", token=spa["token"], identity=keys[spa_person])
+    secret = made["enrollment_url"].split("#", 1)[1]
+    offer = post_json(site.url, "/api/v1/auth/enrollment", {"token": secret})
+    totp = pyotp.TOTP(offer["totp_secret"])
+    step = int(time.time()) // TOTP_PERIOD
+    post_json(site.url, "/api/v1/auth/enrollment/complete",
+              {"token": secret, "password": PASSWORD, "totp_code": totp.generate_otp(step)})
+
+    data = pdfgen.summary(LINES, [])
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    try:
+        page.goto(site.url + "/signin")
+        page.get_by_label("E-mail").fill(sender)
+        page.get_by_label("Password").fill(PASSWORD)
+        # The next step's code: one the gateway has not seen (it accepts one step of drift).
+        page.get_by_label("Code from your authenticator app").fill(totp.generate_otp(step + 1))
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(lambda u: "/signin" not in u)
+        shown_sha = checked_file(page, site.url, data)
+        page.get_by_label("Recipient: an e-mail address").fill(spa_person)
+        page.get_by_role("button", name="Add recipient").click()
+        page.locator(f"ul.recipients li:has-text('{spa_person}')").wait_for()
+        page.get_by_label("Your carebridge key file").set_input_files(str(keys[sender]))
+        page.get_by_label("Key file passphrase").fill(PASSPHRASE)
+        page.get_by_role("button", name="Encrypt, sign and send").click()
+        page.get_by_role("heading", name="Sent").wait_for()
+        page.screenshot(path=artifacts / "send-upload-4-hybrid-sent.png", full_page=True)
+        doc_id = page.locator("code.document-id").inner_text()
+    finally:
+        context.close()
+    info = get_json(site.url, f"/api/v1/documents/{doc_id}", spa["token"])
+    manifest = json.loads(base64.b64decode(info["manifest"]))["manifest"]
+    assert all(r["age_recipient"].startswith("age1pq1") for r in manifest["recipients"]), manifest["recipients"]
+    out = site.work / "fetched-hybrid.pdf"
+    fetched = site.cli.ok_json("fetch", doc_id, "-o", out, token=spa["token"], identity=keys[spa_person])
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == shown_sha and fetched["name"] == FILE_NAME

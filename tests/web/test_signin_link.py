@@ -23,7 +23,7 @@ from tests.test_e2e import minimal_pdf
 from .conftest import SPA, Site
 from .test_link_pages import Recorder, download, marker, open_page
 
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group(__name__)]  # one worker: one module fixture
+pytestmark = pytest.mark.browser
 HOLDER, COLLEAGUE = "linkholder.web@glow.example.test", "colleague.web@glow.example.test"
 PASSWORDS = {HOLDER: "synthetic link holder password 3391", COLLEAGUE: "synthetic colleague password 8120"}
 
