@@ -74,8 +74,7 @@ CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text
 GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
 ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
                      "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS,
-                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js",
-                     "send-keys.worker.js"})
+                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js"})
 # An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
 ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # The gate Worker's own policy (a Worker is governed by the CSP its script is served with):
@@ -198,7 +197,7 @@ async def asset(request: web.Request) -> web.StreamResponse:
     headers = {"Cache-Control": ASSET_CACHE, "Content-Type": kind}
     if found.path == bundle.entries.get("gate.worker.js"):
         headers["Content-Security-Policy"] = WORKER_CSP
-    if found.path in (bundle.entries.get("keyring.worker.js"), bundle.entries.get("send-keys.worker.js")):
+    if found.path == bundle.entries.get("keyring.worker.js"):
         headers["Content-Security-Policy"] = KEYS_WORKER_CSP
     return web.FileResponse(bundle.folder / found.path, headers=headers)
 
@@ -237,10 +236,7 @@ async def key_setup(request: web.Request) -> web.Response:
 @logs_as(LogAction.web_release, public=True)
 async def send_page(request: web.Request) -> web.Response:
     """The send page: a PDF checked by the redaction gate in the page (gateway/web/src/send.js)."""
-    served = request.app.get(RELEASE)
-    worker = "/app/" + served.bundle.entries["send-keys.worker.js"] if served else ""
     body = ("<p>Your summary is checked and sanitized in this page; nothing is sent until you send it.</p>"
-            f'<p id="keys-worker" hidden data-src="{html.escape(worker)}"></p>'
             "<noscript><p>This page needs JavaScript. Without it, use <code>carebridge send</code>.</p></noscript>")
     return page(request, status=200, heading="Send a treatment summary", body=body, script="send.js",
                 gate=True, csp=SEND_CSP)

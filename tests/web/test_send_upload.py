@@ -186,7 +186,7 @@ def test_a_clinic_sends_from_the_page_and_the_spa_opens_it_with_the_cli_and_age(
     try:
         shown_sha = checked_file(page, site.url, data)
         # The key Worker holds an unlocked key: its script is served under the keys Worker's CSP (no network).
-        name = json.loads((DIST / "manifest.json").read_text())["entries"]["send-keys.worker.js"]
+        name = json.loads((DIST / "manifest.json").read_text())["entries"]["keyring.worker.js"]
         worker = page.request.get(f"{site.url}/app/{name}")
         assert worker.headers["content-security-policy"] == KEYS_WORKER_CSP
         fill_form(page, site)

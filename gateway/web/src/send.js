@@ -16,7 +16,6 @@ const MAX_REASON_LENGTH = 300;
 
 const root = document.getElementById("app");
 const gate = openGate(gateUrls());
-const keysWorker = document.getElementById("keys-worker")?.dataset.src;
 let preview = null; // the object URL of the shown sanitized PDF, revoked when replaced
 
 function chooser() {
@@ -57,7 +56,7 @@ async function check(file) {
 /** The button that goes on to sending what the gate passed (with the override, if any). */
 function onward(result, name, override) {
   return el("button", { type: "button", class: "onward", text: "Continue: recipients and sending",
-    onclick: () => sendStep(root, { name, sanitized: result.sanitized, override }, keysWorker) });
+    onclick: () => sendStep(root, { name, sanitized: result.sanitized, override }) });
 }
 
 async function report(result, name) {

@@ -1,18 +1,19 @@
 // The send page, part 2: what `carebridge send` does after the redaction gate,
 // done in this page. Recipients are looked up in the directory and their keys
 // checked against the access log here (lib/recipients.js); the sender's key file is
-// unlocked in a Worker that signs the manifest (lib/sender-keys.js); the sanitized
+// unlocked in the keyring Worker, which signs the manifest (lib/keyring.js); the sanitized
 // PDF and its meta are encrypted here with typage to the recipients and the sender
 // (lib/upload.js); the manifest and policy are the CLI's, byte for byte
 // (lib/manifest-make.js); the upload shows its progress and can be cancelled.
 // Requests carry ciphertext, the signed manifest, the policy and ids only: never
 // the plaintext, the file name, the note, the passphrase or the key file.
-import { fromUtf8, sha256Hex, utf8 } from "./lib/bytes.js";
+import { concat, fromUtf8, sha256Hex, utf8 } from "./lib/bytes.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
 import { MAX_NOTE_CHARS, SendError, canonicalJson, manifestObject, manifestWire, metaJson, newDocumentId,
   policyJson } from "./lib/manifest-make.js";
 import { RecipientError, checkUserKeys, logKey, lookUp, spaOf } from "./lib/recipients.js";
-import { SenderKeysError, senderKeys } from "./lib/sender-keys.js";
+import * as keyring from "./lib/keyring.js";
+import { KeyringError } from "./lib/keyring.js";
 import { ApiError, api, signInUrl } from "./lib/session.js";
 import { LogError } from "./lib/tlog.js";
 import { UploadError, digestOf, encryptTo, upload } from "./lib/upload.js";
@@ -32,7 +33,14 @@ const MAX_RECIPIENTS = 63; // policies/limits.py MAX_RECIPIENTS (the manifest's 
 
 class Stop extends Error {} // a message for the person, already in words
 
-const OURS = [Stop, SendError, RecipientError, SenderKeysError, KeyFileError, LogError, UploadError];
+const OURS = [Stop, SendError, RecipientError, KeyringError, KeyFileError, LogError, UploadError];
+const MANIFEST_STATEMENT = "carebridge/v1/document-manifest\0"; // crypto/signing.py domain + MANIFEST_CONTEXT
+
+/** The sender's keys: the shared keyring Worker unlocks them and signs the manifest's statement. */
+const senderKeys = {
+  unlock: ({ keyFileText, passphrase }) => keyring.unlock({ keyFileText, passphrase }),
+  signManifest: (manifestJson) => keyring.sign(concat(utf8(MANIFEST_STATEMENT), utf8(manifestJson))),
+};
 const capital = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${text.endsWith(".") ? "" : "."}`;
 
 function refusal(error) {
@@ -83,9 +91,9 @@ async function sender() {
 
 /**
  * The send step for a file the gate passed: *checked* is {name, sanitized (bytes),
- * override ({rules, reason}) or null}; *workerUrl* is the key Worker's script.
+ * override ({rules, reason}) or null}.
  */
-export async function sendStep(root, checked, workerUrl) {
+export async function sendStep(root, checked) {
   show(root, "Send the sanitized summary", el("p", { role: "status", text: "Checking your session and the access log…" }));
   let ctx;
   try {
@@ -95,12 +103,11 @@ export async function sendStep(root, checked, workerUrl) {
         el("a", { href: signInUrl(), text: "sign in" }), ", then choose the file again."));
       return;
     }
-    if (!workerUrl) throw new Stop("the web app is not built on this gateway: use the carebridge CLI");
     const log = await logKey();
     // The CLI trusts its own key file over the directory; the page also checks that the gateway
     // published the sender's key (the one the key file must match), as recipients will.
     await checkUserKeys(me, log);
-    ctx = { me, checked, log, keys: senderKeys(workerUrl), stored: await storedKeyFile(),
+    ctx = { me, checked, log, keys: senderKeys, stored: await storedKeyFile(),
       users: new Map(), orgs: new Set(), unlocked: null };
   } catch (error) {
     show(root, "Send the sanitized summary", refusalBox(error));
