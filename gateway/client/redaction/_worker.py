@@ -127,7 +127,7 @@ def _translate(exc: BaseException, limits: Limits) -> RedactionError:
     if isinstance(exc, (LimitReachedError, BudgetExceeded)):
         decoded = limits.exceeded("max_decompressed_bytes", "the PDF's streams decompress to more than")
         return LimitExceeded(f"{decoded}, or the PDF has too many objects")
-    if isinstance(exc, MemoryError):
+    if _raised_while(exc, MemoryError):  # pypdf wraps some (an allocation failing inside its own handler)
         return limits.exceeded("max_memory_bytes", "reading the PDF needs more memory than")
     if _from_recursion(exc):
         return UnreadablePdf("the PDF nests objects too deeply to be read safely")
@@ -136,8 +136,13 @@ def _translate(exc: BaseException, limits: Limits) -> RedactionError:
 
 def _from_recursion(exc: BaseException | None) -> bool:
     """Whether *exc* is, or was raised while handling, a RecursionError (pypdf wraps some)."""
+    return _raised_while(exc, RecursionError)
+
+
+def _raised_while(exc: BaseException | None, kind: type[BaseException]) -> bool:
+    """Whether *exc* is a *kind*, or was raised (directly or not) while one was being handled."""
     while exc is not None:
-        if isinstance(exc, RecursionError):
+        if isinstance(exc, kind):
             return True
         exc = exc.__cause__ or exc.__context__
     return False
