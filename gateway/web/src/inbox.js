@@ -77,19 +77,6 @@ async function logKey() {
   return { ...verifier, origin: served.origin, fingerprint: await signingKeyFingerprint(verifier.publicKey) };
 }
 
-/** The key file kept (encrypted) on the gateway, as text; null when there is none. */
-async function storedKeyFile() {
-  try {
-    const answer = await api("/api/v1/me/key-file", { headers: { Accept: "application/octet-stream" } });
-    if (!(answer instanceof Response)) return null;
-    const bytes = new Uint8Array(await answer.arrayBuffer());
-    return bytes.length && bytes.length <= MAX_KEY_FILE_SIZE ? fromUtf8(bytes) : null;
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 404) return null;
-    throw error;
-  }
-}
-
 function askToUnlock(ctx, stored) {
   return new Promise((resolve) => {
     const file = stored ? null : el("input", { type: "file", required: "" });
@@ -293,7 +280,7 @@ async function openDocument(ctx, doc, listedMeta) {
 async function start() {
   const me = await requireSession();
   const ctx = { keys: keyring, log: await logKey() };
-  ctx.recipient = await askToUnlock(ctx, await storedKeyFile());
+  ctx.recipient = await askToUnlock(ctx, await keyring.storedKeyFileText());
   const registered = me?.keys?.age_recipient;
   const notice = registered && registered !== ctx.recipient
     ? alertBox("This key file is not the key registered for you: documents sent to your registered key will not open with it.")

@@ -57,19 +57,6 @@ function refusalBox(error) {
   return box;
 }
 
-/** The key file kept (encrypted) on the gateway, as text; null when there is none. */
-async function storedKeyFile() {
-  try {
-    const answer = await api("/api/v1/me/key-file", { headers: { Accept: "application/octet-stream" } });
-    if (!(answer instanceof Response)) return null;
-    const bytes = new Uint8Array(await answer.arrayBuffer());
-    return bytes.length && bytes.length <= MAX_KEY_FILE_SIZE ? fromUtf8(bytes) : null;
-  } catch (error) {
-    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
-    throw error;
-  }
-}
-
 /** Who is sending, and what the page needs before a form makes sense; throws Stop in words. */
 async function sender() {
   let me;
@@ -107,7 +94,7 @@ export async function sendStep(root, checked) {
     // The CLI trusts its own key file over the directory; the page also checks that the gateway
     // published the sender's key (the one the key file must match), as recipients will.
     await checkUserKeys(me, log);
-    ctx = { me, checked, log, keys: senderKeys, stored: await storedKeyFile(),
+    ctx = { me, checked, log, keys: senderKeys, stored: await keyring.storedKeyFileText(),
       users: new Map(), orgs: new Set(), unlocked: null };
   } catch (error) {
     show(root, "Send the sanitized summary", refusalBox(error));

@@ -11,7 +11,8 @@
 //
 // create({passphrase, release, postQuantum}) makes new keys in the Worker and
 // leaves them unlocked; it answers the sealed key file to store or save.
-import { api } from "./session.js";
+import { fromUtf8 } from "./bytes.js";
+import { ApiError, api } from "./session.js";
 
 export const KEY_FILE_PATH = "/api/v1/me/key-file";
 const MAX_KEY_FILE_SIZE = 64 * 1024; // lib/keyfile.js: what a key file can be
@@ -63,11 +64,31 @@ function call(op, fields = {}, transfer = []) {
   });
 }
 
-async function storedKeyFile() {
+async function fetchKeyFile() {
   const response = await api(KEY_FILE_PATH, { headers: { Accept: "application/octet-stream" } });
-  const bytes = new Uint8Array(await response.arrayBuffer());
+  return response instanceof Response ? new Uint8Array(await response.arrayBuffer()) : new Uint8Array(0);
+}
+
+async function storedKeyFile() {
+  const bytes = await fetchKeyFile();
   if (bytes.length > MAX_KEY_FILE_SIZE) throw new KeyringError("keyfile", "the stored key file is too large");
   return bytes;
+}
+
+/**
+ * For a page that offers the stored key file or a file chooser: the stored file's
+ * text, or null when the gateway keeps none (404, or 405 from a gateway without
+ * the route) or none a key file could be.
+ */
+export async function storedKeyFileText() {
+  let bytes;
+  try {
+    bytes = await fetchKeyFile();
+  } catch (error) {
+    if (error instanceof ApiError && (error.status === 404 || error.status === 405)) return null;
+    throw error;
+  }
+  return bytes.length && bytes.length <= MAX_KEY_FILE_SIZE ? fromUtf8(bytes) : null;
 }
 
 /**
