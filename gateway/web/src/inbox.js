@@ -14,7 +14,7 @@ import { KeyringError } from "./lib/keyring.js";
 import { ManifestError, checkManifest } from "./lib/manifest.js";
 import { ApiError, api, requireSession } from "./lib/session.js";
 import { LogError, checkPublished, parseVerifierKey } from "./lib/tlog.js";
-import { alertBox, el, field, save, show, sizeText } from "./lib/ui.js";
+import { alertBox, el, field, save, sentence, show, sizeText } from "./lib/ui.js";
 
 const MAX_IN_PAGE_BYTES = 256 * 1024 * 1024; // the page holds ciphertext and plaintext in memory; larger: the CLI
 const PAGE_SIZE = 100; // documents a listing call asks for
@@ -49,7 +49,7 @@ class Stop extends Error {} // a message for the person, already in words
 function refusal(error) {
   if (!(error instanceof ApiError)) {
     const ours = [Stop, ManifestError, LogError, KeyringError, KeyFileError].some((kind) => error instanceof kind);
-    return ours ? capital(error.message) : "Something failed in this page; reload it and try again.";
+    return ours ? sentence(error.message) : "Something failed in this page; reload it and try again.";
   }
   const slug = error.type.startsWith(PROBLEM) ? error.type.slice(PROBLEM.length) : "";
   const meaning = MEANINGS[slug] || `${error.title || "The request was refused"}.`;
@@ -62,7 +62,6 @@ function refusalBox(error) {
   return box;
 }
 
-const capital = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${text.endsWith(".") ? "" : "."}`;
 const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "never");
 
 function safeName(name) {

@@ -13,7 +13,7 @@ import { decrypt } from "./lib/age.js";
 import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
 import { openKeyFile } from "./lib/keyfile.js";
 import { PASSPHRASE_RECIPIENT, checkManifest, openedBy } from "./lib/manifest.js";
-import { alertBox, el, field, save, show, sizeText } from "./lib/ui.js";
+import { alertBox, el, field, save, sentence, show, sizeText } from "./lib/ui.js";
 
 // The page holds the whole ciphertext and plaintext in memory; larger files are for the CLI.
 const MAX_IN_PAGE_BYTES = 256 * 1024 * 1024;
@@ -28,12 +28,6 @@ const CREDENTIALS = signInLink ? { credentials: "same-origin" } : {};
 const CLAIM_HEADERS = signInLink ? { "X-Carebridge-CSRF": "1" } : {};
 
 class Stop extends Error {} // a message for the person, already in words
-
-/** A reason as a sentence: a capital first, a full stop last. */
-function sentence(text) {
-  const words = String(text).trim();
-  return words ? `${words[0].toUpperCase()}${words.slice(1)}${/[.!?]$/.test(words) ? "" : "."}` : words;
-}
 
 async function problem(response, fallback) {
   try {

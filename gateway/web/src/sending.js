@@ -17,7 +17,7 @@ import { KeyringError } from "./lib/keyring.js";
 import { ApiError, api, signInUrl } from "./lib/session.js";
 import { LogError } from "./lib/tlog.js";
 import { UploadError, digestOf, encryptTo, upload } from "./lib/upload.js";
-import { alertBox, el, field, show, sizeText } from "./lib/ui.js";
+import { alertBox, el, field, sentence, show, sizeText } from "./lib/ui.js";
 
 const EXPIRY_CHOICES = [["", "the gateway's default"], ["86400", "1 day"], ["604800", "7 days"],
   ["2592000", "30 days"]];
@@ -41,13 +41,12 @@ const senderKeys = {
   unlock: ({ keyFileText, passphrase }) => keyring.unlock({ keyFileText, passphrase }),
   signManifest: (manifestJson) => keyring.sign(concat(utf8(MANIFEST_STATEMENT), utf8(manifestJson))),
 };
-const capital = (text) => `${text.charAt(0).toUpperCase()}${text.slice(1)}${text.endsWith(".") ? "" : "."}`;
 
 function refusal(error) {
   if (error instanceof ApiError) {
     return `The gateway refused: ${error.title || `HTTP ${error.status}`}${error.detail ? ` (${error.detail})` : ""}.`;
   }
-  return OURS.some((kind) => error instanceof kind) ? capital(error.message)
+  return OURS.some((kind) => error instanceof kind) ? sentence(error.message)
     : "Something failed in this page; reload it and try again.";
 }
 

@@ -45,3 +45,9 @@ export function save(bytes, name, type) {
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 0);
 }
+
+/** A reason as a sentence for people: a capital first, a full stop last (unless it ends with one already). */
+export function sentence(text) {
+  const words = String(text).trim();
+  return words ? `${words[0].toUpperCase()}${words.slice(1)}${/[.!?]$/.test(words) ? "" : "."}` : words;
+}
