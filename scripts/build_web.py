@@ -58,7 +58,8 @@ DIST = ROOT / "gateway" / "web" / "dist"
 ESBUILD = ROOT / "node_modules" / ".bin" / "esbuild"
 # gate.js (lib/gate.js alone) is an entry too: a page, or a test, may import the gate's host by itself.
 ENTRIES = ("link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js", "gate.worker.js", "send.js",
-           "gate.js", "app.css", "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js")
+           "gate.js", "app.css", "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js",
+           "cases.js")
 HASH_CHARS = 16  # 64 bits of SHA-256 in a file name: unique across every release there will be
 # Browsers the page supports: WebCrypto Ed25519 falls back to @noble/curves where missing.
 TARGETS = "chrome111,firefox115,safari16.4"

@@ -325,7 +325,9 @@ def _paths() -> dict:
                ("/inbox", "the spa's inbox page: documents for me, names and notes decrypted in the page,"
                           " each opened after its manifest and sender key are checked against the log"),
                ("/outbox", "the sender's outbox page: what one sent, downloads, links; revoke, expiry, links"
-                           " (an admin: the legal hold)"))},
+                           " (an admin: the legal hold)"),
+               ("/cases", "referral cases: the list and its filters; one case at /cases#<id>, its header and"
+                          " notes decrypted and checked in the page, receipts signed and verified there"))},
         "/send": {"get": _op("the send page: a PDF checked and sanitized by the redaction gate in the page"
                              " (the project's Python gate under Pyodide); nothing of the file is sent",
                              {"200": {"description": "an HTML page", "content": {"text/html": {}}}},

@@ -1,4 +1,5 @@
-"""The web app's pages for people: home, sign-in, enrollment, one's sessions and the sender's outbox.
+"""The web app's pages for people: home, sign-in, enrollment, one's sessions, the sender's outbox
+and referral cases.
 
 Each is a shell (:func:`.web.page`) that one script of the bundle takes
 over; the work is done by the JSON API (:mod:`.signin`). Every page answers
@@ -87,7 +88,13 @@ async def inbox_page(request: web.Request) -> web.Response:
     return page(request, status=200, heading="Your inbox", body=_NEEDS_SCRIPT, script="inbox.js")
 
 
+@logs_as(LogAction.web_release, public=True)
+async def cases_page(request: web.Request) -> web.Response:
+    """Referral cases (src/cases.js): the list, and one case at ``/cases#<id>`` (a fragment: never sent)."""
+    return page(request, status=200, heading="Referral cases", body=_NEEDS_SCRIPT, script="cases.js")
+
+
 def routes() -> list[web.RouteDef]:
     return [web.get("/", home), web.get("/signin", signin_page), web.get("/enroll", enroll_page),
             web.get("/sessions", sessions_page), web.get("/audit", audit_page), web.get("/outbox", outbox_page),
-            web.get("/inbox", inbox_page)]
+            web.get("/inbox", inbox_page), web.get("/cases", cases_page)]

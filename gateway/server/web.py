@@ -74,7 +74,7 @@ CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text
 GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
 ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
                      "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS,
-                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js"})
+                     "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js", "cases.js"})
 # An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
 ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 # The gate Worker's own policy (a Worker is governed by the CSP its script is served with):
@@ -88,6 +88,7 @@ VIEWER: web.RequestKey[Viewer | None] = web.RequestKey("viewer", object)
 _NOT_PAGES = ("/api/", "/app/")  # paths whose answers are never a page shell
 # The signed-in header's links: (path, label, the roles that have the page).
 NAV = (("/inbox", "Inbox", {"recipient"}), ("/send", "Send", {"uploader"}), ("/outbox", "Outbox", {"uploader"}),
+       ("/cases", "Cases", {"uploader", "recipient"}),
        ("/audit", "Log", {"auditor"}), ("/keys", "Keys", None), ("/sessions", "Sessions", None))
 
 

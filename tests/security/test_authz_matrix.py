@@ -219,6 +219,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("get", "/audit"): _fixed("/audit"),
     ("get", "/outbox"): _fixed("/outbox"),
     ("get", "/inbox"): _fixed("/inbox"),
+    ("get", "/cases"): _fixed("/cases"),
     **signin_requests.BUILDERS,
     **profile_requests.BUILDERS,
     **case_requests.BUILDERS,

@@ -173,7 +173,7 @@ def test_enroll_sign_in_with_totp_two_sessions_revoke_and_sign_out(browser, gate
         assert UPLOADER in header.inner_text() and CLINIC in header.inner_text()
         assert header.locator(".who-role").text_content() == "uploader"
         nav = [a.inner_text() for a in header.get_by_role("link").all()]
-        assert nav == ["carebridge", "Send", "Outbox", "Keys", "Sessions"], nav
+        assert nav == ["carebridge", "Send", "Outbox", "Cases", "Keys", "Sessions"], nav
         page.screenshot(path=artifacts / "signin-2-keys-with-header-desktop.png", full_page=True)
 
         # A second browser: sent to sign-in by the sessions page, and back to it after.
@@ -249,8 +249,8 @@ def test_optional_second_factor_next_path_and_open_redirects(browser, gate: Gate
             page.wait_for_url(gate.url + "/")
             assert page.get_by_role("heading", level=1).inner_text() == "Welcome", attempt
         header = page.locator("header.shell")
-        assert [a.inner_text() for a in header.get_by_role("link").all()] == ["carebridge", "Inbox", "Keys",
-                                                                               "Sessions"]
+        assert [a.inner_text() for a in header.get_by_role("link").all()] == ["carebridge", "Inbox", "Cases",
+                                                                               "Keys", "Sessions"]
         assert page.get_by_role("link", name="Open your inbox").get_attribute("href") == "/inbox"
         page.screenshot(path=artifacts / "home-signed-in-phone.png", full_page=True)
         page.get_by_role("button", name="Sign out").click()

@@ -93,13 +93,22 @@ export async function sendStep(root, checked) {
     // The CLI trusts its own key file over the directory; the page also checks that the gateway
     // published the sender's key (the one the key file must match), as recipients will.
     await checkUserKeys(me, log);
-    ctx = { me, checked, log, keys: senderKeys, stored: await keyring.storedKeyFileText(),
+    ctx = { me, checked, log, keys: senderKeys, stored: await keyring.storedKeyFileText(), underCase: await underCase(),
       users: new Map(), orgs: new Set(), unlocked: null };
   } catch (error) {
     show(root, "Send the sanitized summary", refusalBox(error));
     return;
   }
   form(root, ctx);
+}
+
+/** The referral case the page's ?case= names (an id or CB- reference), as `send --case`; null if none. */
+async function underCase() {
+  const key = new URLSearchParams(window.location.search).get("case");
+  if (!key) return null;
+  const found = await api(`/api/v1/cases/${encodeURIComponent(key)}`);
+  if (found.state === "closed") throw new Stop(`case ${found.ref} is closed: nothing more is sent under it`);
+  return { id: found.id, ref: found.ref };
 }
 
 function recipientsPart(ctx) {
@@ -195,6 +204,8 @@ function form(root, ctx) {
   show(root, "Send the sanitized summary",
     el("p", { class: "summary", text: `What will be encrypted: the sanitized PDF, ${sizeText(checked.sanitized.length)}`
       + (checked.override ? `, with overrides of ${checked.override.rules.join(", ")} signed into the manifest.` : ".") }),
+    ctx.underCase ? el("p", { class: "under-case", text: `Under referral case ${ctx.underCase.ref} (signed into the `
+      + "manifest): send it to the case's spa people." }) : null,
     sending);
 }
 
@@ -254,6 +265,7 @@ async function prepare(ctx, options, note, status) {
     overrides: (checked.override?.rules ?? []).map((rule) => ({ rule_id: rule, reason: checked.override.reason })),
     // The served release that signs it: a release later found bad names the documents it sent.
     webRelease: document.querySelector('meta[name="carebridge-release"]')?.content ?? null,
+    caseId: ctx.underCase?.id ?? null,
   }));
   const signature = await ctx.keys.signManifest(manifest);
   return { manifest: manifestWire(manifest, signature), policy, meta: metaSealed, content };

@@ -72,7 +72,7 @@ async def test_operations_document_auth_and_problems(served: tuple[Gateway, dict
     # session: the password or the enrollment link is the credential)
     public = {"/api/v1/health", "/api/v1/openapi.json", "/l/{token}", "/api/v1/web/release", "/app/{name}",
               "/keys/new", "/send", "/api/v1/auth/signin", "/api/v1/auth/enrollment",
-              "/api/v1/auth/enrollment/complete", "/", "/signin", "/enroll", "/sessions", "/audit", "/outbox", "/inbox",
+              "/api/v1/auth/enrollment/complete", "/", "/signin", "/enroll", "/sessions", "/audit", "/outbox", "/inbox", "/cases",
               "/healthz", "/readyz", "/metrics"}  # operations: /metrics checks its own scrape token
     assert document["components"]["securitySchemes"]["token"]["scheme"] == "bearer"
     for path, item in document["paths"].items():

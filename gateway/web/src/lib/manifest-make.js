@@ -84,13 +84,15 @@ export function policyJson(ids, { expiresInSeconds = null, maxDownloads = null, 
  * The unsigned manifest (crypto/manifest.py, format step 2). *recipients* are
  * [userId, ageRecipient] pairs, the sender's own last; *overrides* {rule_id, reason};
  * digests are {sha256, size} of the two age files as stored. *webRelease*: the
- * root hash of the web release signing it (format: the optional web_release).
+ * root hash of the web release signing it (format: the optional web_release). *caseId*: the
+ * referral case the document goes under (format: the optional case_id), as `send --case`.
  */
 export function manifestObject({ documentId, sender, recipients, content, meta, policyDigest, overrides = [],
-  createdAt = new Date(), webRelease = null }) {
+  createdAt = new Date(), webRelease = null, caseId = null }) {
   const release = /^[0-9a-f]{64}$/.test(webRelease ?? "") ? { web_release: webRelease } : {};
   return {
     ...release,
+    ...(caseId ? { case_id: caseId } : {}),
     content, created_at: wholeSeconds(createdAt), document_id: documentId, meta,
     overrides: overrides.map((o) => ({ reason: o.reason, rule_id: o.rule_id })),
     policy_digest: policyDigest,

@@ -1,0 +1,279 @@
+"""Referral cases in a real browser (Debian's chromium) against a real gateway, with the real CLI.
+
+A clinic person opens a case on ``/cases`` (the header encrypted and the statement
+signed in the page) and sends a summary under it from ``/send?case=`` (the manifest
+names the case). The spa person sees the case in her list, opens its header, downloads the summary and acknowledges it (a receipt
+signed in the keyring Worker). The clinic verifies the receipt in the page and with
+``carebridge verify-receipt``. Notes go both ways: one written in the browser is
+read by the CLI, one written with the CLI is read in the browser. The clinic sets
+the follow-up date and closes the case. A case opened with the CLI opens in the
+page. Every request of both browsers is recorded: none carries the client's name,
+contact, reason, a note's text, the file name or the passphrase.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyotp
+import pytest
+
+from carebridge.gateway.server.passwords import TOTP_PERIOD
+from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
+from tests.test_e2e import Deployment, minimal_pdf, running_server
+
+from .conftest import dist_lock, require_bundle
+from .test_inbox_page import Requests
+from .test_link_pages import TIMEOUT_MS, marker
+
+pytestmark = pytest.mark.browser
+CLINIC, SPA = "Hollowmere Skin Clinic TEST", "Larkspur Day Spa TEST"
+CLINICIAN, SPA_PERSON = "dr.hollow@hollowmere.example.test", "fern.lark@larkspur.example.test"
+PASSWORD = "synthetic cases password 8812"
+DESKTOP = {"width": 1280, "height": 900}
+CSRF = {"Content-Type": "application/json", "X-Carebridge-CSRF": "1"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def bundle_unchanged() -> Iterator[None]:
+    with dist_lock(exclusive=False):
+        yield
+
+
+@dataclass
+class Bridge:
+    url: str
+    work: Path
+    cli: Deployment
+    tokens: dict[str, str]
+    keys: dict[str, Path]
+    totp: str = ""
+    last_step: int = 0
+    requests: list[Requests] = field(default_factory=list)
+
+    def who(self, email: str) -> dict:
+        return {"token": self.tokens[email], "identity": self.keys[email]}
+
+    def code(self) -> str:
+        """A TOTP code for the clinician the gateway has not seen yet."""
+        step = max(self.last_step + 1, int(time.time()) // TOTP_PERIOD)
+        while step > int(time.time()) // TOTP_PERIOD + 1:
+            time.sleep(1)
+        self.last_step = step
+        return pyotp.TOTP(self.totp).generate_otp(step)
+
+
+def _post(url: str, body: dict) -> dict:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=CSRF, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+@pytest.fixture(scope="module")
+def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
+    require_bundle()
+    root = tmp_path_factory.mktemp("cases-site")
+    data, work = root / "var", root / "work"
+    work.mkdir()
+    with running_server(data, root / "server.log") as url:
+        cli = Deployment(data, url, work)
+        keys = {email: work / f"{email.split('@')[0]}.key" for email in (CLINICIAN, SPA_PERSON)}
+        keygens = [cli.start("keygen", "-o", path) for path in keys.values()]
+        try:
+            cli.admin("init")
+            cli.admin("org", "create", CLINIC, "--kind", "clinic")
+            cli.admin("org", "create", SPA, "--kind", "spa")
+            cli.admin("org", "totp", SPA, "optional")
+            cli.admin("referral", "add", CLINIC, SPA)
+            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
+                     for email, org, role in ((CLINICIAN, CLINIC, "uploader"), (SPA_PERSON, SPA, "recipient"))}
+            for job in keygens:
+                job.json()
+            tokens = {email: user["token"] for email, user in users.items()}
+            for email, path in keys.items():
+                cli.ok_json("keys", "register", token=tokens[email], identity=path)
+        finally:
+            cli.stop_background()
+        site = Bridge(url, work, cli, tokens, keys)
+        secret = users[CLINICIAN]["enrollment_url"].split("#", 1)[1]
+        site.totp = _post(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
+        _post(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD, "totp_code": site.code()})
+        secret = users[SPA_PERSON]["enrollment_url"].split("#", 1)[1]
+        _post(url + "/api/v1/auth/enrollment", {"token": secret})
+        _post(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
+        yield site
+
+
+def signed_in(browser, bridge: Bridge, email: str):
+    """A browser signed in as *email*, on /cases with the key file unlocked in the page."""
+    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    requests = Requests(context)
+    bridge.requests.append(requests)
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(bridge.url + "/cases")
+    page.wait_for_url("**/signin#next=%2Fcases")
+    page.get_by_label("E-mail").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    if email == CLINICIAN:
+        page.get_by_label("Code from your authenticator app").fill(bridge.code())
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url(bridge.url + "/cases")
+    unlock(page, bridge, email)
+    return context, page
+
+
+def unlock(page, bridge: Bridge, email: str) -> None:
+    page.get_by_role("heading", name="Unlock your cases").wait_for()
+    page.get_by_label("Your carebridge key file").set_input_files(str(bridge.keys[email]))
+    page.get_by_label("Key file passphrase").fill(KEY_FILE_PASSPHRASE)
+    page.get_by_role("button", name="Unlock").click()
+    page.get_by_role("heading", name="Referral cases").wait_for()
+
+
+def open_case_page(page, case_id: str, ref: str) -> None:
+    """The case read afresh: by way of the list (the fragment changes; the keys stay unlocked)."""
+    page.evaluate("location.hash = ''")
+    page.locator("table.cases, p.empty").first.wait_for()
+    page.evaluate("id => { location.hash = id; }", case_id)
+    page.get_by_role("heading", name=f"Case {ref}").wait_for()
+
+
+def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, artifacts: Path) -> None:
+    client, contact = f"TEST Client Marigold {marker()}", f"marigold.{marker()}@example.test"
+    reason = f"Post-laser aftercare, synthetic reason {marker()}"
+    browser_note, cli_note = f"Did the client tolerate the peel? TEST {marker()}", f"Yes, no redness. TEST {marker()}"
+    name = f"summary-{marker()}.pdf"
+    text = f"Treatment summary for {client}"
+    clinic_ctx, clinic = signed_in(browser, bridge, CLINICIAN)
+    spa_ctx = None
+    try:
+        # The clinic opens the case in the page.
+        clinic.get_by_role("button", name="Open a case").click()
+        clinic.get_by_label("Spa person").fill(SPA_PERSON)
+        clinic.get_by_role("button", name="Add spa person").click()
+        clinic.locator("ul.recipients li").wait_for()
+        assert "key checked: published in the access log" in clinic.locator("ul.recipients").inner_text()
+        clinic.get_by_label("Client name").fill(client)
+        clinic.get_by_label("Contact details").fill(contact)
+        clinic.get_by_label("Reason for the referral").fill(reason)
+        clinic.get_by_label("Acknowledgement due within").fill("3")
+        clinic.get_by_role("button", name="Encrypt, sign and open the case").click()
+        clinic.locator("dl.case-header").wait_for()
+        case_id = clinic.evaluate("decodeURIComponent(location.hash.slice(1))")
+        assert clinic.locator("dd.client-name").inner_text() == client
+        assert clinic.locator("dd.state").inner_text().startswith("open")
+
+        # The CLI reads the case the page made (statement and header), and sends a summary under it.
+        shown = bridge.cli.ok_json("case", "show", case_id, **bridge.who(SPA_PERSON))
+        ref = shown["ref"]
+        assert shown["header"] == {"client_name": client, "contact": contact, "reason": reason}
+
+        # The clinic sends a summary under the case from /send (the case's link: /send?case=<id>).
+        clinic.get_by_role("link", name="Send a summary under this case").click()
+        clinic.wait_for_url(f"**/send?case={case_id}")
+        clinic.get_by_label("Treatment summary (PDF)").set_input_files(
+            {"name": name, "mimeType": "application/pdf", "buffer": minimal_pdf(text)})
+        clinic.get_by_role("heading", name="No findings").wait_for()
+        sanitized = clinic.locator("code.sha256").inner_text()
+        clinic.get_by_role("button", name="Continue: recipients and sending").click()
+        assert ref in clinic.locator("p.under-case").inner_text()
+        clinic.get_by_label("Recipient: an e-mail address").fill(SPA_PERSON)
+        clinic.get_by_role("button", name="Add recipient").click()
+        clinic.locator(f"ul.recipients li:has-text('{SPA_PERSON}')").wait_for()
+        clinic.get_by_label("Your carebridge key file").set_input_files(str(bridge.keys[CLINICIAN]))
+        clinic.get_by_label("Key file passphrase").fill(KEY_FILE_PASSPHRASE)
+        clinic.get_by_role("button", name="Encrypt, sign and send").click()
+        clinic.get_by_role("heading", name="Sent").wait_for()
+        sent = {"id": clinic.locator("code.document-id").inner_text(), "sha256": sanitized}
+        assert bridge.cli.ok_json("case", "show", ref, **bridge.who(CLINICIAN))["documents"][0]["id"] == sent["id"]
+        clinic.goto(bridge.url + "/cases")
+        unlock(clinic, bridge, CLINICIAN)
+
+        # The spa person: the list, the header, the download, the acknowledgement.
+        spa_ctx, spa = signed_in(browser, bridge, SPA_PERSON)
+        row = spa.locator(f'tr[data-case="{case_id}"]')
+        row.wait_for()
+        assert ref in row.inner_text() and "open" in row.inner_text() and "overdue" not in row.inner_text()
+        spa.screenshot(path=artifacts / "cases-1-list-spa-desktop.png", full_page=True)
+        row.get_by_role("link", name=ref).click()
+        spa.get_by_role("heading", name=f"Case {ref}").wait_for()
+        assert spa.locator("dd.client-name").inner_text() == client
+        assert spa.locator("dd.contact").inner_text() == contact and spa.locator("dd.reason").inner_text() == reason
+        assert "opener's signature on the case statement checks out" in spa.locator("ul.checks").inner_text()
+        document = spa.locator(f'tr[data-document="{sent["id"]}"]')
+        with spa.expect_download() as caught:
+            document.get_by_role("button", name="Download").click()
+        assert caught.value.suggested_filename == name
+        assert hashlib.sha256(Path(caught.value.path()).read_bytes()).hexdigest() == sent["sha256"]
+        spa.locator("p.saved").wait_for()
+        document.get_by_role("button", name="Acknowledge").click()
+        spa.locator(f'tr[data-document="{sent["id"]}"] td[data-label="Acknowledged by"]',
+                    has_text="you").wait_for()
+        assert "your receipt was signed with your key in this page" in spa.locator("p.saved").inner_text()
+        spa.screenshot(path=artifacts / "cases-2-acknowledged-spa-desktop.png", full_page=True)
+
+        # The clinic verifies the receipt in the page and with the CLI.
+        verified = bridge.cli.ok_json("verify-receipt", sent["id"], **bridge.who(CLINICIAN))
+        spa_id = verified["receipts"][0]["user_id"]
+        assert len(verified["receipts"]) == 1
+        open_case_page(clinic, case_id, ref)
+        clinic.locator(f'tr[data-document="{sent["id"]}"]').get_by_role("button", name="Verify receipts").click()
+        receipts = clinic.locator("ul.receipts").inner_text()
+        assert f"Receipt of {spa_id}" in receipts and "proven in the access log" in receipts
+        clinic.screenshot(path=artifacts / "cases-4-receipt-verified-clinic-desktop.png", full_page=True)
+
+        # Notes both ways: the page's read by the CLI, the CLI's read in the page.
+        spa.get_by_label("A note for the case's people").fill(browser_note)
+        spa.get_by_role("button", name="Encrypt, sign and add the note").click()
+        spa.locator("ol.notes .note-text", has_text=browser_note).wait_for()
+        thread = bridge.cli.ok_json("case", "notes", ref, **bridge.who(CLINICIAN))["notes"]
+        assert [n["text"] for n in thread] == [browser_note]
+        (bridge.work / "answer.txt").write_text(cli_note)
+        bridge.cli.ok_json("case", "note", ref, "--file", bridge.work / "answer.txt", **bridge.who(CLINICIAN))
+        open_case_page(spa, case_id, ref)
+        spa.locator("ol.notes .note-text", has_text=cli_note).wait_for()
+        assert spa.locator("ol.notes .note-text").all_inner_texts() == [browser_note, cli_note]
+        spa.screenshot(path=artifacts / "cases-3-detail-with-thread-spa-desktop.png", full_page=True)
+        assert spa.get_by_role("button", name="Close the case").count() == 0, "closing is the clinic's"
+
+        # The clinic sets the follow-up date and closes the case.
+        due = (datetime.now(UTC) + timedelta(days=10)).date().isoformat()
+        clinic.get_by_label("Follow-up date").fill(due)
+        clinic.get_by_role("button", name="Set the follow-up date").click()
+        clinic.locator("dd.state", has_text="follow-up due").wait_for()
+        assert bridge.cli.ok_json("case", "show", ref, **bridge.who(CLINICIAN))["follow_up_at"].startswith(due)
+        clinic.once("dialog", lambda dialog: dialog.accept())
+        clinic.get_by_role("button", name="Close the case").click()
+        clinic.locator("dd.state", has_text="closed").wait_for()
+        assert bridge.cli.ok_json("case", "show", ref, **bridge.who(SPA_PERSON))["state"] == "closed"
+        clinic.get_by_role("button", name="Back to the cases").click()
+        clinic.get_by_role("button", name="Closed", exact=True).click()
+        clinic.locator(f'tr[data-case="{case_id}"]').wait_for()
+        clinic.screenshot(path=artifacts / "cases-5-closed-list-clinic-desktop.png", full_page=True)
+
+        # A case the CLI opened opens in the page.
+        header = bridge.work / "header.json"
+        other_client = f"TEST Client Rowan {marker()}"
+        header.write_text(json.dumps({"client_name": other_client, "contact": "", "reason": "CLI TEST"}))
+        by_cli = bridge.cli.ok_json("case", "open", "--to", SPA_PERSON, "--header", header, **bridge.who(CLINICIAN))
+        open_case_page(spa, by_cli["id"], by_cli["ref"])
+        assert spa.locator("dd.client-name").inner_text() == other_client
+        stored = spa.evaluate("""async () => [localStorage.length, sessionStorage.length,
+            (await indexedDB.databases()).length]""")
+        assert stored == [0, 0, 0]
+    finally:
+        clinic_ctx.close()
+        if spa_ctx is not None:
+            spa_ctx.close()
+    secrets = (KEY_FILE_PASSPHRASE, "AGE-SECRET-KEY-", client, contact, reason, browser_note, cli_note, name,
+               other_client)
+    for requests in bridge.requests:
+        requests.assert_none_carries(*secrets)
