@@ -31,7 +31,7 @@ from tests.test_e2e import Deployment, minimal_pdf, running_server
 
 from .conftest import dist_lock, require_bundle
 from .test_inbox_page import Requests
-from .test_link_pages import TIMEOUT_MS, marker
+from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
 pytestmark = pytest.mark.browser
 CLINIC, SPA = "Hollowmere Skin Clinic TEST", "Larkspur Day Spa TEST"
@@ -269,6 +269,17 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         stored = spa.evaluate("""async () => [localStorage.length, sessionStorage.length,
             (await indexedDB.databases()).length]""")
         assert stored == [0, 0, 0]
+
+        # On a phone: the case and its list fit the screen.
+        spa.set_viewport_size(PHONE)
+        width = spa.evaluate("document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the case is {width}px wide on a {PHONE['width']}px phone"
+        spa.screenshot(path=artifacts / "cases-6-case-phone.png", full_page=True)
+        spa.get_by_role("button", name="Back to the cases").click()
+        spa.get_by_role("button", name="All", exact=True).click()
+        spa.locator(f'tr[data-case="{by_cli["id"]}"]').wait_for()
+        assert spa.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+        spa.screenshot(path=artifacts / "cases-7-list-phone.png", full_page=True)
     finally:
         clinic_ctx.close()
         if spa_ctx is not None:
