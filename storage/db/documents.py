@@ -14,7 +14,7 @@ from sqlalchemy import Integer, and_, bindparam, func, insert, or_, select, upda
 from sqlalchemy.engine import Connection
 
 from .schema import UTCDateTime, document_recipients, documents
-from ._driver import driver_select, stored_time
+from ._driver import CHANGES, BulkRead, driver_select, stored_time
 
 MAX_PAGE = 200  # rows per inbox/outbox page
 
@@ -92,10 +92,27 @@ _LOAD_SQL = (f"SELECT {', '.join('d.' + k for k in _DOCUMENT_COLUMNS)}, r.user_i
              " FROM documents d LEFT JOIN document_recipients r ON r.document_id = d.id WHERE d.id = ?")
 
 
+_LOAD_MANY_SQL = _LOAD_SQL.replace("d.id = ?", "d.id IN ?")
+
+
 def load(conn: Connection, document_id: str) -> DocumentRecord | None:
     rows = driver_select(conn, _LOAD_SQL, (document_id,))
-    if not rows:
-        return None
+    return _record(rows) if rows else None
+
+
+def _records(rows: list[tuple]) -> dict[str, DocumentRecord]:
+    by_id: dict[str, list[tuple]] = {}
+    for row in rows:
+        by_id.setdefault(row[0], []).append(row)  # the first column is d.id
+    return {doc_id: _record(rows) for doc_id, rows in by_id.items()}
+
+
+#: :func:`load` of several ids in one query: ``load_many(conn, ids)``, the documents that exist.
+load_many = BulkRead(_LOAD_MANY_SQL, _records)
+
+
+def _record(rows: list[tuple]) -> DocumentRecord:
+    """One document's record from its rows of _LOAD_SQL (one per recipient)."""
     width = len(_DOCUMENT_COLUMNS)
     data = dict(zip(_DOCUMENT_COLUMNS, rows[0][:width]))
     for k in _TIME_COLUMNS:
@@ -148,10 +165,11 @@ def count_download(conn: Connection, doc: DocumentRecord, user_id: str, *,
               "total": _NO_LIMIT if doc.max_total_downloads is None else doc.max_total_downloads}
     if now is not None:
         params["now"] = now
-    if conn.execute(_COUNT if now is None else _COUNT_AT, params).rowcount != 1:
+    changes = {CHANGES: ("documents", doc.id)}  # a batch's prefetch forgets this one document
+    if conn.execute(_COUNT if now is None else _COUNT_AT, params, execution_options=changes).rowcount != 1:
         return "download_limit"
-    if conn.execute(_COUNT_TOTAL, params).rowcount != 1:
-        conn.execute(_UNCOUNT, params)  # same transaction: the pair is undone together
+    if conn.execute(_COUNT_TOTAL, params, execution_options=changes).rowcount != 1:
+        conn.execute(_UNCOUNT, params, execution_options=changes)  # same transaction: the pair is undone together
         return "total_download_limit"
     return None
 

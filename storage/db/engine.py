@@ -10,13 +10,17 @@ them run beside the writer.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import create_engine, event
 from sqlalchemy.engine import URL, Engine, make_url
+from sqlalchemy.exc import DisconnectionError
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # wait this long for another process's write lock
 READER_POOL_SIZE = 8
+WRITER_PING_AFTER = 1.0  # seconds idle before the writer's connection is checked (see _ping_when_idle)
+_LAST_USED = "carebridge.last_used"  # in a pooled connection's info: when it was last checked in
 
 
 @dataclass(frozen=True)
@@ -47,9 +51,32 @@ def create_engines(url: str) -> Engines:
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         return Engines(_sqlite(parsed, immediate=True), _sqlite(parsed, immediate=False), "sqlite")
-    writer = create_engine(parsed, pool_size=2, max_overflow=0, pool_pre_ping=True)
+    writer = create_engine(parsed, pool_size=2, max_overflow=0)
+    _ping_when_idle(writer)
     reader = create_engine(parsed, pool_size=READER_POOL_SIZE, max_overflow=4, pool_pre_ping=True)
     return Engines(writer, reader, "postgresql")
+
+
+def _ping_when_idle(engine: Engine) -> None:
+    """pool_pre_ping for the writer, but only for a connection idle WRITER_PING_AFTER or longer.
+
+    Under load the writer checks its connection out for batch after batch;
+    a ping before each was a round trip a batch, with the ledger's lock held.
+    A connection that broke while busy fails its batch (503), and the pool
+    replaces it.
+    """
+
+    @event.listens_for(engine, "checkout")
+    def _checkout(dbapi_connection, record, _proxy) -> None:
+        if time.monotonic() - record.info.get(_LAST_USED, 0.0) >= WRITER_PING_AFTER:
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception:
+                raise DisconnectionError("the database connection is gone") from None
+
+    @event.listens_for(engine, "checkin")
+    def _checkin(_dbapi_connection, record) -> None:
+        record.info[_LAST_USED] = time.monotonic()
 
 
 def _sqlite(url: URL, *, immediate: bool) -> Engine:

@@ -9,7 +9,7 @@ from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from .schema import api_tokens, orgs, referrals, users
-from ._driver import driver_select, stored_time
+from ._driver import BulkRead, driver_select, stored_time
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,15 +101,22 @@ _FIND_TOKEN_SQL = (
     " u.id, u.email, u.org_id, u.role, o.kind, u.disabled_at"
     " FROM api_tokens t JOIN users u ON u.id = t.user_id JOIN orgs o ON o.id = u.org_id"
     " WHERE t.id = ?")
+_FIND_TOKENS_SQL = _FIND_TOKEN_SQL.replace("t.id = ?", "t.id IN ?")
 
 
 def find_token(conn: Connection, token_id: str) -> TokenRecord | None:
     rows = driver_select(conn, _FIND_TOKEN_SQL, (token_id,))
-    if not rows:
-        return None
-    ((tid, secret_hash, expires_at, revoked_at, user_id, email, org_id, role, kind, disabled_at),) = rows
+    return _token(rows[0]) if rows else None
+
+
+def _token(row: tuple) -> TokenRecord:
+    tid, secret_hash, expires_at, revoked_at, user_id, email, org_id, role, kind, disabled_at = row
     return TokenRecord(tid, bytes(secret_hash), stored_time(expires_at), stored_time(revoked_at),
                        User(user_id, email, org_id, role, kind, disabled_at is not None))
+
+
+#: :func:`find_token` of several ids in one query: ``find_tokens(conn, ids)``, the ones that exist.
+find_tokens = BulkRead(_FIND_TOKENS_SQL, lambda rows: {row[0]: _token(row) for row in rows})
 
 
 def find_org(conn: Connection, name: str) -> Org | None:

@@ -14,17 +14,18 @@ exact bytes that were hashed, so an export reproduces every leaf hash.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, insert, select
 from sqlalchemy.engine import Connection
 
 from carebridge.crypto import merkle
 from carebridge.crypto.merkle import leaf_hash
 
 from ..errors import StorageError
+from ._driver import driver_selects, pipelined
 from .schema import checkpoints, log_entries
 
 # PostgreSQL advisory lock key that serialises appends across gateway processes
@@ -73,6 +74,7 @@ _INSERT_SQL = ("INSERT INTO log_entries (seq, time, actor, org, action, object, 
                " entry, leaf_hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
 _INSERT_HASHES_SQL = "INSERT INTO log_hashes (idx, hash) VALUES (?, ?)"
 _MAX_SEQ_SQL = "SELECT max(seq) FROM log_entries"
+_LOCK_SQL = ("SELECT pg_advisory_xact_lock(?)", (LEDGER_LOCK_KEY,))
 
 
 class TreeHashes:
@@ -108,16 +110,6 @@ def _fetch_hashes(conn: Connection, indexes: list[int]) -> list[tuple[int, bytes
         else:
             cursor.execute("SELECT idx, hash FROM log_hashes WHERE idx = ANY(%s)", (indexes,))
         return [(idx, bytes(h)) for idx, h in cursor.fetchall()]
-    finally:
-        cursor.close()
-
-
-def _max_seq(conn: Connection) -> int | None:
-    # Straight through the driver too: it runs at the start of every batch.
-    cursor = conn.connection.dbapi_connection.cursor()
-    try:
-        cursor.execute(_MAX_SEQ_SQL)
-        return cursor.fetchone()[0]
     finally:
         cursor.close()
 
@@ -158,23 +150,27 @@ class Appender:
         self._dialect = dialect
 
     @classmethod
-    def at_head(cls, conn: Connection, dialect: str, edge: Edge | None = None) -> Appender:
-        """An appender at the end of the log, inside the ledger's lock.
+    def at_head(cls, conn: Connection, dialect: str, edge: Edge | None = None, *,
+                also: Sequence[tuple[str, tuple]] = ()) -> tuple[Appender, list[list[tuple]]]:
+        """An appender at the end of the log, inside the ledger's lock; and the rows of *also*.
 
         *edge* is the right edge the caller's previous batch left; it is used
         only if the log still has that size, which an append-only log
         proves to be the same tree (another process may have appended since).
+        *also* are SELECTs (``?`` placeholders) to run once the lock is held,
+        in the same round trip as taking it (see ``driver_selects``).
         """
-        if dialect == "postgresql":
-            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": LEDGER_LOCK_KEY})
-        last = _max_seq(conn)
+        # Straight through the driver, in one round trip: this starts every batch.
+        head = [_LOCK_SQL] if dialect == "postgresql" else []
+        rows = driver_selects(conn, [*head, (_MAX_SEQ_SQL, ()), *also])
+        [(last,)] = rows[len(head)]
         size = 0 if last is None else last + 1
         hashes = TreeHashes(conn)
         if edge is not None and edge.size == size:
             hashes.known.update(edge.hashes)
         else:
             hashes.read_hashes(right_edge(size))
-        return cls(size, hashes, dialect=dialect)
+        return cls(size, hashes, dialect=dialect), rows[len(head) + 1:]
 
     def edge(self) -> Edge | None:
         """The right edge after this appender's entries (once flushed and committed)."""
@@ -216,8 +212,9 @@ class Appender:
         marker = "?" if self._dialect == "sqlite" else "%s"
         cursor = conn.connection.dbapi_connection.cursor()
         try:
-            cursor.executemany(_INSERT_SQL.replace("?", marker), self._pending)
-            cursor.executemany(_INSERT_HASHES_SQL.replace("?", marker), rows)
+            with pipelined(conn):  # both in one round trip
+                cursor.executemany(_INSERT_SQL.replace("?", marker), self._pending)
+                cursor.executemany(_INSERT_HASHES_SQL.replace("?", marker), rows)
         finally:
             cursor.close()
         self._pending = []

@@ -15,25 +15,33 @@ active within one window.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
+from ._driver import BulkRead, stored_time
 from .schema import auth_failures, rate_buckets
 
-__all__ = ["fail", "locked_for", "take"]
+__all__ = ["fail", "locked_for", "lockouts", "remaining", "take"]
+
+
+_LOCKOUTS_SQL = "SELECT key, locked_until FROM auth_failures WHERE key IN ? AND locked_until IS NOT NULL"
+
+
+#: ``lockouts(conn, keys)``: when each of *keys* that has a lockout (in force or past) is locked until.
+lockouts = BulkRead(_LOCKOUTS_SQL, lambda rows: {key: stored_time(until) for key, until in rows})
+
+
+def remaining(until: Iterable[datetime], now: datetime) -> float | None:
+    """Seconds until the last lockout in *until* still in force ends, or None when none is."""
+    return max(((moment - now).total_seconds() for moment in until if moment > now), default=None)
 
 
 def locked_for(conn: Connection, keys: tuple[str, ...], now: datetime) -> float | None:
     """Seconds until the last of *keys*' lockouts ends, or None when none is locked out."""
-    if not keys:
-        return None
-    c = auth_failures.c
-    rows = conn.execute(select(c.locked_until).where(c.key.in_(keys), c.locked_until > now)).all()
-    if not rows:
-        return None
-    return max((until - now).total_seconds() for (until,) in rows)
+    return remaining(lockouts(conn, keys).values(), now) if keys else None
 
 
 def fail(conn: Connection, key: str, now: datetime, *, limit: int, window: timedelta,

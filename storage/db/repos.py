@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.engine import Connection, Row
 
 from . import (accounts, cases, documents, identity, key_files, keys, leases, ledger, lifecycle, limits, links, outbox,
-               profiles)
+               prefetch, profiles)
 from .accounts import EnrollmentRecord, SessionRecord, StoredCredentials, StoredTotpSecret
 from .cases import CaseDocument, CaseRecord, NoteRecord, ReceiptRecord
 from .documents import DocumentRecord, Listing, NewDocument, Refused
@@ -50,7 +50,8 @@ class Documents:
         return documents.insert_document(self._conn, doc)
 
     def load(self, document_id: str) -> DocumentRecord | None:
-        return documents.load(self._conn, document_id)
+        found = prefetch.get(self._conn, "documents", document_id)
+        return documents.load(self._conn, document_id) if found is prefetch.MISS else found
 
     def outbox(
         self, sender_id: str, *, limit: int, after: tuple[datetime, str] | None = None
@@ -101,7 +102,8 @@ class Identity:
         return identity.find_org(self._conn, name)
 
     def find_token(self, token_id: str) -> TokenRecord | None:
-        return identity.find_token(self._conn, token_id)
+        found = prefetch.get(self._conn, "tokens", token_id)
+        return identity.find_token(self._conn, token_id) if found is prefetch.MISS else found
 
     def find_user_by_email(self, email: str) -> User | None:
         return identity.find_user_by_email(self._conn, email)
@@ -273,7 +275,10 @@ class Limits:
         self._conn = conn
 
     def locked_for(self, keys: tuple[str, ...], now: datetime) -> float | None:
-        return limits.locked_for(self._conn, keys, now)
+        until = [prefetch.get(self._conn, "lockouts", key) for key in keys]
+        if any(u is prefetch.MISS for u in until):
+            return limits.locked_for(self._conn, keys, now)
+        return limits.remaining([u for u in until if u is not None], now)
 
     def fail(self, key: str, now: datetime, *, limit: int, window: timedelta, lockout: timedelta) -> bool:
         return limits.fail(self._conn, key, now, limit=limit, window=window, lockout=lockout)

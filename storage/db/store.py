@@ -15,7 +15,8 @@ back and costs no savepoint round trips.
 Log sequence numbers are handed out inside the batch transaction, which
 holds the database's write lock (SQLite ``BEGIN IMMEDIATE``; a PostgreSQL
 advisory lock), so entries form one gap-free order even with several
-gateway processes.
+gateway processes. What the units will look up first (:mod:`.prefetch`)
+is read once the lock is held, for the whole batch at once.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection
 
 from ..errors import Conflict, StorageError, StorageUnavailable
-from . import ledger
+from . import ledger, prefetch
 from .engine import READER_POOL_SIZE, Engines, create_engines
 from ._driver import driver_select, stored_time  # noqa: F401 (re-exported)
 from .repos import Reader
@@ -64,6 +65,7 @@ class _Unit(Generic[T]):
     fn: Callable[[Tx], T]
     future: asyncio.Future | None = None  # write(): settled on its loop
     done: Callable[[T | None, BaseException | None], None] | None = None  # write_sync()
+    reads: prefetch.Reads | None = None
 
 
 class Tx(Reader):
@@ -112,7 +114,7 @@ class Store:
         self._readers = ThreadPoolExecutor(threads, thread_name_prefix="db-read")
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._edge: ledger.Edge | None = None  # the tree's right edge after our last commit
-        event.listen(self.engines.writer, "before_cursor_execute", _take_due_savepoint)
+        event.listen(self.engines.writer, "before_cursor_execute", _before_statement)
         self._writer = threading.Thread(target=self._write_loop, name="db-write", daemon=True)
         self._writer.start()
 
@@ -140,14 +142,16 @@ class Store:
         """:meth:`query` for code without an event loop (admin CLI)."""
         return self._read(lambda conn: fn(Reader(conn)))
 
-    async def write(self, fn: Callable[[Tx], T]) -> T:
+    async def write(self, fn: Callable[[Tx], T], reads: prefetch.Reads | None = None) -> T:
         """Run *fn* in the next group commit; return its result once durable.
 
-        Raises what *fn* raised (its changes and log entries rolled back), or
-        StorageUnavailable when the commit itself failed.
+        *reads* names rows *fn* will look up, to be read with the rest of the
+        batch's (:mod:`.prefetch`). Raises what *fn* raised (its changes and
+        log entries rolled back), or StorageUnavailable when the commit
+        itself failed.
         """
         future: asyncio.Future = asyncio.get_running_loop().create_future()
-        self._queue.put(_Unit(fn, future=future))
+        self._queue.put(_Unit(fn, future=future, reads=reads))
         return await future
 
     def write_sync(self, fn: Callable[[Tx], T]) -> T:
@@ -189,10 +193,17 @@ class Store:
         outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             with _translated(), self.engines.writer.connect() as conn, conn.begin():
-                appender = ledger.Appender.at_head(conn, self.dialect, self._edge)
+                plan = prefetch.Plan(unit.reads for unit in batch if unit.reads is not None)
+                appender, rows = ledger.Appender.at_head(conn, self.dialect, self._edge,
+                                                         also=plan.queries(conn))
                 self._edge = None  # until this batch has committed
-                for unit in batch:
-                    outcomes.append(self._run_unit(conn, appender, unit))
+                if plan.keys:
+                    conn.info[prefetch.INFO_KEY] = plan.prefetched(rows)
+                try:
+                    for unit in batch:
+                        outcomes.append(self._run_unit(conn, appender, unit))
+                finally:
+                    conn.info.pop(prefetch.INFO_KEY, None)
                 decisions = appender.decisions() if self.on_commit else []
                 appender.flush(conn)
                 if self.before_commit is not None:
@@ -237,11 +248,16 @@ class Store:
                 pass
 
 
-def _take_due_savepoint(conn, cursor, statement, parameters, context, executemany) -> None:
-    """Before a unit's first statement, its savepoint (see the module doc)."""
-    if conn.info.get(_SAVEPOINT_DUE):
-        conn.info[_SAVEPOINT_DUE] = False
+def _before_statement(conn, cursor, statement, parameters, context, executemany) -> None:
+    """Before a unit's first statement, its savepoint (see the module doc); before each,
+    forget the rows read ahead that it may change."""
+    info = conn.info
+    if info.get(_SAVEPOINT_DUE):
+        info[_SAVEPOINT_DUE] = False
         _driver(conn, "SAVEPOINT unit")
+    prefetched = info.get(prefetch.INFO_KEY)
+    if prefetched is not None:
+        prefetched.saw(statement, context)
 
 
 def _driver(conn: Connection, *statements: str) -> None:

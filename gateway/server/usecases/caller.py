@@ -25,6 +25,7 @@ from datetime import datetime, timedelta
 
 from carebridge.policies import AccessContext, Actor, Channel, Purpose, Role
 from carebridge.storage.db.identity import User
+from carebridge.storage.db.prefetch import Reads
 from carebridge.storage.db.repos import Reader
 
 from .. import tokens
@@ -97,6 +98,12 @@ class Caller:
                 known = ", ".join(p.value for p in Purpose)
                 raise Refusal(Why.invalid_purpose, f"Carebridge-Purpose must be one of {known}") from None
         return AccessContext(now, address=self.ip, purpose=purpose, channel=channel)
+
+    def reads(self, *documents: str) -> Reads:
+        """What :func:`authenticate` will look up for this caller, and *documents*: for a
+        write unit's batch to read ahead (``store.write(unit, caller.reads(...))``)."""
+        token = self.credentials.token_id if isinstance(self.credentials, Credentials) else None
+        return Reads(lockout_keys=self.lockout_keys, tokens=(token,) if token else (), documents=documents)
 
 
 def authenticate(db: Reader, caller: Caller, now: datetime) -> Principal:

@@ -171,7 +171,7 @@ async def access_document(svc: Services, caller: Caller, doc_id: str, action: Ac
             log_allowed(tx, caller, logged_as, principal, obj)
         return Access(principal, doc)
 
-    return await svc.store.write(unit)
+    return await svc.store.write(unit, caller.reads(obj) if obj else caller.reads())
 
 
 def _deliver_case(tx: Tx, caller: Caller, principal: Principal, doc: DocumentRecord) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 from carebridge.storage.db import documents, identity
+from carebridge.storage.db.prefetch import Reads
 from carebridge.storage.db.schema import log_entries, orgs
 from carebridge.storage.db.store import Store, Tx
 from sqlalchemy import event, select
@@ -75,8 +76,10 @@ def org_unit(name: str, **log_fields: Any) -> Callable[[Tx], int]:
 GATE_TIMEOUT = 30  # seconds the writer may be held; a hung test fails instead of hanging
 
 
-async def in_one_batch(store: Store, units: Sequence[Callable[[Tx], Any]]) -> list[Any]:
-    """Run *units* as concurrent ``store.write`` calls that all land in ONE group commit.
+async def in_one_batch(store: Store, units: Sequence[Callable[[Tx], Any]],
+                       reads: Sequence[Reads | None] | None = None) -> list[Any]:
+    """Run *units* as concurrent ``store.write`` calls that all land in ONE group commit
+    (with *reads*, each unit's ``store.write(unit, reads[i])``).
 
     A first unit holds the writer thread until every other unit is queued, so
     the next batch takes them all (len(units) must stay under MAX_BATCH).
@@ -96,7 +99,8 @@ async def in_one_batch(store: Store, units: Sequence[Callable[[Tx], Any]]) -> li
     assert await asyncio.to_thread(entered.wait, GATE_TIMEOUT), "the writer never ran the holder"
     event.listen(store.engines.writer, "commit", listener)
     try:
-        calls = [asyncio.ensure_future(store.write(unit)) for unit in units]
+        calls = [asyncio.ensure_future(store.write(unit, read))
+                 for unit, read in zip(units, reads or [None] * len(units), strict=True)]
         await asyncio.sleep(0)  # each call runs up to its await: all queued now
         release.set()
         await holder
