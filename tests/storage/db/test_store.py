@@ -9,7 +9,7 @@ import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from carebridge.storage.db import documents, engine, identity, ledger
+from carebridge.storage.db import documents, engine, identity, ledger, migrate
 from carebridge.storage.db.store import Store, Tx
 from carebridge.storage.errors import Conflict, StorageError
 from sqlalchemy import exc as sa_exc
@@ -173,24 +173,28 @@ async def test_naive_datetime_is_reported_as_the_callers_value_error(store: Stor
 
 
 @pytest.mark.postgres
-async def test_the_writer_replaces_a_connection_that_died_while_idle(open_store, db_url: str, monkeypatch) -> None:
-    """The writer pings only a connection idle WRITER_PING_AFTER or longer (not before every batch)."""
+async def test_the_writer_replaces_a_connection_that_died_while_idle(pg_url: str, clock, monkeypatch) -> None:
+    """The writer pings only a connection idle WRITER_PING_AFTER or longer (not before every batch).
+
+    PostgreSQL only: a SQLite file has no server connection to lose."""
     import psycopg
 
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has no server connection to lose")
-    store = open_store()
-    await store.write(org_unit("org_a"))
-    pings = []
-    real_ping = store.engines.writer.dialect.do_ping
-    monkeypatch.setattr(store.engines.writer.dialect, "do_ping", lambda conn: pings.append(1) or real_ping(conn))
-    await store.write(org_unit("org_b"))
-    assert pings == []  # used a moment ago: no ping
-    with psycopg.connect(db_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-                      " WHERE datname = current_database() AND pid <> pg_backend_pid()")
-    monkeypatch.setattr(engine, "WRITER_PING_AFTER", 0.0)
+    store = Store.open(pg_url, clock=clock)
+    try:
+        migrate.upgrade(store.engines.writer)
+        await store.write(org_unit("org_a"))
+        pings = []
+        real_ping = store.engines.writer.dialect.do_ping
+        monkeypatch.setattr(store.engines.writer.dialect, "do_ping", lambda conn: pings.append(1) or real_ping(conn))
+        await store.write(org_unit("org_b"))
+        assert pings == []  # used a moment ago: no ping
+        with psycopg.connect(pg_url, autocommit=True) as admin:
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                          " WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        monkeypatch.setattr(engine, "WRITER_PING_AFTER", 0.0)
 
-    await store.write(org_unit("org_c"))
+        await store.write(org_unit("org_c"))
 
-    assert pings and {"org_a", "org_b", "org_c"} <= org_names(store)
+        assert pings and {"org_a", "org_b", "org_c"} <= org_names(store)
+    finally:
+        store.close()
