@@ -12,9 +12,11 @@ SHELL := /bin/bash
 
 PYTHON_VENV := .venv/bin/python
 PYTEST_ARGS ?=
-# Spread tests over the cores with pytest-xdist, but only when there is more than one.
+# Spread tests over the cores with pytest-xdist, but only when there is more than one. worksteal:
+# each worker starts on its half of the queue (the slow files first, tests/conftest.py SLOW_FIRST)
+# and one that runs out takes half of what another has not started.
 NPROC := $(shell nproc 2>/dev/null || echo 1)
-XDIST := $(if $(filter-out 0 1,$(NPROC)),-n auto,)
+XDIST := $(if $(filter-out 0 1,$(NPROC)),-n auto --dist worksteal,)
 
 .PHONY: bootstrap test serve constraints audit
 

@@ -92,10 +92,29 @@ def require_fixture() -> Callable[[bool, str], None]:
     return require
 
 
+# The slowest files, slowest first (seconds of one run on 2 busy cores). They run before the
+# rest, so that no long test starts last on one xdist worker while the other has nothing left:
+# under ``--dist worksteal`` (the Makefile's) the other worker takes the rest of the queue.
+# verify-web first: it alters a served file under the exclusive bundle lock, which waits for
+# every browser test holding the lock shared; at the start, none does.
+SLOW_FIRST = (
+    "tests/web/test_verify_web.py",  # ~35 s
+    "tests/test_care_bridge_e2e.py",  # ~50 s
+    "tests/test_e2e.py",  # ~40 s
+    "tests/web/test_gate_parity.py",  # ~100 s in slices
+    "tests/test_crash_consistency.py",  # 12 cells, ~10 s each
+    "tests/fuzz/test_fuzz.py",  # 12 bounded runs, ~3 s each
+    "tests/security/test_schemathesis.py",
+)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture in set(item.fixturenames) & _FIXTURE_MARKERS.keys():
             item.add_marker(_FIXTURE_MARKERS[fixture])
+    # A stable sort by file: each file's tests stay together and in order (module fixtures once).
+    first = {path: rank for rank, path in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: first.get(item.nodeid.split("::", 1)[0], len(first)))
 
 
 def _which(program: str, package: str) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from tests.test_e2e import Deployment, minimal_pdf, running_server
+from tests.test_e2e import Deployment, fast_copy, minimal_pdf, running_server
 
 CLINIC, SPA = "Sunrise Dermatology CASE TEST", "Glow Spa CASE TEST"
 UPLOADER, RECIPIENT, OUTSIDER = ("dr.case@sunrise.example.test", "esthetician.case@glow.example.test",
@@ -61,8 +61,8 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             people = {}
             for n, who in enumerate((UPLOADER, RECIPIENT, OUTSIDER)):
                 keygens[who].json()
-                people[who] = {"token": tokens[who], "identity": work / f"{n}.key"}
-                cb.ok_json("keys", "register", **people[who])
+                cb.ok_json("keys", "register", token=tokens[who], identity=work / f"{n}.key")
+                people[who] = {"token": tokens[who], "identity": fast_copy(work / f"{n}.key")}
             clinic, spa = people[UPLOADER], people[RECIPIENT]
 
             opened = cb.ok_json("case", "open", "--to", RECIPIENT, "--header", header, "--ack-within", "3d", **clinic)

@@ -51,9 +51,10 @@ def crashable(request, tmp_path: Path):
     """A bootstrapped deployment whose gateways run with failpoints on."""
     data, points = tmp_path / "data", tmp_path / "failpoints"
     points.mkdir()
-    # A signer killed holding the checkpoint lease hands on after checkpoint_lease: short here.
+    # A signer killed holding the checkpoint lease hands on after checkpoint_lease: short here
+    # (the restarted gateway waits it out before its first checkpoint; one gateway runs at a time).
     env = clean_env() | {"CAREBRIDGE_CHECKPOINT_INTERVAL": "1", "CAREBRIDGE_PURGE_INTERVAL": "1",
-                         "CAREBRIDGE_CHECKPOINT_LEASE": "5",
+                         "CAREBRIDGE_CHECKPOINT_LEASE": "2",
                          "CAREBRIDGE_FAILPOINT_DIR": str(points)}
     if request.param == "postgres-s3":
         pg_url, endpoint = request.getfixturevalue("pg_url"), request.getfixturevalue("s3_endpoint")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import tempfile
 import urllib.request
@@ -29,9 +30,14 @@ UPLOADER, RECIPIENT = "dr.web@sunrise.example.test", "esthetician.web@glow.examp
 DOCUMENT_PASSPHRASE = "synthetic web passphrase 4417"
 
 
+# One lock per checkout (its bundle): the workers of another checkout's run read another bundle.
+DIST_LOCK = Path(tempfile.gettempdir(),
+                 f"carebridge-web-dist-{hashlib.sha256(bytes(DIST)).hexdigest()[:16]}.lock")
+
+
 @contextlib.contextmanager
 def dist_lock(*, exclusive: bool) -> Iterator[None]:
-    with open(Path(tempfile.gettempdir()) / "carebridge-web-dist.lock", "w") as handle:
+    with open(DIST_LOCK, "w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
