@@ -98,6 +98,7 @@ def require_fixture() -> Callable[[bool, str], None]:
 # verify-web first: it alters a served file under the exclusive bundle lock, which waits for
 # every browser test holding the lock shared; at the start, none does.
 SLOW_FIRST = (
+    "tests/web/test_cases_page.py",  # one referral case end to end in two browsers, ~90 s
     "tests/web/test_verify_web.py",  # ~35 s
     "tests/test_care_bridge_e2e.py",  # ~50 s
     "tests/test_e2e.py",  # ~40 s
