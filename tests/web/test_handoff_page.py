@@ -7,7 +7,8 @@ goes on as a chosen file: the gate in the page passes it, it is encrypted, signe
 and the spa person's CLI decrypts the gate's sanitized bytes. Every request is recorded:
 none carries a field's value (the client block included), and none goes anywhere but the
 gateway. A value over its limit is refused with the CLI's line naming the field; a clinic's
-own template (one more field) gives the form that field and the CLI's PDF for it.
+own template (one more field) gives the form that field and the CLI's PDF for it. A phone
+number typed into a field is found by the gate.
 Screenshots: the form filled in, a refusal, the clinic's template drawn.
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,9 +107,13 @@ def test_the_form_draws_the_clis_pdf_which_is_gated_sent_and_opened_by_the_cli(
     sanitized = inspect_document(cli_pdf).sanitized
     context, page, requests = signed_in(browser, site)
     try:
+        started = time.monotonic()
         open_form(page, site.url)
+        opened = time.monotonic() - started
         fill(page, SUMMARY, CLIENT)
+        started = time.monotonic()
         drawn_sha = draw(page)
+        drawn = time.monotonic() - started
         page.screenshot(path=artifacts / "handoff-1-form-drawn.png", full_page=True)
         page.get_by_role("button", name="Check it and continue").click()
         page.get_by_role("heading", name="No findings").wait_for()
@@ -121,6 +127,7 @@ def test_the_form_draws_the_clis_pdf_which_is_gated_sent_and_opened_by_the_cli(
         doc_id = page.locator("code.document-id").inner_text()
     finally:
         context.close()
+    print(f"handoff form: page to form {opened:.1f} s (the gate and the renderer loaded), draw {drawn:.1f} s")
     # The page's PDF is the CLI's, byte for byte (fpdf2's dates and /ID are fixed by handoff.render).
     assert drawn_sha == hashlib.sha256(cli_pdf).hexdigest()
     assert gated_sha == hashlib.sha256(sanitized).hexdigest()
@@ -160,6 +167,13 @@ def test_a_value_over_its_limit_is_refused_naming_the_field_and_a_clinic_templat
         page.get_by_role("button", name="Draw the summary").click()
         page.locator(".handoff-field [role=alert]", has_text="is required").wait_for()
         required = page.locator(".handoff-field [role=alert]").inner_text()
+        # An identifier typed into a field is found by the gate like one in any PDF.
+        page.locator("#handoff-skin_type").fill(SUMMARY["skin_type"])
+        page.locator("#handoff-contact").fill("Front desk: (555) 010-1234")
+        draw(page)
+        page.get_by_role("button", name="Check it and continue").click()
+        page.get_by_role("heading", name="1 finding(s) would block sending").wait_for()
+        rules = page.locator("table.findings tbody td:nth-child(2)").all_inner_texts()
 
         # A clinic's own template: the built-in one with one more field, drawn as the CLI draws it.
         spec = json.loads(builtin_template_text())
@@ -176,5 +190,6 @@ def test_a_value_over_its_limit_is_refused_naming_the_field_and_a_clinic_templat
     assert refused == "Not drawn: form: summary.skin_type: longer than 200 characters."
     assert (invalid, focused) == ("true", "handoff-skin_type")
     assert required == "Not drawn: form: summary.skin_type (Skin type) is required."
+    assert rules == ["phone"]
     assert drawn_sha == hashlib.sha256(cli_render(site, "clinic", summary, template)).hexdigest()
-    requests.assert_none_carries(b"x" * 201, summary["patch_test"].encode(), CLIENT["client_name"].encode())
+    requests.assert_none_carries(b"x" * 201, b"010-1234", summary["patch_test"].encode(), CLIENT["client_name"].encode())

@@ -59,15 +59,19 @@ function form(gate, spec, templateText, onPdf) {
     client: Object.fromEntries(spec.client_fields.map((name, i) => [name, clients[i].value()]).filter(([, v]) => v)),
     summary: Object.fromEntries(inputs.map((f) => [f.name, f.value()]).filter(([, v]) => v !== null)),
   });
+  const submit = el("button", { type: "submit", text: "Draw the summary" });
   async function draw() {
     for (const f of inputs) f.mark(null);
     outcome.replaceChildren(el("p", { role: "status", text: "Drawing the summary in this page…" }));
     const filled = values();
     let drawn;
+    submit.disabled = true; // one drawing at a time: the Worker answers one question at a time
     try {
       drawn = await gate.renderHandoff(JSON.stringify(filled), { template: templateText });
     } catch (error) {
       drawn = { ok: false, message: error.message, field: null };
+    } finally {
+      submit.disabled = false;
     }
     if (!drawn.ok) {
       const named = inputs.find((f) => f.name === drawn.field);
@@ -88,7 +92,7 @@ function form(gate, spec, templateText, onPdf) {
     ...inputs.map((f) => f.node),
     el("fieldset", {}, el("legend", { text: "The client: for the case header, never drawn into the PDF" }),
       ...clients.map((c) => c.node)),
-    el("button", { type: "submit", text: "Draw the summary" }), outcome);
+    submit, outcome);
 }
 
 /** One summary field: {name, label, node, value() (null when empty), mark(alert or null)}. */
