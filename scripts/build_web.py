@@ -26,13 +26,18 @@ origin and all listed in the manifest, so ``verify-web`` and the root cover them
   of :data:`WHEELS` (pypdf, and fontTools, which pypdf uses to read CFF font
   encodings: without it some glyphs extract as other characters), downloaded at
   build time with ``pip download`` and refused unless their SHA-256 is the pinned one;
+  ``fpdf2-<16 hex>.whl`` and ``defusedxml-<16 hex>.whl`` likewise, for the handoff form;
 - ``gate-<16 hex>.zip``: the gate's sources (:func:`gate_sources`: the
   ``carebridge.gateway.client.redaction`` package and what it imports), as a
   reproducible zip (fixed times and order), with the page's stand-ins from
-  ``gateway/web/pyodide/`` for the two modules Pyodide cannot load.
+  ``gateway/web/pyodide/`` for the two modules Pyodide cannot load;
+- ``handoff-<16 hex>.zip``: the handoff renderer (:func:`handoff_sources`: the
+  CLI's ``handoff`` module, its built-in template, the page's entry point) and
+  the CLI's two DejaVu fonts, pinned by SHA-256; the gate Worker loads it, and
+  the fpdf2 and defusedxml wheels, when the form is first used.
 
 Skipped when the sources, package-lock.json (which pins esbuild and Pyodide),
-the gate's sources and this script are unchanged since the last build (the
+the gate's and the handoff's sources and this script are unchanged since the last build (the
 stamp in dist/.stamp). Stdlib only: it runs before and without the Python package.
 
 Usage: scripts/build_web.py [--force] [--out DIR]
@@ -72,6 +77,11 @@ PYODIDE_FILES = ("pyodide.mjs", "pyodide.asm.js", "pyodide.asm.wasm", "python_st
 WHEELS = (
     ("pypdf", "7.1.1", "04c5680d4b4cfa04ab505b09393fc949860c34a4dad6565284d11a2f5c3ce8b1"),
     ("fonttools", "4.69.1", "20e9dfac71694d9eeae48bb53c877bdf43b914794d69a769940728a1929cc835"),
+    # The handoff form's renderer (gateway/client/handoff.py): fpdf2 and defusedxml, which fpdf2 imports
+    # for SVG (without it fpdf2 falls back to the stdlib's XML parser); fpdf2 needs Pillow for images only,
+    # and a handoff draws text, so Pillow (native) stays out.
+    ("fpdf2", "2.8.9", "6e1d94af6d6311950a23dec7fb5fc84b000203eb59aee8e76c1e701b12a14976"),
+    ("defusedxml", "0.7.1", "a352e7e428770286cc899e2542b6cdaedb2b4953ff269a210103ec58f6198a61"),
 )
 PYODIDE_PYTHON = "3.13"  # Pyodide 0.29's Python: the wheels are picked for it, not for the build's
 WHEEL_CACHE = ROOT / "node_modules" / ".carebridge-wheels"  # beside the other build inputs, not in git
@@ -92,14 +102,29 @@ GATE_IMPORTS = (
     ("gateway/web/pyodide/resource.py", "resource.py"),
 )
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # every member's time: the zip depends on the sources only
+# The handoff form (gateway/web/src/handoff.js) renders its PDF with the CLI's own module and
+# built-in template, and the fonts the CLI draws with (Debian fonts-dejavu-core, installed by
+# bootstrap.sh), pinned by SHA-256: the same fields and fonts make the same bytes in the page.
+HANDOFF_SOURCES = (
+    ("gateway/client/handoff.py", "carebridge/gateway/client/handoff.py"),
+    ("gateway/client/handoff_inpage.py", "carebridge/gateway/client/handoff_inpage.py"),
+    ("gateway/client/templates/handoff-1.json", "carebridge/gateway/client/templates/handoff-1.json"),
+)
+FONTS = (  # handoff.FONT_FILES (tests/web/test_gate_build.py checks they agree), as fonts/NAME in the zip
+    (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
+     "abdc775b21b1bc470d50c97e790d276f2054b7504e56e5bd3e64f48d68582322"),
+    (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"),
+     "0d977336a6d5fba34eab8e3199eb218327161b5143749f802982c2bc34df0c96"),
+)
 
 
 def fingerprint() -> str:
     digest = hashlib.sha256()
     inputs = sorted(p for p in SRC.rglob("*") if p.is_file())
-    gate = sorted(source for source, _ in gate_sources())
+    gate = sorted(source for source, _ in [*gate_sources(), *handoff_sources()])
     for path in [*inputs, *gate, ROOT / "package-lock.json", Path(__file__).resolve()]:
-        digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes() + b"\0")
+        name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path  # the fonts are the system's
+        digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()  # package-lock.json pins esbuild and every bundled package
 
 
@@ -116,24 +141,34 @@ def gate_sources() -> list[tuple[Path, str]]:
     return sorted([*package, *((ROOT / s, z) for s, z in GATE_IMPORTS)], key=lambda pair: pair[1])
 
 
-def pack_gate(out: Path) -> None:
-    """``gate.zip``: the gate's sources, reproducibly (fixed times, sorted, stored)."""
-    with zipfile.ZipFile(out / "gate.zip", "w", zipfile.ZIP_DEFLATED) as archive:
-        for source, name in gate_sources():
-            info = zipfile.ZipInfo(name, ZIP_TIME)
+def handoff_sources() -> list[tuple[Path, str]]:
+    """(file, its path in the handoff zip): the renderer's sources and the pinned fonts, sorted by zip path."""
+    for font, sha256 in FONTS:
+        if not font.is_file() or hashlib.sha256(font.read_bytes()).hexdigest() != sha256:
+            raise SystemExit(f"build_web: {font} is missing or not the pinned font (fonts-dejavu-core 2.37); not built")
+    fonts = [(font, f"fonts/{font.name}") for font, _ in FONTS]
+    return sorted([*((ROOT / s, z) for s, z in HANDOFF_SOURCES), *fonts], key=lambda pair: pair[1])
+
+
+def pack(out: Path, name: str, sources: list[tuple[Path, str]]) -> None:
+    """A zip of *sources*, reproducibly (fixed times, sorted, deflated)."""
+    with zipfile.ZipFile(out / name, "w", zipfile.ZIP_DEFLATED) as archive:
+        for source, member in sources:
+            info = zipfile.ZipInfo(member, ZIP_TIME)
             info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o644 << 16
             archive.writestr(info, source.read_bytes())
 
 
 def wheel(project: str, version: str, sha256: str) -> bytes:
     """A pinned pure-Python wheel (downloaded once into WHEEL_CACHE); refused unless it has the pinned SHA-256."""
-    name = f"{project}-{version}-py3-none-any.whl"
-    cached = WHEEL_CACHE / name
-    if not cached.is_file():
+    pattern = f"{project}-{version}-py*-none-any.whl"  # py3, or py2.py3 (defusedxml)
+    if not any(WHEEL_CACHE.glob(pattern)):
         WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run([sys.executable, "-m", "pip", "download", f"{project}=={version}", "--no-deps",
                         "--only-binary=:all:", "--platform", "any", "--python-version", PYODIDE_PYTHON,
                         "--quiet", "--dest", str(WHEEL_CACHE)], check=True)
+    cached = next(WHEEL_CACHE.glob(pattern))
+    name = cached.name
     data = cached.read_bytes()
     if hashlib.sha256(data).hexdigest() != sha256:
         cached.unlink()
@@ -142,9 +177,10 @@ def wheel(project: str, version: str, sha256: str) -> bytes:
 
 
 def add_gate(out: Path) -> list[dict]:
-    """Pyodide's folder, the pypdf wheel and the gate's zip, content-named, as manifest assets."""
-    pack_gate(out)
-    assets = [_rename(out, "gate.zip")]
+    """Pyodide's folder, the wheels, the gate's zip and the handoff's, content-named, as manifest assets."""
+    pack(out, "gate.zip", gate_sources())
+    pack(out, "handoff.zip", handoff_sources())
+    assets = [_rename(out, "gate.zip"), _rename(out, "handoff.zip")]
     for project, version, sha256 in WHEELS:
         (out / f"{project}.whl").write_bytes(wheel(project, version, sha256))
         assets.append(_rename(out, f"{project}.whl"))
@@ -186,7 +222,7 @@ def hash_names(out: Path) -> dict:
         entries[entry] = asset["path"]
         assets.append(asset)
     for asset in assets:  # what the gate Worker loads besides its own script
-        if asset["path"].startswith(("gate-", *(f"{w[0]}-" for w in WHEELS))) or \
+        if asset["path"].startswith(("gate-", "handoff-", *(f"{w[0]}-" for w in WHEELS))) or \
                 asset["path"].endswith("/pyodide.mjs"):
             base = asset["path"].rsplit("/", 1)[-1]
             entries[base if "/" in asset["path"] else base.split("-", 1)[0] + "." + base.rsplit(".", 1)[1]] = \

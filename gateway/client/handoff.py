@@ -51,6 +51,7 @@ DEFAULT_MAX_CHARS = 2000  # a text field, or one entry of a list
 MAX_CHARS = 20_000
 KINDS = ("text", "list", "dated")
 CLIENT_FIELDS = ("client_name", "contact", "reason")
+MAX_CLIENT_CHARS = 500  # each of them
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TEMPLATE_ID = re.compile(r"[a-z][a-z0-9-]{0,39}")
 FONT_FILES = (Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"),
@@ -152,8 +153,9 @@ def parse_fields(raw: bytes, where: str, template: Template) -> Filled:
                            f" not {template.ref} (pass --template FILE for another)")
     client = body.get("client", {})
     if (not isinstance(client, dict) or not set(client) <= set(CLIENT_FIELDS)
-            or not all(isinstance(v, str) and len(v) <= 500 for v in client.values())):
-        raise HandoffError(f"{where}: [client] holds only the texts {', '.join(CLIENT_FIELDS)} (500 characters each)")
+            or not all(isinstance(v, str) and len(v) <= MAX_CLIENT_CHARS for v in client.values())):
+        raise HandoffError(f"{where}: [client] holds only the texts {', '.join(CLIENT_FIELDS)}"
+                           f" ({MAX_CLIENT_CHARS} characters each)")
     summary = body.get("summary")
     if not isinstance(summary, dict):
         raise HandoffError(f"{where}: no [summary] table")

@@ -329,7 +329,8 @@ def _paths() -> dict:
                ("/cases", "referral cases: the list and its filters; one case at /cases#<id>, its header and"
                           " notes decrypted and checked in the page, receipts signed and verified there"))},
         "/send": {"get": _op("the send page: a PDF checked and sanitized by the redaction gate in the page"
-                             " (the project's Python gate under Pyodide); nothing of the file is sent",
+                             " (the project's Python gate under Pyodide), or a handoff summary filled in as a form"
+                             " and drawn in the page; nothing of the file is sent",
                              {"200": {"description": "an HTML page", "content": {"text/html": {}}}},
                              auth=False)},
         "/l/{token}": {"get": _op(

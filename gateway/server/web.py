@@ -72,8 +72,11 @@ CONTENT_TYPES = {"js": "text/javascript", "mjs": "text/javascript", "css": "text
 # What the pages load (scripts/build_web.py ENTRIES), and what the gate Worker loads; shell.js
 # wires the signed-in header.
 GATE_WHEELS = ("pypdf.whl", "fonttools.whl")  # what the gate imports besides its own sources
+# What the gate Worker loads when the send page's handoff form is first used: fpdf2 (and defusedxml,
+# which it imports), and the CLI's handoff module with its template and fonts.
+HANDOFF_FILES = ("fpdf2.whl", "defusedxml.whl", "handoff.zip")
 ENTRIES = frozenset({"app.css", "link.js", "keys.js", "shell.js", "signin.js", "enroll.js", "sessions.js",
-                     "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS,
+                     "send.js", "gate.js", "gate.worker.js", "gate.zip", "pyodide.mjs", *GATE_WHEELS, *HANDOFF_FILES,
                      "audit.js", "outbox.js", "keyring.js", "keyring.worker.js", "inbox.js", "cases.js"})
 # An asset path: a file name, or one folder and a file name (Pyodide's runtime folder).
 ASSET_PATH = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(?:/[A-Za-z0-9][A-Za-z0-9._-]*)?")
@@ -244,10 +247,13 @@ async def send_page(request: web.Request) -> web.Response:
 
 
 def gate_meta(bundle: Bundle) -> str:
-    """``<meta name="carebridge-gate">``: the gate Worker's files and the SRI of those it fetches."""
+    """``<meta name="carebridge-gate">``: the gate Worker's files and the SRI of those it fetches
+    (the handoff renderer's when the form is first used)."""
+    def listed(names: tuple[str, ...]) -> list[dict]:
+        return [{"url": "/app/" + bundle.entries[name], "integrity": bundle.entry(name).integrity} for name in names]
+
     urls = {"worker": "/app/" + bundle.entries["gate.worker.js"], "pyodide": "/app/" + bundle.entries["pyodide.mjs"],
-            "archives": [{"url": "/app/" + bundle.entries[name], "integrity": bundle.entry(name).integrity}
-                         for name in (*GATE_WHEELS, "gate.zip")]}
+            "archives": listed((*GATE_WHEELS, "gate.zip")), "handoff": listed(HANDOFF_FILES)}
     return f'<meta name="carebridge-gate" content="{html.escape(json.dumps(urls, sort_keys=True))}">'
 
 

@@ -55,3 +55,16 @@ def test_an_asset_path_may_name_one_folder_and_no_more(tmp_path: Path) -> None:
         altered = {**manifest, "assets": [*manifest["assets"], {**manifest["assets"][0], "path": bad}]}
         (tmp_path / "dist" / MANIFEST_NAME).write_text(json.dumps(altered))
         assert load_bundle(tmp_path / "dist") is None, bad
+
+
+def test_the_handoff_zip_carries_the_clis_renderer_and_its_fonts() -> None:
+    from carebridge.gateway.client.handoff import FONT_FILES
+
+    assert tuple(font for font, _ in build_web.FONTS) == FONT_FILES, "update FONTS in scripts/build_web.py"
+    entries = require_bundle()["entries"]
+    with dist_lock(exclusive=False):
+        packed = zipfile.ZipFile(io.BytesIO((DIST / entries["handoff.zip"]).read_bytes()))
+        expected = {name: source.read_bytes() for source, name in build_web.handoff_sources()}
+        assert {n: packed.read(n) for n in packed.namelist()} == expected
+    assert {"carebridge/gateway/client/handoff.py", "carebridge/gateway/client/handoff_inpage.py",
+            "carebridge/gateway/client/templates/handoff-1.json", "fonts/DejaVuSans.ttf"} <= expected.keys()

@@ -4,14 +4,22 @@
 // the time limit, and here the WebAssembly heap may not grow past the memory limit
 // (Python meets a MemoryError, which the gate reports as the memory limit).
 //
+// It also draws the handoff form's PDF with the CLI's own renderer (gateway/client/handoff.py,
+// fpdf2 and the CLI's fonts), loaded from this origin on the form's first use.
+//
 // Messages in:  {type: "load", urls, limits} then {type: "inspect", id, bytes, profile}
 //               | {type: "clear", id, report, allow, reason, profile} (the CLI's gate() on a report)
+//               | {type: "template", id, template} | {type: "render", id, fields, template} (the handoff)
 // Messages out: {type: "ready", limits, messages, loadMs} | {type: "result", id, report, sanitized}
-//               | {type: "cleared", id, answer}
+//               | {type: "cleared", id, answer} | {type: "template", id, answer}
+//               | {type: "rendered", id, answer, pdf}
 //               | {type: "failed", id, message} (a fault of the page's gate itself, not of the file)
 
 const GATE_DIR = "/lib/carebridge-gate"; // the gate's sources and pypdf, on Pyodide's own file system
 
+let py = null; // the Pyodide interpreter
+let handoffArchives = []; // the handoff renderer's files (fpdf2, defusedxml, sources and fonts) and their SRI
+let handoff = null; // the Python module carebridge.gateway.client.handoff_inpage, once loaded
 let gate = null; // the Python module carebridge.gateway.client.redaction.inpage, once loaded
 let toBytes = null; // Uint8Array -> a Python bytes object (one copy into the Python heap)
 let limitsJson = null; // the limits in force, as the gate's Python reads them
@@ -39,7 +47,8 @@ async function load({ urls, limits }) {
   const started = performance.now();
   const { loadPyodide } = await import(urls.pyodide);
   const indexURL = new URL(".", new URL(urls.pyodide, self.location.href)).href;
-  const [py, ...archives] = await Promise.all([
+  let archives;
+  [py, ...archives] = await Promise.all([
     // No package is ever fetched: packageBaseUrl points at our own folder, and the CSP allows only 'self'.
     loadPyodide({ indexURL, packageBaseUrl: indexURL, packages: [], fullStdLib: false,
                   stdout: () => {}, stderr: () => {} }),
@@ -47,6 +56,7 @@ async function load({ urls, limits }) {
     ...urls.archives.map((a) => fetchChecked(a.url, a.integrity)),
   ]);
   for (const archive of archives) py.unpackArchive(archive, "zip", { extractDir: GATE_DIR });
+  handoffArchives = urls.handoff;
   py.runPython(`import sys\nsys.path.insert(0, ${JSON.stringify(GATE_DIR)})`);
   gate = py.pyimport("carebridge.gateway.client.redaction.inpage");
   gate.install();
@@ -73,6 +83,29 @@ function inspect({ bytes, profile }) {
   }
 }
 
+/** The handoff renderer, unpacked beside the gate on first use (the gate's load comes first). */
+async function loadHandoff() {
+  if (!handoff) {
+    const archives = await Promise.all(handoffArchives.map((a) => fetchChecked(a.url, a.integrity)));
+    for (const archive of archives) py.unpackArchive(archive, "zip", { extractDir: GATE_DIR });
+    handoff = py.pyimport("carebridge.gateway.client.handoff_inpage");
+    handoff.install(`${GATE_DIR}/fonts`);
+  }
+  return handoff;
+}
+
+async function render({ fields, template }) {
+  const result = (await loadHandoff()).render_json(fields, template ?? undefined);
+  try {
+    const pdfProxy = result.get(1);
+    const pdf = pdfProxy.toJs();
+    pdfProxy.destroy?.();
+    return { answer: result.get(0), pdf };
+  } finally {
+    result.destroy();
+  }
+}
+
 self.onmessage = async ({ data }) => {
   try {
     if (data.type === "load") {
@@ -85,6 +118,13 @@ self.onmessage = async ({ data }) => {
       refused = false;
       const { report, sanitized } = inspect(data);
       self.postMessage({ type: "result", id: data.id, report, sanitized }, [sanitized.buffer]);
+    } else if (data.type === "template") {
+      const answer = (await loadHandoff()).template_json(data.template ?? undefined);
+      self.postMessage({ type: "template", id: data.id, answer });
+    } else if (data.type === "render") {
+      refused = false;
+      const { answer, pdf } = await render(data);
+      self.postMessage({ type: "rendered", id: data.id, answer, pdf }, [pdf.buffer]);
     }
   } catch (error) {
     // Never the file's content: Python's errors about the file come back in the report instead.

@@ -7,6 +7,7 @@
 // does. The sanitized PDF, the only bytes that would be encrypted, is previewed.
 // Then (sending.js) recipients, policy, encrypting, signing and uploading, in this page.
 // Nothing of the file leaves the page unencrypted: no request carries it or its name.
+import { handoffPanel } from "./handoff.js";
 import { GateError, gateUrls, openGate } from "./lib/gate.js";
 import { alertBox, el, field, show, sizeText } from "./lib/ui.js";
 import { sendStep } from "./sending.js";
@@ -36,7 +37,8 @@ function chooser() {
 
 function start() {
   show(root, "Send a treatment summary", chooser(),
-    el("p", { class: "note", text: "The redaction gate loads on first use (a few seconds)." }));
+    el("p", { class: "note", text: "The redaction gate loads on first use (a few seconds)." }),
+    handoffPanel(gate, check)); // a handoff drawn in the page goes on as a chosen file
   gate.load().catch(() => {}); // warm it while the person picks a file; errors show on use
 }
 

@@ -5,6 +5,11 @@
 //   // -> {findings: [{page, rule, snippet, action}], sanitized: Uint8Array, pages, actions, ...}
 //   const answer = await gate.clear(result, {allow: ["phone"], reason: "..."});
 //   // -> {ok: true, override: {rules, reason} | null, warnings} | {ok: false, error, message}
+//   const form = await gate.handoffTemplate(null);   // the built-in template (or a clinic's JSON text)
+//   // -> {ok: true, template: {id, version, title, fields: [{name, label, kind, required, max_chars}]},
+//   //     client_fields, max_client_chars, max_items} | {ok: false, message}
+//   const drawn = await gate.renderHandoff(fieldsJson, {template});
+//   // -> {ok: true, pdf: Uint8Array} | {ok: false, message, field}: `carebridge handoff render`'s
 //
 // The Worker runs the project's own Python gate (Pyodide), so the findings and the
 // sanitized bytes are those of `carebridge inspect`. It gets the CLI's limits: the
@@ -118,5 +123,42 @@ export function openGate(urls, { limits = {} } = {}) {
     });
   }
 
-  return { load, inspectPdf, clear, close: stop };
+  /** One question to the Worker about the handoff, answered by a message of *type*, in *ms* at most. */
+  async function askHandoff(message, type, ms) {
+    await load();
+    const w = worker, id = nextId++;
+    return new Promise((resolve, reject) => {
+      const fail = (error) => { clearTimeout(timer); stop(); reject(error); };
+      const timer = setTimeout(() => fail(new GateError("limit", "the handoff took too long to draw")), ms);
+      w.onerror = (event) => { event.preventDefault?.(); fail(new GateError("gate", "the handoff renderer stopped")); };
+      w.onmessage = ({ data }) => {
+        if (data.id !== id) return;
+        if (data.type !== type) {
+          fail(new GateError(data.message === "memory limit" ? "limit" : "gate", data.message === "memory limit"
+            ? "the handoff needs more memory than the page allows" : "the handoff renderer could not run"));
+          return;
+        }
+        clearTimeout(timer);
+        resolve(data);
+      };
+      w.postMessage({ ...message, id });
+    });
+  }
+
+  /** The template the handoff form is built from: the built-in one (null) or a clinic's own (JSON text). */
+  async function handoffTemplate(template) {
+    const data = await askHandoff({ type: "template", template }, "template", LOAD_TIMEOUT_MS);
+    return JSON.parse(data.answer);
+  }
+
+  /** The handoff's PDF, drawn from a fields file (JSON text) by the CLI's renderer; the first draw loads it. */
+  async function renderHandoff(fields, { template = null } = {}) {
+    const info = await load();
+    const data = await askHandoff({ type: "render", fields, template }, "rendered",
+      LOAD_TIMEOUT_MS + info.limits.timeout_seconds * 1000);
+    const answer = JSON.parse(data.answer);
+    return answer.ok ? { ok: true, pdf: data.pdf } : answer;
+  }
+
+  return { load, inspectPdf, clear, handoffTemplate, renderHandoff, close: stop };
 }
