@@ -13,7 +13,8 @@ issue 10; where the server disagrees today, the matrix fails):
 3. **A role a route is not for** gets ``403 role-forbidden``, whatever the id,
    so the answer says nothing about the object: uploading and the outbox are
    for uploaders, and so is the send form's recipient picker
-   (``/api/v1/directory/recipients``, a clinic uploader's referrals); exporting entries and leaves and signing a checkpoint on
+   (``/api/v1/directory/recipients``, a clinic uploader's referrals); exporting
+   entries and leaves and signing a checkpoint on
    demand are for auditors; ``/api/v1/documents/{id}…`` is never for auditors
    (the policy's document roles are uploader, recipient and admin). Uploading says
    it in sending's words: ``403 send-role-forbidden`` (``SEND``).

@@ -14,7 +14,8 @@ import pytest
 
 from carebridge.crypto import age
 from carebridge.crypto.canonical import canonical_json
-from carebridge.crypto.manifest import ID_PATTERN, CiphertextDigest, Manifest, ManifestRecipient, Override, ProfileRef, Sender
+from carebridge.crypto.manifest import (ID_PATTERN, CiphertextDigest, Manifest, ManifestRecipient, Override, ProfileRef,
+                                       Sender)
 from carebridge.crypto.signing import SigningKey
 from carebridge.gateway.client.transfer import SendOptions, _meta, policy_json
 

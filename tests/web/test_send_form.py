@@ -294,7 +294,8 @@ def test_a_clinic_with_a_redaction_profile_sends_from_the_page(browser, profile_
             body = answer.json()
             wire = json.loads(base64.b64decode(body["document"]))
             wire["statement"]["profile"]["rules"]["phone"] = "off"
-            canonical = json.dumps(wire, separators=(",", ":"), sort_keys=True)  # still canonical: only the signature fails
+            # Still canonical JSON: only the signature fails.
+            canonical = json.dumps(wire, separators=(",", ":"), sort_keys=True)
             body["document"] = base64.b64encode(canonical.encode()).decode()
             route.fulfill(response=answer, json=body)
 

@@ -144,6 +144,7 @@ function pickerPart(pick, status) {
   const more = el("button", { type: "button", class: "secondary", text: "More people", hidden: "" });
   let next = null;
   async function page(after) {
+    more.disabled = true; // one page at a time
     try {
       const found = await choices(after);
       if (!after) {
@@ -156,6 +157,8 @@ function pickerPart(pick, status) {
       more.hidden = !next;
     } catch (error) {
       status.replaceChildren(refusalBox(error));
+    } finally {
+      more.disabled = false;
     }
   }
   select.addEventListener("change", () => {
