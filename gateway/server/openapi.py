@@ -194,7 +194,12 @@ def _paths() -> dict:
             "Prometheus metrics (text format); off unless metrics_token is set, then that bearer token",
             {"200": {"description": "metrics", "content": {"text/plain": {}}},
              "404": _error("metrics are off, or the token is not metrics_token (logged)")}, auth=False)},
-        "/api/v1/me": {"get": _op("the calling user and their active keys", {"200": _json(_OBJ)})},
+        "/api/v1/me": {"get": _op(
+            "the calling user and their active keys; for an uploader also ceilings: the server's policy"
+            " ceilings (spans in seconds: default_lifetime, max_lifetime, default_retention, max_retention,"
+            " link_max_lifetime; max_recipients, max_downloads, max_total_downloads, link_max_uses,"
+            " max_networks; allow_bearer_links), which every policy sent is checked against",
+            {"200": _json(_OBJ)})},
         "/api/v1/me/key-file": {
             "get": _op("your key file as stored (sealed by your passphrase; logged as key.file.fetch)",
                        {"200": {"description": "the armored age file; ETag: its SHA-256",
@@ -240,6 +245,13 @@ def _paths() -> dict:
             "users (with their active keys) by e-mail or organisation name",
             {"200": _json(_OBJ), "404": _error("nothing visible"), "422": _error("bad query")},
             params=[_q("email", "a user's e-mail"), _q("org", "an organisation's name")])},
+        "/api/v1/directory/recipients": {"get": _op(
+            "for a clinic's uploader: the spas its clinic has a referral with (spas: id, name; at most 200) and"
+            " their recipient users a page at a time by e-mail (users: id, email, org_id, has_keys; next: the"
+            " after of the next page, or null). No keys: the sender looks each one up and checks it",
+            {"200": _json(_OBJ), "403": _error("not a clinic's uploader (logged)"), "422": _BAD_QUERY},
+            params=[_q("limit", "page size, 1..200 (50)", {"type": "integer", "minimum": 1, "maximum": 200}),
+                    _q("after", "the next of the previous page: users after this e-mail")])},
         "/api/v1/users/{id}/keys": {"get": _op("a user's key history", {
             "200": _json(_OBJ), "404": _error("no such user visible to you")}, params=_ID)},
         "/api/v1/documents": {"post": _op(

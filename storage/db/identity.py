@@ -139,6 +139,15 @@ def users_in_org(conn: Connection, org_id: str) -> list[User]:
     return [_user(row) for row in rows]
 
 
+def recipients_in(conn: Connection, org_ids: list[str], *, after: str | None, limit: int) -> list[User]:
+    """Up to *limit* recipient-role users of the organisations *org_ids*, by e-mail, after *after*."""
+    query = _users_query().where(users.c.org_id.in_(org_ids), users.c.role == "recipient")
+    if after is not None:
+        query = query.where(users.c.email > after)
+    rows = conn.execute(query.order_by(users.c.email).limit(limit))
+    return [_user(row) for row in rows]
+
+
 def org_names(conn: Connection, org_ids: list[str]) -> dict[str, str]:
     rows = conn.execute(select(orgs.c.id, orgs.c.name).where(orgs.c.id.in_(org_ids)))
     return {row.id: row.name for row in rows}

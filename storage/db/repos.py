@@ -120,6 +120,9 @@ class Identity:
     def org_names(self, org_ids: list[str]) -> dict[str, str]:
         return identity.org_names(self._conn, org_ids)
 
+    def recipients_in(self, org_ids: list[str], *, after: str | None, limit: int) -> list[User]:
+        return identity.recipients_in(self._conn, org_ids, after=after, limit=limit)
+
     def referred_spas(self, clinic_id: str) -> set[str]:
         return identity.referred_spas(self._conn, clinic_id)
 

@@ -12,7 +12,9 @@ issue 10; where the server disagrees today, the matrix fails):
    body (authentication comes before validation).
 3. **A role a route is not for** gets ``403 role-forbidden``, whatever the id,
    so the answer says nothing about the object: uploading and the outbox are
-   for uploaders; exporting entries and leaves and signing a checkpoint on
+   for uploaders, and so is the send form's recipient picker
+   (``/api/v1/directory/recipients``, a clinic uploader's referrals); exporting
+   entries and leaves and signing a checkpoint on
    demand are for auditors; ``/api/v1/documents/{id}…`` is never for auditors
    (the policy's document roles are uploader, recipient and admin). Uploading says
    it in sending's words: ``403 send-role-forbidden`` (``SEND``).
@@ -117,6 +119,7 @@ PUT    /api/v1/redaction-profile           -        401   201   ROLE  ROLE  201 
 GET    /api/v1/directory                   own      401   200   200   404   404   200   404
 GET    /api/v1/directory                   other    401   404   404   200   200   200   404
 GET    /api/v1/directory                   unknown  401   404   404   404   404   404   404
+GET    /api/v1/directory/recipients        -        401   200   ROLE  ROLE  200   ROLE  ROLE
 GET    /api/v1/users/{id}/keys             own      401   200   200   404   404   200   404
 GET    /api/v1/users/{id}/keys             other    401   404   404   200   200   200   404
 GET    /api/v1/users/{id}/keys             unknown  401   404   404   404   404   404   404

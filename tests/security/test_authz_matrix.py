@@ -186,6 +186,7 @@ BUILDERS: dict[tuple[str, str], Builder] = {
     ("post", "/api/v1/keys"): _keys_post,
     ("delete", "/api/v1/keys"): _fixed("/api/v1/keys"),
     ("get", "/api/v1/directory"): _directory,
+    ("get", "/api/v1/directory/recipients"): _fixed("/api/v1/directory/recipients"),
     ("get", "/api/v1/users/{id}/keys"): _user_keys,
     ("post", "/api/v1/documents"): _upload,
     ("get", "/api/v1/documents/{id}"): lambda cast, target, role: _doc_get("", cast, target),

@@ -117,6 +117,35 @@ async def lookup(svc: Services, caller: Caller, *, email: str | None, org_name: 
     return await store.query(read)
 
 
+@dataclass(frozen=True, slots=True)
+class Choices:
+    """Whom a clinic's uploader may send to: the spas it has a referral with (id, name), and
+    one page of their recipient users with whether each has active keys."""
+
+    spas: list[tuple[str, str]]
+    users: list[tuple[User, bool]]
+
+
+async def recipient_choices(svc: Services, caller: Caller, *, after: str | None, limit: int) -> Choices:
+    """The recipients an uploader's clinic may send to (its referrals), users paged by e-mail after *after*."""
+    store = svc.store
+
+    def read(db: Reader) -> Choices:
+        principal = authenticate(db, caller, store.clock())
+        user = principal.user
+        with acting(user, action=LogAction.directory_lookup):
+            if user.role != "uploader" or user.org_kind != "clinic":
+                raise Refusal(Why.role_forbidden, "only a clinic's uploaders send documents")
+            spas = sorted(db.identity.referred_spas(user.org_id))
+            names = db.identity.org_names(spas) if spas else {}
+            users = db.identity.recipients_in(spas, after=after, limit=limit) if spas else []
+            active = db.keys.active([u.id for u in users]) if users else {}
+            return Choices(sorted(names.items(), key=lambda item: item[1])[:MAX_LOOKUP],
+                           [(u, u.id in active) for u in users])
+
+    return await store.query(read)
+
+
 async def key_history(svc: Services, caller: Caller, user_id: str) -> tuple[list[KeyRecord], dict[int, bytes]]:
     """A visible user's key history (to check old signatures)."""
     store = svc.store

@@ -11,29 +11,19 @@ import { concat, fromUtf8, sha256Hex, utf8 } from "./lib/bytes.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
 import { MAX_NOTE_CHARS, SendError, canonicalJson, manifestObject, manifestWire, metaJson, newDocumentId,
   policyJson } from "./lib/manifest-make.js";
-import { RecipientError, checkUserKeys, logKey, lookUp, spaOf } from "./lib/recipients.js";
+import { ORG_PREFIX, RecipientError, checkUserKeys, choices, logKey, lookUp, spaOf } from "./lib/recipients.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
 import { ApiError, api, signInUrl } from "./lib/session.js";
 import { LogError } from "./lib/tlog.js";
 import { UploadError, digestOf, encryptTo, upload } from "./lib/upload.js";
 import { alertBox, el, field, sentence, show, sizeText } from "./lib/ui.js";
+import { PolicyError, policyPart } from "./send-policy.js";
 
-const EXPIRY_CHOICES = [["", "the gateway's default"], ["86400", "1 day"], ["604800", "7 days"],
-  ["2592000", "30 days"]];
-const MAX_DOWNLOADS = 100; // policies/limits.py MAX_DOWNLOADS_LIMIT: per recipient, whatever the operator sets
-const MAX_TOTAL_DOWNLOADS = 10_000; // policies/limits.py MAX_TOTAL_DOWNLOADS_LIMIT
-// policies/terms.py Purpose: why a recipient downloads (each download must then name one).
-const PURPOSES = [["treatment", "treatment"], ["care_coordination", "coordination of care"],
-  ["patient_request", "the patient's request"]];
-const LINK_CHOICES = [["", "no links"], ["sign_in", "links that need the recipient's sign-in"],
-  ["bearer", "links anyone holding one may use"]];
-const MAX_RETENTION_DAYS = 3650; // policies/limits.py MAX_RETENTION_CEILING
-const MAX_RECIPIENTS = 63; // policies/limits.py MAX_RECIPIENTS (the manifest's 64 with the sender)
 
 class Stop extends Error {} // a message for the person, already in words
 
-const OURS = [Stop, SendError, RecipientError, KeyringError, KeyFileError, LogError, UploadError];
+const OURS = [Stop, PolicyError, SendError, RecipientError, KeyringError, KeyFileError, LogError, UploadError];
 const MANIFEST_STATEMENT = "carebridge/v1/document-manifest\0"; // crypto/signing.py domain + MANIFEST_CONTEXT
 
 /** The sender's keys: the shared keyring Worker unlocks them and signs the manifest's statement. */
@@ -57,7 +47,7 @@ function refusalBox(error) {
 }
 
 /** Who is sending, and what the page needs before a form makes sense; throws Stop in words. */
-async function sender() {
+async function sender(checked) {
   let me;
   try {
     me = await api("/api/v1/me");
@@ -67,23 +57,25 @@ async function sender() {
   }
   if (me.role !== "uploader") throw new Stop("only a clinic's uploaders send documents");
   if (!me.keys) throw new Stop("you have not registered keys yet: run `carebridge keys register`");
-  // The server refuses a manifest that does not name the clinic's current profile; the page
-  // runs the gate without one (every rule blocks), so a clinic with a profile sends with the CLI.
-  if (await api("/api/v1/redaction-profile")) {
-    throw new Stop("your clinic has a redaction profile, which this page does not apply yet: send with `carebridge send`");
+  // The server refuses a manifest that does not name the clinic's current profile: the file
+  // must have been checked under it (it may have changed, or the person signed in since).
+  const current = await api("/api/v1/redaction-profile");
+  const applied = checked.profile;
+  if ((current?.id ?? null) !== (applied?.id ?? null) || (current?.version ?? null) !== (applied?.version ?? null)) {
+    throw new Stop("the file was not checked under your clinic's current redaction profile: choose the file again");
   }
   return me;
 }
 
 /**
  * The send step for a file the gate passed: *checked* is {name, sanitized (bytes),
- * override ({rules, reason}) or null}.
+ * override ({rules, reason}) or null, profile ({id, version} of the clinic's profile applied) or null}.
  */
 export async function sendStep(root, checked) {
   show(root, "Send the sanitized summary", el("p", { role: "status", text: "Checking your session and the access log…" }));
   let ctx;
   try {
-    const me = await sender();
+    const me = await sender(checked);
     if (!me) {
       show(root, "Sign in to send", el("p", {}, "Sending needs your session: ",
         el("a", { href: signInUrl(), text: "sign in" }), ", then choose the file again."));
@@ -126,7 +118,8 @@ function recipientsPart(ctx) {
     try {
       const found = await lookUp(entry.value, ctx.log);
       const ids = new Set([...ctx.users.keys(), ...found.users.map((u) => u.id)]);
-      if (ids.size > MAX_RECIPIENTS) throw new Stop(`a document goes to at most ${MAX_RECIPIENTS} recipients`);
+      const most = ctx.me.ceilings.max_recipients; // the gateway's ceiling (the manifest's 64 with the sender)
+      if (ids.size > most) throw new Stop(`a document goes to at most ${most} recipients`);
       for (const user of found.users) ctx.users.set(user.id, user);
       if (found.org) ctx.orgs.add(found.org);
       status.replaceChildren(el("p", { text: `Added ${found.users.length} recipient(s).` }));
@@ -140,55 +133,74 @@ function recipientsPart(ctx) {
   }
   add.addEventListener("click", lookup);
   entry.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); lookup(); } });
+  const picker = pickerPart((name) => { entry.value = name; lookup(); }, status);
   return el("fieldset", { class: "recipients" }, el("legend", { text: "Recipients" }),
-    field("recipient", "Recipient: an e-mail address, or org: and a spa's name for all its people", entry),
+    picker, field("recipient", "Recipient: an e-mail address, or org: and a spa's name for all its people", entry),
     add, status, list,
     el("p", { class: "note", text: `Each key is checked against the access log of ${ctx.log.origin} `
       + `(log key fingerprint ${ctx.log.fingerprint}) before anything is encrypted to it.` }));
 }
 
-function number(min, max) {
-  return el("input", { type: "number", min: String(min), max: String(max), step: "1", inputmode: "numeric" });
+/**
+ * A list of the spas the clinic has a referral with (whole spas) and their people, a page at a
+ * time; choosing one hands its name to *pick*, which looks it up and checks its key as if typed.
+ */
+function pickerPart(pick, status) {
+  const spas = el("optgroup", { label: "A whole spa (all its people)" });
+  const people = el("optgroup", { label: "A person" });
+  const select = el("select", {}, el("option", { value: "", text: "Choose from your clinic's referrals…" }),
+    spas, people);
+  const more = el("button", { type: "button", class: "secondary", text: "More people", hidden: "" });
+  let next = null;
+  async function page(after) {
+    more.disabled = true; // one page at a time
+    try {
+      const found = await choices(after);
+      if (!after) {
+        spas.replaceChildren(...found.spas.map((o) => el("option", { value: ORG_PREFIX + o.name, text: o.name })));
+      }
+      // Someone without keys cannot receive yet: shown, not choosable.
+      people.append(...found.users.map((u) => el("option", { value: u.email, ...(u.has_keys ? {} : { disabled: "" }),
+        text: u.has_keys ? u.email : `${u.email} (no keys registered yet)` })));
+      next = found.next;
+      more.hidden = !next;
+    } catch (error) {
+      status.replaceChildren(refusalBox(error));
+    } finally {
+      more.disabled = false;
+    }
+  }
+  select.addEventListener("change", () => {
+    if (!select.value) return;
+    pick(select.value);
+    select.value = "";
+  });
+  more.addEventListener("click", () => page(next));
+  page(null);
+  return el("p", { class: "field picker" }, el("label", { for: "pick", text: "Pick a recipient" }),
+    Object.assign(select, { id: "pick" }), " ", more);
 }
 
 function form(root, ctx) {
-  const expires = el("select", {}, ...EXPIRY_CHOICES.map(([value, text]) => el("option", { value, text })));
-  expires.value = "604800";
-  const perRecipient = number(1, MAX_DOWNLOADS);
-  const total = number(1, MAX_TOTAL_DOWNLOADS);
-  const purposes = PURPOSES.map(([value, text]) => el("label", { class: "purpose" },
-    el("input", { type: "checkbox", name: "purpose", value }), ` ${text} `));
-  const links = el("select", {}, ...LINK_CHOICES.map(([value, text]) => el("option", { value, text })));
-  const retention = number(0, MAX_RETENTION_DAYS);
+  const policy = policyPart(ctx.me.ceilings);
   const note = el("textarea", { maxlength: String(MAX_NOTE_CHARS), rows: "3" });
   const keyFile = ctx.stored ? null : el("input", { type: "file" });
   const passphrase = el("input", { type: "password", autocomplete: "off" });
   const status = el("div", { class: "sending", "aria-live": "polite" });
   const button = el("button", { type: "submit", text: "Encrypt, sign and send" });
-  const policy = el("fieldset", { class: "policy" }, el("legend", { text: "Access" }),
-    field("expires", "Expires after", expires),
-    field("max-downloads", "Downloads per recipient (empty: no limit)", perRecipient),
-    field("max-total-downloads", "Downloads in total (empty: no limit)", total),
-    field("links", "Links (issued later from the outbox or the CLI)", links),
-    field("retention", "Keep the ciphertext after expiry or revocation, days (empty: the gateway's default)", retention),
-    el("fieldset", { class: "purposes" }, el("legend", { text: "Purposes of use (none checked: any)" }), ...purposes),
-    el("p", { class: "note", text: "The gateway's operator sets ceilings for these; a policy above them is refused in words." }));
   const key = el("fieldset", { class: "key" }, el("legend", { text: "Your key (signs the manifest; you can open what you send)" }),
     keyFile ? field("keyfile", "Your carebridge key file", keyFile) : el("p", { text: "Your key file is kept on this gateway, encrypted with your passphrase." }),
     field("keypass", "Key file passphrase", passphrase),
     el("p", { class: "note", text: "The key file is opened in this page (a Worker); it and the passphrase never leave it." }));
-  const sending = el("form", { class: "send" }, recipientsPart(ctx), policy,
+  // novalidate: the page's own checks refuse in sentences (the browser's bubbles would say less).
+  const sending = el("form", { class: "send", novalidate: "" }, recipientsPart(ctx), policy.fieldset,
     el("fieldset", {}, el("legend", { text: "Note for the recipients (encrypted)" }), field("note", "Note", note)),
     key, button, status);
   sending.addEventListener("submit", async (event) => {
     event.preventDefault();
     button.disabled = true;
     try {
-      const options = { expiresInSeconds: expires.value ? Number(expires.value) : null,
-        maxDownloads: count(perRecipient, "downloads per recipient", MAX_DOWNLOADS),
-        maxTotalDownloads: count(total, "downloads in total", MAX_TOTAL_DOWNLOADS),
-        links: links.value || null, retentionSeconds: days(retention),
-        purposes: purposes.map((p) => p.firstChild).filter((box) => box.checked).map((box) => box.value) };
+      const options = policy.options();
       if (!ctx.users.size) throw new Stop("add at least one recipient");
       await unlock(ctx, keyFile, passphrase);
       const prepared = await prepare(ctx, options, note.value, status);
@@ -207,22 +219,6 @@ function form(root, ctx) {
     ctx.underCase ? el("p", { class: "under-case", text: `Under referral case ${ctx.underCase.ref} (signed into the `
       + "manifest): send it to the case's spa people." }) : null,
     sending);
-}
-
-function count(input, what, max) {
-  if (!input.value.trim()) return null;
-  const n = Number(input.value);
-  if (!Number.isInteger(n) || n < 1 || n > max) throw new Stop(`${what}: a whole number from 1 to ${max}`);
-  return n;
-}
-
-function days(input) {
-  if (!input.value.trim()) return null;
-  const n = Number(input.value);
-  if (!Number.isInteger(n) || n < 0 || n > MAX_RETENTION_DAYS) {
-    throw new Stop(`retention: a whole number of days from 0 to ${MAX_RETENTION_DAYS}`);
-  }
-  return n * 86400;
 }
 
 /** Open the key file in the Worker (once) and check it is the key registered for the sender. */
@@ -263,6 +259,7 @@ async function prepare(ctx, options, note, status) {
     documentId: newDocumentId(), sender: { userId: me.id, signingKey: unlocked.signingKey }, recipients: named,
     content: await digestOf(content), meta: await digestOf(metaSealed), policyDigest: await sha256Hex(policy),
     overrides: (checked.override?.rules ?? []).map((rule) => ({ rule_id: rule, reason: checked.override.reason })),
+    redactionProfile: checked.profile,
     // The served release that signs it: a release later found bad names the documents it sent.
     webRelease: document.querySelector('meta[name="carebridge-release"]')?.content ?? null,
     caseId: ctx.underCase?.id ?? null,

@@ -16,6 +16,7 @@ from carebridge.gateway.client import transfer
 from carebridge.gateway.client.transfer import SendOptions, TransferError
 
 from .conftest import (
+    CLINIC,
     DB_BACKENDS,
     SPA,
     World,
@@ -206,3 +207,43 @@ async def test_lookup_input_with_nul_is_a_client_error(world: World) -> None:
         # 400 from the protocol edge (a control character in the target), or the route's 404/422
         assert reply.status in (400, 404, 422), (path, reply.status, reply.body)
         assert reply.content_type == "application/problem+json"
+
+
+async def test_the_send_forms_picker_lists_the_clinics_referrals_a_page_at_a_time(world: World) -> None:
+    keyless = await world.person("keyless", "a-keyless@glow.example.test", SPA, "recipient", register=False)
+    await world.person("colleague", "b-colleague@sunrise.example.test", CLINIC, "uploader")
+    pages, after = [], None
+    while True:
+        query = {"limit": "2", **({"after": after} if after else {})}
+        reply = await world.gw.request("GET", "/api/v1/directory/recipients", token=world.uploader.token,
+                                       params=query)
+        assert reply.status == 200, reply.body
+        pages.append(reply.json())
+        after = pages[-1]["next"]
+        if after is None:
+            break
+    assert pages[0]["spas"][0]["name"] == SPA and len(pages[0]["spas"]) == 1  # no spa without a referral
+    users = [u for page in pages for u in page["users"]]
+    # The referred spa's recipients only, by e-mail: no clinic colleague, no one of the other spa.
+    assert [(u["email"], u["has_keys"]) for u in users] == [
+        (keyless.email, False), (world.recipient.email, True), (world.recipient2.email, True)]
+    assert [len(p["users"]) for p in pages] == [2, 1]
+    # Not for recipients or auditors (logged as a directory lookup denied); the limit is checked.
+    for person in (world.recipient, world.auditor):
+        refused = await world.gw.request("GET", "/api/v1/directory/recipients", token=person.token)
+        assert (refused.status, refused.json()["type"]) == (403, "urn:carebridge:problem:role-forbidden")
+    bad = await world.gw.request("GET", "/api/v1/directory/recipients", token=world.uploader.token,
+                                 params={"limit": "201"})
+    assert bad.status == 422
+    denied = matching(await world.audit(), action="directory.lookup", outcome="deny", actor=world.recipient.user_id)
+    assert denied and denied[-1]["reason"] == "role_forbidden"
+
+
+async def test_an_uploader_reads_the_servers_policy_ceilings_in_me(world_factory) -> None:
+    world = await world_factory(max_total_downloads=7, link_max_uses=3, allow_bearer_links=False)
+    mine = await world.uploader.client.me()
+    assert mine["ceilings"] == {
+        "default_lifetime": 7 * 86400, "max_lifetime": 30 * 86400, "max_recipients": 63, "max_downloads": 100,
+        "max_total_downloads": 7, "default_retention": 86400, "max_retention": 90 * 86400,
+        "link_max_lifetime": 7 * 86400, "link_max_uses": 3, "allow_bearer_links": False, "max_networks": 16}
+    assert "ceilings" not in await world.recipient.client.me()  # a recipient sends nothing

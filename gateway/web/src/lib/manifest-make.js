@@ -61,20 +61,28 @@ export function metaJson({ name, sha256, size, note }) {
 /**
  * The policy (transfer.py policy_json) for recipients *ids* sent at *now*: version 1
  * with expiry and downloads per recipient, version 2 once a version-2 field is set
- * (spa: the org when every recipient came from one whole spa; maxTotalDownloads; purposes of use;
- * links: "sign_in" or "bearer"; retentionSeconds).
+ * (spa: the org when every recipient came from one whole spa; notBeforeSeconds; maxTotalDownloads;
+ * networks (CIDRs, in the order given); purposes of use; links: "sign_in" or "bearer", with
+ * linkLifetimeSeconds and linkUses or the CLI's defaults; retentionSeconds; legalHold).
  */
 export function policyJson(ids, { expiresInSeconds = null, maxDownloads = null, maxTotalDownloads = null,
-  spa = null, purposes = [], links = null, retentionSeconds = null } = {}, now = new Date()) {
+  spa = null, notBeforeSeconds = null, networks = [], purposes = [], links = null, linkLifetimeSeconds = null,
+  linkUses = null, retentionSeconds = null, legalHold = false } = {}, now = new Date()) {
   const start = Math.floor(now.getTime() / 1000) * 1000;
   const policy = { version: 1, recipients: [...ids].sort(byCodePoint) };
   if (expiresInSeconds !== null) policy.expires_at = wholeSeconds(new Date(start + expiresInSeconds * 1000));
   if (maxDownloads !== null) policy.max_downloads = maxDownloads;
   const purposeList = purposes.length ? [...new Set(purposes)].sort(byCodePoint) : null;
-  // A links mode with the CLI's defaults: a link lives a day and is used once.
-  const linkPolicy = links ? { mode: links, lifetime: DEFAULT_LINK_LIFETIME, uses: 1 } : null;
-  const v2 = Object.entries({ spa, max_total_downloads: maxTotalDownloads, purposes: purposeList,
-    retention: retentionSeconds, links: linkPolicy })
+  if (!links && (linkLifetimeSeconds !== null || linkUses !== null)) {
+    throw new SendError("a link lifetime and link uses need a links mode");
+  }
+  // The CLI's defaults: a link lives a day and is used once (`|| ` as transfer.py's `or`).
+  const linkPolicy = links
+    ? { mode: links, lifetime: linkLifetimeSeconds || DEFAULT_LINK_LIFETIME, uses: linkUses || 1 } : null;
+  const v2 = Object.entries({ spa,
+    not_before: notBeforeSeconds !== null ? wholeSeconds(new Date(start + notBeforeSeconds * 1000)) : null,
+    max_total_downloads: maxTotalDownloads, networks: networks.length ? [...networks] : null, purposes: purposeList,
+    retention: retentionSeconds, legal_hold: legalHold ? true : null, links: linkPolicy })
     .filter(([, v]) => v !== null);
   if (v2.length) Object.assign(policy, Object.fromEntries(v2), { version: 2 });
   return policy;
@@ -86,12 +94,15 @@ export function policyJson(ids, { expiresInSeconds = null, maxDownloads = null, 
  * digests are {sha256, size} of the two age files as stored. *webRelease*: the
  * root hash of the web release signing it (format: the optional web_release). *caseId*: the
  * referral case the document goes under (format: the optional case_id), as `send --case`.
+ * *redactionProfile*: {id, version} of the clinic's profile the gate applied, or null.
  */
 export function manifestObject({ documentId, sender, recipients, content, meta, policyDigest, overrides = [],
-  createdAt = new Date(), webRelease = null, caseId = null }) {
+  createdAt = new Date(), webRelease = null, caseId = null, redactionProfile = null }) {
   const release = /^[0-9a-f]{64}$/.test(webRelease ?? "") ? { web_release: webRelease } : {};
+  const profile = redactionProfile
+    ? { redaction_profile: { id: redactionProfile.id, version: redactionProfile.version } } : {};
   return {
-    ...release,
+    ...release, ...profile,
     ...(caseId ? { case_id: caseId } : {}),
     content, created_at: wholeSeconds(createdAt), document_id: documentId, meta,
     overrides: overrides.map((o) => ({ reason: o.reason, rule_id: o.rule_id })),

@@ -11,6 +11,8 @@ import { LogError, checkPublished, parseVerifierKey } from "./tlog.js";
 export const ORG_PREFIX = "org:";
 const MAX_QUERY_CHARS = 320; // gateway/server/directory.py: printable text of at most 320 characters
 
+const PICKS_PAGE = 50; // people per page of the picker (the gateway answers at most 200)
+
 export class RecipientError extends Error {}
 
 /** The log's key, the pin every proof is checked under: {name, keyId, publicKey, origin, fingerprint}. */
@@ -69,6 +71,16 @@ export async function lookUp(entry, log) {
     users.push({ ...user, published: await checkUserKeys(user, log) });
   }
   return { users, org: isOrg ? listed[0].org_id : null };
+}
+
+/**
+ * One page of whom the sender's clinic may send to (GET /api/v1/directory/recipients): {spas
+ * [{id, name}], users [{id, email, org_id, has_keys}], next (pass as *after*) or null}. A pick
+ * is only a name: it is looked up and its key checked with lookUp() like a typed one.
+ */
+export async function choices(after = null) {
+  const query = new URLSearchParams({ limit: String(PICKS_PAGE), ...(after ? { after } : {}) });
+  return api(`/api/v1/directory/recipients?${query}`);
 }
 
 /**
