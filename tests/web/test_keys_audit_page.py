@@ -305,7 +305,13 @@ def test_a_forged_proof_a_checkpoint_under_another_key_or_a_forked_log_is_refuse
         sign_in(page, site, email)
         page.wait_for_url(site.url + "/inbox")
         before = audit_state(page, user)
+        assert before["accepted"] == [], "her keys were never unlocked here: nothing compared, nothing accepted"
         sign_out(page)
+        # Signing in again without unlocking: what the first audit found is not asked about again.
+        sign_in(page, site, email)
+        page.wait_for_url(site.url + "/inbox")
+        sign_out(page)
+        before = audit_state(page, user)
         site.wait_for_checkpoint(email, before["size"])
         context.route("**/api/v1/audit/proof/consistency?*", forked_consistency)
         sign_in(page, site, email)

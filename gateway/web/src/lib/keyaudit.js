@@ -193,13 +193,15 @@ export async function auditVerdict(me, keys = null, { onAccept } = {}) {
         + "its list of your keys leaves out." })),
       el("p", { class: "what-to-do", text: WHAT_TO_DO })) };
   }
-  if (unchecked.length && report.previous) {
+  // Without keys, what this browser's first audit found is the baseline; what the log added since is asked about.
+  const added = report.previous ? unchecked.filter((f) => f.seq >= report.previous) : [];
+  if (added.length) {
     return { level: "notice", element: el("section", { class: "key-alarm notice", role: "alert" },
       el("h2", { text: "New key registration for you: was it you?" }),
       el("p", { text: "Since this browser last checked, the access log published these keys for you. They are "
         + "proven in the log, but this page could not compare them with your keys: your key file is sealed by "
         + "its passphrase, and it is opened only on the Inbox and Send pages, which compare them." }),
-      el("ul", { class: "key-entries" }, ...unchecked.map((f) => entry(me, f))),
+      el("ul", { class: "key-entries" }, ...added.map((f) => entry(me, f))),
       el("p", { class: "what-to-do", text: WHAT_TO_DO })) };
   }
   return { level: "quiet", element: null };
