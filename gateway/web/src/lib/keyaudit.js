@@ -22,6 +22,7 @@ import { el, sentence } from "./ui.js";
 
 const STORE = "carebridge.keys-audit."; // + the user id
 const MAX_ACCEPTED = 1000; // seqs remembered per user: a person registers a handful of keys
+const MAX_LISTED = 1000; // registrations proven in one audit: more is no person's doing
 const TEXT = { headers: { Accept: "text/plain" } };
 
 /** The log itself did not hold up (bad signature, proof or history): nothing it lists can be trusted. */
@@ -69,7 +70,8 @@ async function checkpointAfter(state, log) {
   let proof = [];
   if (checkpoint.size > BigInt(state.size)) {
     const answer = await api(`/api/v1/audit/proof/consistency?old=${state.size}&size=${checkpoint.size}`);
-    proof = Array.isArray(answer?.proof) ? answer.proof.map((h) => { try { return fromBase64(h); } catch { return null; } }) : [null];
+    const decode = (h) => { try { return fromBase64(h); } catch { return null; } };
+    proof = Array.isArray(answer?.proof) ? answer.proof.map(decode) : [null];
   }
   if (proof.some((h) => h?.length !== 32)
     || !(await verifyConsistency(BigInt(state.size), checkpoint.size, proof, fromBase64(state.root), checkpoint.root))) {
@@ -114,6 +116,9 @@ export async function auditKeys(me, keys = null) {
   const checkpoint = await checkpointAfter(state, log);
   const size = Number(checkpoint.size);
   const listed = (await api(`/api/v1/users/${encodeURIComponent(me.id)}/keys`)).keys;
+  if (listed.length > MAX_LISTED) {
+    throw new KeyAlarm(`the gateway lists more key registrations for you than anyone makes (over ${MAX_LISTED})`);
+  }
   const hidden = [];
   if (me.keys && !listed.some((r) => r.log_seq === me.keys.log_seq)) {
     hidden.push(me.keys.log_seq); // the directory serves senders a key the listing leaves out
