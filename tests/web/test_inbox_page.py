@@ -192,7 +192,9 @@ def test_a_document_sent_with_the_cli_opens_in_the_inbox(browser, inbox: Inbox, 
         got = Path(saved.path()).read_bytes()
         assert saved.suggested_filename == name
         page.locator("p.saved").wait_for()
-        stored = page.evaluate("""async () => [localStorage.length, sessionStorage.length,
+        # The keys audit's state (lib/keyaudit.js: sizes, a root hash, seqs; no key) is all the page keeps.
+        stored = page.evaluate("""async () => [Object.keys(localStorage).filter(
+            (k) => !k.startsWith("carebridge.keys-audit.")).length, sessionStorage.length,
             (await indexedDB.databases()).length, (await caches.keys()).length]""")
         assert stored == [0, 0, 0, 0], "nothing of the keys or the document is kept in the browser's storage"
         page.get_by_role("button", name="Back to the inbox").click()
@@ -295,13 +297,15 @@ def test_a_forged_manifest_or_log_proof_is_refused_before_any_download(browser, 
         page.get_by_label("Key file passphrase").fill(KEY_FILE_PASSPHRASE)
         page.get_by_role("button", name="Unlock").click()
         row_of(page, sent["id"]).wait_for()
+        # Her own keys audit (lib/keyaudit.js) reads proofs too: done, and quiet, before any is altered.
+        page.locator('body[data-keys-audit="quiet"]').wait_for(state="attached")
         expected = {"proof hash": "is not in the signed checkpoint",
                     "checkpoint": "signature by the log key does not verify",
                     "manifest": "manifest does not verify"}
         for what, words in expected.items():
             tamper["what"] = what
             row_of(page, sent["id"]).get_by_role("button", name=f"Open {name}").click()
-            alert = page.get_by_role("alert")
+            alert = page.locator("#app").get_by_role("alert")
             assert words in alert.inner_text(), (what, alert.inner_text())
             assert page.get_by_role("button", name=f"Download and decrypt {name}").count() == 0
             if what == "proof hash":

@@ -222,7 +222,9 @@ KEYRING_SCRIPT = """async ({module, passphrase, ciphertext, otherCiphertext, sta
   out.locked = await failure(k.decrypt(u8(ciphertext)));
   out.fromDisk = (await k.unlock({keyFileText, passphrase})).recipient;
   k.lock();
-  out.localStorage = localStorage.length + sessionStorage.length;
+  // the keys audit's state (lib/keyaudit.js: sizes, a root hash, seqs; no key) is all a page keeps
+  out.localStorage = Object.keys(localStorage).filter((k) => !k.startsWith("carebridge.keys-audit.")).length
+    + sessionStorage.length;
   out.databases = (await indexedDB.databases()).length;
   return out;
 }"""

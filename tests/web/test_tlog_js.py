@@ -33,6 +33,10 @@ const cases = JSON.parse(await new Promise((ok) => { let t = ""; process.stdin.o
 const out = [];
 for (const c of cases) {
   try {
+    if (c.kind === "consistency") {
+      out.push(await tlog.verifyConsistency(BigInt(c.old), BigInt(c.size), c.proof.map(b), b(c.oldRoot), b(c.root)));
+      continue;
+    }
     const verifier = await tlog.parseVerifierKey(c.vkey);
     if (c.kind === "proof") {
       const proof = tlog.parseProof(b(c.proof));
@@ -157,3 +161,34 @@ def test_a_key_registration_is_checked_as_the_cli_checks_it() -> None:
     cases = [{"kind": "key", "vkey": log.verifier.encode(), "origin": ORIGIN, "key": k, "user": u,
               "proof": b64(proof)} for k, u, _ in variants]
     assert run_js(cases) == [ok for _, _, ok in variants]
+
+
+def test_consistency_proofs_agree_with_python() -> None:
+    """verifyConsistency (the browser's keys audit) accepts Python's proofs and refuses each alteration."""
+    trees, roots = merkle.MemoryTree(), {}
+    for i in range(max(SIZES)):
+        trees.append_leaf_hash(merkle.leaf_hash(canonical_json({"seq": i})))
+        roots[trees.size] = trees.root_hash()
+    cases, expected = [], []
+
+    def add(old: int, size: int, proof: list[bytes], old_root: bytes, root: bytes) -> None:
+        cases.append({"kind": "consistency", "old": old, "size": size, "proof": [b64(h) for h in proof],
+                      "oldRoot": b64(old_root), "root": b64(root)})
+        try:
+            merkle.verify_consistency(old, size, proof, old_root, root)
+            expected.append(True)
+        except CryptoError:
+            expected.append(False)
+
+    for size in SIZES:
+        for old in range(1, size + 1):
+            proof = merkle.prove_consistency(old, size, trees)
+            add(old, size, proof, roots[old], roots[size])
+            add(old, size, proof, flip(roots[old], 5), roots[size])  # the old root rewritten
+            add(old, size, proof, roots[old], flip(roots[size], 7))  # another new root
+            if proof:
+                add(old, size, [*proof[:-1], flip(proof[-1], 1)], roots[old], roots[size])  # a hash altered
+                add(old, size, proof[:-1], roots[old], roots[size])  # a hash left out
+    verdicts = run_js(cases)
+    assert verdicts == expected
+    assert sum(expected) == sum(SIZES) and len(expected) - sum(expected) > 2 * sum(SIZES)

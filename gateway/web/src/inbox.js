@@ -9,6 +9,7 @@
 import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
 import { signingKeyFingerprint } from "./lib/fingerprint.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
+import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
 import { ManifestError, checkManifest } from "./lib/manifest.js";
@@ -280,6 +281,7 @@ async function start() {
   const me = await requireSession();
   const ctx = { keys: keyring, log: await logKey() };
   ctx.recipient = await askToUnlock(ctx, await keyring.storedKeyFileText());
+  auditInPage(me, await keyring.publicKeys()); // the keys the log holds for me, compared with these
   const registered = me?.keys?.age_recipient;
   const notice = registered && registered !== ctx.recipient
     ? alertBox("This key file is not the key registered for you: documents sent to your registered key will not open with it.")

@@ -5,6 +5,7 @@
 // sealed key file is stored on the gateway, so a person needs no CLI at all.
 // Not signed in, the file is saved as a download, to register with the CLI.
 // The passphrase and the secrets never leave the page; the Worker is locked at the end.
+import { accept, auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { recipientFingerprint, signingKeyFingerprint } from "./lib/fingerprint.js";
 import { registerKeys } from "./lib/registration.js";
@@ -102,6 +103,8 @@ async function publish(me, made, replacing, status) {
     return;
   }
   keyring.lock();
+  accept(me.id, record.log_seq); // made here, as `keys register` remembers its keys for `keys audit`
+  auditInPage(me, { recipient: made.recipient, signingKey: made.signingKey });
   await done("Your keys are ready", made, [
     el("p", { id: "registered", "data-signer": made.signer, text: `Registered on the access log (entry ${record.log_seq}),`
       + " and your key file is stored on the gateway, sealed by your passphrase. On another computer: "

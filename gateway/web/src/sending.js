@@ -12,6 +12,7 @@ import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
 import { MAX_NOTE_CHARS, SendError, canonicalJson, manifestObject, manifestWire, metaJson, newDocumentId,
   policyJson } from "./lib/manifest-make.js";
 import { ORG_PREFIX, RecipientError, checkUserKeys, choices, logKey, lookUp, spaOf } from "./lib/recipients.js";
+import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
 import { ApiError, api, signInUrl } from "./lib/session.js";
@@ -241,6 +242,7 @@ async function unlock(ctx, keyFile, passphrase) {
     throw new Stop("your key file is not your registered key: register it with `carebridge keys register`");
   }
   ctx.unlocked = mine;
+  auditInPage(ctx.me, mine); // the keys the log holds for me, compared with these
 }
 
 /** Encrypt, build the policy and the manifest and sign it: the four parts of the upload. */

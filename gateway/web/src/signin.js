@@ -1,6 +1,8 @@
 // The sign-in page (GET /signin): e-mail, password and, when the account has
 // one, the code from an authenticator app. After sign-in the browser goes to
-// the path in the fragment (#next=/inbox, same origin only) or home.
+// the path in the fragment (#next=/inbox, same origin only) or home, once the
+// keys audit (lib/keyaudit.js) is quiet; its alarm stops here until read.
+import { auditVerdict } from "./lib/keyaudit.js";
 import { api } from "./lib/session.js";
 import { nextPath } from "./lib/next.js";
 import { refusalText } from "./lib/words.js";
@@ -32,14 +34,24 @@ function form() {
     try {
       await api("/api/v1/auth/signin", { method: "POST",
         body: { email: email.value.trim(), password: password.value, ...(totp ? { totp_code: totp } : {}) } });
-      window.location.assign(nextPath(window.location.hash) ?? "/");
     } catch (error) {
       password.value = "";
       code.value = "";
       button.disabled = false;
       status.replaceChildren(alertBox(refusalText(error)));
       password.focus();
+      return;
     }
+    const next = nextPath(window.location.hash) ?? "/";
+    status.replaceChildren(el("p", { text: "Checking the keys the access log holds for you…" }));
+    const me = await api("/api/v1/me").catch(() => null);
+    const verdict = me ? await auditVerdict(me) : { level: "failed" };
+    if (verdict.level === "alarm" || verdict.level === "notice") {
+      document.body.dataset.keysAudit = verdict.level;
+      show(root, "Check your keys", verdict.element, el("p", {}, el("a", { class: "button", href: next, text: "Continue" })));
+      return;
+    }
+    window.location.assign(next);
   });
   show(root, "Sign in", signin);
   email.focus();

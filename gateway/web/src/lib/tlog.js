@@ -9,6 +9,7 @@ import { verifyEd25519 } from "./manifest.js";
 const PROOF_HEADER = "c2sp.org/tlog-proof@v1";
 const MAX_PROOF_BYTES = 256 * 1024 + Math.floor((4096 * 4) / 3) + 4096; // crypto/tlog_proof.py MAX_TLOG_PROOF_SIZE
 const MAX_PROOF_HASHES = 63; // crypto/merkle.py MAX_INCLUSION_PROOF_HASHES
+const MAX_CONSISTENCY_HASHES = 64; // crypto/merkle.py MAX_CONSISTENCY_PROOF_HASHES
 const MAX_REGISTRATION_BYTES = 16 * 1024; // crypto/registration.py
 const SIGNATURE_DOMAIN = "carebridge/v1/"; // crypto/signing.py
 const REGISTRATION_CONTEXT = "key-registration";
@@ -127,6 +128,32 @@ export async function verifyInclusion(leaf, index, size, proof, root) {
   return sn === 0n && equal(r, root);
 }
 
+/**
+ * RFC 9162 section 2.1.4.2: does *proof* (hashes) show the tree of *oldSize*
+ * leaves with *oldRoot* is a prefix of the tree of *newSize* with *newRoot*?
+ */
+export async function verifyConsistency(oldSize, newSize, proof, oldRoot, newRoot) {
+  if (oldSize < 1n || oldSize > newSize || proof.length > MAX_CONSISTENCY_HASHES) return false;
+  if (oldSize === newSize) return proof.length === 0 && equal(oldRoot, newRoot);
+  if (!proof.length) return false;
+  const path = (oldSize & (oldSize - 1n)) === 0n ? [oldRoot, ...proof] : [...proof];
+  let fn = oldSize - 1n, sn = newSize - 1n;
+  while ((fn & 1n) === 1n) { fn >>= 1n; sn >>= 1n; }
+  let fr = path[0], sr = path[0];
+  for (const c of path.slice(1)) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      fr = await nodeHash(c, fr);
+      sr = await nodeHash(c, sr);
+      while ((fn & 1n) === 0n && fn !== 0n) { fn >>= 1n; sn >>= 1n; }
+    } else {
+      sr = await nodeHash(sr, c);
+    }
+    fn >>= 1n; sn >>= 1n;
+  }
+  return sn === 0n && equal(fr, oldRoot) && equal(sr, newRoot);
+}
+
 /** The object a registration's log entry names: "reg_" + base64url(SHA-256(registration)), unpadded. */
 async function logObject(registration) {
   const b64 = btoa(String.fromCharCode(...(await sha256(registration))));
@@ -156,7 +183,7 @@ async function openRegistration(wire) {
  * Check that *key* (one of a user's key sets, as /api/v1/users/{id}/keys lists it)
  * was published in the log by *userId*: its registration, its log entry, and the
  * entry's inclusion *proof* (tlog-proof bytes) under the pinned *verifier* of *origin*.
- * Returns {seq, size}: the entry and the checkpoint that proves it. Throws LogError.
+ * Returns {seq, size, root}: the entry and the checkpoint that proves it. Throws LogError.
  */
 export async function checkPublished(key, userId, proofBytes, verifier, origin) {
   let registration, entry, fields;
@@ -182,5 +209,5 @@ export async function checkPublished(key, userId, proofBytes, verifier, origin) 
   if (!(await verifyInclusion(await leafHash(entry), proof.index, checkpoint.size, proof.hashes, checkpoint.root))) {
     throw new LogError("the key's log entry is not in the signed checkpoint");
   }
-  return { seq: key.log_seq, size: Number(checkpoint.size) };
+  return { seq: key.log_seq, size: Number(checkpoint.size), root: checkpoint.root };
 }
