@@ -262,9 +262,12 @@ def test_optional_second_factor_next_path_and_open_redirects(browser, gate: Gate
         context.close()
     requests.assert_only_in(PASSWORDS[RECIPIENT], "/api/v1/auth/enrollment/complete", "/api/v1/auth/signin")
     requests.assert_only_in(gate.links[RECIPIENT], "/api/v1/auth/enrollment", "/api/v1/auth/enrollment/complete")
+    # Here, not in a test of its own: it signs in the person this test enrolled, on this module's
+    # gateway, which a test on another xdist worker would not share.
+    sign_in_with_the_keyboard_alone(browser, gate)
 
 
-def test_sign_in_with_the_keyboard_alone(browser, gate: Gate) -> None:
+def sign_in_with_the_keyboard_alone(browser, gate: Gate) -> None:
     """Focus starts in the e-mail field; Tab walks the labelled fields in order; Enter signs in."""
     context, page = new_page(browser, PHONE)
     try:
