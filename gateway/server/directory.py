@@ -123,12 +123,13 @@ def ceilings_view(limits: PolicyLimits) -> dict:
 
 @logs_as(LogAction.keys_read)
 async def me(request: web.Request) -> web.Response:
-    """``GET /api/v1/me``: the caller and their active keys; an uploader also gets the
-    server's policy ceilings (``ceilings``), which bound every policy they send."""
+    """``GET /api/v1/me``: the caller and their active keys; a sender (an uploader, or a spa's
+    recipient sending a follow-up report under a case) also gets the server's policy ceilings
+    (``ceilings``), which bound every policy they send."""
     listed = await keys_uc.me(request.app[SERVICES], request[CALLER])
     user, key = listed.users[0]
     view = user_view(user, key, listed.entries)
-    if user.role == "uploader":
+    if user.role in ("uploader", "recipient"):
         view["ceilings"] = ceilings_view(request.app[SETTINGS].policy_limits)
     return web.json_response(view)
 

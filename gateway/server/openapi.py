@@ -195,7 +195,8 @@ def _paths() -> dict:
             {"200": {"description": "metrics", "content": {"text/plain": {}}},
              "404": _error("metrics are off, or the token is not metrics_token (logged)")}, auth=False)},
         "/api/v1/me": {"get": _op(
-            "the calling user and their active keys; for an uploader also ceilings: the server's policy"
+            "the calling user and their active keys; for an uploader or a recipient (a follow-up report) also"
+            " ceilings: the server's policy"
             " ceilings (spans in seconds: default_lifetime, max_lifetime, default_retention, max_retention,"
             " link_max_lifetime; max_recipients, max_downloads, max_total_downloads, link_max_uses,"
             " max_networks; allow_bearer_links), which every policy sent is checked against",

@@ -315,7 +315,11 @@ async function showCase(ctx, id, notice = null) {
     el("li", { text: `The opener's signature on the case statement checks out, with a key ${who(ctx, signed.user_id)} registered.` }),
     el("li", { text: "The case header is the one the opener signed; it was decrypted in this page." }));
   show(root, `Case ${c.ref}`, notice, facts, el("h2", { text: "Checked in this page" }), checks,
-    isClinic(ctx, c) && c.state !== "closed" ? transitions(ctx, c, status) : null, status,
+    isClinic(ctx, c) && c.state !== "closed" ? transitions(ctx, c, status) : null,
+    !isClinic(ctx, c) && c.state !== "closed" && ctx.me.role === "recipient"
+      ? el("p", { class: "report-link" }, el("a", { href: `/send?case=${encodeURIComponent(c.id)}`,
+        text: "Send a follow-up report" })) : null,
+    status,
     el("h2", { text: "Documents" }), documents(ctx, c, status),
     el("h2", { text: "Notes" }), notesPart(ctx, c), back);
 }

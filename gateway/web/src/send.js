@@ -92,7 +92,7 @@ function profileNote(profile) {
   return el("p", { class: "note profile", text: profile
     ? `Your clinic's redaction profile ${profile.id}, version ${profile.version} (signature checked in this page): `
       + "each rule blocks, warns or is off as it says."
-    : "Your clinic has no redaction profile: every rule blocks." });
+    : "No clinic redaction profile applies (your clinic has none, or you send a spa's report): every rule blocks." });
 }
 
 async function report(result, name, profile) {

@@ -1,6 +1,7 @@
 // The send page, part 2: what `carebridge send` does after the redaction gate,
 // done in this page. Recipients are looked up in the directory and their keys
-// checked against the access log here (lib/recipients.js); the sender's key file is
+// checked against the access log here (lib/recipients.js); a spa person's follow-up report
+// under a case (?case=) goes to the case's clinic people, as with the CLI. The sender's key file is
 // unlocked in the keyring Worker, which signs the manifest (lib/keyring.js); the sanitized
 // PDF and its meta are encrypted here with typage to the recipients and the sender
 // (lib/upload.js); the manifest and policy are the CLI's, byte for byte
@@ -47,7 +48,10 @@ function refusalBox(error) {
   return box;
 }
 
-/** Who is sending, and what the page needs before a form makes sense; throws Stop in words. */
+/**
+ * Who is sending, and what the page needs before a form makes sense; throws Stop in words.
+ * A clinic's uploader sends summaries; a spa's recipient only follow-up reports, under a case.
+ */
 async function sender(checked) {
   let me;
   try {
@@ -56,14 +60,19 @@ async function sender(checked) {
     if (error instanceof ApiError && error.status === 401) return null;
     throw error;
   }
-  if (me.role !== "uploader") throw new Stop("only a clinic's uploaders send documents");
+  if (me.role !== "uploader" && me.role !== "recipient") {
+    throw new Stop("only a clinic's uploaders send documents, and a spa's people follow-up reports");
+  }
   if (!me.keys) throw new Stop("you have not registered keys yet: run `carebridge keys register`");
   // The server refuses a manifest that does not name the clinic's current profile: the file
   // must have been checked under it (it may have changed, or the person signed in since).
-  const current = await api("/api/v1/redaction-profile");
-  const applied = checked.profile;
-  if ((current?.id ?? null) !== (applied?.id ?? null) || (current?.version ?? null) !== (applied?.version ?? null)) {
-    throw new Stop("the file was not checked under your clinic's current redaction profile: choose the file again");
+  // A report names none (checked with every rule blocking): the spa has no clinic's profile.
+  if (me.role === "uploader") {
+    const current = await api("/api/v1/redaction-profile");
+    const applied = checked.profile;
+    if ((current?.id ?? null) !== (applied?.id ?? null) || (current?.version ?? null) !== (applied?.version ?? null)) {
+      throw new Stop("the file was not checked under your clinic's current redaction profile: choose the file again");
+    }
   }
   return me;
 }
@@ -86,8 +95,12 @@ export async function sendStep(root, checked) {
     // The CLI trusts its own key file over the directory; the page also checks that the gateway
     // published the sender's key (the one the key file must match), as recipients will.
     await checkUserKeys(me, log);
-    ctx = { me, checked, log, keys: senderKeys, stored: await keyring.storedKeyFileText(), underCase: await underCase(),
+    ctx = { me, checked, log, keys: senderKeys, stored: await keyring.storedKeyFileText(), underCase: await underCase(me),
       users: new Map(), orgs: new Set(), unlocked: null };
+    if (ctx.underCase?.report) await addClinicPeople(ctx);
+    else if (me.role !== "uploader") {
+      throw new Stop("a spa's people send only follow-up reports, under a case: use the link on the case, on /cases");
+    }
   } catch (error) {
     show(root, "Send the sanitized summary", refusalBox(error));
     return;
@@ -95,13 +108,47 @@ export async function sendStep(root, checked) {
   form(root, ctx);
 }
 
-/** The referral case the page's ?case= names (an id or CB- reference), as `send --case`; null if none. */
-async function underCase() {
+/**
+ * The referral case the page's ?case= names (an id or CB- reference), as `send --case`; null if
+ * none. {id, ref, report, clinicPeople}: *report* when *me* is on the spa's side (a follow-up report).
+ */
+async function underCase(me) {
   const key = new URLSearchParams(window.location.search).get("case");
   if (!key) return null;
   const found = await api(`/api/v1/cases/${encodeURIComponent(key)}`);
   if (found.state === "closed") throw new Stop(`case ${found.ref} is closed: nothing more is sent under it`);
-  return { id: found.id, ref: found.ref };
+  return { id: found.id, ref: found.ref, report: me.org_id === found.spa_org_id,
+    clinicPeople: found.clinic_people.filter((id) => id !== me.id) };
+}
+
+/**
+ * A follow-up report goes to the case's clinic people (as `carebridge send --case` from the spa):
+ * each one's active key, from their key history, checked against the log here.
+ */
+async function addClinicPeople(ctx) {
+  if (!ctx.underCase.clinicPeople.length) throw new Stop("the case has nobody at the clinic to send to");
+  for (const id of ctx.underCase.clinicPeople) {
+    const active = (await api(`/api/v1/users/${encodeURIComponent(id)}/keys`)).keys.find((k) => k.status === "active");
+    if (!active) throw new Stop(`${id} of the case has not registered keys yet`);
+    const user = { id, email: id, keys: active };
+    ctx.users.set(id, { ...user, published: await checkUserKeys(user, ctx.log) });
+  }
+}
+
+function recipientLine(u) {
+  return el("li", { "data-user": u.id }, el("strong", { text: u.email }),
+    ` — key checked: published in the access log, entry ${u.published.seq} (checkpoint of ${u.published.size} entries)`);
+}
+
+function logNote(ctx) {
+  return el("p", { class: "note", text: `Each key is checked against the access log of ${ctx.log.origin} `
+    + `(log key fingerprint ${ctx.log.fingerprint}) before anything is encrypted to it.` });
+}
+
+/** A report's recipients: the case's clinic people, already checked; no directory, no picker. */
+function reportRecipientsPart(ctx) {
+  return el("fieldset", { class: "recipients" }, el("legend", { text: "Recipients: the case's clinic people" }),
+    el("ul", { class: "recipients" }, ...[...ctx.users.values()].map(recipientLine)), logNote(ctx));
 }
 
 function recipientsPart(ctx) {
@@ -109,9 +156,7 @@ function recipientsPart(ctx) {
   const list = el("ul", { class: "recipients" });
   const status = el("div", { role: "status", "aria-live": "polite", class: "lookup" });
   const add = el("button", { type: "button", class: "secondary", text: "Add recipient" });
-  const draw = () => list.replaceChildren(...[...ctx.users.values()].map((u) => el("li", { "data-user": u.id },
-    el("strong", { text: u.email }), ` — key checked: published in the access log, entry ${u.published.seq}`
-      + ` (checkpoint of ${u.published.size} entries)`)));
+  const draw = () => list.replaceChildren(...[...ctx.users.values()].map(recipientLine));
   async function lookup() {
     if (!entry.value.trim()) return;
     add.disabled = true;
@@ -137,9 +182,7 @@ function recipientsPart(ctx) {
   const picker = pickerPart((name) => { entry.value = name; lookup(); }, status);
   return el("fieldset", { class: "recipients" }, el("legend", { text: "Recipients" }),
     picker, field("recipient", "Recipient: an e-mail address, or org: and a spa's name for all its people", entry),
-    add, status, list,
-    el("p", { class: "note", text: `Each key is checked against the access log of ${ctx.log.origin} `
-      + `(log key fingerprint ${ctx.log.fingerprint}) before anything is encrypted to it.` }));
+    add, status, list, logNote(ctx));
 }
 
 /**
@@ -194,7 +237,9 @@ function form(root, ctx) {
     field("keypass", "Key file passphrase", passphrase),
     el("p", { class: "note", text: "The key file is opened in this page (a Worker); it and the passphrase never leave it." }));
   // novalidate: the page's own checks refuse in sentences (the browser's bubbles would say less).
-  const sending = el("form", { class: "send", novalidate: "" }, recipientsPart(ctx), policy.fieldset,
+  const report = ctx.underCase?.report;
+  const sending = el("form", { class: "send", novalidate: "" }, report ? reportRecipientsPart(ctx) : recipientsPart(ctx),
+    policy.fieldset,
     el("fieldset", {}, el("legend", { text: "Note for the recipients (encrypted)" }), field("note", "Note", note)),
     key, button, status);
   sending.addEventListener("submit", async (event) => {
@@ -214,11 +259,12 @@ function form(root, ctx) {
     button.disabled = false;
   });
   const { checked } = ctx;
-  show(root, "Send the sanitized summary",
+  show(root, report ? "Send the follow-up report" : "Send the sanitized summary",
     el("p", { class: "summary", text: `What will be encrypted: the sanitized PDF, ${sizeText(checked.sanitized.length)}`
       + (checked.override ? `, with overrides of ${checked.override.rules.join(", ")} signed into the manifest.` : ".") }),
     ctx.underCase ? el("p", { class: "under-case", text: `Under referral case ${ctx.underCase.ref} (signed into the `
-      + "manifest): send it to the case's spa people." }) : null,
+      + `manifest): ${report ? "a follow-up report, back to the case's clinic people" : "send it to the case's spa people"}.` })
+      : null,
     sending);
 }
 
@@ -303,5 +349,6 @@ function sent(root, ctx, answer) {
       el("dt", { text: "To" }), el("dd", { text: users.map((u) => u.email).join(", ") }),
       el("dt", { text: "Expires" }), el("dd", { text: answer.expires_at
         ? new Date(answer.expires_at).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "never" })),
-    el("p", {}, el("a", { href: "/send", text: "Send another summary" })));
+    el("p", {}, ctx.underCase?.report ? el("a", { href: `/cases#${encodeURIComponent(ctx.underCase.id)}`, text: "Back to the case" })
+      : el("a", { href: "/send", text: "Send another summary" })));
 }

@@ -239,11 +239,13 @@ async def test_the_send_forms_picker_lists_the_clinics_referrals_a_page_at_a_tim
     assert denied and denied[-1]["reason"] == "role_forbidden"
 
 
-async def test_an_uploader_reads_the_servers_policy_ceilings_in_me(world_factory) -> None:
+async def test_senders_read_the_servers_policy_ceilings_in_me(world_factory) -> None:
     world = await world_factory(max_total_downloads=7, link_max_uses=3, allow_bearer_links=False)
     mine = await world.uploader.client.me()
     assert mine["ceilings"] == {
         "default_lifetime": 7 * 86400, "max_lifetime": 30 * 86400, "max_recipients": 63, "max_downloads": 100,
         "max_total_downloads": 7, "default_retention": 86400, "max_retention": 90 * 86400,
         "link_max_lifetime": 7 * 86400, "link_max_uses": 3, "allow_bearer_links": False, "max_networks": 16}
-    assert "ceilings" not in await world.recipient.client.me()  # a recipient sends nothing
+    # A spa's recipient sends follow-up reports under a case: the same ceilings bound them.
+    assert (await world.recipient.client.me())["ceilings"] == mine["ceilings"]
+    assert "ceilings" not in await world.auditor.client.me()  # an auditor sends nothing
