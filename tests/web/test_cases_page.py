@@ -266,7 +266,9 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         by_cli = bridge.cli.ok_json("case", "open", "--to", SPA_PERSON, "--header", header, **bridge.who(CLINICIAN))
         open_case_page(spa, by_cli["id"], by_cli["ref"])
         assert spa.locator("dd.client-name").inner_text() == other_client
-        stored = spa.evaluate("""async () => [localStorage.length, sessionStorage.length,
+        # The keys audit's state (lib/keyaudit.js: sizes, a root hash, seqs; no key) is all the page keeps.
+        stored = spa.evaluate("""async () => [Object.keys(localStorage).filter(
+            (k) => !k.startsWith("carebridge.keys-audit.")).length, sessionStorage.length,
             (await indexedDB.databases()).length]""")
         assert stored == [0, 0, 0]
 

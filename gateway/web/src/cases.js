@@ -14,6 +14,7 @@ import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
 import { CaseFormatError, MAX_HEADER_FIELD, MAX_NOTE_CHARS, caseBody, headerJson, newCaseId, noteBody, noteJson,
   readHeader, readNoteText, readStatement, receiptBody, toSign, wire } from "./lib/caseformat.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
+import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
 import { ManifestError, checkManifest } from "./lib/manifest.js";
@@ -573,6 +574,7 @@ async function start() {
   }
   const ctx = { me, log: await logKey(), histories: new Map(), views: 0 };
   ctx.keys = await askToUnlock(ctx, await keyring.storedKeyFileText());
+  auditInPage(me, ctx.keys); // the keys the log holds for me, compared with these (as /inbox and /send)
   window.addEventListener("hashchange", () => route(ctx));
   route(ctx);
 }
