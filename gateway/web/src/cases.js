@@ -13,13 +13,14 @@
 import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
 import { CaseFormatError, MAX_HEADER_FIELD, MAX_NOTE_CHARS, caseBody, headerJson, newCaseId, noteBody, noteJson,
   readHeader, readNoteText, readStatement, receiptBody, toSign, wire } from "./lib/caseformat.js";
-import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
+import { KeyFileError } from "./lib/keyfile.js";
 import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
 import { ManifestError, checkManifest } from "./lib/manifest.js";
 import { RecipientError, checkUserKeys, logKey, lookUp } from "./lib/recipients.js";
 import { ApiError, api, requireSession } from "./lib/session.js";
+import { askToUnlock, safeName } from "./lib/unlock.js";
 import { LogError } from "./lib/tlog.js";
 import { UploadError, encryptTo } from "./lib/upload.js";
 import { alertBox, el, field, save, sentence, show, sizeText } from "./lib/ui.js";
@@ -59,44 +60,18 @@ const day = (iso) => (iso ? new Date(iso).toLocaleDateString([], { dateStyle: "m
 const b64 = (bytes) => btoa(String.fromCharCode(...bytes));
 const path = (id) => `/api/v1/cases/${encodeURIComponent(id)}`;
 
-function safeName(name) {
-  const plain = String(name ?? "").split(/[\\/]/).pop().replace(/[\u0000-\u001f\u007f]/g, "").trim();
-  return plain && plain !== "." && plain !== ".." ? plain : "document";
-}
 
 /** Unlock the key file (the stored one, else one chosen) in the Worker; it must be the registered key. */
-function askToUnlock(ctx, stored) {
-  return new Promise((resolve) => {
-    const file = stored ? null : el("input", { type: "file", required: "" });
-    const passphrase = el("input", { type: "password", autocomplete: "off", required: "" });
-    const status = el("div", { role: "status", "aria-live": "polite" });
-    const button = el("button", { type: "submit", text: "Unlock" });
-    const form = el("form", {}, file ? field("keyfile", "Your carebridge key file", file) : null,
-      field("keypass", "Key file passphrase", passphrase), button, status);
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      button.disabled = true;
-      status.replaceChildren(el("p", { text: "Unlocking your key file (this takes a few seconds)…" }));
-      try {
-        const chosen = file?.files[0];
-        if (chosen && chosen.size > MAX_KEY_FILE_SIZE) throw new Stop("that file is too large to be a key file");
-        const keyFileText = stored ?? fromUtf8(new Uint8Array(await chosen.arrayBuffer()));
-        const mine = await keyring.unlock({ keyFileText, passphrase: passphrase.value });
-        passphrase.value = "";
-        if (mine.recipient !== ctx.me.keys.age_recipient || mine.signingKey !== ctx.me.keys.verify_key) {
-          keyring.lock();
-          throw new Stop("this key file is not your registered key: cases open only with it");
-        }
-        resolve(mine);
-      } catch (error) {
-        button.disabled = false;
-        status.replaceChildren(error?.name === "TypeError" ? alertBox("That file is not a key file.") : refusalBox(error));
+function unlock(ctx, stored) {
+  return askToUnlock({ stored, refusalBox,
+    place: (form) => show(root, "Unlock your cases", el("p", { text: "A case's client details and notes are encrypted "
+      + "to its people: they are opened in this page with your key, which never leaves it." }), logLine(ctx), form),
+    accept: (mine) => {
+      if (mine.recipient !== ctx.me.keys.age_recipient || mine.signingKey !== ctx.me.keys.verify_key) {
+        keyring.lock();
+        throw new Stop("this key file is not your registered key: cases open only with it");
       }
-    });
-    show(root, "Unlock your cases", el("p", { text: "A case's client details and notes are encrypted to its people: "
-      + "they are opened in this page with your key, which never leaves it." }), logLine(ctx), form);
-    (file ?? passphrase).focus();
-  });
+    } });
 }
 
 function logLine(ctx) {
@@ -573,7 +548,7 @@ async function start() {
     return;
   }
   const ctx = { me, log: await logKey(), histories: new Map(), views: 0 };
-  ctx.keys = await askToUnlock(ctx, await keyring.storedKeyFileText());
+  ctx.keys = await unlock(ctx, await keyring.storedKeyFileText());
   auditInPage(me, ctx.keys); // the keys the log holds for me, compared with these (as /inbox and /send)
   window.addEventListener("hashchange", () => route(ctx));
   route(ctx);

@@ -8,12 +8,13 @@
 // goes there and nowhere else; the page only asks it to decrypt.
 import { fromBase64, fromUtf8, sha256Hex } from "./lib/bytes.js";
 import { signingKeyFingerprint } from "./lib/fingerprint.js";
-import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
+import { KeyFileError } from "./lib/keyfile.js";
 import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
 import { ManifestError, checkManifest } from "./lib/manifest.js";
 import { ApiError, api, requireSession } from "./lib/session.js";
+import { askToUnlock, safeName } from "./lib/unlock.js";
 import { LogError, checkPublished, parseVerifierKey } from "./lib/tlog.js";
 import { alertBox, el, field, save, sentence, show, sizeText } from "./lib/ui.js";
 
@@ -65,10 +66,6 @@ function refusalBox(error) {
 
 const when = (iso) => (iso ? new Date(iso).toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) : "never");
 
-function safeName(name) {
-  const plain = String(name ?? "").split(/[\\/]/).pop().replace(/[\u0000-\u001f\u007f]/g, "").trim();
-  return plain && plain !== "." && plain !== ".." ? plain : "document";
-}
 
 /** The log's key, fetched once: the pin every proof is checked under, shown with its fingerprint. */
 async function logKey() {
@@ -77,37 +74,12 @@ async function logKey() {
   return { ...verifier, origin: served.origin, fingerprint: await signingKeyFingerprint(verifier.publicKey) };
 }
 
-function askToUnlock(ctx, stored) {
-  return new Promise((resolve) => {
-    const file = stored ? null : el("input", { type: "file", required: "" });
-    const passphrase = el("input", { type: "password", autocomplete: "off", required: "" });
-    const status = el("div", { role: "status", "aria-live": "polite" });
-    const button = el("button", { type: "submit", text: "Unlock" });
-    const form = el("form", {}, file ? field("keyfile", "Your carebridge key file", file) : null,
-      field("keypass", "Key file passphrase", passphrase), button, status);
-    form.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      button.disabled = true;
-      status.replaceChildren(el("p", { text: "Unlocking your key file (this takes a few seconds)…" }));
-      try {
-        const bytes = file ? new Uint8Array(await file.files[0].arrayBuffer()) : null;
-        if (bytes && bytes.length > MAX_KEY_FILE_SIZE) throw new Stop("That file is too large to be a key file");
-        const keyFileText = stored ?? fromUtf8(bytes);
-        const { recipient } = await ctx.keys.unlock({ keyFileText, passphrase: passphrase.value });
-        passphrase.value = "";
-        resolve(recipient);
-      } catch (error) {
-        button.disabled = false;
-        status.replaceChildren(alertBox(error?.name === "TypeError" ? "That file is not a key file."
-          : refusal(error)));
-      }
-    });
-    const why = stored
-      ? "Your key file is kept on this gateway, encrypted with your passphrase. It is unlocked in this page; the passphrase never leaves it."
-      : "Choose your key file (from carebridge keygen or the key setup page). It is opened in this page and never uploaded.";
-    show(root, "Unlock your inbox", el("p", { text: why }), logLine(ctx), form);
-    (file ?? passphrase).focus();
-  });
+function unlock(ctx, stored) {
+  const why = stored
+    ? "Your key file is kept on this gateway, encrypted with your passphrase. It is unlocked in this page; the passphrase never leaves it."
+    : "Choose your key file (from carebridge keygen or the key setup page). It is opened in this page and never uploaded.";
+  return askToUnlock({ stored, refusalBox,
+    place: (form) => show(root, "Unlock your inbox", el("p", { text: why }), logLine(ctx), form) });
 }
 
 function logLine(ctx) {
@@ -280,7 +252,7 @@ async function openDocument(ctx, doc, listedMeta) {
 async function start() {
   const me = await requireSession();
   const ctx = { keys: keyring, log: await logKey() };
-  ctx.recipient = await askToUnlock(ctx, await keyring.storedKeyFileText());
+  ctx.recipient = (await unlock(ctx, await keyring.storedKeyFileText())).recipient;
   auditInPage(me, await keyring.publicKeys()); // the keys the log holds for me, compared with these
   const registered = me?.keys?.age_recipient;
   const notice = registered && registered !== ctx.recipient
