@@ -9,7 +9,7 @@ import { accept, auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { recipientFingerprint, signingKeyFingerprint } from "./lib/fingerprint.js";
 import { registerKeys } from "./lib/registration.js";
-import { ApiError, api, signInUrl } from "./lib/session.js";
+import { api, currentPerson, signInUrl } from "./lib/session.js";
 import { alertBox, el, field, save, show } from "./lib/ui.js";
 import { refusalText } from "./lib/words.js";
 import { fromBase64 } from "./lib/bytes.js";
@@ -20,15 +20,6 @@ const KEY_FILE_NAME = "carebridge.key";
 
 const root = document.getElementById("app");
 
-/** The signed-in person (GET /api/v1/me), or null: the page works without a session too. */
-async function signedIn() {
-  try {
-    return await api("/api/v1/me");
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
-    throw error;
-  }
-}
 
 function ask(me) {
   // Length is checked below, with a message read out to screen readers (not the browser's bubble).
@@ -134,4 +125,4 @@ async function done(heading, made, lead) {
     row("Fingerprint", await signingKeyFingerprint(publicKey), "signing-key-fingerprint"));
 }
 
-signedIn().then(ask, () => show(root, "Make your key file", alertBox(refusalText(null))));
+currentPerson().then(ask, () => show(root, "Make your key file", alertBox(refusalText(null))));

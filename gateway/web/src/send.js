@@ -12,7 +12,7 @@
 import { handoffPanel } from "./handoff.js";
 import { GateError, gateUrls, openGate } from "./lib/gate.js";
 import { ProfileError, clinicProfile } from "./lib/profile.js";
-import { ApiError, api } from "./lib/session.js";
+import { currentPerson } from "./lib/session.js";
 import { alertBox, el, field, sentence, show, sizeText } from "./lib/ui.js";
 import { sendStep } from "./sending.js";
 
@@ -25,14 +25,8 @@ let preview = null; // the object URL of the shown sanitized PDF, revoked when r
 
 /** The signed-in uploader's clinic profile, verified; null when none (or signed out: sending asks to sign in). */
 async function senderProfile() {
-  let me;
-  try {
-    me = await api("/api/v1/me");
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
-    throw error;
-  }
-  return me.role === "uploader" ? clinicProfile(me) : null;
+  const me = await currentPerson();
+  return me?.role === "uploader" ? clinicProfile(me) : null;
 }
 const profileReady = senderProfile();
 profileReady.catch(() => {}); // shown when a file is checked

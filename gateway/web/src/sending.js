@@ -16,7 +16,7 @@ import { ORG_PREFIX, RecipientError, checkUserKeys, choices, logKey, lookUp, spa
 import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
-import { ApiError, api, signInUrl } from "./lib/session.js";
+import { ApiError, api, currentPerson, signInUrl } from "./lib/session.js";
 import { LogError } from "./lib/tlog.js";
 import { UploadError, digestOf, encryptTo, upload } from "./lib/upload.js";
 import { alertBox, el, field, sentence, show, sizeText } from "./lib/ui.js";
@@ -53,13 +53,8 @@ function refusalBox(error) {
  * A clinic's uploader sends summaries; a spa's recipient only follow-up reports, under a case.
  */
 async function sender(checked) {
-  let me;
-  try {
-    me = await api("/api/v1/me");
-  } catch (error) {
-    if (error instanceof ApiError && error.status === 401) return null;
-    throw error;
-  }
+  const me = await currentPerson();
+  if (!me) return null;
   if (me.role !== "uploader" && me.role !== "recipient") {
     throw new Stop("only a clinic's uploaders send documents, and a spa's people follow-up reports");
   }

@@ -69,6 +69,16 @@ export function signInUrl(path = window.location.pathname) {
   return `${SIGN_IN}#next=${encodeURIComponent(path)}`;
 }
 
+/** The signed-in person (GET /api/v1/me), or null without a session: for pages that work signed out too. */
+export async function currentPerson() {
+  try {
+    return await api("/api/v1/me");
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401) return null;
+    throw error;
+  }
+}
+
 /**
  * The signed-in person (GET /api/v1/me). Without a working session the
  * browser goes to sign-in, to come back here after; the promise then never settles.
