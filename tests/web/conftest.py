@@ -45,6 +45,17 @@ def dist_lock(*, exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def bundle_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every browser test module holds the bundle shared while its pages read it (verify-web, no
+    browser module, takes it exclusively to alter a served file)."""
+    if request.node.get_closest_marker("browser") is None:
+        yield
+        return
+    with dist_lock(exclusive=False):
+        yield
+
+
 def require_bundle() -> dict:
     """The built bundle's manifest (missing: skip locally, fail under CI)."""
     path = DIST / MANIFEST_NAME

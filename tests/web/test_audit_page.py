@@ -23,7 +23,7 @@ from carebridge.gateway.server.settings import Settings
 from carebridge.storage.db.store import Store
 from tests.test_e2e import Deployment, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_signin_pages import Gate, new_page, sign_in
 
 pytestmark = pytest.mark.browser
@@ -34,11 +34,6 @@ ACTIONS = ("document.download", "document.read", "document.upload")
 DOWNLOADS = 120  # document.download entries: pages of 50, 50 and 20
 PAGE_SIZE = 50  # src/audit.js
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass

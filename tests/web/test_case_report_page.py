@@ -20,12 +20,12 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import minimal_pdf
 
-from .test_cases_page import (CLINICIAN, SPA_PERSON, Bridge, bridge, bundle_unchanged, open_case_page, signed_in,
+from .test_cases_page import (CLINICIAN, SPA_PERSON, Bridge, bridge, open_case_page, signed_in,
                               unlock)
 from .test_link_pages import marker
 
 pytestmark = pytest.mark.browser
-__all__ = ["bridge", "bundle_unchanged"]  # the module's fixtures, shared with the cases page's test
+__all__ = ["bridge"]  # the module's fixture, shared with the cases page's test
 
 
 def test_a_spa_person_sends_a_follow_up_report_from_the_page(browser, bridge: Bridge, artifacts: Path) -> None:

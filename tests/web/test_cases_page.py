@@ -29,7 +29,7 @@ from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_inbox_page import Requests
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
@@ -40,11 +40,6 @@ PASSWORD = "synthetic cases password 8812"
 DESKTOP = {"width": 1280, "height": 900}
 CSRF = {"Content-Type": "application/json", "X-Carebridge-CSRF": "1"}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass

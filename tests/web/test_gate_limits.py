@@ -14,7 +14,7 @@ from carebridge.gateway.server.web import WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .gate_corpus import PUBLIC
 
 pytestmark = pytest.mark.browser
@@ -42,11 +42,6 @@ RUN = """async ({module, slow, quick, limits}) => {
   return {first, seconds, then};
 }"""
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged():
-    with dist_lock(exclusive=False):
-        yield
 
 
 @pytest.fixture(scope="module")

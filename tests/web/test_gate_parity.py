@@ -28,7 +28,7 @@ import pytest
 from carebridge.gateway.client.redaction import Limits, RedactionError, inpage, inspect_document
 from tests.test_e2e import running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .gate_corpus import corpus
 from .test_link_pages import Recorder
 
@@ -37,11 +37,6 @@ pytestmark = pytest.mark.browser
 FILE_TIMEOUT_MS = 120_000
 CHECKING = "Checking the file"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged():
-    with dist_lock(exclusive=False):
-        yield
 
 
 # The page's limits (inpage.limits_json): the CLI's, with a longer time limit.

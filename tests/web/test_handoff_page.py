@@ -30,7 +30,7 @@ from tests.test_e2e import Deployment, running_server
 
 from .conftest import require_bundle
 from .test_link_pages import TIMEOUT_MS
-from .test_send_upload import RECIPIENT, UPLOADER, Site, bundle_unchanged, enrolled, fill_form, signed_in  # noqa: F401
+from .test_send_upload import RECIPIENT, UPLOADER, Site, enrolled, fill_form, signed_in  # noqa: F401
 
 pytestmark = pytest.mark.browser
 NAME = "treatment-summary.pdf"  # the CLI's name for a handoff (send --handoff)

@@ -28,7 +28,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
 pytestmark = pytest.mark.browser
@@ -39,11 +39,6 @@ PEOPLE = {"x25519": ("dr.bramble@brambleworth.example.test", "wren.puddle@puddle
 PASSWORD = "synthetic inbox password 6620"
 DESKTOP = {"width": 1280, "height": 800}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass

@@ -18,17 +18,12 @@ from carebridge.crypto.age import NoIdentityMatchError
 from carebridge.crypto.fingerprint import fingerprint
 from tests.test_e2e import running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
 pytestmark = pytest.mark.browser
 PASSPHRASE = "synthetic key setup passphrase 8812"
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged():
-    with dist_lock(exclusive=False):
-        yield
 
 
 def test_the_key_setup_page_makes_a_key_file_the_cli_opens(browser, tmp_path: Path, artifacts: Path) -> None:

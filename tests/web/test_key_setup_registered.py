@@ -28,7 +28,7 @@ from carebridge.crypto.registration import verify_registration
 from carebridge.crypto.signing import KEY_REGISTRATION_CONTEXT
 from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf_text, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
 pytestmark = pytest.mark.browser
@@ -40,11 +40,6 @@ KEYRING_PERSON = "hazel.fern@fernhollow.example.test"  # keys made with the CLI,
 ROTATING_PERSON = "moss.fern@fernhollow.example.test"  # CLI keys registered and pushed, replaced in a page
 PASSWORD = "synthetic spa password 6120"  # the sign-in password, not the key passphrase
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass

@@ -34,7 +34,7 @@ from carebridge.crypto.keyfile import open_sealed
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import CAREBRIDGE, CLI_TIMEOUT, Deployment, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_inbox_page import DESKTOP, Requests, post_json
 from .test_link_pages import TIMEOUT_MS
 
@@ -45,11 +45,6 @@ PASSWORD = "synthetic audit password 5531"
 STATE_PREFIX = "carebridge.keys-audit."
 CHECKPOINT_WAIT_S = 40  # the gateway signs every 10 s (checkpoint_interval)
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass

@@ -13,26 +13,19 @@ from __future__ import annotations
 import gzip
 import hashlib
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 
-from .conftest import DOCUMENT_PASSPHRASE, RECIPIENT, Site, dist_lock, require_bundle
+from .conftest import DOCUMENT_PASSPHRASE, RECIPIENT, Site, require_bundle
 
 pytestmark = pytest.mark.browser
 JS_BUDGET_GZIP = 200 * 1024  # the issue's budget for the JavaScript a spa page ships
 PHONE = {"width": 390, "height": 844}  # a common phone viewport, CSS pixels
 TIMEOUT_MS = 60_000  # scrypt (2^18) in a page on a busy 2-core machine
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    """Hold the bundle shared: the verify-web test alters a file only while no page reads it."""
-    with dist_lock(exclusive=False):
-        yield
 
 
 class Recorder:

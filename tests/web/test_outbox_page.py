@@ -33,7 +33,7 @@ from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
@@ -44,11 +44,6 @@ FIRST, SECOND = "wren.puddle@puddleglow.example.test", "otto.puddle@puddleglow.e
 PASSWORD = "synthetic outbox password 8812"
 CSRF = {"X-Carebridge-CSRF": "1", "Content-Type": "application/json"}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass

@@ -33,7 +33,7 @@ from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import TIMEOUT_MS
 from .test_send_upload import (CLINIC, DESKTOP, FILE_NAME, LINES, PASSWORD, RECIPIENT, SPA, UPLOADER, Requests, Site,
                                checked_file, enrolled, get_json, post_json, signed_in)
@@ -46,11 +46,6 @@ PROFILE_CLINIC, PROFILE_SENDER = "Wrenfield Clinic TEST", "dr.wren@wrenfield.exa
 # One line per rule the profile treats differently: a phone (warn), an e-mail address (off).
 MIXED = ["Treatment summary (synthetic)", "Front desk: (555) 010-2233", "Write to desk@wrenfield.example.test"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 def _person(cli: Deployment, url: str, email: str, org: str, role: str, key: Path) -> tuple[str, pyotp.TOTP, int]:

@@ -15,7 +15,7 @@ from carebridge.gateway.server.web import SEND_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import Recorder
 
 pytestmark = pytest.mark.browser
@@ -24,11 +24,6 @@ FILE_NAME = "summary-for-TEST-PATIENT-4471.pdf"
 LINES = ["Treatment summary (synthetic)", "SSN: 123-45-6789", "Phone: (555) 010-1234",
          "Chemical peel: 30% salicylic acid, 2 layers", "Follow-up in 4 weeks"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged():
-    with dist_lock(exclusive=False):
-        yield
 
 
 def test_the_send_page_shows_findings_overrides_and_the_sanitized_preview(browser, tmp_path: Path,

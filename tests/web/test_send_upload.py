@@ -36,7 +36,7 @@ from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -49,11 +49,6 @@ LINES = ["Treatment summary (synthetic)", "Chemical peel: 30% salicylic acid, 2 
 PLANTED = ["Treatment summary (synthetic)", "Front desk: (555) 010-1234", "Follow-up in 4 weeks"]
 DESKTOP = {"width": 1100, "height": 1400}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 def post_json(url: str, path: str, body: dict) -> dict:

@@ -21,13 +21,8 @@ from carebridge.gateway.server.context import STORE
 from carebridge.gateway.server.settings import Settings
 from carebridge.storage.db import ledger
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged():
-    with dist_lock(exclusive=False):
-        yield
 
 
 @contextlib.asynccontextmanager

@@ -31,7 +31,7 @@ from PIL import Image
 from carebridge.gateway.server.passwords import TOTP_ISSUER, TOTP_PERIOD
 from tests.test_e2e import Deployment, running_server
 
-from .conftest import dist_lock, require_bundle
+from .conftest import require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -41,11 +41,6 @@ PASSWORDS = {UPLOADER: "synthetic sign-in password 5531", RECIPIENT: "synthetic 
 FAILED = "The e-mail, password or code was not accepted"
 DESKTOP = {"width": 1280, "height": 800}
 
-
-@pytest.fixture(scope="module", autouse=True)
-def bundle_unchanged() -> Iterator[None]:
-    with dist_lock(exclusive=False):
-        yield
 
 
 @dataclass
