@@ -45,6 +45,14 @@ def dist_lock(*, exclusive: bool) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def post_json(url: str, body: dict) -> dict:
+    """A JSON POST as the pages make it (with the CSRF header), its JSON answer ({} when empty)."""
+    headers = {"Content-Type": "application/json", "X-Carebridge-CSRF": "1"}
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def bundle_unchanged(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every browser test module holds the bundle shared while its pages read it (verify-web, no

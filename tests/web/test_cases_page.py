@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,7 +28,7 @@ from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import require_bundle
+from .conftest import post_json, require_bundle
 from .test_inbox_page import Requests
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
@@ -38,7 +37,6 @@ CLINIC, SPA = "Hollowmere Skin Clinic TEST", "Larkspur Day Spa TEST"
 CLINICIAN, SPA_PERSON = "dr.hollow@hollowmere.example.test", "fern.lark@larkspur.example.test"
 PASSWORD = "synthetic cases password 8812"
 DESKTOP = {"width": 1280, "height": 900}
-CSRF = {"Content-Type": "application/json", "X-Carebridge-CSRF": "1"}
 
 
 
@@ -63,12 +61,6 @@ class Bridge:
             time.sleep(1)
         self.last_step = step
         return pyotp.TOTP(self.totp).generate_otp(step)
-
-
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=CSRF, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"{}")
 
 
 @pytest.fixture(scope="module")
@@ -98,11 +90,11 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
             cli.stop_background()
         site = Bridge(url, work, cli, tokens, keys)
         secret = users[CLINICIAN]["enrollment_url"].split("#", 1)[1]
-        site.totp = _post(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
-        _post(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD, "totp_code": site.code()})
+        site.totp = post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
+        post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD, "totp_code": site.code()})
         secret = users[SPA_PERSON]["enrollment_url"].split("#", 1)[1]
-        _post(url + "/api/v1/auth/enrollment", {"token": secret})
-        _post(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
+        post_json(url + "/api/v1/auth/enrollment", {"token": secret})
+        post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
         yield site
 
 

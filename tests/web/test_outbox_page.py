@@ -33,7 +33,7 @@ from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import require_bundle
+from .conftest import post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
@@ -42,7 +42,6 @@ CLINIC, SPA, OPERATOR = "Larkspur Skin Clinic TEST", "Puddleglow Spa TEST", "Gat
 UPLOADER, ADMIN = "dr.lark@larkspur.example.test", "ops.keeper@gatekeepers.example.test"
 FIRST, SECOND = "wren.puddle@puddleglow.example.test", "otto.puddle@puddleglow.example.test"
 PASSWORD = "synthetic outbox password 8812"
-CSRF = {"X-Carebridge-CSRF": "1", "Content-Type": "application/json"}
 
 
 
@@ -79,12 +78,6 @@ class Clinic:
         return pyotp.TOTP(self.totp[email]).generate_otp(step)
 
 
-def _post(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers=CSRF, method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read() or b"{}")
-
-
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     require_bundle()
@@ -113,8 +106,8 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
         site = Clinic(url, work, cli, tokens, keys, {}, {})
         for email in (UPLOADER, ADMIN):  # the people who use the page: a password and TOTP, via the API
             secret = users[email]["enrollment_url"].split("#", 1)[1]
-            site.totp[email] = _post(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
-            _post(url + "/api/v1/auth/enrollment/complete",
+            site.totp[email] = post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
+            post_json(url + "/api/v1/auth/enrollment/complete",
                   {"token": secret, "password": PASSWORD, "totp_code": site.code(email)})
         yield site
 
