@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pypdf import PageObject
-from pypdf.generic import ContentStream, DictionaryObject, StreamObject
+from pypdf.generic import ContentStream, DictionaryObject, NameObject, StreamObject
 
 from ._overlay import Matrix, apply, multiply
 from .errors import LimitExceeded, UnreadablePdf
@@ -72,7 +72,7 @@ class _Walk:
                 ctm = multiply(_matrix(operands) or _IDENTITY, ctm)
             elif operator == b"INLINE IMAGE":
                 self.image(ctm)
-            elif operator == b"Do" and operands:
+            elif operator == b"Do" and operands and isinstance(operands[0], NameObject):  # not [..] Do
                 self.xobject(_xobjects(resources).get(operands[0]), resources, ctm, depth)
 
     def xobject(self, ref: object, resources: object, ctm: Matrix, depth: int) -> None:

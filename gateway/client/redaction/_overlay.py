@@ -146,7 +146,8 @@ class Overlay:
             self._clipping = True
         elif op in _FILLS or op in _ENDS:
             self._paint(op in _FILLS)
-        elif (op == b"Do" and operands and operands[0] in self.images) or op == b"INLINE IMAGE":
+        elif op == b"INLINE IMAGE" or (op == b"Do" and operands and _is_name(operands[0])
+                                         and operands[0] in self.images):
             self._image(ctm)
 
     def _space(self, name: object) -> None:
@@ -155,7 +156,7 @@ class Overlay:
             self._state = replace(self._state, space=space, device=False)
             self._set(space, list(space.initial))
             return
-        device = name in _DEVICE_SPACES
+        device = _is_name(name) and name in _DEVICE_SPACES  # an array or dictionary operand names nothing
         self._state = replace(self._state, fill=(0.0, 0.0, 0.0) if device else None, dark=True, device=device,
                               space=None, paints=True)
 
@@ -297,6 +298,11 @@ def _chars(run: Run, advances: tuple[float, ...], hidden: Callable[[float, float
         out.append(ch if hidden(x, y, em) else " ")
         start += advance
     return " ".join("".join(out).split())
+
+
+def _is_name(operand: object) -> bool:
+    """Whether *operand* can name a resource (a PDF name is a str); ``[1 2] Do`` names nothing."""
+    return isinstance(operand, str)
 
 
 def _numbers(operands: list) -> list[float] | None:

@@ -56,6 +56,17 @@ def test_the_scan_blocks_until_overridden_by_name_with_a_reason() -> None:
     assert result.content == inspection.sanitized
 
 
+def test_a_do_or_cs_whose_operand_is_not_a_name_paints_nothing() -> None:
+    # ``[1 2] Do`` and ``[1 2] cs`` name no resource: viewers skip them, and so does the gate (it
+    # raised TypeError on the unhashable operand; found by tests/fuzz pdf_gate, regression inputs).
+    text = pdfgen.text_ops(LINES)
+    for odd in (b"[1 2] Do", b"<< /A 1 >> Do", b"[/DeviceGray] cs 0 g"):
+        plain = inspect_document(pdfgen.with_images(odd + b"\n" + text))
+        assert plain.findings == (), odd
+        scan = inspect_document(pdfgen.with_images(odd + b"\n" + FULL_PAGE))
+        assert [(f.page, f.rule) for f in scan.findings] == [(1, UNSCANNABLE_PAGE)], odd
+
+
 def test_an_inline_image_counts() -> None:
     content = b"q %d 0 0 %d 0 0 cm %s Q" % (PAGE_WIDTH, PAGE_HEIGHT, pdfgen.INLINE_RGB_2X2)
     assert _findings(pdfgen.document([content])) == [(1, UNSCANNABLE_PAGE, "(image)")]
