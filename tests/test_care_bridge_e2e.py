@@ -108,6 +108,10 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             shown = cb.ok_json("case", "show", ref, **clinic)
             assert shown["state"] == "acknowledged"  # a report moves nothing
             assert [(d["id"], d["report"]) for d in shown["documents"]] == [(sent["id"], False), (back["id"], True)]
+            assert shown["directory"]["users"][spa_id] == {"email": RECIPIENT}
+            said = cb.ok("case", "show", ref, **clinic).stdout  # people by e-mail, orgs by name
+            assert f"{CLINIC} (clinic) -> {SPA} (spa)" in said and UPLOADER in said, said
+            assert f"from {UPLOADER}" in said and f"acknowledged by {RECIPIENT}" in said and spa_id not in said, said
 
             # A note each way: encrypted to the case's people, signed, read and checked on the other side.
             (work / "q.txt").write_text(f"Synthetic question {unique}: may the client resume retinoids?\n")
@@ -117,6 +121,8 @@ def test_a_referral_case_from_the_cli(tmp_path: Path) -> None:
             thread = cb.ok_json("case", "notes", ref, **clinic)["notes"]
             assert [n["text"].split(":")[0] for n in thread] == [f"Synthetic question {unique}",
                                                                  f"Synthetic answer {unique}"]
+            assert [n["author_email"] for n in thread] == [RECIPIENT, UPLOADER]
+            assert f"Z {RECIPIENT}:\n" in cb.ok("case", "notes", ref, **clinic).stdout
 
             cb.refused(403, "case", "follow-up", ref, "--due", "14d", **spa)  # the clinic's to set
             moved = cb.ok_json("case", "follow-up", ref, "--due", "14d", **clinic)

@@ -158,6 +158,13 @@ def _line(case: dict) -> str:
     return f"{case['ref']}  {case['state']:<14} docs {len(case['documents'])}{follow}{overdue}"
 
 
+def _names(case: dict):
+    """Who the case's ids are (its ``directory``): a person's e-mail and an org's name, else the id."""
+    directory = case.get("directory") or {}
+    users, orgs = directory.get("users", {}), directory.get("orgs", {})
+    return (lambda u: users.get(u, {}).get("email", u)), (lambda o: orgs.get(o, {}).get("name", o))
+
+
 async def open_verb(args, env) -> int:
     from .cases import open_case
 
@@ -190,12 +197,15 @@ async def show_verb(args, env) -> int:
     async with _client(args, env) as api:
         case, fields = await read_case(api, keys, args.case)
     shown = {k: v for k, v in case.items() if k not in ("statement", "header")} | {"header": fields}
+    person, org = _names(case)
     lines = [_line(case), f"client: {fields['client_name'] or '-'}", f"contact: {fields['contact'] or '-'}",
-             f"reason: {fields['reason'] or '-'}"]
+             f"reason: {fields['reason'] or '-'}",
+             f"parties: {org(case['clinic_org_id'])} (clinic) -> {org(case['spa_org_id'])} (spa)",
+             f"people: {', '.join(person(p) for p in case['people'])}"]
     for doc in case["documents"]:
-        acked = ", ".join(doc["acknowledged"]) or "nobody"
-        lines.append(f"  {doc['id']}  sent {doc['created_at']}  downloaded by {len(doc['downloaded'])}"
-                     f"/{len(doc['recipients'])}  acknowledged by {acked}")
+        acked = ", ".join(person(u) for u in doc["acknowledged"]) or "nobody"
+        lines.append(f"  {doc['id']}  from {person(doc['sender_id'])}  sent {doc['created_at']}  downloaded by "
+                     f"{len(doc['downloaded'])}/{len(doc['recipients'])}  acknowledged by {acked}")
     _print(args, shown, "\n".join(lines))
     return 0
 
@@ -258,7 +268,8 @@ async def notes_verb(args, env) -> int:
     keys = _keys(args, env)
     async with _client(args, env) as api:
         found = await read_notes(api, keys, args.case)
-    lines = [f"{n['time']} {n['author_id']}:\n  " + n["text"].replace("\n", "\n  ") for n in found] or ["no notes"]
+    lines = [f"{n['time']} {n['author_email'] or n['author_id']}:\n  " + n["text"].replace("\n", "\n  ")
+             for n in found] or ["no notes"]
     _print(args, {"notes": found}, "\n".join(lines))
     return 0
 

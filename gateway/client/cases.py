@@ -142,6 +142,7 @@ async def add_note(client: Client, keys: UserKeys, key: str, text: str, *,
 async def read_notes(client: Client, keys: UserKeys, key: str) -> list[dict]:
     """The case's notes, each author's signature checked against a key they registered, decrypted."""
     case = await client.case(key)
+    emails = (case.get("directory") or {}).get("users", {})
     out = []
     for note in await client.notes(case["id"]):
         try:
@@ -161,6 +162,7 @@ async def read_notes(client: Client, keys: UserKeys, key: str) -> list[dict]:
         except CryptoError as exc:
             raise TransferError(f"cannot open a note with your key: {exc}") from None
         out.append({"id": note["id"], "author_id": signed.user_id,
+                    "author_email": emails.get(signed.user_id, {}).get("email"),
                     "time": signed.time.strftime("%Y-%m-%dT%H:%M:%SZ"), "text": text})
     return out
 

@@ -2,7 +2,8 @@
 
 - ``POST /api/v1/cases``: open a case (``{"statement": B64, "header": B64, "ack_within": SECONDS?}``).
 - ``GET /api/v1/cases``: my cases (``state``, ``overdue=1``, ``due_within`` days, paging).
-- ``GET /api/v1/cases/{id}``: one case (by id or ``CB-`` reference), its documents and receipts.
+- ``GET /api/v1/cases/{id}``: one case (by id or ``CB-`` reference), its documents and receipts;
+  each case and the notes carry the case's ``directory``: its people's e-mails and its orgs' names, no one else's.
 - ``POST /api/v1/cases/{id}/follow-up`` (``{"due": TIME}``) and ``/close``: the clinic's transitions.
 - ``POST``/``GET /api/v1/cases/{id}/notes``: short notes both ways, encrypted to the case's people, signed.
 - ``POST /api/v1/documents/{id}/receipts`` (``{"receipt": B64}``): a recipient acknowledges.
@@ -22,7 +23,7 @@ from .documents import next_cursor, parse_cursor
 from .refusals import CALLER, logs_as
 from .upload import parse_json
 from .usecases import cases as cases_uc
-from .usecases.cases import CaseView
+from .usecases.cases import CaseView, Directory
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
 from .wire import iso, query_int, small_body, utc
@@ -63,11 +64,18 @@ def case_view(view: CaseView, *, full: bool) -> dict:
                           "recipients": list(d.recipients), "downloaded": list(d.downloaded),
                           "acknowledged": {u: iso(t) for u, t in sorted(d.acknowledged.items())},
                           "report": d.report}
-                         for d in view.documents]}
+                         for d in view.documents],
+           "directory": directory_view(view.directory)}
     if full:
         out["statement"] = base64.b64encode(case.statement).decode()
         out["header"] = base64.b64encode(case.header).decode()
     return out
+
+
+def directory_view(directory: Directory) -> dict:
+    """Who the ids of one case are, for its people: ``users`` (id to e-mail) and ``orgs`` (id to name)."""
+    return {"users": {u: {"email": e} for u, e in sorted(directory.emails.items())},
+            "orgs": {o: {"name": n} for o, n in sorted(directory.org_names.items())}}
 
 
 @logs_as(LogAction.case_open)
@@ -130,8 +138,9 @@ async def add_note(request: web.Request) -> web.Response:
 
 @logs_as(LogAction.case_notes_read)
 async def notes(request: web.Request) -> web.Response:
-    case, found = await cases_uc.notes(request.app[SERVICES], request[CALLER], request.match_info["id"])
-    return web.json_response({"case_id": case.id, "notes": [note_view(n) for n in found]})
+    found = await cases_uc.notes(request.app[SERVICES], request[CALLER], request.match_info["id"])
+    return web.json_response({"case_id": found.case.id, "notes": [note_view(n) for n in found.notes],
+                              "directory": directory_view(found.directory)})
 
 
 def note_view(note) -> dict:

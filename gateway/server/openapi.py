@@ -432,7 +432,14 @@ def _paths() -> dict:
     }
 
 
-_CASE = {"type": "object", "required": ["id", "ref", "state", "people", "documents"], "properties": {
+_DIRECTORY = {"type": "object", "required": ["users", "orgs"],
+              "description": "who the case's ids are, for its people only: its people's e-mails and its two "
+                             "organisations' names (no one outside the case)", "properties": {
+                  "users": {"type": "object", "additionalProperties": {
+                      "type": "object", "required": ["email"], "properties": {"email": {"type": "string"}}}},
+                  "orgs": {"type": "object", "additionalProperties": {
+                      "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}}
+_CASE = {"type": "object", "required": ["id", "ref", "state", "people", "documents", "directory"], "properties": {
     "id": {"type": "string"}, "ref": {"type": "string", "description": "pseudonymous, CB-XXXX-XXXX"},
     "state": {"enum": ["open", "delivered", "acknowledged", "follow_up_due", "closed"]},
     "people": {"type": "array", "items": {"type": "string"}},
@@ -440,6 +447,7 @@ _CASE = {"type": "object", "required": ["id", "ref", "state", "people", "documen
                       "description": "the people on the referring clinic's side (the others are the spa's)"},
     "overdue": {"type": "array", "items": {"type": "string"}},
     "documents": {"type": "array", "items": _OBJ},
+    "directory": _DIRECTORY,
     "statement": {"type": "string", "description": "the opener's signed statement (base64)"},
     "header": {"type": "string", "description": "the encrypted case header, an age file (base64)"}}}
 _CASE_ID = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"},
@@ -493,7 +501,8 @@ def _case_paths() -> dict:
                                                      "properties": {"statement": {"type": "string"},
                                                                     "body": {"type": "string"}}})),
             "get": _op("the case's notes, oldest first (each still encrypted and signed)",
-                       {"200": _json({"type": "object", "properties": {"notes": {"type": "array", "items": _OBJ}}}),
+                       {"200": _json({"type": "object", "properties": {"notes": {"type": "array", "items": _OBJ},
+                                                                       "directory": _DIRECTORY}}),
                         "404": _error(_NOT_A_PARTY)}, params=_CASE_ID),
         },
         "/api/v1/documents/{id}/receipts": {

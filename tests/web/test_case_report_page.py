@@ -59,6 +59,7 @@ def test_a_spa_person_sends_a_follow_up_report_from_the_page(browser, bridge: Br
         listed = spa.locator("ul.recipients li")
         assert listed.count() == 1 and listed.get_attribute("data-user") == clinician_id
         assert "key checked: published in the access log" in listed.inner_text()
+        assert CLINICIAN in listed.inner_text() and clinician_id not in listed.inner_text()  # by e-mail, not id
         assert spa.get_by_label("Recipient: an e-mail address").count() == 0, "a report goes to the case's clinic"
         spa.screenshot(path=artifacts / "case-report-1-send-form-spa-desktop.png", full_page=True)
         spa.get_by_label("Your carebridge key file").set_input_files(str(bridge.keys[SPA_PERSON]))
@@ -66,6 +67,8 @@ def test_a_spa_person_sends_a_follow_up_report_from_the_page(browser, bridge: Br
         spa.get_by_role("button", name="Encrypt, sign and send").click()
         spa.get_by_role("heading", name="Sent").wait_for()
         doc_id = spa.locator("code.document-id").inner_text()
+        facts = spa.locator("dl.facts").inner_text()
+        assert CLINICIAN in facts and clinician_id not in facts
         spa.screenshot(path=artifacts / "case-report-2-sent-spa-desktop.png", full_page=True)
     finally:
         context.close()

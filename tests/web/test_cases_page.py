@@ -133,6 +133,12 @@ def open_case_page(page, case_id: str, ref: str) -> None:
     page.get_by_role("heading", name=f"Case {ref}").wait_for()
 
 
+def assert_no_ids(page, ids: tuple[str, ...]) -> None:
+    """The page names the case's people and organisations: none of their ids shows."""
+    shown = page.locator("#app").inner_text()
+    assert not [i for i in ids if i in shown], shown
+
+
 def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, artifacts: Path) -> None:
     client, contact = f"TEST Client Marigold {marker()}", f"marigold.{marker()}@example.test"
     reason = f"Post-laser aftercare, synthetic reason {marker()}"
@@ -161,6 +167,8 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         # The CLI reads the case the page made (statement and header), and sends a summary under it.
         shown = bridge.cli.ok_json("case", "show", case_id, **bridge.who(SPA_PERSON))
         ref = shown["ref"]
+        clinic_id, spa_id = shown["opened_by"], next(p for p in shown["people"] if p != shown["opened_by"])
+        ids = (clinic_id, spa_id, shown["clinic_org_id"], shown["spa_org_id"])  # the page shows names instead
         assert shown["header"] == {"client_name": client, "contact": contact, "reason": reason}
 
         # The clinic sends a summary under the case from /send (the case's link: /send?case=<id>).
@@ -189,12 +197,21 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         row = spa.locator(f'tr[data-case="{case_id}"]')
         row.wait_for()
         assert ref in row.inner_text() and "open" in row.inner_text() and "overdue" not in row.inner_text()
+        assert f"{CLINIC} → {SPA}" in row.inner_text()
+        assert_no_ids(spa, ids)
         spa.screenshot(path=artifacts / "cases-1-list-spa-desktop.png", full_page=True)
         row.get_by_role("link", name=ref).click()
         spa.get_by_role("heading", name=f"Case {ref}").wait_for()
         assert spa.locator("dd.client-name").inner_text() == client
         assert spa.locator("dd.contact").inner_text() == contact and spa.locator("dd.reason").inner_text() == reason
         assert "opener's signature on the case statement checks out" in spa.locator("ul.checks").inner_text()
+        # People by e-mail ("you" for oneself), organisations by name: no id where a name is known.
+        assert spa.locator("dd.parties").inner_text() == f"{CLINIC} (clinic) → {SPA} (spa)"
+        assert spa.locator("dd.people").inner_text() == f"{CLINICIAN}, you"
+        assert spa.locator("dd.opened").inner_text().endswith(f"by {CLINICIAN}")
+        assert f"with a key {CLINICIAN} registered" in spa.locator("ul.checks").inner_text()
+        assert spa.locator(f'tr[data-document="{sent["id"]}"] td[data-label="From"]').inner_text() == CLINICIAN
+        assert_no_ids(spa, ids)
         document = spa.locator(f'tr[data-document="{sent["id"]}"]')
         with spa.expect_download() as caught:
             document.get_by_role("button", name="Download").click()
@@ -209,12 +226,17 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
 
         # The clinic verifies the receipt in the page and with the CLI.
         verified = bridge.cli.ok_json("verify-receipt", sent["id"], **bridge.who(CLINICIAN))
-        spa_id = verified["receipts"][0]["user_id"]
-        assert len(verified["receipts"]) == 1
+        assert [r["user_id"] for r in verified["receipts"]] == [spa_id]
         open_case_page(clinic, case_id, ref)
         clinic.locator(f'tr[data-document="{sent["id"]}"]').get_by_role("button", name="Verify receipts").click()
         receipts = clinic.locator("ul.receipts").inner_text()
-        assert f"Receipt of {spa_id}" in receipts and "proven in the access log" in receipts
+        assert f"Receipt of {SPA_PERSON}" in receipts and "proven in the access log" in receipts
+        document = clinic.locator(f'tr[data-document="{sent["id"]}"]')
+        assert document.locator('td[data-label="Acknowledged by"]').inner_text().startswith(f"{SPA_PERSON} (")
+        assert document.locator('td[data-label="Downloaded by"]').inner_text() == SPA_PERSON
+        assert document.locator('td[data-label="From"]').inner_text() == "you"
+        assert clinic.locator("dd.people").inner_text() == f"you, {SPA_PERSON}"
+        assert_no_ids(clinic, ids)
         clinic.screenshot(path=artifacts / "cases-4-receipt-verified-clinic-desktop.png", full_page=True)
 
         # Notes both ways: the page's read by the CLI, the CLI's read in the page.
@@ -228,6 +250,9 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         open_case_page(spa, case_id, ref)
         spa.locator("ol.notes .note-text", has_text=cli_note).wait_for()
         assert spa.locator("ol.notes .note-text").all_inner_texts() == [browser_note, cli_note]
+        authors = [meta.split(",")[0] for meta in spa.locator("ol.notes .note-meta").all_inner_texts()]
+        assert authors == ["you", CLINICIAN]
+        assert_no_ids(spa, ids)
         spa.screenshot(path=artifacts / "cases-3-detail-with-thread-spa-desktop.png", full_page=True)
         assert spa.get_by_role("button", name="Close the case").count() == 0, "closing is the clinic's"
 

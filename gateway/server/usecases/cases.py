@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from carebridge.crypto.case import CASE_ID, read_case, read_note
@@ -53,6 +53,21 @@ OPEN_STATES = tuple(s for s in STATES if s != "closed")
 
 
 @dataclass(frozen=True, slots=True)
+class Directory:
+    """Who a case's ids are, for its own people to read: the e-mail of each of its
+    people and the name of its two organisations, and no one else's."""
+
+    emails: dict[str, str] = field(default_factory=dict)  # user id -> e-mail
+    org_names: dict[str, str] = field(default_factory=dict)  # org id -> name
+
+    @classmethod
+    def of(cls, case: CaseRecord, people: dict[str, User], org_names: dict[str, str]) -> Directory:
+        """The case's slice of *people* and *org_names* (which may hold other cases' too)."""
+        return cls({u: people[u].email for u in case.people if u in people},
+                   {o: org_names[o] for o in (case.clinic_org_id, case.spa_org_id) if o in org_names})
+
+
+@dataclass(frozen=True, slots=True)
 class CaseView:
     """A case as one of its people sees it."""
 
@@ -60,6 +75,7 @@ class CaseView:
     documents: list[CaseDocument]
     now: datetime
     clinic_people: tuple[str, ...] = ()  # the case's people on the referring clinic's side
+    directory: Directory = field(default_factory=Directory)
 
     @property
     def overdue(self) -> list[str]:
@@ -172,9 +188,26 @@ async def read_case_view(svc: Services, caller: Caller, key: str) -> CaseView:
 
 
 def _view(db: Reader, case: CaseRecord, now: datetime) -> CaseView:
-    people = db.identity.find_users(list(case.people))
-    clinic = tuple(u for u in case.people if u in people and people[u].org_id == case.clinic_org_id)
-    return CaseView(case, db.cases.documents_of(case.id), now, clinic)
+    return _views(db, [case], now)[0]
+
+
+def _views(db: Reader, cases: list[CaseRecord], now: datetime) -> list[CaseView]:
+    """Each case with its documents and directory (its people and orgs looked up once for all)."""
+    if not cases:
+        return []
+    people = db.identity.find_users(sorted({u for c in cases for u in c.people}))
+    orgs = db.identity.org_names(sorted({o for c in cases for o in (c.clinic_org_id, c.spa_org_id)}))
+    return [CaseView(c, db.cases.documents_of(c.id), now, _clinic_side(c, people), Directory.of(c, people, orgs))
+            for c in cases]
+
+
+def _clinic_side(case: CaseRecord, people: dict[str, User]) -> tuple[str, ...]:
+    return tuple(u for u in case.people if u in people and people[u].org_id == case.clinic_org_id)
+
+
+def _directory(db: Reader, case: CaseRecord) -> Directory:
+    return Directory.of(case, db.identity.find_users(list(case.people)),
+                        db.identity.org_names([case.clinic_org_id, case.spa_org_id]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,7 +226,7 @@ async def list_cases(svc: Services, caller: Caller, *, states: tuple[str, ...] |
         principal = authenticate(tx, caller, tx.now)
         with acting(principal.user, action=LogAction.case_list):
             found = tx.cases.for_user(principal.user.id, states=states, limit=limit, after=after)
-            views = [_view(tx, c, tx.now) for c in found]
+            views = _views(tx, found, tx.now)
             if overdue:
                 views = [v for v in views if v.overdue]
             if due_within is not None:
@@ -270,13 +303,20 @@ async def add_note(svc: Services, caller: Caller, key: str, statement: bytes, bo
     return await svc.store.write(unit)
 
 
-async def notes(svc: Services, caller: Caller, key: str) -> tuple[CaseRecord, list[NoteRecord]]:
-    def unit(tx: Tx) -> tuple[CaseRecord, list[NoteRecord]]:
+@dataclass(frozen=True, slots=True)
+class CaseNotes:
+    case: CaseRecord
+    notes: list[NoteRecord]
+    directory: Directory  # who the authors are
+
+
+async def notes(svc: Services, caller: Caller, key: str) -> CaseNotes:
+    def unit(tx: Tx) -> CaseNotes:
         principal = authenticate(tx, caller, tx.now)
         with acting(principal.user, action=LogAction.case_notes_read, object=key if CASE_ID.fullmatch(key) else None):
             case = _visible(tx, principal, key)
             log_allowed(tx, caller, LogAction.case_notes_read, principal, case.id)
-            return case, tx.cases.notes_of(case.id)
+            return CaseNotes(case, tx.cases.notes_of(case.id), _directory(tx, case))
 
     return await svc.store.write(unit)
 

@@ -1,6 +1,6 @@
 // The send page, part 2: what `carebridge send` does after the redaction gate,
 // done in this page. Recipients are looked up in the directory and their keys
-// checked against the access log here (lib/recipients.js); a spa person's follow-up report
+// checked against the access log here (send-recipients.js); a spa person's follow-up report
 // under a case (?case=) goes to the case's clinic people, as with the CLI. The sender's key file is
 // unlocked in the keyring Worker, which signs the manifest (lib/keyring.js); the sanitized
 // PDF and its meta are encrypted here with typage to the recipients and the sender
@@ -12,7 +12,7 @@ import { concat, fromUtf8, sha256Hex, utf8 } from "./lib/bytes.js";
 import { KeyFileError, MAX_KEY_FILE_SIZE } from "./lib/keyfile.js";
 import { MAX_NOTE_CHARS, SendError, canonicalJson, manifestObject, manifestWire, metaJson, newDocumentId,
   policyJson } from "./lib/manifest-make.js";
-import { ORG_PREFIX, RecipientError, checkUserKeys, choices, logKey, lookUp, spaOf } from "./lib/recipients.js";
+import { RecipientError, checkUserKeys, logKey, spaOf } from "./lib/recipients.js";
 import { auditInPage } from "./lib/keyaudit.js";
 import * as keyring from "./lib/keyring.js";
 import { KeyringError } from "./lib/keyring.js";
@@ -21,6 +21,7 @@ import { LogError } from "./lib/tlog.js";
 import { UploadError, digestOf, encryptTo, upload } from "./lib/upload.js";
 import { alertBox, el, field, sentence, show, sizeText } from "./lib/ui.js";
 import { PolicyError, policyPart } from "./send-policy.js";
+import { addClinicPeople, recipientsPart, reportRecipientsPart, underCase } from "./send-recipients.js";
 
 
 class Stop extends Error {} // a message for the person, already in words
@@ -103,123 +104,6 @@ export async function sendStep(root, checked) {
   form(root, ctx);
 }
 
-/**
- * The referral case the page's ?case= names (an id or CB- reference), as `send --case`; null if
- * none. {id, ref, report, clinicPeople}: *report* when *me* is on the spa's side (a follow-up report).
- */
-async function underCase(me) {
-  const key = new URLSearchParams(window.location.search).get("case");
-  if (!key) return null;
-  const found = await api(`/api/v1/cases/${encodeURIComponent(key)}`);
-  if (found.state === "closed") throw new Stop(`case ${found.ref} is closed: nothing more is sent under it`);
-  return { id: found.id, ref: found.ref, report: me.org_id === found.spa_org_id,
-    clinicPeople: found.clinic_people.filter((id) => id !== me.id) };
-}
-
-/**
- * A follow-up report goes to the case's clinic people (as `carebridge send --case` from the spa):
- * each one's active key, from their key history, checked against the log here.
- */
-async function addClinicPeople(ctx) {
-  if (!ctx.underCase.clinicPeople.length) throw new Stop("the case has nobody at the clinic to send to");
-  for (const id of ctx.underCase.clinicPeople) {
-    const active = (await api(`/api/v1/users/${encodeURIComponent(id)}/keys`)).keys.find((k) => k.status === "active");
-    if (!active) throw new Stop(`${id} of the case has not registered keys yet`);
-    const user = { id, email: id, keys: active };
-    ctx.users.set(id, { ...user, published: await checkUserKeys(user, ctx.log) });
-  }
-}
-
-function recipientLine(u) {
-  return el("li", { "data-user": u.id }, el("strong", { text: u.email }),
-    ` — key checked: published in the access log, entry ${u.published.seq} (checkpoint of ${u.published.size} entries)`);
-}
-
-function logNote(ctx) {
-  return el("p", { class: "note", text: `Each key is checked against the access log of ${ctx.log.origin} `
-    + `(log key fingerprint ${ctx.log.fingerprint}) before anything is encrypted to it.` });
-}
-
-/** A report's recipients: the case's clinic people, already checked; no directory, no picker. */
-function reportRecipientsPart(ctx) {
-  return el("fieldset", { class: "recipients" }, el("legend", { text: "Recipients: the case's clinic people" }),
-    el("ul", { class: "recipients" }, ...[...ctx.users.values()].map(recipientLine)), logNote(ctx));
-}
-
-function recipientsPart(ctx) {
-  const entry = el("input", { type: "text", autocomplete: "off", placeholder: "name@spa.example or org:Spa name" });
-  const list = el("ul", { class: "recipients" });
-  const status = el("div", { role: "status", "aria-live": "polite", class: "lookup" });
-  const add = el("button", { type: "button", class: "secondary", text: "Add recipient" });
-  const draw = () => list.replaceChildren(...[...ctx.users.values()].map(recipientLine));
-  async function lookup() {
-    if (!entry.value.trim()) return;
-    add.disabled = true;
-    status.replaceChildren(el("p", { text: "Looking up and checking the key against the access log…" }));
-    try {
-      const found = await lookUp(entry.value, ctx.log);
-      const ids = new Set([...ctx.users.keys(), ...found.users.map((u) => u.id)]);
-      const most = ctx.me.ceilings.max_recipients; // the gateway's ceiling (the manifest's 64 with the sender)
-      if (ids.size > most) throw new Stop(`a document goes to at most ${most} recipients`);
-      for (const user of found.users) ctx.users.set(user.id, user);
-      if (found.org) ctx.orgs.add(found.org);
-      status.replaceChildren(el("p", { text: `Added ${found.users.length} recipient(s).` }));
-      entry.value = "";
-      draw();
-    } catch (error) {
-      status.replaceChildren(refusalBox(error));
-    } finally {
-      add.disabled = false;
-    }
-  }
-  add.addEventListener("click", lookup);
-  entry.addEventListener("keydown", (event) => { if (event.key === "Enter") { event.preventDefault(); lookup(); } });
-  const picker = pickerPart((name) => { entry.value = name; lookup(); }, status);
-  return el("fieldset", { class: "recipients" }, el("legend", { text: "Recipients" }),
-    picker, field("recipient", "Recipient: an e-mail address, or org: and a spa's name for all its people", entry),
-    add, status, list, logNote(ctx));
-}
-
-/**
- * A list of the spas the clinic has a referral with (whole spas) and their people, a page at a
- * time; choosing one hands its name to *pick*, which looks it up and checks its key as if typed.
- */
-function pickerPart(pick, status) {
-  const spas = el("optgroup", { label: "A whole spa (all its people)" });
-  const people = el("optgroup", { label: "A person" });
-  const select = el("select", {}, el("option", { value: "", text: "Choose from your clinic's referrals…" }),
-    spas, people);
-  const more = el("button", { type: "button", class: "secondary", text: "More people", hidden: "" });
-  let next = null;
-  async function page(after) {
-    more.disabled = true; // one page at a time
-    try {
-      const found = await choices(after);
-      if (!after) {
-        spas.replaceChildren(...found.spas.map((o) => el("option", { value: ORG_PREFIX + o.name, text: o.name })));
-      }
-      // Someone without keys cannot receive yet: shown, not choosable.
-      people.append(...found.users.map((u) => el("option", { value: u.email, ...(u.has_keys ? {} : { disabled: "" }),
-        text: u.has_keys ? u.email : `${u.email} (no keys registered yet)` })));
-      next = found.next;
-      more.hidden = !next;
-    } catch (error) {
-      status.replaceChildren(refusalBox(error));
-    } finally {
-      more.disabled = false;
-    }
-  }
-  select.addEventListener("change", () => {
-    if (!select.value) return;
-    pick(select.value);
-    select.value = "";
-  });
-  more.addEventListener("click", () => page(next));
-  page(null);
-  return el("p", { class: "field picker" }, el("label", { for: "pick", text: "Pick a recipient" }),
-    Object.assign(select, { id: "pick" }), " ", more);
-}
-
 function form(root, ctx) {
   const policy = policyPart(ctx.me.ceilings);
   const note = el("textarea", { maxlength: String(MAX_NOTE_CHARS), rows: "3" });
@@ -233,7 +117,7 @@ function form(root, ctx) {
     el("p", { class: "note", text: "The key file is opened in this page (a Worker); it and the passphrase never leave it." }));
   // novalidate: the page's own checks refuse in sentences (the browser's bubbles would say less).
   const report = ctx.underCase?.report;
-  const sending = el("form", { class: "send", novalidate: "" }, report ? reportRecipientsPart(ctx) : recipientsPart(ctx),
+  const sending = el("form", { class: "send", novalidate: "" }, report ? reportRecipientsPart(ctx) : recipientsPart(ctx, refusalBox),
     policy.fieldset,
     el("fieldset", {}, el("legend", { text: "Note for the recipients (encrypted)" }), field("note", "Note", note)),
     key, button, status);

@@ -21,7 +21,7 @@ from carebridge.crypto.errors import SignatureError
 from carebridge.crypto.receipt import manifest_digest, read_receipt
 
 from .casekit import CLIENT_NAME, CONTACT, case_body, manifest_of, new_case_id, open_case, org_of, receipt_body
-from .conftest import CLINIC, DB_BACKENDS, Person, World, build_upload, matching, multipart, pair
+from .conftest import CLINIC, DB_BACKENDS, SPA, Person, World, build_upload, matching, multipart, pair
 from .smtp import smtp_inbox, smtp_settings  # noqa: F401  (fixture)
 from .test_no_plaintext import server_bytes
 
@@ -336,6 +336,43 @@ async def test_notes_go_both_ways_encrypted_and_signed(world: World) -> None:
     assert len(matching(entries, action="case.note", outcome="allow", object=case["id"])) == 2
     for where, data in server_bytes(gw).items():
         assert b"retinoids" not in data and b"go-ahead" not in data, where
+
+
+@pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
+async def test_a_case_names_its_own_people_to_them_only(world: World) -> None:
+    from .casekit import note_body
+
+    gw, clock = world.gw, world.clock
+    ours = await open_case(gw, clock, world.uploader, [world.recipient])
+    theirs = await open_case(gw, clock, world.uploader, [world.recipient2])  # the same clinic and spa
+    clinic, spa = await org_of(gw, world.uploader), await org_of(gw, world.recipient)
+    expected = {"users": {world.uploader.user_id: {"email": world.uploader.email},
+                          world.recipient.user_id: {"email": world.recipient.email}},
+                "orgs": {clinic: {"name": CLINIC}, spa: {"name": SPA}}}
+    assert ours["directory"] == expected
+    assert (await case_of(world, world.recipient, ours["ref"]))["directory"] == expected
+    # Listed beside another case of the same orgs: each case names its own people, no one else.
+    listed = (await gw.request("GET", "/api/v1/cases?limit=200", token=world.uploader.token)).json()["cases"]
+    directories = {c["id"]: c["directory"] for c in listed}
+    assert directories[ours["id"]] == expected
+    assert set(directories[theirs["id"]]["users"]) == {world.uploader.user_id, world.recipient2.user_id}
+    path = f"/api/v1/cases/{ours['id']}/notes"
+    note = note_body(clock, world.recipient, [world.uploader, world.recipient], ours["id"], "synthetic note")
+    assert (await gw.request("POST", path, token=world.recipient.token, json=note)).status == 201
+    notes = (await gw.request("GET", path, token=world.uploader.token)).json()
+    assert notes["directory"] == expected and notes["notes"][0]["author_id"] in notes["directory"]["users"]
+    moved = await gw.request("POST", f"/api/v1/cases/{ours['id']}/close", token=world.uploader.token)
+    assert moved.json()["directory"] == expected
+    # Someone outside the case is refused as before, and learns no one's address.
+    for where in (f"/api/v1/cases/{ours['id']}", f"/api/v1/cases/{ours['ref']}", path):
+        reply = await gw.request("GET", where, token=world.recipient2.token)
+        assert reply.status == 404 and world.recipient.email.encode() not in reply.body, reply.body
+    assert all(c["id"] != ours["id"] for c in
+               (await gw.request("GET", "/api/v1/cases", token=world.recipient2.token)).json()["cases"])
+    # The log keeps ids: no e-mail went into it.
+    for entry in await world.audit():
+        text = json.dumps(entry)
+        assert world.uploader.email not in text and world.recipient.email not in text, entry
 
 
 @pytest.mark.parametrize("backend", DB_BACKENDS, indirect=True)
