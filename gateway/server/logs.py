@@ -23,14 +23,13 @@ class _SecondStamps:
 
     def __init__(self, convert, pattern: str) -> None:
         self._convert, self._pattern = convert, pattern
-        self._second, self._text = None, ""
+        self._last: tuple[int, str] | None = None  # one tuple, so no thread sees half an update
 
     def __call__(self, created: float) -> str:
-        second = int(created)
-        if second != self._second:
-            self._text = time.strftime(self._pattern, self._convert(second))
-            self._second = second
-        return self._text
+        second, last = int(created), self._last
+        if last is None or last[0] != second:
+            last = self._last = (second, time.strftime(self._pattern, self._convert(second)))
+        return last[1]
 
 
 class TextFormatter(logging.Formatter):
