@@ -175,7 +175,7 @@ class FolderFiles:
         Raises ``BlobNotFound`` if a folder on the way is missing and not
         *create*, ``BlobStoreUnavailable`` if one is a symlink.
         """
-        fd = os.dup(self._blobs_fd)
+        fd = self._blobs_fd  # held, never closed here; each folder below it is ours to close
         for segment in segments:
             try:
                 if create:
@@ -183,11 +183,12 @@ class FolderFiles:
                 else:
                     child = _open_child_dir(fd, segment)
             finally:
-                os.close(fd)
+                if fd != self._blobs_fd:
+                    os.close(fd)
             if child is None:
                 raise BlobNotFound(f"no blob folder {'/'.join(segments)}: no blob below it")
             fd = child
-        return fd
+        return os.dup(fd) if fd == self._blobs_fd else fd
 
     def commit(self, fd: int, staging_name: str, bkey: BlobKey) -> None:
         """fsync and close *fd*, link the staging file to *bkey*, fsync both folders.

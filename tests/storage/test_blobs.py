@@ -417,6 +417,23 @@ async def test_folder_open_refuses_a_path_that_no_longer_leads_to_the_blob(tmp_p
     await store.close()
 
 
+async def test_folder_lookups_leave_no_descriptor_open(tmp_path: Path) -> None:
+    store = await open_blob_store(FolderConfig(tmp_path))
+    await _put(store, "doc/v1/content", b"x")
+    await _put(store, "top", b"y")
+    (tmp_path / "blobs" / "doc" / "evil").symlink_to(tmp_path)
+    open_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        await store.open("doc/v1/content")
+        await store.open("top")  # no folder below blobs/: the held handle itself
+        with pytest.raises(BlobNotFound):
+            await store.open("doc/v2/content")
+        with pytest.raises(BlobStoreUnavailable, match="symlink"):
+            await store.open("doc/evil/content")
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    await store.close()
+
+
 async def test_folder_key_cannot_be_blob_and_folder(tmp_path: Path) -> None:
     store = await open_blob_store(FolderConfig(tmp_path))
     await _put(store, "a", b"blob")
