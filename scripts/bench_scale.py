@@ -23,7 +23,11 @@ Everything runs here, on loopback, side by side (issue #15, "what it must show")
     .venv/bin/python scripts/bench_scale.py [--repeat 3] [--seconds 8] [--size-mib 1024]
 
 The machine is small and shared (2 cores): nginx, both gateways, PostgreSQL
-and wrk compete for it; read ratios, and compare runs.
+and wrk compete for it; read ratios, and compare runs. Each run also reports
+CPU ms per request (utime + stime of the processes that serve it, from
+``/proc``, over the run, divided by the requests served): it moves far less
+with the machine's load than requests/s, but not at all is too much to hope
+(caches are shared, and a busier gateway batches more).
 """
 
 from __future__ import annotations
@@ -94,6 +98,42 @@ def curl_mib_s(url: str, cert: Path, token: str | None) -> float:
         args += ["-H", f"Authorization: Bearer {token}"]
     speed, size = subprocess.run([*args, url], capture_output=True, text=True, check=True).stdout.split()
     return float(speed) / (1 << 20)
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of *pids* so far (a process gone since counts nothing)."""
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def processes(match) -> list[int]:
+    """The pids whose (ppid, command line words) *match* accepts."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                words = (entry / "cmdline").read_bytes().decode(errors="replace").split("\0")
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            if match(ppid, words):
+                found.append(int(entry.name))
+    return found
+
+
+def who_serves(ports: list[int], proxy_pid: int, bare_pid: int, db: str) -> dict[str, list[int]]:
+    """The processes whose CPU a request costs: gateways, our nginx's workers, PostgreSQL's
+    backends of the bench database, the bare server."""
+    gateways = processes(lambda _, words: "serve" in words and any(str(p) in words for p in ports))
+    return {"gateways": gateways, "nginx": processes(lambda ppid, _: ppid == proxy_pid),
+            "postgres": processes(lambda _, words: any(f" {db} " in w for w in words)),
+            "bare": [bare_pid]}
 
 
 def seal_zeros(parties: deploy.Parties, path: Path, size: int) -> None:
@@ -207,20 +247,22 @@ def run(args, work: Path, db_url: str, load) -> None:
             try:
                 deploy._wait_port(ref_port, ref, ref_run / "error.log", "reference nginx")
                 deploy._wait_port(bare_port, bare, bare_log, "bare aiohttp")
-                measure(args, work, proxy, parties, small_id, large_id, ref_port, bare_port, db_url, ports)
+                serving = who_serves(ports, int((proxy.run_dir / "nginx.pid").read_text()), bare.pid,
+                                     db_url.rsplit("/", 1)[1])
+                measure(args, work, proxy, parties, small_id, large_id, ref_port, bare_port, db_url, ports, serving)
             finally:
                 deploy._stop(ref)
                 deploy._stop(bare)
 
 
-def measure(args, work, proxy, parties, small_id, large_id, ref_port, bare_port, db_url, ports) -> None:
+def measure(args, work, proxy, parties, small_id, large_id, ref_port, bare_port, db_url, ports, serving) -> None:
     lua = work / "auth.lua"
     lua.write_text(WRK_LUA.format(token=parties.uploader.token))
     ours_url = f"{proxy.url}/api/v1/documents/{small_id}/content"
     ref_url = f"https://127.0.0.1:{ref_port}/files/small.age"
     bare_url = f"http://127.0.0.1:{bare_port}/api/v1/documents/small.age/content"
-    print(f"bench_scale: {os.cpu_count()} cores; PostgreSQL; folder blobs; wrk -t{WRK_THREADS} -c{CONCURRENCY} "
-          f"-d{args.seconds}s; {args.repeat} rounds; file system {bench_transfer.file_system(str(work))}")
+    print(f"bench_scale: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}; PostgreSQL; folder blobs; "
+          f"wrk -t{WRK_THREADS} -c{CONCURRENCY} -d{args.seconds}s; {args.repeat} rounds; file system {bench_transfer.file_system(str(work))}")
     before = download_entries(db_url)
     served_by_wrk = 0
     decide_url = f"http://127.0.0.1:{ports[0]}/api/v1/documents/{small_id}/content"
@@ -232,7 +274,13 @@ def measure(args, work, proxy, parties, small_id, large_id, ref_port, bare_port,
                                   ("ours (nginx TLS -> 2 gateways)", ours_url, lua),
                                   # where ours spends: the X-Accel answer alone, no bytes, no nginx
                                   ("one gateway, decisions only", decide_url, lua)):
+            counted = {"bare aiohttp FileResponse": ("bare",), "ours (nginx TLS -> 2 gateways)":
+                       ("gateways", "nginx", "postgres")}.get(name, ())
+            before_cpu = {group: cpu_seconds(serving[group]) for group in counted}
             result = wrk(url, script, args.seconds)
+            served = max(result["total"], 1)
+            result["cpu_ms"] = {group: (cpu_seconds(serving[group]) - before_cpu[group]) * 1000 / served
+                                for group in counted}
             if result["bad"] or result["errors"]:
                 print(f"  warning: {name}: {result['bad']} non-2xx, socket errors {result['errors'] or 'none'}")
             runs[name].append(result)
@@ -241,10 +289,15 @@ def measure(args, work, proxy, parties, small_id, large_id, ref_port, bare_port,
         print(f"  {name:34s} {med([r['rps'] for r in results]):9.0f} req/s   p99 "
               f"{med([r['p99_ms'] for r in results]):7.1f} ms   runs: "
               + ", ".join(f"{r['rps']:.0f}" for r in results))
+    print("  CPU ms per request (utime + stime over a run / requests served), medians:")
+    for name in ("ours (nginx TLS -> 2 gateways)", "bare aiohttp FileResponse"):
+        print(f"    {name:32s} " + ", ".join(
+            f"{group} {med([r['cpu_ms'][group] for r in runs[name]]):.2f}" for group in runs[name][0]["cpu_ms"]))
     ours = med([r["rps"] for r in runs["ours (nginx TLS -> 2 gateways)"]])
     print(f"  ratio ours / bare aiohttp:   {ours / med([r['rps'] for r in runs['bare aiohttp FileResponse']]):.2f}"
           "  (goal >= 1.5)")
     print(f"  ratio ours / nginx direct:   {ours / med([r['rps'] for r in runs['nginx direct (TLS)']]):.2f}")
+    print(f"  load average (1 min) after the runs: {os.getloadavg()[0]:.1f}")
     gained = download_entries(db_url) - before
     wrk_served = sum(r["total"] - r["bad"] for name in ("ours (nginx TLS -> 2 gateways)", "one gateway, decisions only")
                      for r in runs[name])

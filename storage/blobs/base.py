@@ -10,6 +10,7 @@ changes nothing. Backends live one per module (:mod:`.folder`, :mod:`.s3`).
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import Executor
@@ -26,6 +27,9 @@ MiB = 1 << 20
 _SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 MAX_SEGMENT_LENGTH = 128  # under every file system's NAME_MAX (255)
 MAX_KEY_DEPTH = 3  # enough for "<kind>/<shard>/<id>"; keeps directory walks shallow
+# Parsed keys, by their text: every download parses its document's stored key, and parsing
+# (a regex per segment) was a fifth of opening a folder blob. Refusals are never cached.
+KEY_CACHE_SIZE = 4096
 
 DEFAULT_CHUNK_SIZE = 1 * MiB  # a download chunk: one executor round trip per MiB
 MAX_CHUNK_SIZE = 16 * MiB  # a download chunk is held in memory whole
@@ -57,8 +61,9 @@ class BlobKey:
         return "/".join(self.segments)
 
 
+@functools.lru_cache(maxsize=KEY_CACHE_SIZE)
 def parse_key(key: str) -> BlobKey:
-    """Parse *key* into a :class:`BlobKey`.
+    """Parse *key* into a :class:`BlobKey` (a frozen one, so a cached answer can be shared).
 
     Raises ``ValueError`` naming the problem (empty, absolute, too deep, a
     segment that is empty, ``.``/``..``, too long or outside

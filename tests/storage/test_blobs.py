@@ -389,6 +389,51 @@ async def test_folder_never_follows_a_symlink_below_blobs(tmp_path: Path) -> Non
     assert list((tmp_path / "root" / "staging").iterdir()) == []
 
 
+async def test_folder_open_refuses_a_path_that_no_longer_leads_to_the_blob(tmp_path: Path) -> None:
+    """sendfile and nginx open the blob by path: if ``blobs/`` is swapped for a symlink after the
+    store opened it, the walk still finds the file through the held handle, but the path leads
+    elsewhere, so open refuses; a symlink planted below ``blobs/`` is refused by the walk."""
+    store = await open_blob_store(FolderConfig(tmp_path / "root"))
+    await _put(store, "doc/v1/content", b"the real blob")
+    blob = await store.open("doc/v1/content")
+    assert blob.local_path == tmp_path / "root" / "blobs" / "doc" / "v1" / "content"
+    outside = tmp_path / "outside"
+    (outside / "doc" / "v1").mkdir(parents=True)
+    (outside / "doc" / "v1" / "content").write_bytes(b"planted")
+
+    (tmp_path / "root" / "blobs").rename(tmp_path / "root" / "moved")
+    (tmp_path / "root" / "blobs").symlink_to(outside)
+    with pytest.raises(BlobStoreUnavailable, match="does not lead to its file"):
+        await store.open("doc/v1/content")
+    (tmp_path / "root" / "blobs").unlink()
+    with pytest.raises(BlobStoreUnavailable, match="does not lead to its file"):  # nothing there at all
+        await store.open("doc/v1/content")
+
+    (tmp_path / "root" / "moved").rename(tmp_path / "root" / "blobs")
+    (tmp_path / "root" / "blobs" / "doc" / "v1").rename(tmp_path / "root" / "v1-moved")
+    (tmp_path / "root" / "blobs" / "doc" / "v1").symlink_to(tmp_path / "root" / "v1-moved")
+    with pytest.raises(BlobStoreUnavailable, match="symlink"):  # even one leading to the same file
+        await store.open("doc/v1/content")
+    await store.close()
+
+
+async def test_folder_lookups_leave_no_descriptor_open(tmp_path: Path) -> None:
+    store = await open_blob_store(FolderConfig(tmp_path))
+    await _put(store, "doc/v1/content", b"x")
+    await _put(store, "top", b"y")
+    (tmp_path / "blobs" / "doc" / "evil").symlink_to(tmp_path)
+    open_before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        await store.open("doc/v1/content")
+        await store.open("top")  # no folder below blobs/: the held handle itself
+        with pytest.raises(BlobNotFound):
+            await store.open("doc/v2/content")
+        with pytest.raises(BlobStoreUnavailable, match="symlink"):
+            await store.open("doc/evil/content")
+    assert len(os.listdir("/proc/self/fd")) == open_before
+    await store.close()
+
+
 async def test_folder_key_cannot_be_blob_and_folder(tmp_path: Path) -> None:
     store = await open_blob_store(FolderConfig(tmp_path))
     await _put(store, "a", b"blob")
