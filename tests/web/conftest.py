@@ -13,13 +13,16 @@ import fcntl
 import hashlib
 import json
 import tempfile
+import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
 import pytest
 
+from carebridge.gateway.server.passwords import TOTP_DRIFT_STEPS, TOTP_PERIOD
 from carebridge.gateway.server.web import DIST, MANIFEST_NAME
 from tests.conftest import require
 from tests.test_e2e import Deployment, minimal_pdf, running_server
@@ -69,6 +72,53 @@ def require_bundle() -> dict:
     path = DIST / MANIFEST_NAME
     require(path.is_file(), f"the built web app {path} (scripts/build_web.py, run by scripts/bootstrap.sh)")
     return json.loads(path.read_text())
+
+
+@dataclass
+class Authenticator:
+    """One person's authenticator app: codes the gateway accepts now and has not seen.
+
+    The gateway takes a code of the current time step or one step either side,
+    each step once, and never a step before the last one it took (a replay).
+    So the first code is the earliest step still accepted (the previous one,
+    unless the step is about to turn), and each later one the next step; only
+    a person who signs in more often than that waits for the clock.
+    """
+
+    secret: str
+    last_step: int = 0
+
+    def code(self) -> str:
+        now = time.time()
+        current = int(now) // TOTP_PERIOD
+        # Near a step's end the previous step may be past the drift by the time the gateway looks.
+        earliest = current - TOTP_DRIFT_STEPS if now % TOTP_PERIOD < TOTP_PERIOD - 10 else current
+        step = max(self.last_step + 1, earliest)
+        while step > int(time.time()) // TOTP_PERIOD + TOTP_DRIFT_STEPS:
+            time.sleep(0.5)
+        self.last_step = step
+        return pyotp.TOTP(self.secret).generate_otp(step)
+
+
+@dataclass
+class Sessions:
+    """Each person signs in through the page once per module; later tests get a new browser
+    context holding that session (``storage_state``: its cookies), so they need no new TOTP step.
+    Tests about signing in itself sign in on their own."""
+
+    states: dict[str, dict] = field(default_factory=dict)
+
+    def new_context(self, browser, email: str, **options):
+        """A new browser context (Playwright's *options*), holding *email*'s session once kept."""
+        return browser.new_context(storage_state=self.states.get(email), **options)
+
+    def sign_in(self, page, email: str, through_the_page: Callable[[], None]) -> None:
+        """The first time for *email*, sign in through the page and keep the session; after, nothing.
+
+        *through_the_page* must end once signed in (the session cookie set), e.g. on the next page."""
+        if email not in self.states:
+            through_the_page()
+            self.states[email] = page.context.storage_state()
 
 
 class WebDeployment(Deployment):
