@@ -74,6 +74,14 @@ def require_bundle() -> dict:
     return json.loads(path.read_text())
 
 
+def admin_at_once(cli: Deployment, *commands: tuple[str, ...]) -> list[dict]:
+    """``carebridge admin`` commands that do not depend on each other, run at once (a site's set-up,
+    where the CLI is not what is tested); their --json answers in order. SQLite's busy timeout
+    queues their writes."""
+    jobs = [cli.start("admin", *command, "--data", cli.data) for command in commands]
+    return [job.json() for job in jobs]
+
+
 @dataclass
 class Authenticator:
     """One person's authenticator app: codes the gateway accepts now and has not seen.
