@@ -28,7 +28,7 @@ from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import post_json, require_bundle
+from .conftest import admin_at_once, post_json, require_bundle
 from .test_inbox_page import Requests
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
@@ -75,17 +75,17 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
         keygens = [cli.start("keygen", "-o", path) for path in keys.values()]
         try:
             cli.admin("init")
-            cli.admin("org", "create", CLINIC, "--kind", "clinic")
-            cli.admin("org", "create", SPA, "--kind", "spa")
-            cli.admin("org", "totp", SPA, "optional")
-            cli.admin("referral", "add", CLINIC, SPA)
-            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
-                     for email, org, role in ((CLINICIAN, CLINIC, "uploader"), (SPA_PERSON, SPA, "recipient"))}
+            admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+            people = ((CLINICIAN, CLINIC, "uploader"), (SPA_PERSON, SPA, "recipient"))
+            _, _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"), ("referral", "add", CLINIC, SPA),
+                                        *[("user", "create", email, "--org", org, "--role", role)
+                                          for email, org, role in people])
+            users = dict(zip((email for email, _, _ in people), made, strict=True))
             for job in keygens:
                 job.json()
             tokens = {email: user["token"] for email, user in users.items()}
-            for email, path in keys.items():
-                cli.ok_json("keys", "register", token=tokens[email], identity=path)
+            for job in [cli.start("keys", "register", token=tokens[email], identity=path) for email, path in keys.items()]:
+                job.json()
         finally:
             cli.stop_background()
         site = Bridge(url, work, cli, tokens, keys)
