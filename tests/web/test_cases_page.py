@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyotp
 import pytest
 
-from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import admin_at_once, post_json, require_bundle
+from .conftest import Authenticator, admin_at_once, post_json, require_bundle
 from .test_inbox_page import Requests
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
@@ -47,20 +44,11 @@ class Bridge:
     cli: Deployment
     tokens: dict[str, str]
     keys: dict[str, Path]
-    totp: str = ""
-    last_step: int = 0
+    totp: Authenticator | None = None  # the clinician's (set at enrollment)
     requests: list[Requests] = field(default_factory=list)
 
     def who(self, email: str) -> dict:
         return {"token": self.tokens[email], "identity": self.keys[email]}
-
-    def code(self) -> str:
-        """A TOTP code for the clinician the gateway has not seen yet."""
-        step = max(self.last_step + 1, int(time.time()) // TOTP_PERIOD)
-        while step > int(time.time()) // TOTP_PERIOD + 1:
-            time.sleep(1)
-        self.last_step = step
-        return pyotp.TOTP(self.totp).generate_otp(step)
 
 
 @pytest.fixture(scope="module")
@@ -90,8 +78,9 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
             cli.stop_background()
         site = Bridge(url, work, cli, tokens, keys)
         secret = users[CLINICIAN]["enrollment_url"].split("#", 1)[1]
-        site.totp = post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
-        post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD, "totp_code": site.code()})
+        site.totp = Authenticator(post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"])
+        post_json(url + "/api/v1/auth/enrollment/complete",
+                  {"token": secret, "password": PASSWORD, "totp_code": site.totp.code()})
         secret = users[SPA_PERSON]["enrollment_url"].split("#", 1)[1]
         post_json(url + "/api/v1/auth/enrollment", {"token": secret})
         post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
@@ -110,7 +99,7 @@ def signed_in(browser, bridge: Bridge, email: str):
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     if email == CLINICIAN:
-        page.get_by_label("Code from your authenticator app").fill(bridge.code())
+        page.get_by_label("Code from your authenticator app").fill(bridge.totp.code())
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(bridge.url + "/cases")
     unlock(page, bridge, email)
