@@ -72,7 +72,8 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
             for job in keygens:
                 job.json()
             tokens = {email: user["token"] for email, user in users.items()}
-            for job in [cli.start("keys", "register", token=tokens[email], identity=path) for email, path in keys.items()]:
+            for job in [cli.start("keys", "register", token=tokens[email], identity=path)
+                        for email, path in keys.items()]:
                 job.json()
         finally:
             cli.stop_background()
@@ -196,7 +197,9 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         assert "opener's signature on the case statement checks out" in spa.locator("ul.checks").inner_text()
         # People by e-mail ("you" for oneself), organisations by name: no id where a name is known.
         assert spa.locator("dd.parties").inner_text() == f"{CLINIC} (clinic) → {SPA} (spa)"
-        assert spa.locator("dd.people").inner_text() == f"{CLINICIAN}, you"
+        # In the case's order (its people's ids, as the gateway lists them).
+        in_order = {clinic_id: CLINICIAN, spa_id: "you"}
+        assert spa.locator("dd.people").inner_text() == ", ".join(in_order[p] for p in shown["people"])
         assert spa.locator("dd.opened").inner_text().endswith(f"by {CLINICIAN}")
         assert f"with a key {CLINICIAN} registered" in spa.locator("ul.checks").inner_text()
         assert spa.locator(f'tr[data-document="{sent["id"]}"] td[data-label="From"]').inner_text() == CLINICIAN
@@ -224,7 +227,8 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         assert document.locator('td[data-label="Acknowledged by"]').inner_text().startswith(f"{SPA_PERSON} (")
         assert document.locator('td[data-label="Downloaded by"]').inner_text() == SPA_PERSON
         assert document.locator('td[data-label="From"]').inner_text() == "you"
-        assert clinic.locator("dd.people").inner_text() == f"you, {SPA_PERSON}"
+        in_order = {clinic_id: "you", spa_id: SPA_PERSON}
+        assert clinic.locator("dd.people").inner_text() == ", ".join(in_order[p] for p in shown["people"])
         assert_no_ids(clinic, ids)
         clinic.screenshot(path=artifacts / "cases-4-receipt-verified-clinic-desktop.png", full_page=True)
 
