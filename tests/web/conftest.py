@@ -77,9 +77,12 @@ def require_bundle() -> dict:
 def admin_at_once(cli: Deployment, *commands: tuple[str, ...]) -> list[dict]:
     """``carebridge admin`` commands that do not depend on each other, run at once (a site's set-up,
     where the CLI is not what is tested); their --json answers in order. SQLite's busy timeout
-    queues their writes."""
-    jobs = [cli.start("admin", *command, "--data", cli.data) for command in commands]
-    return [job.json() for job in jobs]
+    queues their writes. Users are made one after another, in the order given, while the other
+    commands run: pages list a case's or a document's people in the order they were made."""
+    jobs = {i: cli.start("admin", *command, "--data", cli.data)
+            for i, command in enumerate(commands) if command[:2] != ("user", "create")}
+    made = {i: cli.admin(*command) for i, command in enumerate(commands) if i not in jobs}
+    return [jobs[i].json() if i in jobs else made[i] for i in range(len(commands))]
 
 
 @dataclass
@@ -170,15 +173,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         keygens = [cli.start("keygen", "-o", keys[email]) for email in (UPLOADER, RECIPIENT)]
         try:
             cli.admin("init")
-            for name, kind in ((CLINIC, "clinic"), (SPA, "spa")):
-                cli.admin("org", "create", name, "--kind", kind)
-            cli.admin("referral", "add", CLINIC, SPA)
-            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
-                     for email, org, role in ((UPLOADER, CLINIC, "uploader"), (RECIPIENT, SPA, "recipient"))}
+            admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+            _, uploader, recipient = admin_at_once(
+                cli, ("referral", "add", CLINIC, SPA),
+                ("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader"),
+                ("user", "create", RECIPIENT, "--org", SPA, "--role", "recipient"))
+            users = {UPLOADER: uploader, RECIPIENT: recipient}
             for job in keygens:
                 job.json()
-            for email in (UPLOADER, RECIPIENT):
-                cli.ok_json("keys", "register", token=users[email]["token"], identity=keys[email])
+            for job in [cli.start("keys", "register", token=users[email]["token"], identity=keys[email])
+                        for email in (UPLOADER, RECIPIENT)]:
+                job.json()
         finally:
             cli.stop_background()
         yield Site(url, data, work, cli, {"token": users[UPLOADER]["token"], "identity": keys[UPLOADER]},

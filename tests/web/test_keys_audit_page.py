@@ -87,7 +87,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             cli.admin("init")
             cli.admin("org", "create", SPA, "--kind", "spa")
             _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"),
-                                     *[("user", "create", email, "--org", SPA, "--role", "recipient") for email in PEOPLE])
+                                     *[("user", "create", email, "--org", SPA, "--role", "recipient")
+                                       for email in PEOPLE])
             tokens, ids = {}, {}
             for email, created in zip(PEOPLE, made, strict=True):
                 tokens[email] = created["token"]

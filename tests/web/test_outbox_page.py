@@ -30,7 +30,7 @@ from PIL import Image
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import Authenticator, Sessions, post_json, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
@@ -79,23 +79,27 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
         keygens = [cli.start("keygen", "-o", path) for path in keys.values()]
         try:
             cli.admin("init")
-            for name, kind in ((CLINIC, "clinic"), (SPA, "spa"), (OPERATOR, "operator")):
-                cli.admin("org", "create", name, "--kind", kind)
-            cli.admin("referral", "add", CLINIC, SPA)
-            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
-                     for email, org, role in ((UPLOADER, CLINIC, "uploader"), (FIRST, SPA, "recipient"),
-                                              (SECOND, SPA, "recipient"), (ADMIN, OPERATOR, "admin"))}
+            admin_at_once(cli, *[("org", "create", name, "--kind", kind)
+                                 for name, kind in ((CLINIC, "clinic"), (SPA, "spa"), (OPERATOR, "operator"))])
+            people = ((UPLOADER, CLINIC, "uploader"), (FIRST, SPA, "recipient"), (SECOND, SPA, "recipient"),
+                      (ADMIN, OPERATOR, "admin"))
+            _, *made = admin_at_once(cli, ("referral", "add", CLINIC, SPA),
+                                     *[("user", "create", email, "--org", org, "--role", role)
+                                       for email, org, role in people])
+            users = dict(zip((email for email, _, _ in people), made, strict=True))
             for job in keygens:
                 job.json()
             tokens = {email: user["token"] for email, user in users.items()}
-            for email, path in keys.items():
-                cli.ok_json("keys", "register", token=tokens[email], identity=path)
+            for job in [cli.start("keys", "register", token=tokens[email], identity=path)
+                        for email, path in keys.items()]:
+                job.json()
         finally:
             cli.stop_background()
         site = Clinic(url, work, cli, tokens, keys, {}, Sessions())
         for email in (UPLOADER, ADMIN):  # the people who use the page: a password and TOTP, via the API
             secret = users[email]["enrollment_url"].split("#", 1)[1]
-            site.totp[email] = Authenticator(post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"])
+            offer = post_json(url + "/api/v1/auth/enrollment", {"token": secret})
+            site.totp[email] = Authenticator(offer["totp_secret"])
             post_json(url + "/api/v1/auth/enrollment/complete",
                       {"token": secret, "password": PASSWORD, "totp_code": site.totp[email].code()})
         yield site
