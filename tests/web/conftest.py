@@ -13,13 +13,16 @@ import fcntl
 import hashlib
 import json
 import tempfile
+import time
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyotp
 import pytest
 
+from carebridge.gateway.server.passwords import TOTP_DRIFT_STEPS, TOTP_PERIOD
 from carebridge.gateway.server.web import DIST, MANIFEST_NAME
 from tests.conftest import require
 from tests.test_e2e import Deployment, minimal_pdf, running_server
@@ -71,6 +74,64 @@ def require_bundle() -> dict:
     return json.loads(path.read_text())
 
 
+def admin_at_once(cli: Deployment, *commands: tuple[str, ...]) -> list[dict]:
+    """``carebridge admin`` commands that do not depend on each other, run at once (a site's set-up,
+    where the CLI is not what is tested); their --json answers in order. SQLite's busy timeout
+    queues their writes. Users are made one after another, in the order given, while the other
+    commands run: pages list a case's or a document's people in the order they were made."""
+    jobs = {i: cli.start("admin", *command, "--data", cli.data)
+            for i, command in enumerate(commands) if command[:2] != ("user", "create")}
+    made = {i: cli.admin(*command) for i, command in enumerate(commands) if i not in jobs}
+    return [jobs[i].json() if i in jobs else made[i] for i in range(len(commands))]
+
+
+@dataclass
+class Authenticator:
+    """One person's authenticator app: codes the gateway accepts now and has not seen.
+
+    The gateway takes a code of the current time step or one step either side,
+    each step once, and never a step before the last one it took (a replay).
+    So the first code is the earliest step still accepted (the previous one,
+    unless the step is about to turn), and each later one the next step; only
+    a person who signs in more often than that waits for the clock.
+    """
+
+    secret: str
+    last_step: int = 0
+
+    def code(self) -> str:
+        now = time.time()
+        current = int(now) // TOTP_PERIOD
+        # Near a step's end the previous step may be past the drift by the time the gateway looks.
+        earliest = current - TOTP_DRIFT_STEPS if now % TOTP_PERIOD < TOTP_PERIOD - 10 else current
+        step = max(self.last_step + 1, earliest)
+        while step > int(time.time()) // TOTP_PERIOD + TOTP_DRIFT_STEPS:
+            time.sleep(0.5)
+        self.last_step = step
+        return pyotp.TOTP(self.secret).generate_otp(step)
+
+
+@dataclass
+class Sessions:
+    """Each person signs in through the page once per module; later tests get a new browser
+    context holding that session (``storage_state``: its cookies), so they need no new TOTP step.
+    Tests about signing in itself sign in on their own."""
+
+    states: dict[str, dict] = field(default_factory=dict)
+
+    def new_context(self, browser, email: str, **options):
+        """A new browser context (Playwright's *options*), holding *email*'s session once kept."""
+        return browser.new_context(storage_state=self.states.get(email), **options)
+
+    def sign_in(self, page, email: str, through_the_page: Callable[[], None]) -> None:
+        """The first time for *email*, sign in through the page and keep the session; after, nothing.
+
+        *through_the_page* must end once signed in (the session cookie set), e.g. on the next page."""
+        if email not in self.states:
+            through_the_page()
+            self.states[email] = page.context.storage_state()
+
+
 class WebDeployment(Deployment):
     """The e2e CLI driver, with the document passphrase for ``send --passphrase``."""
 
@@ -112,15 +173,17 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         keygens = [cli.start("keygen", "-o", keys[email]) for email in (UPLOADER, RECIPIENT)]
         try:
             cli.admin("init")
-            for name, kind in ((CLINIC, "clinic"), (SPA, "spa")):
-                cli.admin("org", "create", name, "--kind", kind)
-            cli.admin("referral", "add", CLINIC, SPA)
-            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
-                     for email, org, role in ((UPLOADER, CLINIC, "uploader"), (RECIPIENT, SPA, "recipient"))}
+            admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+            _, uploader, recipient = admin_at_once(
+                cli, ("referral", "add", CLINIC, SPA),
+                ("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader"),
+                ("user", "create", RECIPIENT, "--org", SPA, "--role", "recipient"))
+            users = {UPLOADER: uploader, RECIPIENT: recipient}
             for job in keygens:
                 job.json()
-            for email in (UPLOADER, RECIPIENT):
-                cli.ok_json("keys", "register", token=users[email]["token"], identity=keys[email])
+            for job in [cli.start("keys", "register", token=users[email]["token"], identity=keys[email])
+                        for email in (UPLOADER, RECIPIENT)]:
+                job.json()
         finally:
             cli.stop_background()
         yield Site(url, data, work, cli, {"token": users[UPLOADER]["token"], "identity": keys[UPLOADER]},

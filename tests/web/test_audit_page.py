@@ -23,7 +23,7 @@ from carebridge.gateway.server.settings import Settings
 from carebridge.storage.db.store import Store
 from tests.test_e2e import Deployment, running_server
 
-from .conftest import require_bundle
+from .conftest import admin_at_once, require_bundle
 from .test_signin_pages import Gate, new_page, sign_in
 
 pytestmark = pytest.mark.browser
@@ -64,11 +64,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogSite]:
     work.mkdir()
     offline = Deployment(data, "http://127.0.0.1:9", work)  # admin verbs need no server
     offline.admin("init")
-    offline.admin("org", "create", CLINIC, "--kind", "clinic")
-    offline.admin("org", "create", COMPLIANCE, "--kind", "compliance")
+    admin_at_once(offline, ("org", "create", CLINIC, "--kind", "clinic"),
+                  ("org", "create", COMPLIANCE, "--kind", "compliance"))
+    people = ((AUDITOR, COMPLIANCE, "auditor"), (UPLOADER, CLINIC, "uploader"))
     links, tokens = {}, {}
-    for email, org, role in ((AUDITOR, COMPLIANCE, "auditor"), (UPLOADER, CLINIC, "uploader")):
-        created = offline.admin("user", "create", email, "--org", org, "--role", role)
+    made = admin_at_once(offline, *[("user", "create", email, "--org", org, "--role", role) for email, org, role in people])
+    for (email, _, _), created in zip(people, made, strict=True):
         links[email], tokens[email] = created["enrollment_url"].split("#", 1)[1], created["token"]
     synthetic_entries(data)
     with running_server(data, root / "server.log") as url:

@@ -15,20 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyotp
 import pytest
 
-from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import post_json, require_bundle
+from .conftest import Authenticator, admin_at_once, post_json, require_bundle
 from .test_inbox_page import Requests
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
@@ -47,20 +44,11 @@ class Bridge:
     cli: Deployment
     tokens: dict[str, str]
     keys: dict[str, Path]
-    totp: str = ""
-    last_step: int = 0
+    totp: Authenticator | None = None  # the clinician's (set at enrollment)
     requests: list[Requests] = field(default_factory=list)
 
     def who(self, email: str) -> dict:
         return {"token": self.tokens[email], "identity": self.keys[email]}
-
-    def code(self) -> str:
-        """A TOTP code for the clinician the gateway has not seen yet."""
-        step = max(self.last_step + 1, int(time.time()) // TOTP_PERIOD)
-        while step > int(time.time()) // TOTP_PERIOD + 1:
-            time.sleep(1)
-        self.last_step = step
-        return pyotp.TOTP(self.totp).generate_otp(step)
 
 
 @pytest.fixture(scope="module")
@@ -75,23 +63,25 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
         keygens = [cli.start("keygen", "-o", path) for path in keys.values()]
         try:
             cli.admin("init")
-            cli.admin("org", "create", CLINIC, "--kind", "clinic")
-            cli.admin("org", "create", SPA, "--kind", "spa")
-            cli.admin("org", "totp", SPA, "optional")
-            cli.admin("referral", "add", CLINIC, SPA)
-            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
-                     for email, org, role in ((CLINICIAN, CLINIC, "uploader"), (SPA_PERSON, SPA, "recipient"))}
+            admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+            people = ((CLINICIAN, CLINIC, "uploader"), (SPA_PERSON, SPA, "recipient"))
+            _, _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"), ("referral", "add", CLINIC, SPA),
+                                        *[("user", "create", email, "--org", org, "--role", role)
+                                          for email, org, role in people])
+            users = dict(zip((email for email, _, _ in people), made, strict=True))
             for job in keygens:
                 job.json()
             tokens = {email: user["token"] for email, user in users.items()}
-            for email, path in keys.items():
-                cli.ok_json("keys", "register", token=tokens[email], identity=path)
+            for job in [cli.start("keys", "register", token=tokens[email], identity=path)
+                        for email, path in keys.items()]:
+                job.json()
         finally:
             cli.stop_background()
         site = Bridge(url, work, cli, tokens, keys)
         secret = users[CLINICIAN]["enrollment_url"].split("#", 1)[1]
-        site.totp = post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
-        post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD, "totp_code": site.code()})
+        site.totp = Authenticator(post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"])
+        post_json(url + "/api/v1/auth/enrollment/complete",
+                  {"token": secret, "password": PASSWORD, "totp_code": site.totp.code()})
         secret = users[SPA_PERSON]["enrollment_url"].split("#", 1)[1]
         post_json(url + "/api/v1/auth/enrollment", {"token": secret})
         post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
@@ -110,7 +100,7 @@ def signed_in(browser, bridge: Bridge, email: str):
     page.get_by_label("E-mail").fill(email)
     page.get_by_label("Password").fill(PASSWORD)
     if email == CLINICIAN:
-        page.get_by_label("Code from your authenticator app").fill(bridge.code())
+        page.get_by_label("Code from your authenticator app").fill(bridge.totp.code())
     page.get_by_role("button", name="Sign in", exact=True).click()
     page.wait_for_url(bridge.url + "/cases")
     unlock(page, bridge, email)
@@ -207,7 +197,9 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         assert "opener's signature on the case statement checks out" in spa.locator("ul.checks").inner_text()
         # People by e-mail ("you" for oneself), organisations by name: no id where a name is known.
         assert spa.locator("dd.parties").inner_text() == f"{CLINIC} (clinic) → {SPA} (spa)"
-        assert spa.locator("dd.people").inner_text() == f"{CLINICIAN}, you"
+        # In the case's order (its people's ids, as the gateway lists them).
+        in_order = {clinic_id: CLINICIAN, spa_id: "you"}
+        assert spa.locator("dd.people").inner_text() == ", ".join(in_order[p] for p in shown["people"])
         assert spa.locator("dd.opened").inner_text().endswith(f"by {CLINICIAN}")
         assert f"with a key {CLINICIAN} registered" in spa.locator("ul.checks").inner_text()
         assert spa.locator(f'tr[data-document="{sent["id"]}"] td[data-label="From"]').inner_text() == CLINICIAN
@@ -235,7 +227,8 @@ def test_a_referral_case_in_the_browser_end_to_end(browser, bridge: Bridge, arti
         assert document.locator('td[data-label="Acknowledged by"]').inner_text().startswith(f"{SPA_PERSON} (")
         assert document.locator('td[data-label="Downloaded by"]').inner_text() == SPA_PERSON
         assert document.locator('td[data-label="From"]').inner_text() == "you"
-        assert clinic.locator("dd.people").inner_text() == f"you, {SPA_PERSON}"
+        in_order = {clinic_id: "you", spa_id: SPA_PERSON}
+        assert clinic.locator("dd.people").inner_text() == ", ".join(in_order[p] for p in shown["people"])
         assert_no_ids(clinic, ids)
         clinic.screenshot(path=artifacts / "cases-4-receipt-verified-clinic-desktop.png", full_page=True)
 

@@ -28,7 +28,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import require_bundle
+from .conftest import admin_at_once, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
 pytestmark = pytest.mark.browser
@@ -77,22 +77,24 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
                    for kind, pair in PEOPLE.items() for email in pair]
         try:
             cli.admin("init")
-            cli.admin("org", "create", CLINIC, "--kind", "clinic")
-            cli.admin("org", "create", SPA, "--kind", "spa")
-            cli.admin("org", "totp", SPA, "optional")
-            cli.admin("referral", "add", CLINIC, SPA)
+            admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+            people = [(email, org, role) for pair in PEOPLE.values()
+                      for email, org, role in zip(pair, (CLINIC, SPA), ("uploader", "recipient"), strict=True)]
+            _, _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"), ("referral", "add", CLINIC, SPA),
+                                        *[("user", "create", email, "--org", org, "--role", role)
+                                          for email, org, role in people])
             tokens = {}
-            for uploader, recipient in PEOPLE.values():
-                tokens[uploader] = cli.admin("user", "create", uploader, "--org", CLINIC, "--role", "uploader")["token"]
-                created = cli.admin("user", "create", recipient, "--org", SPA, "--role", "recipient")
-                tokens[recipient] = created["token"]
-                secret = created["enrollment_url"].split("#", 1)[1]
-                post_json(url, "/api/v1/auth/enrollment", {"token": secret})
-                post_json(url, "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
+            for (email, _, role), created in zip(people, made, strict=True):
+                tokens[email] = created["token"]
+                if role == "recipient":
+                    secret = created["enrollment_url"].split("#", 1)[1]
+                    post_json(url, "/api/v1/auth/enrollment", {"token": secret})
+                    post_json(url, "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
             for job in keygens:
                 job.json()
-            for email, key in keys.items():
-                cli.ok_json("keys", "register", token=tokens[email], identity=key)
+            for job in [cli.start("keys", "register", token=tokens[email], identity=key)
+                        for email, key in keys.items()]:
+                job.json()
         finally:
             cli.stop_background()
         yield Inbox(url, work, cli, tokens, keys)

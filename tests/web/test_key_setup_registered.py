@@ -28,7 +28,7 @@ from carebridge.crypto.registration import verify_registration
 from carebridge.crypto.signing import KEY_REGISTRATION_CONTEXT
 from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf_text, running_server
 
-from .conftest import require_bundle
+from .conftest import admin_at_once, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
 pytestmark = pytest.mark.browser
@@ -81,15 +81,15 @@ def spa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spa]:
                    for kind in UPLOADERS]
         try:
             cli.admin("init")
-            cli.admin("org", "create", CLINIC, "--kind", "clinic")
-            cli.admin("org", "create", SPA, "--kind", "spa")
-            cli.admin("org", "totp", SPA, "optional")
-            cli.admin("referral", "add", CLINIC, SPA)
-            uploaders = {kind: cli.admin("user", "create", email, "--org", CLINIC, "--role", "uploader")
-                         for kind, email in UPLOADERS.items()}
+            admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+            recipients = (*PEOPLE.values(), KEYRING_PERSON, ROTATING_PERSON)
+            _, _, *made = admin_at_once(
+                cli, ("org", "totp", SPA, "optional"), ("referral", "add", CLINIC, SPA),
+                *[("user", "create", email, "--org", CLINIC, "--role", "uploader") for email in UPLOADERS.values()],
+                *[("user", "create", email, "--org", SPA, "--role", "recipient") for email in recipients])
+            uploaders = dict(zip(UPLOADERS, made[:len(UPLOADERS)], strict=True))
             tokens = {}
-            for email in (*PEOPLE.values(), KEYRING_PERSON, ROTATING_PERSON):
-                created = cli.admin("user", "create", email, "--org", SPA, "--role", "recipient")
+            for email, created in zip(recipients, made[len(UPLOADERS):], strict=True):
                 tokens[email] = created["token"]
                 token = created["enrollment_url"].split("#", 1)[1]
                 post_json(url + "/api/v1/auth/enrollment", {"token": token})
@@ -98,8 +98,8 @@ def spa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spa]:
                 job.json()
             clinic = {kind: {"token": uploaders[kind]["token"], "identity": work / f"clinic-{kind}.key"}
                       for kind in UPLOADERS}
-            for sender in clinic.values():
-                cli.ok_json("keys", "register", **sender)
+            for job in [cli.start("keys", "register", **sender) for sender in clinic.values()]:
+                job.json()
         finally:
             cli.stop_background()
         yield Spa(url, work, data, cli, clinic, tokens, manifest["root"])

@@ -34,7 +34,7 @@ from carebridge.crypto.keyfile import open_sealed
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import CAREBRIDGE, CLI_TIMEOUT, Deployment, running_server
 
-from .conftest import require_bundle
+from .conftest import admin_at_once, require_bundle
 from .test_inbox_page import DESKTOP, Requests, post_json
 from .test_link_pages import TIMEOUT_MS
 
@@ -86,19 +86,21 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         try:
             cli.admin("init")
             cli.admin("org", "create", SPA, "--kind", "spa")
-            cli.admin("org", "totp", SPA, "optional")
+            _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"),
+                                     *[("user", "create", email, "--org", SPA, "--role", "recipient")
+                                       for email in PEOPLE])
             tokens, ids = {}, {}
-            for email in PEOPLE:
-                created = cli.admin("user", "create", email, "--org", SPA, "--role", "recipient")
+            for email, created in zip(PEOPLE, made, strict=True):
                 tokens[email] = created["token"]
                 secret = created["enrollment_url"].split("#", 1)[1]
                 post_json(url, "/api/v1/auth/enrollment", {"token": secret})
                 post_json(url, "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
             for job in keygens:
                 job.json()
-            for email in PEOPLE:
-                cli.ok_json("keys", "register", token=tokens[email], identity=keys[email])
-                cli.ok_json("keys", "push", token=tokens[email], identity=keys[email])
+            for job in [cli.start("keys", "register", token=tokens[email], identity=keys[email]) for email in PEOPLE]:
+                job.json()
+            for job in [cli.start("keys", "push", token=tokens[email], identity=keys[email]) for email in PEOPLE]:
+                job.json()
         finally:
             cli.stop_background()
         site = Site(url, work, cli, tokens, keys, ids)

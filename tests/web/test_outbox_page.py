@@ -17,23 +17,20 @@ import base64
 import hashlib
 import io
 import json
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import pyotp
 import pytest
 import zxingcpp
 from PIL import Image
 
-from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import post_json, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
@@ -52,8 +49,8 @@ class Clinic:
     cli: Deployment
     tokens: dict[str, str]  # e-mail -> API token
     keys: dict[str, Path]  # e-mail -> key file
-    totp: dict[str, str]  # e-mail -> TOTP secret (set at enrollment)
-    last_step: dict[str, int]
+    totp: dict[str, Authenticator]  # e-mail -> their authenticator (set at enrollment)
+    sessions: Sessions
 
     def who(self, email: str) -> dict:
         return {"token": self.tokens[email], "identity": self.keys.get(email)}
@@ -69,14 +66,6 @@ class Clinic:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
 
-    def code(self, email: str) -> str:
-        """A TOTP code the gateway has not seen: a later step than the last one used (one step of drift is fine)."""
-        step = max(self.last_step.get(email, 0) + 1, int(time.time()) // TOTP_PERIOD)
-        while step > int(time.time()) // TOTP_PERIOD + 1:
-            time.sleep(1)
-        self.last_step[email] = step
-        return pyotp.TOTP(self.totp[email]).generate_otp(step)
-
 
 @pytest.fixture(scope="module")
 def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
@@ -90,39 +79,49 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
         keygens = [cli.start("keygen", "-o", path) for path in keys.values()]
         try:
             cli.admin("init")
-            for name, kind in ((CLINIC, "clinic"), (SPA, "spa"), (OPERATOR, "operator")):
-                cli.admin("org", "create", name, "--kind", kind)
-            cli.admin("referral", "add", CLINIC, SPA)
-            users = {email: cli.admin("user", "create", email, "--org", org, "--role", role)
-                     for email, org, role in ((UPLOADER, CLINIC, "uploader"), (FIRST, SPA, "recipient"),
-                                              (SECOND, SPA, "recipient"), (ADMIN, OPERATOR, "admin"))}
+            admin_at_once(cli, *[("org", "create", name, "--kind", kind)
+                                 for name, kind in ((CLINIC, "clinic"), (SPA, "spa"), (OPERATOR, "operator"))])
+            people = ((UPLOADER, CLINIC, "uploader"), (FIRST, SPA, "recipient"), (SECOND, SPA, "recipient"),
+                      (ADMIN, OPERATOR, "admin"))
+            _, *made = admin_at_once(cli, ("referral", "add", CLINIC, SPA),
+                                     *[("user", "create", email, "--org", org, "--role", role)
+                                       for email, org, role in people])
+            users = dict(zip((email for email, _, _ in people), made, strict=True))
             for job in keygens:
                 job.json()
             tokens = {email: user["token"] for email, user in users.items()}
-            for email, path in keys.items():
-                cli.ok_json("keys", "register", token=tokens[email], identity=path)
+            for job in [cli.start("keys", "register", token=tokens[email], identity=path)
+                        for email, path in keys.items()]:
+                job.json()
         finally:
             cli.stop_background()
-        site = Clinic(url, work, cli, tokens, keys, {}, {})
+        site = Clinic(url, work, cli, tokens, keys, {}, Sessions())
         for email in (UPLOADER, ADMIN):  # the people who use the page: a password and TOTP, via the API
             secret = users[email]["enrollment_url"].split("#", 1)[1]
-            site.totp[email] = post_json(url + "/api/v1/auth/enrollment", {"token": secret})["totp_secret"]
+            offer = post_json(url + "/api/v1/auth/enrollment", {"token": secret})
+            site.totp[email] = Authenticator(offer["totp_secret"])
             post_json(url + "/api/v1/auth/enrollment/complete",
-                  {"token": secret, "password": PASSWORD, "totp_code": site.code(email)})
+                      {"token": secret, "password": PASSWORD, "totp_code": site.totp[email].code()})
         yield site
 
 
 def signed_in(browser, clinic: Clinic, email: str):
-    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
+    """On /outbox as *email*: signed in through the page the first time, by the kept session after."""
+    context = clinic.sessions.new_context(browser, email, viewport=DESKTOP, accept_downloads=True)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(clinic.url + "/outbox")
-    page.wait_for_url("**/signin#next=%2Foutbox")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Code from your authenticator app").fill(clinic.code(email))
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(clinic.url + "/outbox")
+
+    def through_the_page() -> None:
+        page.wait_for_url("**/signin#next=%2Foutbox")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Code from your authenticator app").fill(clinic.totp[email].code())
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(clinic.url + "/outbox")
+
+    clinic.sessions.sign_in(page, email, through_the_page)
+    assert page.url == clinic.url + "/outbox"
     return context, page
 
 

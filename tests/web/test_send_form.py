@@ -29,11 +29,10 @@ import pyotp
 import pytest
 
 from carebridge.gateway.client.redaction import gate, inspect_document, load_profile
-from carebridge.gateway.server.passwords import TOTP_PERIOD
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, running_server
 
-from .conftest import require_bundle
+from .conftest import Authenticator, admin_at_once, require_bundle
 from .test_link_pages import TIMEOUT_MS
 from .test_send_upload import (CLINIC, DESKTOP, FILE_NAME, LINES, PASSWORD, RECIPIENT, SPA, UPLOADER, Requests, Site,
                                checked_file, enrolled, get_json, post_json, signed_in)
@@ -48,19 +47,19 @@ MIXED = ["Treatment summary (synthetic)", "Front desk: (555) 010-2233", "Write t
 
 
 
-def _person(cli: Deployment, url: str, email: str, org: str, role: str, key: Path) -> tuple[str, pyotp.TOTP, int]:
+def _person(cli: Deployment, url: str, email: str, org: str, role: str, key: Path) -> tuple[str, Authenticator]:
     """Create, enroll (an uploader with a second factor, as uploaders must; others without, where
-    their org makes it optional) and register the keys of one person: (token, TOTP, the step used)."""
+    their org makes it optional) and register the keys of one person: (token, their authenticator)."""
     made = cli.admin("user", "create", email, "--org", org, "--role", role)
     secret = made["enrollment_url"].split("#", 1)[1]
     offer = post_json(url, "/api/v1/auth/enrollment", {"token": secret})
-    totp, step = pyotp.TOTP(offer.get("totp_secret") or pyotp.random_base32()), int(time.time()) // TOTP_PERIOD
+    totp = Authenticator(offer.get("totp_secret") or pyotp.random_base32())
     done = {"token": secret, "password": PASSWORD}
     if role == "uploader":
-        done["totp_code"] = totp.generate_otp(step)
+        done["totp_code"] = totp.code()
     post_json(url, "/api/v1/auth/enrollment/complete", done)
     cli.ok_json("keys", "register", token=made["token"], identity=key)
-    return made["token"], totp, step
+    return made["token"], totp
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +72,11 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         cli = Deployment(data, url, work)
         made = enrolled(cli, url, work)
         extra = {SPA_PERSON: work / "spa-person.key", STRANGER: work / "stranger.key"}
-        for job in [cli.start("keygen", "-o", key) for key in extra.values()]:
-            job.json()
-        cli.admin("org", "totp", SPA, "optional")
-        cli.admin("org", "create", UNREFERRED_SPA, "--kind", "spa")
+        keygens = [cli.start("keygen", "-o", key) for key in extra.values()]
+        admin_at_once(cli, ("org", "totp", SPA, "optional"), ("org", "create", UNREFERRED_SPA, "--kind", "spa"))
         cli.admin("org", "totp", UNREFERRED_SPA, "optional")
+        for job in keygens:
+            job.json()
         for email, org in ((SPA_PERSON, SPA), (STRANGER, UNREFERRED_SPA)):
             made.tokens[email] = _person(cli, url, email, org, "recipient", extra[email])[0]
             made.keys[email] = extra[email]
@@ -88,13 +87,13 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def profile_site(site: Site) -> Site:
     """A second clinic (referred to the same spa) whose uploader signs in with her own TOTP."""
     key = site.work / "profile-sender.key"
-    site.cli.start("keygen", "-o", key).json()
+    keygen = site.cli.start("keygen", "-o", key)
     site.cli.admin("org", "create", PROFILE_CLINIC, "--kind", "clinic")
     site.cli.admin("referral", "add", PROFILE_CLINIC, SPA)
-    site.tokens[PROFILE_SENDER], totp, step = _person(site.cli, site.url, PROFILE_SENDER, PROFILE_CLINIC,
-                                                      "uploader", key)
+    keygen.json()
+    site.tokens[PROFILE_SENDER], totp = _person(site.cli, site.url, PROFILE_SENDER, PROFILE_CLINIC, "uploader", key)
     site.keys[PROFILE_SENDER] = key
-    return replace(site, totp=totp, last_step=step)
+    return replace(site, totp=totp)
 
 
 def inbox_opens(browser, site: Site, doc_id: str, artifacts: Path) -> tuple[bytes, Requests]:

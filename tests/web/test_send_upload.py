@@ -36,7 +36,7 @@ from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
 
-from .conftest import require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, require_bundle
 from .test_link_pages import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -65,16 +65,8 @@ class Site:
     cli: Deployment
     tokens: dict[str, str]
     keys: dict[str, Path]
-    totp: pyotp.TOTP
-    last_step: int
-
-    def code(self) -> str:
-        """A TOTP code the gateway accepts now and has not seen (a later step than the last used)."""
-        step = max(self.last_step + 1, int(time.time()) // TOTP_PERIOD)
-        while step > int(time.time()) // TOTP_PERIOD + 1:  # the gateway accepts one step of drift
-            time.sleep(1)
-        self.last_step = step
-        return self.totp.generate_otp(step)
+    totp: Authenticator  # the uploader's (a Site made for another sender holds hers)
+    sessions: Sessions
 
 
 def enrolled(cli: Deployment, url: str, work: Path) -> Site:
@@ -83,26 +75,24 @@ def enrolled(cli: Deployment, url: str, work: Path) -> Site:
     keygens = [cli.start("keygen", "-o", keys[email]) for email in keys]
     try:
         cli.admin("init")
-        cli.admin("org", "create", CLINIC, "--kind", "clinic")
-        cli.admin("org", "create", SPA, "--kind", "spa")
-        cli.admin("referral", "add", CLINIC, SPA)
-        uploader = cli.admin("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader")
-        recipient = cli.admin("user", "create", RECIPIENT, "--org", SPA, "--role", "recipient")
+        admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
+        _, uploader, recipient = admin_at_once(
+            cli, ("referral", "add", CLINIC, SPA), ("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader"),
+            ("user", "create", RECIPIENT, "--org", SPA, "--role", "recipient"))
         tokens = {UPLOADER: uploader["token"], RECIPIENT: recipient["token"]}
         # The uploader enrolls with a second factor (uploaders must), as the enrollment page would.
         secret = uploader["enrollment_url"].split("#", 1)[1]
         offer = post_json(url, "/api/v1/auth/enrollment", {"token": secret})
-        totp = pyotp.TOTP(offer["totp_secret"])
-        step = int(time.time()) // TOTP_PERIOD
+        totp = Authenticator(offer["totp_secret"])
         post_json(url, "/api/v1/auth/enrollment/complete",
-                  {"token": secret, "password": PASSWORD, "totp_code": totp.generate_otp(step)})
+                  {"token": secret, "password": PASSWORD, "totp_code": totp.code()})
         for job in keygens:
             job.json()
-        for email, key in keys.items():
-            cli.ok_json("keys", "register", token=tokens[email], identity=key)
+        for job in [cli.start("keys", "register", token=tokens[email], identity=key) for email, key in keys.items()]:
+            job.json()
     finally:
         cli.stop_background()
-    return Site(url, work, cli, tokens, keys, totp, step)
+    return Site(url, work, cli, tokens, keys, totp, Sessions())
 
 
 @pytest.fixture(scope="module")
@@ -137,16 +127,22 @@ class Requests:
 
 
 def signed_in(browser, site: Site, email: str = UPLOADER):
-    context = browser.new_context(viewport=DESKTOP)
+    """A context signed in as *email* (through the sign-in page the first time, by the kept session
+    after), every request recorded."""
+    context = site.sessions.new_context(browser, email, viewport=DESKTOP)
     requests = Requests(context)
     page = context.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    page.goto(site.url + "/signin")
-    page.get_by_label("E-mail").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_label("Code from your authenticator app").fill(site.code())
-    page.get_by_role("button", name="Sign in", exact=True).click()
-    page.wait_for_url(lambda u: "/signin" not in u)
+
+    def through_the_page() -> None:
+        page.goto(site.url + "/signin")
+        page.get_by_label("E-mail").fill(email)
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_label("Code from your authenticator app").fill(site.totp.code())
+        page.get_by_role("button", name="Sign in", exact=True).click()
+        page.wait_for_url(lambda u: "/signin" not in u)
+
+    site.sessions.sign_in(page, email, through_the_page)
     return context, page, requests
 
 
@@ -315,12 +311,14 @@ def test_a_hybrid_sender_sends_to_a_hybrid_spa_person_from_the_page(browser, sit
     CLI), and the spa person's CLI decrypts it."""
     sender, spa_person = "dr.hybrid@quillfeather.example.test", "pq.moss@mossbank.example.test"
     keys = {email: site.work / f"{email.split('@')[0]}-pq.key" for email in (sender, spa_person)}
-    for email, key in keys.items():
-        site.cli.start("keygen", "--pq", "-o", key).json()
-    made = site.cli.admin("user", "create", sender, "--org", CLINIC, "--role", "uploader")
-    spa = site.cli.admin("user", "create", spa_person, "--org", SPA, "--role", "recipient")
-    site.cli.ok_json("keys", "register", token=made["token"], identity=keys[sender])
-    site.cli.ok_json("keys", "register", token=spa["token"], identity=keys[spa_person])
+    keygens = [site.cli.start("keygen", "--pq", "-o", key) for key in keys.values()]
+    made, spa = admin_at_once(site.cli, ("user", "create", sender, "--org", CLINIC, "--role", "uploader"),
+                              ("user", "create", spa_person, "--org", SPA, "--role", "recipient"))
+    for job in keygens:
+        job.json()
+    for job in [site.cli.start("keys", "register", token=made["token"], identity=keys[sender]),
+                site.cli.start("keys", "register", token=spa["token"], identity=keys[spa_person])]:
+        job.json()
     secret = made["enrollment_url"].split("#", 1)[1]
     offer = post_json(site.url, "/api/v1/auth/enrollment", {"token": secret})
     totp = pyotp.TOTP(offer["totp_secret"])

@@ -20,7 +20,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import minimal_pdf
 
-from .conftest import SPA, Site
+from .conftest import SPA, Site, admin_at_once
 from .test_link_pages import Recorder, download, marker, open_page
 
 pytestmark = pytest.mark.browser
@@ -46,15 +46,19 @@ def sign_in(page, email: str) -> None:
 @pytest.fixture(scope="module")
 def people(site: Site) -> dict[str, dict]:
     """Two spa people with passwords to set (the spa waives the second factor) and keys of their own."""
-    site.cli.admin("org", "totp", SPA, "optional")
-    made = {}
-    for email in (HOLDER, COLLEAGUE):
-        created = site.cli.admin("user", "create", email, "--org", SPA, "--role", "recipient")
-        key = site.work / f"{email.split('@')[0]}.key"
-        site.cli.start("keygen", "-o", key).json()
-        site.cli.ok_json("keys", "register", token=created["token"], identity=key)
-        made[email] = {"enrollment": created["enrollment_url"].split("#", 1)[1], "key": key}
-    return made
+    emails = (HOLDER, COLLEAGUE)
+    keys = {email: site.work / f"{email.split('@')[0]}.key" for email in emails}
+    keygens = [site.cli.start("keygen", "-o", keys[email]) for email in emails]
+    _, *created = admin_at_once(site.cli, ("org", "totp", SPA, "optional"),
+                                *[("user", "create", email, "--org", SPA, "--role", "recipient") for email in emails])
+    for job in keygens:
+        job.json()
+    registers = [site.cli.start("keys", "register", token=user["token"], identity=keys[email])
+                 for email, user in zip(emails, created, strict=True)]
+    for job in registers:
+        job.json()
+    return {email: {"enrollment": user["enrollment_url"].split("#", 1)[1], "key": keys[email]}
+            for email, user in zip(emails, created, strict=True)}
 
 
 def test_a_sign_in_link_leads_through_sign_in_to_the_document(browser, site: Site, people, artifacts: Path) -> None:

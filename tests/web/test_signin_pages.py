@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -28,10 +27,10 @@ import pytest
 import zxingcpp
 from PIL import Image
 
-from carebridge.gateway.server.passwords import TOTP_ISSUER, TOTP_PERIOD
+from carebridge.gateway.server.passwords import TOTP_ISSUER
 from tests.test_e2e import Deployment, running_server
 
-from .conftest import require_bundle
+from .conftest import Authenticator, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -48,16 +47,11 @@ class Gate:
     url: str
     links: dict[str, str]  # e-mail -> enrollment link fragment (ce1.…)
     totp: dict[str, str] = field(default_factory=dict)  # e-mail -> the secret read from the page
-    last_step: dict[str, int] = field(default_factory=dict)  # e-mail -> the last TOTP step used
+    apps: dict[str, Authenticator] = field(default_factory=dict)  # e-mail -> their authenticator app
 
     def code(self, email: str) -> str:
         """A code the gateway accepts now and has never seen: a later step than the last one used."""
-        totp = pyotp.TOTP(self.totp[email])
-        step = max(self.last_step.get(email, 0) + 1, int(time.time()) // TOTP_PERIOD)
-        while step > int(time.time()) // TOTP_PERIOD + 1:  # the gateway accepts one step of drift
-            time.sleep(1)
-        self.last_step[email] = step
-        return totp.generate_otp(step)
+        return self.apps.setdefault(email, Authenticator(self.totp[email])).code()
 
 
 @pytest.fixture(scope="module")
