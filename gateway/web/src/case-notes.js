@@ -1,14 +1,14 @@
 // The case pages, part 5: a case's notes, encrypted to the case's people and signed here; each
 // read back with its author's signature checked against a key they registered, decrypted here.
 import { fromBase64, sha256Hex } from "./lib/bytes.js";
-import { CaseFormatError, MAX_NOTE_CHARS, noteBody, noteJson, readNoteText, readStatement, toSign,
+import { MAX_NOTE_CHARS, noteBody, noteJson, readNoteText, readStatement, toSign,
   wire } from "./lib/caseformat.js";
 import * as keyring from "./lib/keyring.js";
 import { checkUserKeys } from "./lib/recipients.js";
 import { api } from "./lib/session.js";
 import { encryptTo } from "./lib/upload.js";
 import { el, field } from "./lib/ui.js";
-import { Stop, b64, emailOf, path, refusalBox, registered, when, who } from "./case-shared.js";
+import { Stop, b64, emailOf, openSealed, path, refusalBox, registered, when, who } from "./case-shared.js";
 
 async function readNotes(ctx, c) {
   const out = [];
@@ -22,13 +22,7 @@ async function readNotes(ctx, c) {
     if (!(await registered(ctx, signed.user_id, signed.verify_key))) {
       throw new Stop("a note is signed by a key its author never registered");
     }
-    let text;
-    try {
-      text = readNoteText(await keyring.decrypt(body), c.id);
-    } catch (error) {
-      if (error instanceof CaseFormatError) throw error;
-      throw new Stop("a note does not open with your key");
-    }
+    const text = await openSealed(keyring, body, readNoteText, c.id, "a note does not open with your key");
     out.push({ id: note.id, author: signed.user_id, time: signed.time, text });
   }
   return out;

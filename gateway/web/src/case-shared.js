@@ -64,6 +64,18 @@ export function overdue(c) {
 }
 
 /** A signer's key must be one they registered (cases.py read_case); the history is fetched once a user. */
+// A sealed part of a case (its header, a note) decrypted with the unlocked keys and read by
+// *read*: a part that is malformed is the reader's own CaseFormatError, any other failure
+// (not sealed to these keys) is *refusal*, in words.
+export async function openSealed(keyring, sealed, read, caseId, refusal) {
+  try {
+    return read(await keyring.decrypt(sealed), caseId);
+  } catch (error) {
+    if (error instanceof CaseFormatError) throw error;
+    throw new Stop(refusal);
+  }
+}
+
 export async function registered(ctx, userId, verifyKey) {
   if (!ctx.histories.has(userId)) {
     ctx.histories.set(userId, (await api(`/api/v1/users/${encodeURIComponent(userId)}/keys`)).keys);

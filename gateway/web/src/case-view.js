@@ -3,14 +3,14 @@
 // contact, reason) decrypted in the keyring Worker; the clinic's follow-up date and close; the
 // documents under the case (case-documents.js) and the notes (case-notes.js).
 import { fromBase64, sha256Hex } from "./lib/bytes.js";
-import { CaseFormatError, readHeader, readStatement } from "./lib/caseformat.js";
+import { readHeader, readStatement } from "./lib/caseformat.js";
 import * as keyring from "./lib/keyring.js";
 import { api } from "./lib/session.js";
 import { el, field, show } from "./lib/ui.js";
 import { acknowledge, download, showReceipts } from "./case-documents.js";
 import { notesPart } from "./case-notes.js";
-import { STATE_WORDS, Stop, begin, current, day, isClinic, orgName, overdue, path, refusalBox, registered, root, when,
-  who } from "./case-shared.js";
+import { STATE_WORDS, Stop, begin, current, day, isClinic, openSealed, orgName, overdue, path, refusalBox, registered,
+  root, when, who } from "./case-shared.js";
 
 /** The case, its statement checked against the gateway's account of it; the header's fields decrypted here. */
 async function readCase(ctx, id) {
@@ -25,13 +25,7 @@ async function readCase(ctx, id) {
     throw new Stop("the case is signed by a key its opener never registered");
   }
   if ((await sha256Hex(header)) !== signed.header_sha256) throw new Stop("the case header is not the one its opener signed");
-  let fields;
-  try {
-    fields = readHeader(await keyring.decrypt(header), c.id);
-  } catch (error) {
-    if (error instanceof CaseFormatError) throw error;
-    throw new Stop("the case header does not open with your key");
-  }
+  const fields = await openSealed(keyring, header, readHeader, c.id, "the case header does not open with your key");
   return { c, fields, signed };
 }
 
