@@ -28,7 +28,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import admin_at_once, require_bundle
+from .conftest import admin_at_once, post_json, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
 pytestmark = pytest.mark.browser
@@ -57,13 +57,6 @@ class Inbox:
                                 token=self.tokens[uploader], identity=self.keys[uploader])
 
 
-def post_json(url: str, path: str, body: dict) -> dict:
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "X-Carebridge-CSRF": "1"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
 @pytest.fixture(scope="module")
 def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
     require_bundle()
@@ -88,8 +81,8 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
                 tokens[email] = created["token"]
                 if role == "recipient":
                     secret = created["enrollment_url"].split("#", 1)[1]
-                    post_json(url, "/api/v1/auth/enrollment", {"token": secret})
-                    post_json(url, "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
+                    post_json(url + "/api/v1/auth/enrollment", {"token": secret})
+                    post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
             for job in keygens:
                 job.json()
             for job in [cli.start("keys", "register", token=tokens[email], identity=key)

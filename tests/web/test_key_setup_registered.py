@@ -28,7 +28,7 @@ from carebridge.crypto.registration import verify_registration
 from carebridge.crypto.signing import KEY_REGISTRATION_CONTEXT
 from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf_text, running_server
 
-from .conftest import admin_at_once, require_bundle
+from .conftest import admin_at_once, post_json, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
 pytestmark = pytest.mark.browser
@@ -58,13 +58,6 @@ class Spa:
 
 def get_json(url: str, token: str) -> dict:
     request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
-
-
-def post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/json", "X-Carebridge-CSRF": "1"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
 

@@ -34,8 +34,8 @@ from carebridge.crypto.keyfile import open_sealed
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import CAREBRIDGE, CLI_TIMEOUT, Deployment, running_server
 
-from .conftest import admin_at_once, require_bundle
-from .test_inbox_page import DESKTOP, Requests, post_json
+from .conftest import admin_at_once, post_json, require_bundle
+from .test_inbox_page import DESKTOP, Requests
 from .test_link_pages import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -93,8 +93,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
             for email, created in zip(PEOPLE, made, strict=True):
                 tokens[email] = created["token"]
                 secret = created["enrollment_url"].split("#", 1)[1]
-                post_json(url, "/api/v1/auth/enrollment", {"token": secret})
-                post_json(url, "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
+                post_json(url + "/api/v1/auth/enrollment", {"token": secret})
+                post_json(url + "/api/v1/auth/enrollment/complete", {"token": secret, "password": PASSWORD})
             for job in keygens:
                 job.json()
             for job in [cli.start("keys", "register", token=tokens[email], identity=keys[email]) for email in PEOPLE]:

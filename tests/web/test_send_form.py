@@ -32,10 +32,10 @@ from carebridge.gateway.client.redaction import gate, inspect_document, load_pro
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, running_server
 
-from .conftest import Authenticator, admin_at_once, require_bundle
+from .conftest import Authenticator, admin_at_once, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS
 from .test_send_upload import (CLINIC, DESKTOP, FILE_NAME, LINES, PASSWORD, RECIPIENT, SPA, UPLOADER, Requests, Site,
-                               checked_file, enrolled, get_json, post_json, signed_in)
+                               checked_file, enrolled, get_json, signed_in)
 
 pytestmark = pytest.mark.browser
 SPA_PERSON = "moss.reader@mossbank.example.test"  # signs in on /inbox (her spa makes TOTP optional)
@@ -52,12 +52,12 @@ def _person(cli: Deployment, url: str, email: str, org: str, role: str, key: Pat
     their org makes it optional) and register the keys of one person: (token, their authenticator)."""
     made = cli.admin("user", "create", email, "--org", org, "--role", role)
     secret = made["enrollment_url"].split("#", 1)[1]
-    offer = post_json(url, "/api/v1/auth/enrollment", {"token": secret})
+    offer = post_json(url + "/api/v1/auth/enrollment", {"token": secret})
     totp = Authenticator(offer.get("totp_secret") or pyotp.random_base32())
     done = {"token": secret, "password": PASSWORD}
     if role == "uploader":
         done["totp_code"] = totp.code()
-    post_json(url, "/api/v1/auth/enrollment/complete", done)
+    post_json(url + "/api/v1/auth/enrollment/complete", done)
     cli.ok_json("keys", "register", token=made["token"], identity=key)
     return made["token"], totp
 

@@ -36,7 +36,7 @@ from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
 
-from .conftest import Authenticator, Sessions, admin_at_once, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -49,13 +49,6 @@ LINES = ["Treatment summary (synthetic)", "Chemical peel: 30% salicylic acid, 2 
 PLANTED = ["Treatment summary (synthetic)", "Front desk: (555) 010-1234", "Follow-up in 4 weeks"]
 DESKTOP = {"width": 1100, "height": 1400}
 
-
-
-def post_json(url: str, path: str, body: dict) -> dict:
-    request = urllib.request.Request(url + path, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "X-Carebridge-CSRF": "1"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        return json.loads(response.read())
 
 
 @dataclass
@@ -82,9 +75,9 @@ def enrolled(cli: Deployment, url: str, work: Path) -> Site:
         tokens = {UPLOADER: uploader["token"], RECIPIENT: recipient["token"]}
         # The uploader enrolls with a second factor (uploaders must), as the enrollment page would.
         secret = uploader["enrollment_url"].split("#", 1)[1]
-        offer = post_json(url, "/api/v1/auth/enrollment", {"token": secret})
+        offer = post_json(url + "/api/v1/auth/enrollment", {"token": secret})
         totp = Authenticator(offer["totp_secret"])
-        post_json(url, "/api/v1/auth/enrollment/complete",
+        post_json(url + "/api/v1/auth/enrollment/complete",
                   {"token": secret, "password": PASSWORD, "totp_code": totp.code()})
         for job in keygens:
             job.json()
@@ -320,10 +313,10 @@ def test_a_hybrid_sender_sends_to_a_hybrid_spa_person_from_the_page(browser, sit
                 site.cli.start("keys", "register", token=spa["token"], identity=keys[spa_person])]:
         job.json()
     secret = made["enrollment_url"].split("#", 1)[1]
-    offer = post_json(site.url, "/api/v1/auth/enrollment", {"token": secret})
+    offer = post_json(site.url + "/api/v1/auth/enrollment", {"token": secret})
     totp = pyotp.TOTP(offer["totp_secret"])
     step = int(time.time()) // TOTP_PERIOD
-    post_json(site.url, "/api/v1/auth/enrollment/complete",
+    post_json(site.url + "/api/v1/auth/enrollment/complete",
               {"token": secret, "password": PASSWORD, "totp_code": totp.generate_otp(step)})
 
     data = pdfgen.summary(LINES, [])
