@@ -296,6 +296,7 @@ async def _file_chunks(path: Path, progress: Progress | None) -> AsyncIterator[b
             yield chunk
 
 
+PROBLEM_BYTES = 64 * 1024  # what an error answer is read up to (a problem is far smaller)
 # Problem fields that tell the user the number that matters, and how to say it.
 _PROBLEM_NUMBERS = (
     ("not_before", "available from {}"),
@@ -306,7 +307,9 @@ _PROBLEM_NUMBERS = (
 
 async def _raise_problem(response: aiohttp.ClientResponse) -> None:
     async with response:
-        raw = await response.content.read(64 * 1024)
+        raw = bytearray()  # read(n) returns what has arrived: the pieces up to PROBLEM_BYTES
+        while len(raw) < PROBLEM_BYTES and (chunk := await response.content.read(PROBLEM_BYTES - len(raw))):
+            raw += chunk
     try:
         body = json.loads(raw)
         detail = body.get("detail") or body.get("title") or response.reason

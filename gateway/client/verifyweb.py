@@ -28,12 +28,16 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from ...crypto import merkle, note, tlog_proof
 from ...crypto.canonical import canonical_json
 from ...crypto.errors import CryptoError
 from ._terminal import CLIError
 from .api import ApiError, Client
+
+if TYPE_CHECKING:
+    import aiohttp
 
 LOG_VERIFIER_ENV = "CAREBRIDGE_LOG_VERIFIER"
 RELEASE_ACTION = "web.release"
@@ -69,17 +73,23 @@ class _WebClient(Client):
     async def page(self) -> str:
         response = await self._request("GET", PAGE)
         async with response:
-            return (await response.content.read(MAX_PAGE_BYTES)).decode("utf-8", errors="replace")
+            data = await _whole(response, MAX_PAGE_BYTES, "the page is larger than any web release's")
+        return data.decode("utf-8", errors="replace")
 
     async def asset(self, path: str) -> bytes:
         response = await self._request("GET", f"/app/{path}")
         async with response:
-            data = await response.content.read(MAX_ASSET_BYTES + 1)
-            while len(data) <= MAX_ASSET_BYTES and (more := await response.content.read(MAX_ASSET_BYTES + 1)):
-                data += more
-        if len(data) > MAX_ASSET_BYTES:
-            raise WebNotVerified(f"the asset {path} is larger than any web release")
-        return data
+            return await _whole(response, MAX_ASSET_BYTES, f"the asset {path} is larger than any web release")
+
+
+async def _whole(response: aiohttp.ClientResponse, limit: int, too_large: str) -> bytes:
+    """The whole body, or WebNotVerified once it passes *limit* (``read(n)`` returns what has arrived)."""
+    data = bytearray()
+    while chunk := await response.content.read(limit + 1 - len(data)):
+        data += chunk
+        if len(data) > limit:
+            raise WebNotVerified(too_large)
+    return bytes(data)
 
 
 def root_of(hashes: Mapping[str, str]) -> str:

@@ -20,6 +20,7 @@ from .refusals import CALLER, logs_as
 from .usecases import key_files as key_files_uc
 from .usecases.refusal import Refusal
 from .vocabulary import LogAction, Why
+from .wire import small_body
 
 PATH = "/api/v1/me/key-file"
 MAX_CONDITION_TAGS = 16  # ETags one If-Match may list: a client names the one it fetched
@@ -51,9 +52,8 @@ def _precondition(request: web.Request) -> key_files_uc.Precondition:
 @logs_as(LogAction.key_file_store)
 async def put_key_file(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_key_file_bytes
-    body = await request.content.read(limit + 1)
-    if len(body) > limit:
-        raise Refusal(Why.payload_too_large, f"a key file is at most {limit // 1024} KiB")
+    size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+    body = await small_body(request, limit, f"a key file is at most {size}")
     record = await key_files_uc.store_key_file(request.app[SERVICES], request[CALLER], body,
                                                _precondition(request))
     return web.Response(status=204, headers={"ETag": _etag(record.sha256)})

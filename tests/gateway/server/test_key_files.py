@@ -4,6 +4,7 @@ armored age file."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime
 
@@ -106,6 +107,24 @@ async def test_the_default_limit_is_what_clients_open(world: World) -> None:
     reply = await put(world, world.recipient, b" " * (64 * 1024 + 1))
     assert reply.problem(413, "payload-too-large")["reason"] == "payload_too_large"
     assert (await get(world, world.recipient)).status == 404
+
+
+async def in_pieces(body: bytes, size: int = 200):
+    """*body* as a chunked upload (no Content-Length) whose pieces arrive one after another."""
+    for start in range(0, len(body), size):
+        yield body[start:start + size]
+        await asyncio.sleep(0.02)
+
+
+async def test_a_key_file_that_arrives_in_pieces_is_stored_whole(world: World) -> None:
+    body = sealed()
+    assert len(body) > 3 * 200
+    stored = await put(world, world.recipient, in_pieces(body))
+    assert stored.status == 204, stored.body  # not a prefix called malformed
+    assert (await get(world, world.recipient)).body == body
+    over = await put(world, world.recipient, in_pieces(b" " * (64 * 1024 + 1), size=16 * 1024))
+    assert over.problem(413, "payload-too-large")  # no length announced: counted as it arrives
+    assert (await get(world, world.recipient)).body == body
 
 
 async def test_the_operator_may_lower_the_limit(world_factory) -> None:
