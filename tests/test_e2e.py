@@ -86,14 +86,15 @@ def health(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def running_server(data: Path, log: Path) -> Iterator[str]:
-    """Start ``carebridge serve``; yield its URL; stop it. On any failure inside, print its log."""
+def running_server(data: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """Start ``carebridge serve`` (*env*: settings as CAREBRIDGE_* variables); yield its URL; stop it.
+    On any failure inside, print its log."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
             [str(CAREBRIDGE), "serve", "--data", str(data), "--port", str(port)],
-            stdout=log_file, stderr=subprocess.STDOUT, env=clean_env(), cwd=data.parent,
+            stdout=log_file, stderr=subprocess.STDOUT, env=clean_env() | (env or {}), cwd=data.parent,
         )
     try:
         deadline = time.monotonic() + START_TIMEOUT

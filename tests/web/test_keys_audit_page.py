@@ -43,7 +43,8 @@ SPA = "Larkspur Day Spa TEST"
 PEOPLE = ("fern.lark@larkspur.example.test", "moss.lark@larkspur.example.test")
 PASSWORD = "synthetic audit password 5531"
 STATE_PREFIX = "carebridge.keys-audit."
-CHECKPOINT_WAIT_S = 40  # the gateway signs every 10 s (checkpoint_interval)
+CHECKPOINT_INTERVAL_S = 1  # the gateway's checkpoint schedule here (10 s by default)
+CHECKPOINT_WAIT_S = 30
 
 
 
@@ -65,7 +66,7 @@ class Site:
         return int(self.get("/api/v1/audit/checkpoint", email).split(b"\n")[1])
 
     def wait_for_checkpoint(self, email: str, past: int) -> int:
-        """Until a signed checkpoint holds entry *past* (the schedule signs every 10 s)."""
+        """Until a signed checkpoint holds entry *past* (the schedule signs every second here)."""
         deadline = time.monotonic() + CHECKPOINT_WAIT_S
         while (size := self.checkpoint_size(email)) <= past:
             assert time.monotonic() < deadline, f"no checkpoint past entry {past} in {CHECKPOINT_WAIT_S} s"
@@ -79,7 +80,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     root = tmp_path_factory.mktemp("keys-audit-site")
     data, work = root / "var", root / "work"
     work.mkdir()
-    with running_server(data, root / "server.log") as url:
+    schedule = {"CAREBRIDGE_CHECKPOINT_INTERVAL": str(CHECKPOINT_INTERVAL_S)}
+    with running_server(data, root / "server.log", env=schedule) as url:
         cli = Deployment(data, url, work)
         keys = {email: work / f"{email.split('@')[0]}.key" for email in PEOPLE}
         keygens = [cli.start("keygen", "-o", keys[email]) for email in PEOPLE]
