@@ -12,20 +12,24 @@ import contextlib
 import fcntl
 import hashlib
 import json
+import os
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pyotp
 import pytest
 
+from carebridge.crypto import keyfile
+from carebridge.crypto.fingerprint import fingerprint
 from carebridge.gateway.server.passwords import TOTP_DRIFT_STEPS, TOTP_PERIOD
 from carebridge.gateway.server.web import DIST, MANIFEST_NAME
 from tests.conftest import require
-from tests.test_e2e import Deployment, minimal_pdf, running_server
+from tests.test_e2e import FAST_LOG_N, PASSPHRASE, Deployment, minimal_pdf, running_server
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "web"
 CLINIC, SPA = "Sunrise Dermatology TEST", "Glow Spa TEST"
@@ -83,6 +87,31 @@ def admin_at_once(cli: Deployment, *commands: tuple[str, ...]) -> list[dict]:
             for i, command in enumerate(commands) if command[:2] != ("user", "create")}
     made = {i: cli.admin(*command) for i, command in enumerate(commands) if i not in jobs}
     return [jobs[i].json() if i in jobs else made[i] for i in range(len(commands))]
+
+
+@dataclass
+class KeyMade:
+    """A key file made for a site's set-up, where ``carebridge keygen`` is not what is tested (its
+    own tests and the CLI end to end scenarios run it): the same file, sealed to the CLI tests'
+    passphrase at 2**FAST_LOG_N instead of 2**18, so that each later command or page that opens it
+    (keys register, send, fetch, the key file in the page) spends milliseconds on scrypt, not a
+    second. ``json()`` answers as ``Deployment.start("keygen", ...)``'s job does."""
+
+    info: dict
+
+    def json(self) -> dict:
+        return self.info
+
+
+def fast_keygen(path: Path, *, post_quantum: bool = False) -> KeyMade:
+    keys = keyfile.UserKeys.generate(post_quantum=post_quantum)
+    sealed = keyfile.seal(keys, PASSPHRASE, created=datetime.now(timezone.utc), log_n=FAST_LOG_N)
+    with open(path, "xb", opener=lambda name, flags: os.open(name, flags, 0o600)) as out:
+        out.write(sealed)
+    return KeyMade({"key_file": str(path), "recipient": keys.recipient,
+                    "recipient_fingerprint": fingerprint(keys.recipient),
+                    "signing_key": keys.verify_key.encode(),
+                    "signing_key_fingerprint": fingerprint(keys.verify_key)})
 
 
 @dataclass
@@ -170,7 +199,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with running_server(data, root / "server.log") as url:
         cli = WebDeployment(data, url, work)
         keys = {UPLOADER: work / "uploader.key", RECIPIENT: work / "spa.key"}
-        keygens = [cli.start("keygen", "-o", keys[email]) for email in (UPLOADER, RECIPIENT)]
+        keygens = [fast_keygen(keys[email]) for email in (UPLOADER, RECIPIENT)]
         try:
             cli.admin("init")
             admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))

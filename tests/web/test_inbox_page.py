@@ -28,7 +28,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import admin_at_once, post_json, require_bundle
+from .conftest import admin_at_once, fast_keygen, post_json, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
 pytestmark = pytest.mark.browser
@@ -66,7 +66,7 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
     with running_server(data, root / "server.log") as url:
         cli = Deployment(data, url, work)
         keys = {email: work / f"{email.split('@')[0]}.key" for pair in PEOPLE.values() for email in pair}
-        keygens = [cli.start("keygen", "-o", keys[email], *(["--pq"] if kind == "hybrid" else []))
+        keygens = [fast_keygen(keys[email], post_quantum=kind == "hybrid")
                    for kind, pair in PEOPLE.items() for email in pair]
         try:
             cli.admin("init")

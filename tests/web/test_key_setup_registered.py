@@ -28,7 +28,7 @@ from carebridge.crypto.registration import verify_registration
 from carebridge.crypto.signing import KEY_REGISTRATION_CONTEXT
 from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf_text, running_server
 
-from .conftest import admin_at_once, post_json, require_bundle
+from .conftest import admin_at_once, fast_keygen, post_json, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
 pytestmark = pytest.mark.browser
@@ -70,7 +70,7 @@ def spa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spa]:
     work.mkdir()
     with running_server(data, root / "server.log") as url:
         cli = Deployment(data, url, work)
-        keygens = [cli.start("keygen", "-o", work / f"clinic-{kind}.key", *(["--pq"] if kind == "hybrid" else []))
+        keygens = [fast_keygen(work / f"clinic-{kind}.key", post_quantum=kind == "hybrid")
                    for kind in UPLOADERS]
         try:
             cli.admin("init")

@@ -34,7 +34,7 @@ from carebridge.crypto.keyfile import open_sealed
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import CAREBRIDGE, CLI_TIMEOUT, Deployment, running_server
 
-from .conftest import admin_at_once, post_json, require_bundle
+from .conftest import admin_at_once, fast_keygen, post_json, require_bundle
 from .test_inbox_page import DESKTOP, Requests
 from .test_link_pages import TIMEOUT_MS
 
@@ -84,7 +84,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     with running_server(data, root / "server.log", env=schedule) as url:
         cli = Deployment(data, url, work)
         keys = {email: work / f"{email.split('@')[0]}.key" for email in PEOPLE}
-        keygens = [cli.start("keygen", "-o", keys[email]) for email in PEOPLE]
+        keygens = [fast_keygen(keys[email]) for email in PEOPLE]
         try:
             cli.admin("init")
             cli.admin("org", "create", SPA, "--kind", "spa")

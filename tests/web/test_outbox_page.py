@@ -30,7 +30,7 @@ from PIL import Image
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import Authenticator, Sessions, admin_at_once, post_json, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, fast_keygen, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
@@ -76,7 +76,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
     with running_server(data, root / "server.log") as url:
         cli = Deployment(data, url, work)
         keys = {email: work / f"{email.split('@')[0]}.key" for email in (UPLOADER, FIRST, SECOND)}
-        keygens = [cli.start("keygen", "-o", path) for path in keys.values()]
+        keygens = [fast_keygen(path) for path in keys.values()]
         try:
             cli.admin("init")
             admin_at_once(cli, *[("org", "create", name, "--kind", kind)

@@ -32,7 +32,7 @@ from carebridge.gateway.client.redaction import gate, inspect_document, load_pro
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, running_server
 
-from .conftest import Authenticator, admin_at_once, post_json, require_bundle
+from .conftest import Authenticator, admin_at_once, fast_keygen, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS
 from .test_send_upload import (CLINIC, DESKTOP, FILE_NAME, LINES, PASSWORD, RECIPIENT, SPA, UPLOADER, Requests, Site,
                                checked_file, enrolled, get_json, signed_in)
@@ -72,7 +72,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         cli = Deployment(data, url, work)
         made = enrolled(cli, url, work)
         extra = {SPA_PERSON: work / "spa-person.key", STRANGER: work / "stranger.key"}
-        keygens = [cli.start("keygen", "-o", key) for key in extra.values()]
+        keygens = [fast_keygen(key) for key in extra.values()]
         admin_at_once(cli, ("org", "totp", SPA, "optional"), ("org", "create", UNREFERRED_SPA, "--kind", "spa"))
         cli.admin("org", "totp", UNREFERRED_SPA, "optional")
         for job in keygens:
@@ -87,7 +87,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
 def profile_site(site: Site) -> Site:
     """A second clinic (referred to the same spa) whose uploader signs in with her own TOTP."""
     key = site.work / "profile-sender.key"
-    keygen = site.cli.start("keygen", "-o", key)
+    keygen = fast_keygen(key)
     site.cli.admin("org", "create", PROFILE_CLINIC, "--kind", "clinic")
     site.cli.admin("referral", "add", PROFILE_CLINIC, SPA)
     keygen.json()

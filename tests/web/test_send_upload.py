@@ -26,17 +26,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-import pyotp
 import pytest
 
 from carebridge.crypto.keyfile import open_sealed
 from carebridge.gateway.client.redaction import gate, inspect_document
-from carebridge.gateway.server.passwords import TOTP_PERIOD
 from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
 
-from .conftest import Authenticator, Sessions, admin_at_once, post_json, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, fast_keygen, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -65,7 +63,7 @@ class Site:
 def enrolled(cli: Deployment, url: str, work: Path) -> Site:
     """The clinic and the spa with one person each, keys registered; the uploader enrolled with TOTP."""
     keys = {email: work / f"{email.split('@')[0]}.key" for email in (UPLOADER, RECIPIENT)}
-    keygens = [cli.start("keygen", "-o", keys[email]) for email in keys]
+    keygens = [fast_keygen(keys[email]) for email in keys]
     try:
         cli.admin("init")
         admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
@@ -299,12 +297,12 @@ def test_overrides_signed_in_the_page_are_the_clis_and_a_whole_spa_is_a_recipien
 
 
 def test_a_hybrid_sender_sends_to_a_hybrid_spa_person_from_the_page(browser, site: Site, artifacts: Path) -> None:
-    """Post-quantum both ways: keys made by `keygen --pq` (ML-KEM-768 + X25519) for a second clinic sender and a
-    second spa person; the page encrypts to the hybrid recipient and the sender (never mixing kinds, as the
-    CLI), and the spa person's CLI decrypts it."""
+    """Post-quantum both ways: hybrid keys as `keygen --pq` makes them (ML-KEM-768 + X25519) for a
+    second clinic sender and a second spa person; the page encrypts to the hybrid recipient and the
+    sender (never mixing kinds, as the CLI), and the spa person's CLI decrypts it."""
     sender, spa_person = "dr.hybrid@quillfeather.example.test", "pq.moss@mossbank.example.test"
     keys = {email: site.work / f"{email.split('@')[0]}-pq.key" for email in (sender, spa_person)}
-    keygens = [site.cli.start("keygen", "--pq", "-o", key) for key in keys.values()]
+    keygens = [fast_keygen(key, post_quantum=True) for key in keys.values()]
     made, spa = admin_at_once(site.cli, ("user", "create", sender, "--org", CLINIC, "--role", "uploader"),
                               ("user", "create", spa_person, "--org", SPA, "--role", "recipient"))
     for job in keygens:
@@ -314,10 +312,9 @@ def test_a_hybrid_sender_sends_to_a_hybrid_spa_person_from_the_page(browser, sit
         job.json()
     secret = made["enrollment_url"].split("#", 1)[1]
     offer = post_json(site.url + "/api/v1/auth/enrollment", {"token": secret})
-    totp = pyotp.TOTP(offer["totp_secret"])
-    step = int(time.time()) // TOTP_PERIOD
+    totp = Authenticator(offer["totp_secret"])
     post_json(site.url + "/api/v1/auth/enrollment/complete",
-              {"token": secret, "password": PASSWORD, "totp_code": totp.generate_otp(step)})
+              {"token": secret, "password": PASSWORD, "totp_code": totp.code()})
 
     data = pdfgen.summary(LINES, [])
     context = browser.new_context(viewport=DESKTOP)
@@ -327,8 +324,7 @@ def test_a_hybrid_sender_sends_to_a_hybrid_spa_person_from_the_page(browser, sit
         page.goto(site.url + "/signin")
         page.get_by_label("E-mail").fill(sender)
         page.get_by_label("Password").fill(PASSWORD)
-        # The next step's code: one the gateway has not seen (it accepts one step of drift).
-        page.get_by_label("Code from your authenticator app").fill(totp.generate_otp(step + 1))
+        page.get_by_label("Code from your authenticator app").fill(totp.code())  # a step not used yet
         page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_url(lambda u: "/signin" not in u)
         shown_sha = checked_file(page, site.url, data)

@@ -20,7 +20,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import minimal_pdf
 
-from .conftest import SPA, Site, admin_at_once
+from .conftest import SPA, Site, admin_at_once, fast_keygen
 from .test_link_pages import Recorder, download, marker, open_page
 
 pytestmark = pytest.mark.browser
@@ -48,7 +48,7 @@ def people(site: Site) -> dict[str, dict]:
     """Two spa people with passwords to set (the spa waives the second factor) and keys of their own."""
     emails = (HOLDER, COLLEAGUE)
     keys = {email: site.work / f"{email.split('@')[0]}.key" for email in emails}
-    keygens = [site.cli.start("keygen", "-o", keys[email]) for email in emails]
+    keygens = [fast_keygen(keys[email]) for email in emails]
     _, *created = admin_at_once(site.cli, ("org", "totp", SPA, "optional"),
                                 *[("user", "create", email, "--org", SPA, "--role", "recipient") for email in emails])
     for job in keygens:
