@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -192,7 +193,8 @@ async def gateway_factory(request: pytest.FixtureRequest, backend: tuple[str, st
     before the app starts. One gateway per test (the database is per test).
     """
     database, blobs = backend
-    pg_url = request.getfixturevalue("pg_url") if database == "postgres" else None
+    pg_url = request.getfixturevalue("pg_migrated_url") if database == "postgres" else None
+    migrated = request.getfixturevalue("sqlite_template") if database == "sqlite" else None
     s3_extra: dict[str, Any] = {}
     s3 = bucket = None
     if blobs == "s3":
@@ -208,6 +210,10 @@ async def gateway_factory(request: pytest.FixtureRequest, backend: tuple[str, st
         data_dir = tmp_path / f"data{len(runners)}"
         settings = load(overrides={"data_dir": data_dir, "database_url": pg_url or "",
                                    **s3_extra})
+        if migrated is not None and not settings.database_url:
+            data_dir.mkdir(mode=0o700)
+            shutil.copyfile(migrated, data_dir / migrated.name)
+            (data_dir / migrated.name).chmod(0o600)
         # Typed values (timedelta) go in after load(), which reads text and seconds.
         settings = replace(settings, **overrides)
         clock = Clock(datetime.now(UTC))
