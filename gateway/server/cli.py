@@ -151,6 +151,15 @@ def _require_deployment(settings) -> None:
 
 
 def admin_main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    result = admin_result(args, env)
+    if result is not None:
+        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
+    return 0
+
+
+def admin_result(args: argparse.Namespace, env: Mapping[str, str]) -> dict | None:
+    """Do one parsed ``carebridge admin`` command; what it prints (``--json``: as JSON).
+    SystemExit with the one-line error when it refuses."""
     from . import admin
     from .app import open_store, prepare_data_dir
 
@@ -160,14 +169,11 @@ def admin_main(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     prepare_data_dir(settings)
     store = open_store(settings)
     try:
-        result = _dispatch(args, store, settings, admin)
+        return _dispatch(args, store, settings, admin)
     except admin.AdminError as exc:
         raise SystemExit(f"carebridge: error: {exc}") from None
     finally:
         store.close()
-    if result is not None:
-        print(json.dumps(result) if args.json else "\n".join(f"{k}: {v}" for k, v in result.items()))
-    return 0
 
 
 def _verify_log(store, settings) -> dict:

@@ -23,7 +23,7 @@ from carebridge.gateway.server.settings import Settings
 from carebridge.storage.db.store import Store
 from tests.test_e2e import Deployment, running_server
 
-from .conftest import admin_at_once, require_bundle
+from .conftest import admin_at_once, admin_here, require_bundle
 from .test_signin_pages import Gate, new_page, sign_in
 
 pytestmark = pytest.mark.browser
@@ -63,7 +63,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LogSite]:
     data, work = root / "var", root / "work"
     work.mkdir()
     offline = Deployment(data, "http://127.0.0.1:9", work)  # admin verbs need no server
-    offline.admin("init")
+    admin_here(offline, "init")
     admin_at_once(offline, ("org", "create", CLINIC, "--kind", "clinic"),
                   ("org", "create", COMPLIANCE, "--kind", "compliance"))
     people = ((AUDITOR, COMPLIANCE, "auditor"), (UPLOADER, CLINIC, "uploader"))

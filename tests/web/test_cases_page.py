@@ -25,7 +25,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import Authenticator, admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import Authenticator, admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_inbox_page import Requests
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
@@ -62,7 +62,7 @@ def bridge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bridge]:
         keys = {email: work / f"{email.split('@')[0]}.key" for email in (CLINICIAN, SPA_PERSON)}
         keygens = [fast_keygen(path) for path in keys.values()]
         try:
-            cli.admin("init")
+            admin_here(cli, "init")
             admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
             people = ((CLINICIAN, CLINIC, "uploader"), (SPA_PERSON, SPA, "recipient"))
             _, _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"), ("referral", "add", CLINIC, SPA),

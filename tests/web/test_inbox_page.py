@@ -28,7 +28,7 @@ import pytest
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, marker
 
 pytestmark = pytest.mark.browser
@@ -69,7 +69,7 @@ def inbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Inbox]:
         keygens = [fast_keygen(keys[email], post_quantum=kind == "hybrid")
                    for kind, pair in PEOPLE.items() for email in pair]
         try:
-            cli.admin("init")
+            admin_here(cli, "init")
             admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
             people = [(email, org, role) for pair in PEOPLE.values()
                       for email, org, role in zip(pair, (CLINIC, SPA), ("uploader", "recipient"), strict=True)]

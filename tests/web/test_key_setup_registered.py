@@ -28,7 +28,7 @@ from carebridge.crypto.registration import verify_registration
 from carebridge.crypto.signing import KEY_REGISTRATION_CONTEXT
 from tests.test_e2e import CLI_TIMEOUT, PASSPHRASE, Deployment, minimal_pdf, pdf_text, running_server
 
-from .conftest import admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS, Recorder
 
 pytestmark = pytest.mark.browser
@@ -73,7 +73,7 @@ def spa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Spa]:
         keygens = [fast_keygen(work / f"clinic-{kind}.key", post_quantum=kind == "hybrid")
                    for kind in UPLOADERS]
         try:
-            cli.admin("init")
+            admin_here(cli, "init")
             admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
             recipients = (*PEOPLE.values(), KEYRING_PERSON, ROTATING_PERSON)
             _, _, *made = admin_at_once(

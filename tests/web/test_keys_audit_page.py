@@ -34,7 +34,7 @@ from carebridge.crypto.keyfile import open_sealed
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import CAREBRIDGE, CLI_TIMEOUT, Deployment, running_server
 
-from .conftest import admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_inbox_page import DESKTOP, Requests
 from .test_link_pages import TIMEOUT_MS
 
@@ -86,8 +86,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         keys = {email: work / f"{email.split('@')[0]}.key" for email in PEOPLE}
         keygens = [fast_keygen(keys[email]) for email in PEOPLE]
         try:
-            cli.admin("init")
-            cli.admin("org", "create", SPA, "--kind", "spa")
+            admin_here(cli, "init")
+            admin_here(cli, "org", "create", SPA, "--kind", "spa")
             _, *made = admin_at_once(cli, ("org", "totp", SPA, "optional"),
                                      *[("user", "create", email, "--org", SPA, "--role", "recipient")
                                        for email in PEOPLE])

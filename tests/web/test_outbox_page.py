@@ -30,7 +30,7 @@ from PIL import Image
 from tests.test_e2e import PASSPHRASE as KEY_FILE_PASSPHRASE
 from tests.test_e2e import Deployment, minimal_pdf, running_server
 
-from .conftest import Authenticator, Sessions, admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS, Recorder, download
 from .test_signin_pages import DESKTOP
 
@@ -78,7 +78,7 @@ def clinic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Clinic]:
         keys = {email: work / f"{email.split('@')[0]}.key" for email in (UPLOADER, FIRST, SECOND)}
         keygens = [fast_keygen(path) for path in keys.values()]
         try:
-            cli.admin("init")
+            admin_here(cli, "init")
             admin_at_once(cli, *[("org", "create", name, "--kind", kind)
                                  for name, kind in ((CLINIC, "clinic"), (SPA, "spa"), (OPERATOR, "operator"))])
             people = ((UPLOADER, CLINIC, "uploader"), (FIRST, SPA, "recipient"), (SECOND, SPA, "recipient"),

@@ -32,7 +32,7 @@ from carebridge.gateway.client.redaction import gate, inspect_document, load_pro
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, running_server
 
-from .conftest import Authenticator, admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import Authenticator, admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS
 from .test_send_upload import (CLINIC, DESKTOP, FILE_NAME, LINES, PASSWORD, RECIPIENT, SPA, UPLOADER, Requests, Site,
                                checked_file, enrolled, get_json, signed_in)
@@ -50,7 +50,7 @@ MIXED = ["Treatment summary (synthetic)", "Front desk: (555) 010-2233", "Write t
 def _person(cli: Deployment, url: str, email: str, org: str, role: str, key: Path) -> tuple[str, Authenticator]:
     """Create, enroll (an uploader with a second factor, as uploaders must; others without, where
     their org makes it optional) and register the keys of one person: (token, their authenticator)."""
-    made = cli.admin("user", "create", email, "--org", org, "--role", role)
+    made = admin_here(cli, "user", "create", email, "--org", org, "--role", role)
     secret = made["enrollment_url"].split("#", 1)[1]
     offer = post_json(url + "/api/v1/auth/enrollment", {"token": secret})
     totp = Authenticator(offer.get("totp_secret") or pyotp.random_base32())
@@ -74,7 +74,7 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         extra = {SPA_PERSON: work / "spa-person.key", STRANGER: work / "stranger.key"}
         keygens = [fast_keygen(key) for key in extra.values()]
         admin_at_once(cli, ("org", "totp", SPA, "optional"), ("org", "create", UNREFERRED_SPA, "--kind", "spa"))
-        cli.admin("org", "totp", UNREFERRED_SPA, "optional")
+        admin_here(cli, "org", "totp", UNREFERRED_SPA, "optional")
         for job in keygens:
             job.json()
         for email, org in ((SPA_PERSON, SPA), (STRANGER, UNREFERRED_SPA)):
@@ -88,8 +88,8 @@ def profile_site(site: Site) -> Site:
     """A second clinic (referred to the same spa) whose uploader signs in with her own TOTP."""
     key = site.work / "profile-sender.key"
     keygen = fast_keygen(key)
-    site.cli.admin("org", "create", PROFILE_CLINIC, "--kind", "clinic")
-    site.cli.admin("referral", "add", PROFILE_CLINIC, SPA)
+    admin_here(site.cli, "org", "create", PROFILE_CLINIC, "--kind", "clinic")
+    admin_here(site.cli, "referral", "add", PROFILE_CLINIC, SPA)
     keygen.json()
     site.tokens[PROFILE_SENDER], totp = _person(site.cli, site.url, PROFILE_SENDER, PROFILE_CLINIC, "uploader", key)
     site.keys[PROFILE_SENDER] = key

@@ -34,7 +34,7 @@ from carebridge.gateway.server.web import DIST, KEYS_WORKER_CSP
 from tests.gateway.client.redaction import pdfgen
 from tests.test_e2e import PASSPHRASE, Deployment, age_decrypt_on_terminal, running_server
 
-from .conftest import Authenticator, Sessions, admin_at_once, fast_keygen, post_json, require_bundle
+from .conftest import Authenticator, Sessions, admin_at_once, admin_here, fast_keygen, post_json, require_bundle
 from .test_link_pages import TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -65,7 +65,7 @@ def enrolled(cli: Deployment, url: str, work: Path) -> Site:
     keys = {email: work / f"{email.split('@')[0]}.key" for email in (UPLOADER, RECIPIENT)}
     keygens = [fast_keygen(keys[email]) for email in keys]
     try:
-        cli.admin("init")
+        admin_here(cli, "init")
         admin_at_once(cli, ("org", "create", CLINIC, "--kind", "clinic"), ("org", "create", SPA, "--kind", "spa"))
         _, uploader, recipient = admin_at_once(
             cli, ("referral", "add", CLINIC, SPA), ("user", "create", UPLOADER, "--org", CLINIC, "--role", "uploader"),

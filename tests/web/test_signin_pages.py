@@ -30,7 +30,7 @@ from PIL import Image
 from carebridge.gateway.server.passwords import TOTP_ISSUER
 from tests.test_e2e import Deployment, running_server
 
-from .conftest import Authenticator, require_bundle
+from .conftest import Authenticator, admin_here, require_bundle
 from .test_link_pages import PHONE, TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
@@ -62,13 +62,13 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gate]:
     work.mkdir()
     with running_server(data, root / "server.log") as url:
         cli = Deployment(data, url, work)
-        cli.admin("init")
-        cli.admin("org", "create", CLINIC, "--kind", "clinic")
-        cli.admin("org", "create", SPA, "--kind", "spa")
-        cli.admin("org", "totp", SPA, "optional")
+        admin_here(cli, "init")
+        admin_here(cli, "org", "create", CLINIC, "--kind", "clinic")
+        admin_here(cli, "org", "create", SPA, "--kind", "spa")
+        admin_here(cli, "org", "totp", SPA, "optional")
         links = {}
         for email, org, role in ((UPLOADER, CLINIC, "uploader"), (RECIPIENT, SPA, "recipient")):
-            created = cli.admin("user", "create", email, "--org", org, "--role", role)
+            created = admin_here(cli, "user", "create", email, "--org", org, "--role", role)
             links[email] = created["enrollment_url"].split("#", 1)[1]
         yield Gate(url, links)
 
