@@ -157,6 +157,12 @@ class Authenticator:
         self.last_step = step
         return pyotp.TOTP(self.secret).generate_otp(step)
 
+    def last(self) -> str:
+        """The code handed out last (the gateway takes it once): for an attempt that must fail
+        before the code counts, such as a wrong password, without spending a step."""
+        assert self.last_step, "no code handed out yet"
+        return pyotp.TOTP(self.secret).generate_otp(self.last_step)
+
 
 @dataclass
 class Sessions:
