@@ -13,6 +13,7 @@ Use :func:`require` (or the ``require`` fixture) for any new real part::
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import json
 import os
@@ -277,21 +278,32 @@ def pg_server() -> str:
     return PG_ADMIN_URL
 
 
-@pytest.fixture
-def pg_url(pg_server: str) -> Iterator[str]:
-    """A fresh, empty database for one test, dropped afterwards."""
-    import secrets
-
+@contextlib.contextmanager
+def scratch_database(pg_server: str, prefix: str, *, template: str | None = None) -> Iterator[str]:
+    """A new database on *pg_server* (a copy of *template*, or empty); its name; dropped after."""
     import psycopg
 
-    name = f"cb_test_{secrets.token_hex(6)}"
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    copy = f' TEMPLATE "{template}"' if template else ""
     with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}"{copy}')
     try:
-        yield pg_server.rsplit("/", 1)[0] + f"/{name}"
+        yield name
     finally:
         with psycopg.connect(pg_server, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def database_url(pg_server: str, name: str) -> str:
+    """The URL of the database *name* on *pg_server*."""
+    return pg_server.rsplit("/", 1)[0] + f"/{name}"
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh, empty database for one test, dropped afterwards."""
+    with scratch_database(pg_server, "cb_test") as name:
+        yield database_url(pg_server, name)
 
 
 @pytest.fixture(scope="session")
@@ -315,42 +327,22 @@ def pg_template(pg_server: str, tmp_path_factory: pytest.TempPathFactory) -> Ite
     """A database migrated to the head once per session (per xdist worker), the template of
     :func:`pg_migrated_url`'s: CREATE DATABASE copies it (~0.1 s) where each test's migrations took
     ~0.3 s. The migrations themselves run on :func:`pg_url`'s empty databases (tests/storage/db)."""
-    import secrets
-
-    import psycopg
-
     from carebridge.gateway.server.app import open_store
     from carebridge.gateway.server.settings import load
 
-    name = f"cb_template_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
+    with scratch_database(pg_server, "cb_template") as name:
         settings = load(overrides={"data_dir": tmp_path_factory.mktemp("pg-template"),
-                                   "database_url": pg_server.rsplit("/", 1)[0] + f"/{name}"})
+                                   "database_url": database_url(pg_server, name)})
         open_store(settings).close()  # migrated; no connection stays open (a template must have none)
         yield name
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
 def pg_migrated_url(pg_server: str, pg_template: str) -> Iterator[str]:
     """A fresh database for one test, already at the schema's head (a copy of :func:`pg_template`),
     dropped afterwards."""
-    import secrets
-
-    import psycopg
-
-    name = f"cb_test_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{pg_template}"')
-    try:
-        yield pg_server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_server, "cb_test", template=pg_template) as name:
+        yield database_url(pg_server, name)
 
 
 # -- the browser ---------------------------------------------------------------------------

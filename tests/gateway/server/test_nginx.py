@@ -25,6 +25,7 @@ from carebridge.gateway.server.settings import load
 from carebridge.gateway.server.vocabulary import LogAction
 from carebridge.storage.db import ledger
 from carebridge.storage.db.store import Store
+from tests.conftest import database_url, scratch_database
 
 from . import nginx_deploy as deploy
 
@@ -41,16 +42,8 @@ def nginx_bin(require) -> str:
 
 @pytest.fixture(scope="module")
 def pg_database(pg_server: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"cb_nginx_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield pg_server.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database(pg_server, "cb_nginx") as name:
+        yield database_url(pg_server, name)
 
 
 class Site:
@@ -215,34 +208,28 @@ async def test_body_limit_matches_the_gateways(site: Site) -> None:
 
 @pytest.fixture(scope="module")
 def s3_site(nginx_bin, pg_server, s3_endpoint, s3_client, tmp_path_factory) -> Iterator[Site]:
-    import psycopg
+    from tests.conftest import MOTO_ACCESS_KEY_ID, MOTO_REGION, MOTO_SECRET_ACCESS_KEY
 
     root = tmp_path_factory.mktemp("nginx-s3")
     data, work = root / "data", root / "work"
     work.mkdir()
     bucket = f"nginx-{secrets.token_hex(6)}"
     s3_client.create_bucket(Bucket=bucket)
-    name = f"cb_nginx_s3_{secrets.token_hex(6)}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    db_url = pg_server.rsplit("/", 1)[0] + f"/{name}"
-    from tests.conftest import MOTO_ACCESS_KEY_ID, MOTO_REGION, MOTO_SECRET_ACCESS_KEY
-
     s3 = {"blob_store": "s3", "s3_bucket": bucket, "s3_endpoint_url": s3_endpoint, "s3_region": MOTO_REGION,
           "s3_access_key_id": MOTO_ACCESS_KEY_ID, "s3_secret_access_key": MOTO_SECRET_ACCESS_KEY}
     try:
-        parties = deploy.create_parties(load(env={}, overrides={"data_dir": data, "database_url": db_url}))
-        with deploy.gateways(data, 1, database_url=db_url, accel_redirect=deploy.ACCEL_PREFIX,
-                             accel_presign_seconds="20", trusted_proxies="127.0.0.1", **s3) as ports:
-            asyncio.run(deploy.register_keys(f"http://127.0.0.1:{ports[0]}", parties))
-            with deploy.nginx(root / "nginx", gateway_ports=ports, blobs_dir=data / "blobs",
-                              s3_endpoint=s3_endpoint) as proxy:
-                site = Site(proxy, ports, data, db_url, parties, work)
-                site.bucket = bucket
-                yield site
+        with scratch_database(pg_server, "cb_nginx_s3") as name:
+            db_url = database_url(pg_server, name)
+            parties = deploy.create_parties(load(env={}, overrides={"data_dir": data, "database_url": db_url}))
+            with deploy.gateways(data, 1, database_url=db_url, accel_redirect=deploy.ACCEL_PREFIX,
+                                 accel_presign_seconds="20", trusted_proxies="127.0.0.1", **s3) as ports:
+                asyncio.run(deploy.register_keys(f"http://127.0.0.1:{ports[0]}", parties))
+                with deploy.nginx(root / "nginx", gateway_ports=ports, blobs_dir=data / "blobs",
+                                  s3_endpoint=s3_endpoint) as proxy:
+                    site = Site(proxy, ports, data, db_url, parties, work)
+                    site.bucket = bucket
+                    yield site
     finally:
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         for item in s3_client.list_objects_v2(Bucket=bucket).get("Contents", []):
             s3_client.delete_object(Bucket=bucket, Key=item["Key"])
         s3_client.delete_bucket(Bucket=bucket)
