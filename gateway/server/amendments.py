@@ -32,7 +32,7 @@ async def revoke(request: web.Request) -> web.Response:
 @logs_as(LogAction.document_amend)
 async def amend_policy(request: web.Request) -> web.Response:
     """One amendment (see carebridge.policies.amend), logged as ``document.amend.<kind>``."""
-    body = await small_body(request, MAX_AMENDMENT_BYTES, f"an amendment is at most {MAX_AMENDMENT_BYTES} bytes")
+    body = await small_body(request, MAX_AMENDMENT_BYTES, "an amendment")
     try:
         change = parse_change(json.loads(body))
     except (ValueError, RecursionError) as exc:  # PolicyValidationError is a ValueError

@@ -34,7 +34,7 @@ MAX_DUE_WITHIN_DAYS = 366
 
 
 async def _body(request: web.Request, limit: int, what: str) -> dict:
-    data = await small_body(request, limit, f"{what} is at most {limit // 1024} KiB")
+    data = await small_body(request, limit, what)
     body = parse_json(data, what)
     if not isinstance(body, dict):
         raise Refusal(Why.invalid_request, f"{what} is a JSON object")

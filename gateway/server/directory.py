@@ -59,7 +59,7 @@ def user_view(user: User, key: KeyRecord | None, entries: dict[int, bytes]) -> d
 
 @logs_as(LogAction.keys_register)
 async def register_keys(request: web.Request) -> web.Response:
-    body = await small_body(request, MAX_REGISTRATION_BODY, "a registration is at most 16 KiB")
+    body = await small_body(request, MAX_REGISTRATION_BODY, "a registration")
     record, entries = await keys_uc.register_keys(request.app[SERVICES], request[CALLER], body)
     return web.json_response(key_view(record, entries), status=201)
 

@@ -52,8 +52,7 @@ def _precondition(request: web.Request) -> key_files_uc.Precondition:
 @logs_as(LogAction.key_file_store)
 async def put_key_file(request: web.Request) -> web.Response:
     limit = request.app[SETTINGS].max_key_file_bytes
-    size = f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
-    body = await small_body(request, limit, f"a key file is at most {size}")
+    body = await small_body(request, limit, "a key file")
     record = await key_files_uc.store_key_file(request.app[SERVICES], request[CALLER], body,
                                                _precondition(request))
     return web.Response(status=204, headers={"ETag": _etag(record.sha256)})

@@ -143,7 +143,7 @@ _SPENDS_NOTHING = "<p>Opening this page does not use up the link.</p>"
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
-    raw = await small_body(request, MAX_LINK_REQUEST, f"a link request is at most {MAX_LINK_REQUEST} bytes")
+    raw = await small_body(request, MAX_LINK_REQUEST, "a link request")
     body = parse_json(raw, "the body")
     if not isinstance(body, dict):
         raise Refusal(Why.malformed_json, "the body must be a JSON object")

@@ -32,7 +32,7 @@ def profile_view(record: ProfileRecord) -> dict:
 @logs_as(LogAction.redaction_profile_set)
 async def set_profile(request: web.Request) -> web.Response:
     limit = profiles_uc.MAX_PROFILE_DOCUMENT
-    body = await small_body(request, limit, f"a signed profile is at most {limit // 1024} KiB")
+    body = await small_body(request, limit, "a signed profile")
     record = await profiles_uc.set_profile(request.app[SERVICES], request[CALLER], body)
     return web.json_response(profile_view(record), status=201)
 

@@ -18,13 +18,14 @@ if TYPE_CHECKING:  # the use cases import this module and must not load aiohttp
     from aiohttp import web
 
 
-async def small_body(request: web.Request, limit: int, too_large: str) -> bytes:
-    """The whole body, or a 413 with *too_large* once it passes *limit* bytes.
+async def small_body(request: web.Request, limit: int, what: str) -> bytes:
+    """The whole body, or a 413 saying "*what* is at most *limit*" once it passes *limit* bytes.
 
     ``content.read(n)`` returns what has arrived, up to n bytes: one call
     would cut a body that comes in several pieces (then parse a prefix of it,
     or call a large body malformed), so read until the end or past the limit.
     """
+    too_large = f"{what} is at most {size_text(limit)}"
     if request.content_length is not None and request.content_length > limit:
         raise Refusal(Why.payload_too_large, too_large)
     data = bytearray()
@@ -33,6 +34,11 @@ async def small_body(request: web.Request, limit: int, too_large: str) -> bytes:
     if len(data) > limit:
         raise Refusal(Why.payload_too_large, too_large)
     return bytes(data)
+
+
+def size_text(size: int) -> str:
+    """A limit in words: ``64 KiB`` when it is whole KiB, else ``300 bytes``."""
+    return f"{size // 1024} KiB" if size and size % 1024 == 0 else f"{size} bytes"
 
 
 def iso(moment: datetime | None) -> str | None:
