@@ -278,14 +278,23 @@ def _purpose(purpose: str | None) -> dict[str, str] | None:
     return {"Carebridge-Purpose": purpose} if purpose else None
 
 
-async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
-    """The whole body, up to *limit* bytes (``read(n)`` returns what has arrived so far)."""
+async def read_whole(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None once it passes *limit* bytes (``read(n)`` returns what has
+    arrived so far: one call may cut a body short)."""
     data = bytearray()
     while chunk := await response.content.read(limit + 1 - len(data)):
         data += chunk
         if len(data) > limit:
-            raise ApiError("the gateway's answer is too large")
+            return None
     return bytes(data)
+
+
+async def _read_body(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The whole body, up to *limit* bytes."""
+    data = await read_whole(response, limit)
+    if data is None:
+        raise ApiError("the gateway's answer is too large")
+    return data
 
 
 async def _file_chunks(path: Path, progress: Progress | None) -> AsyncIterator[bytes]:
@@ -296,7 +305,7 @@ async def _file_chunks(path: Path, progress: Progress | None) -> AsyncIterator[b
             yield chunk
 
 
-PROBLEM_BYTES = 64 * 1024  # what an error answer is read up to (a problem is far smaller)
+PROBLEM_BYTES = 64 * 1024  # the largest error answer read as a problem document (one is far smaller)
 # Problem fields that tell the user the number that matters, and how to say it.
 _PROBLEM_NUMBERS = (
     ("not_before", "available from {}"),
@@ -307,9 +316,7 @@ _PROBLEM_NUMBERS = (
 
 async def _raise_problem(response: aiohttp.ClientResponse) -> None:
     async with response:
-        raw = bytearray()  # read(n) returns what has arrived: the pieces up to PROBLEM_BYTES
-        while len(raw) < PROBLEM_BYTES and (chunk := await response.content.read(PROBLEM_BYTES - len(raw))):
-            raw += chunk
+        raw = await read_whole(response, PROBLEM_BYTES) or b""  # larger: not a problem document
     try:
         body = json.loads(raw)
         detail = body.get("detail") or body.get("title") or response.reason
@@ -322,4 +329,4 @@ async def _raise_problem(response: aiohttp.ClientResponse) -> None:
     raise ApiError(f"{response.status} {detail}{suffix}", status=response.status, type=kind, body=body)
 
 
-__all__ = ["ApiError", "Client"]
+__all__ = ["ApiError", "Client", "read_whole"]

@@ -34,7 +34,7 @@ from ...crypto import merkle, note, tlog_proof
 from ...crypto.canonical import canonical_json
 from ...crypto.errors import CryptoError
 from ._terminal import CLIError
-from .api import ApiError, Client
+from .api import ApiError, Client, read_whole
 
 if TYPE_CHECKING:
     import aiohttp
@@ -83,13 +83,11 @@ class _WebClient(Client):
 
 
 async def _whole(response: aiohttp.ClientResponse, limit: int, too_large: str) -> bytes:
-    """The whole body, or WebNotVerified once it passes *limit* (``read(n)`` returns what has arrived)."""
-    data = bytearray()
-    while chunk := await response.content.read(limit + 1 - len(data)):
-        data += chunk
-        if len(data) > limit:
-            raise WebNotVerified(too_large)
-    return bytes(data)
+    """The whole body, or WebNotVerified once it passes *limit*."""
+    data = await read_whole(response, limit)
+    if data is None:
+        raise WebNotVerified(too_large)
+    return data
 
 
 def root_of(hashes: Mapping[str, str]) -> str:
