@@ -22,7 +22,7 @@ async function readNotes(ctx, c) {
     if (!(await registered(ctx, signed.user_id, signed.verify_key))) {
       throw new Stop("a note is signed by a key its author never registered");
     }
-    const text = await openSealed(keyring, body, readNoteText, c.id, "a note does not open with your key");
+    const text = await openSealed(body, readNoteText, c.id, "a note does not open with your key");
     out.push({ id: note.id, author: signed.user_id, time: signed.time, text });
   }
   return out;

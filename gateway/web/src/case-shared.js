@@ -4,7 +4,7 @@
 // else's), so the pages show those, "you" for oneself, and an id only where no name is known.
 import { CaseFormatError } from "./lib/caseformat.js";
 import { KeyFileError } from "./lib/keyfile.js";
-import { KeyringError } from "./lib/keyring.js";
+import { KeyringError, decrypt } from "./lib/keyring.js";
 import { ManifestError } from "./lib/manifest.js";
 import { RecipientError } from "./lib/recipients.js";
 import { ApiError, api } from "./lib/session.js";
@@ -63,19 +63,19 @@ export function overdue(c) {
   return el("strong", { class: "overdue", text: ` — overdue: ${why.join(", ")}` });
 }
 
-/** A signer's key must be one they registered (cases.py read_case); the history is fetched once a user. */
 // A sealed part of a case (its header, a note) decrypted with the unlocked keys and read by
 // *read*: a part that is malformed is the reader's own CaseFormatError, any other failure
 // (not sealed to these keys) is *refusal*, in words.
-export async function openSealed(keyring, sealed, read, caseId, refusal) {
+export async function openSealed(sealed, read, caseId, refusal) {
   try {
-    return read(await keyring.decrypt(sealed), caseId);
+    return read(await decrypt(sealed), caseId);
   } catch (error) {
     if (error instanceof CaseFormatError) throw error;
     throw new Stop(refusal);
   }
 }
 
+/** A signer's key must be one they registered (cases.py read_case); the history is fetched once a user. */
 export async function registered(ctx, userId, verifyKey) {
   if (!ctx.histories.has(userId)) {
     ctx.histories.set(userId, (await api(`/api/v1/users/${encodeURIComponent(userId)}/keys`)).keys);

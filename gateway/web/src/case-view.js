@@ -4,7 +4,6 @@
 // documents under the case (case-documents.js) and the notes (case-notes.js).
 import { fromBase64, sha256Hex } from "./lib/bytes.js";
 import { readHeader, readStatement } from "./lib/caseformat.js";
-import * as keyring from "./lib/keyring.js";
 import { api } from "./lib/session.js";
 import { el, field, show } from "./lib/ui.js";
 import { acknowledge, download, showReceipts } from "./case-documents.js";
@@ -25,7 +24,7 @@ async function readCase(ctx, id) {
     throw new Stop("the case is signed by a key its opener never registered");
   }
   if ((await sha256Hex(header)) !== signed.header_sha256) throw new Stop("the case header is not the one its opener signed");
-  const fields = await openSealed(keyring, header, readHeader, c.id, "the case header does not open with your key");
+  const fields = await openSealed(header, readHeader, c.id, "the case header does not open with your key");
   return { c, fields, signed };
 }
 
