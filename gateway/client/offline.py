@@ -49,28 +49,36 @@ def register(sub: argparse._SubParsersAction) -> None:
 def keygen(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     # Imported here: encrypt and decrypt, the verbs timed against age, need neither.
     from ...crypto import keyfile
-    from ...crypto.fingerprint import fingerprint
 
     if Path(args.output).exists():  # before the prompts and the seconds of scrypt
         raise CLIError(f"{args.output} already exists; refusing to overwrite it")
     keys = keyfile.UserKeys.generate(post_quantum=args.pq)
     passphrase = read_passphrase(env, prompt="Passphrase for the new key file: ", confirm=True)
-    sealed = keyfile.seal(keys, passphrase, created=datetime.now(timezone.utc))
-    with atomic_output(args.output, mode=0o600, exclusive=True, durable=True) as out:
-        out.write(sealed)
-    info = {
-        "key_file": str(Path(args.output)),
-        "recipient": keys.recipient,
-        "recipient_fingerprint": fingerprint(keys.recipient),
-        "signing_key": keys.verify_key.encode(),
-        "signing_key_fingerprint": fingerprint(keys.verify_key),
-    }
+    info = write_key_file(args.output, keys, passphrase)
     if args.json:
         print(json.dumps(info))
     else:
         print(f"Public key: {info['recipient']}\nSigning key: {info['signing_key']}\n"
               f"Fingerprints: {info['recipient_fingerprint']} / {info['signing_key_fingerprint']}")
     return 0
+
+
+def write_key_file(output: str | Path, keys, passphrase: str, **seal) -> dict:
+    """Seal *keys* to *passphrase* (keyfile.seal's options, such as ``log_n``) into a new file
+    *output* (0600, never over another); what ``keygen --json`` prints of it."""
+    from ...crypto import keyfile
+    from ...crypto.fingerprint import fingerprint
+
+    sealed = keyfile.seal(keys, passphrase, created=datetime.now(timezone.utc), **seal)
+    with atomic_output(str(output), mode=0o600, exclusive=True, durable=True) as out:
+        out.write(sealed)
+    return {
+        "key_file": str(Path(output)),
+        "recipient": keys.recipient,
+        "recipient_fingerprint": fingerprint(keys.recipient),
+        "signing_key": keys.verify_key.encode(),
+        "signing_key_fingerprint": fingerprint(keys.verify_key),
+    }
 
 
 def encrypt(args: argparse.Namespace, env: Mapping[str, str]) -> int:

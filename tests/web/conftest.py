@@ -12,22 +12,20 @@ import contextlib
 import fcntl
 import hashlib
 import json
-import os
 import tempfile
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import pyotp
 import pytest
 
 from carebridge.crypto import keyfile
-from carebridge.crypto.fingerprint import fingerprint
 from carebridge.gateway.cli import parse as parse_cli
+from carebridge.gateway.client.offline import write_key_file
 from carebridge.gateway.server.cli import admin_result
 from carebridge.gateway.server.passwords import TOTP_DRIFT_STEPS, TOTP_PERIOD
 from carebridge.gateway.server.web import DIST, MANIFEST_NAME
@@ -123,13 +121,7 @@ class KeyMade:
 
 def fast_keygen(path: Path, *, post_quantum: bool = False) -> KeyMade:
     keys = keyfile.UserKeys.generate(post_quantum=post_quantum)
-    sealed = keyfile.seal(keys, PASSPHRASE, created=datetime.now(timezone.utc), log_n=FAST_LOG_N)
-    with open(path, "xb", opener=lambda name, flags: os.open(name, flags, 0o600)) as out:
-        out.write(sealed)
-    return KeyMade({"key_file": str(path), "recipient": keys.recipient,
-                    "recipient_fingerprint": fingerprint(keys.recipient),
-                    "signing_key": keys.verify_key.encode(),
-                    "signing_key_fingerprint": fingerprint(keys.verify_key)})
+    return KeyMade(write_key_file(path, keys, PASSPHRASE, log_n=FAST_LOG_N))
 
 
 @dataclass
